@@ -1,0 +1,77 @@
+use std::io::Write;
+
+use audit_runtime::chain::SealedRecord;
+use audit_runtime::export::{ExportError, Exporter};
+use audit_runtime::record::{AuditRecord, OutcomeStatus};
+
+/// Prints records to standard output: as the exact JSON lines (hash included) or as a readable
+/// one-line-per-record summary with nesting.
+#[derive(Debug)]
+pub struct StdoutExporter {
+    pretty: bool,
+}
+
+impl StdoutExporter {
+    /// Exact JSON lines, as the file exporter writes them.
+    pub fn json() -> Self {
+        StdoutExporter { pretty: false }
+    }
+
+    /// A readable summary: seq, kind, name, status, duration, ids.
+    pub fn pretty() -> Self {
+        StdoutExporter { pretty: true }
+    }
+
+    /// One summary line for a record (public so examples and tools can reuse it).
+    pub fn summary(r: &AuditRecord) -> String {
+        let name = r.point.as_ref().map_or("-", |p| p.name.as_str());
+        let status = r.outcome.as_ref().map_or("-", |o| match o.status {
+            OutcomeStatus::Ok => "ok",
+            OutcomeStatus::Err => "err",
+            OutcomeStatus::Panic => "PANIC",
+            OutcomeStatus::Cancelled => "cancelled",
+            OutcomeStatus::Started => "started",
+        });
+        let dur = r
+            .time
+            .duration_ns
+            .map_or_else(String::new, |d| format!(" {:.3}ms", d as f64 / 1e6));
+        let kind = serde_json::to_value(r.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let parent = r
+            .correlation
+            .parent_id
+            .or(r.refers_to)
+            .map_or_else(String::new, |p| format!(" parent={}", &p.to_string()[24..]));
+        format!(
+            "#{:<4} {:<12} {:<22} {:<9}{dur} id={}{parent}",
+            r.seq,
+            kind,
+            name,
+            status,
+            &r.record_id.to_string()[24..]
+        )
+    }
+}
+
+impl Exporter for StdoutExporter {
+    fn name(&self) -> &str {
+        "stdout"
+    }
+
+    fn export(&mut self, batch: &[SealedRecord]) -> Result<(), ExportError> {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for r in batch {
+            let res = if self.pretty {
+                writeln!(out, "{}", Self::summary(&r.record))
+            } else {
+                writeln!(out, "{}", r.line)
+            };
+            res.map_err(|e| ExportError::transient("cannot write to stdout").with_source(e))?;
+        }
+        out.flush().map_err(|e| ExportError::transient("cannot flush stdout").with_source(e))
+    }
+}

@@ -1,0 +1,220 @@
+//! Attribute macros that turn agent functions into audited calls.
+//!
+//! Use them through `audit_runtime` (which re-exports them); generated code refers to
+//! `::audit_runtime::__private`, or to the path given with `crate = path`.
+//!
+//! | attribute | records | versions required |
+//! |---|---|---|
+//! | `#[audited_agent]` | one agent run (writes a `started` record by default) | no |
+//! | `#[audited_decision]` | a decision | yes, or `unversioned = "reason"` |
+//! | `#[audited_tool]` | a tool call (`side_effect = ..`) | no |
+//! | `#[audited_model_call]` | a model call | yes (`model = ..`) |
+//! | `#[audited_policy_check]` | a policy check | yes, or `unversioned` |
+//!
+//! The full option reference is in the repository README and in `attr.rs`.
+//!
+//! Design: this crate only parses and generates (it is small, its logic unit-tested as plain
+//! functions); everything that can run at run time lives in `audit-runtime`.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::ToTokens;
+
+mod attr;
+mod expand;
+
+/// The kinds of audited function, one per attribute.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    AgentRun,
+    Decision,
+    Tool,
+    ModelCall,
+    PolicyCheck,
+}
+
+impl Kind {
+    fn attr_name(self) -> &'static str {
+        match self {
+            Kind::AgentRun => "audited_agent",
+            Kind::Decision => "audited_decision",
+            Kind::Tool => "audited_tool",
+            Kind::ModelCall => "audited_model_call",
+            Kind::PolicyCheck => "audited_policy_check",
+        }
+    }
+    fn variant(self) -> &'static str {
+        match self {
+            Kind::AgentRun => "AgentRun",
+            Kind::Decision => "Decision",
+            Kind::Tool => "Tool",
+            Kind::ModelCall => "ModelCall",
+            Kind::PolicyCheck => "PolicyCheck",
+        }
+    }
+    fn record_kind(self) -> &'static str {
+        match self {
+            Kind::AgentRun => "agent_run",
+            Kind::Decision => "decision",
+            Kind::Tool => "tool",
+            Kind::ModelCall => "model_call",
+            Kind::PolicyCheck => "policy_check",
+        }
+    }
+}
+
+/// Collects errors so that all of them are reported in one compiler run (the pattern of
+/// serde_derive's `Ctxt`).
+#[derive(Default)]
+pub(crate) struct Errors(Vec<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, e: syn::Error) {
+        self.0.push(e);
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    #[cfg(test)]
+    pub(crate) fn messages(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+    fn into_compile_errors(self) -> TokenStream2 {
+        self.0.into_iter().map(syn::Error::into_compile_error).collect()
+    }
+}
+
+fn entry(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_item(kind, args.into(), item.into()).into()
+}
+
+pub(crate) fn expand_item(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let mut errors = Errors::default();
+    let parsed_args = attr::parse(args, &mut errors);
+    let f: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            let msg = if syn::parse2::<syn::TraitItemFn>(item.clone()).is_ok() {
+                format!(
+                    "`#[{}]` needs a function body: put it on the trait method's implementations \
+                     (or on a default method)",
+                    kind.attr_name()
+                )
+            } else {
+                format!("`#[{}]` can only be applied to functions and methods", kind.attr_name())
+            };
+            let first = item.clone().into_iter().next();
+            let err = match first {
+                Some(t) => syn::Error::new_spanned(t, msg),
+                None => syn::Error::new(proc_macro2::Span::call_site(), msg),
+            };
+            errors.push(err);
+            let mut out = item;
+            out.extend(errors.into_compile_errors());
+            return out;
+        }
+    };
+    let original = f.to_token_stream();
+    let mut out = expand::expand(kind, parsed_args, f, &mut errors);
+    if !errors.is_empty() {
+        out = original;
+        out.extend(errors.into_compile_errors());
+    }
+    out
+}
+
+/// Audit one run of an agent: the root record that decisions, tools and model calls nest under.
+/// Writes a `started` record when the run begins (turn off with `started = false`).
+#[proc_macro_attribute]
+pub fn audited_agent(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry(Kind::AgentRun, args, item)
+}
+
+/// Audit a decision point. Must declare the versions in force (`model`, `model_version`,
+/// `prompt`, `policy`, `feature_set`, `reference_data`, ...) or `unversioned = "reason"`.
+#[proc_macro_attribute]
+pub fn audited_decision(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry(Kind::Decision, args, item)
+}
+
+/// Audit a tool the agent calls. Declare its `side_effect = none | read | write | irreversible`.
+#[proc_macro_attribute]
+pub fn audited_tool(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry(Kind::Tool, args, item)
+}
+
+/// Audit a call to a model. Must name the `model` (and its version, or rely on the registry).
+#[proc_macro_attribute]
+pub fn audited_model_call(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry(Kind::ModelCall, args, item)
+}
+
+/// Audit a policy or guardrail check. Must declare the `policy` version (or `unversioned`).
+#[proc_macro_attribute]
+pub fn audited_policy_check(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry(Kind::PolicyCheck, args, item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    #[test]
+    fn errors_keep_the_original_function() {
+        let out = expand_item(
+            Kind::Decision,
+            quote!(capture(nope)),
+            quote!(fn f(a: u8) -> u8 { a }),
+        )
+        .to_string();
+        assert!(out.contains("fn f (a : u8) -> u8 { a }"), "{out}");
+        assert!(out.contains("is not a parameter of `f`"), "{out}");
+        assert!(out.contains("must declare the versions"), "{out}");
+    }
+
+    #[test]
+    fn non_functions_are_rejected() {
+        let out = expand_item(Kind::Tool, quote!(), quote!(struct S;)).to_string();
+        assert!(out.contains("can only be applied to functions"), "{out}");
+        assert!(out.contains("struct S ;"), "{out}");
+    }
+
+    #[test]
+    fn const_fn_is_rejected() {
+        let out =
+            expand_item(Kind::Tool, quote!(), quote!(const fn f() -> u8 { 1 })).to_string();
+        assert!(out.contains("cannot be applied to a `const fn`"), "{out}");
+    }
+
+    #[test]
+    fn opaque_future_is_rejected() {
+        let out = expand_item(
+            Kind::Tool,
+            quote!(),
+            quote!(fn f() -> impl Future<Output = u8> { make() }),
+        )
+        .to_string();
+        assert!(out.contains("cannot see into the future"), "{out}");
+    }
+
+    #[test]
+    fn expands_sync_and_async() {
+        let sync = expand_item(
+            Kind::Decision,
+            quote!(unversioned = "rules", capture(a)),
+            quote!(fn f(a: &str) -> Result<u8, E> { Ok(1) }),
+        )
+        .to_string();
+        assert!(sync.contains("CallGuard :: start"), "{sync}");
+        assert!(sync.contains(". run (move ||"), "{sync}");
+        assert!(sync.contains("capture (0u16 , & * a)"), "{sync}");
+        let asy = expand_item(
+            Kind::Tool,
+            quote!(),
+            quote!(async fn f() -> u8 { 1 }),
+        )
+        .to_string();
+        assert!(asy.contains(". instrument (async move"), "{asy}");
+    }
+}

@@ -1,0 +1,387 @@
+//! The caller-thread half of an audited call.
+//!
+//! The macros expand every audited function into: a static [`AuditPoint`], a `tracing` span, a
+//! [`CallGuard`] that captures the opted-in arguments, runs the body (entering the span and the
+//! correlation frame; for `async` functions on every poll), records the outcome, and on
+//! completion hands the raw call to the pipeline. Everything expensive (serializing to the record
+//! schema, canonical digests, redaction, hashing, chaining, exporting) happens on the pipeline's
+//! worker thread.
+//!
+//! Architecture Invariant: the guard never changes what the caller sees. The body's value is
+//! returned unchanged, a panic is recorded and then resumed with the same payload, and a dropped
+//! future is recorded as cancelled by the guard's `Drop`.
+//!
+//! Architecture Invariant: records do not depend on `tracing` filters. The span is a carrier for
+//! the user's own subscribers (and OpenTelemetry); the record is built from the guard, so a global
+//! `RUST_LOG=warn` cannot switch auditing off. When a subscriber filters the `audit` target out,
+//! the runtime says so once (see [`crate::install`]).
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::context::{self, AuditContext, Frame, Note};
+use crate::ids::{RecordId, SpanId, TraceId, unix_nanos};
+use crate::install::{self, Shared};
+use crate::point::{AuditPoint, PointKind};
+use crate::record::Rationale;
+
+/// A value that can be captured into an audit record.
+///
+/// Implemented for every `serde::Serialize` type. The macros require it for each argument named
+/// in `capture(..)` / `hash_only(..)` and for the output when `output = capture`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be captured in an audit record: it does not implement `serde::Serialize`",
+    label = "this value is captured by the audit attribute",
+    note = "derive `serde::Serialize` for `{Self}` (or implement it by hand, leaving secrets out), \
+            or stop capturing it: remove it from `capture(..)`/`hash_only(..)`, or set `output = status`"
+)]
+pub trait AuditCapture {
+    /// Serialize as JSON into `out`.
+    fn capture_json(&self, out: &mut Vec<u8>) -> Result<(), String>;
+}
+
+impl<T: Serialize + ?Sized> AuditCapture for T {
+    fn capture_json(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        serde_json::to_writer(out, self).map_err(|e| e.to_string())
+    }
+}
+
+/// One captured value as raw JSON bytes (or why it could not be serialized).
+#[derive(Debug)]
+pub(crate) struct RawValue {
+    pub(crate) arg: u16,
+    pub(crate) hash_only: bool,
+    pub(crate) json: Result<Vec<u8>, String>,
+}
+
+#[derive(Debug)]
+pub(crate) enum RawOutcome {
+    Ok(Option<RawValue>),
+    Err { description: String, type_name: &'static str },
+}
+
+/// The part of a call known when it starts; also the payload of `started` records.
+#[derive(Debug, Clone)]
+pub(crate) struct CallHead {
+    pub(crate) point: &'static AuditPoint,
+    pub(crate) ctx: AuditContext,
+    pub(crate) parent: Option<RecordId>,
+    pub(crate) parent_decision: Option<RecordId>,
+    pub(crate) parent_span: Option<SpanId>,
+    pub(crate) start_unix: u64,
+}
+
+/// Everything the worker needs to assemble the record of a finished call.
+#[derive(Debug)]
+pub(crate) struct CallState {
+    pub(crate) head: CallHead,
+    pub(crate) start: Instant,
+    pub(crate) duration: Duration,
+    pub(crate) inputs: Vec<RawValue>,
+    pub(crate) dyn_versions: Vec<(u16, String)>,
+    pub(crate) notes: Vec<Note>,
+    pub(crate) rationale: Option<Rationale>,
+    pub(crate) outcome: Option<RawOutcome>,
+    pub(crate) panic: Option<String>,
+    pub(crate) span: tracing::Span,
+}
+
+/// The guard an audited call runs under. Generated code only: not a stable API.
+#[derive(Debug)]
+pub struct CallGuard {
+    rt: Option<&'static Shared>,
+    state: Option<Box<CallState>>,
+}
+
+impl CallGuard {
+    /// Begin a call of `point`. With no runtime installed the guard is inert (and a warning is
+    /// printed once).
+    pub fn start(point: &'static AuditPoint, span: tracing::Span) -> Self {
+        let Some(rt) = install::current() else {
+            install::warn_not_installed(point);
+            return CallGuard { rt: None, state: None };
+        };
+        if span.is_disabled() {
+            install::note_span_disabled(rt);
+        }
+        let start_unix = unix_nanos();
+        let start = Instant::now();
+        let id = RecordId::new_v7(start_unix);
+        let parent = context::current();
+        let kind = point.kind;
+        let (parent_id, parent_decision, parent_span, run, session, trace_id) = match &parent {
+            Some(p) => (Some(p.id), p.decision, Some(p.span_id), p.run, p.session.clone(), p.trace_id),
+            None => (None, None, None, None, None, TraceId::random()),
+        };
+        let decision = if kind == PointKind::Decision { Some(id) } else { parent_decision };
+        let run = if kind == PointKind::AgentRun { Some(id) } else { run };
+        let ctx = AuditContext {
+            id,
+            kind,
+            decision,
+            run,
+            session,
+            trace_id,
+            span_id: SpanId::random(),
+        };
+        if !span.is_disabled() {
+            span.record("audit.record_id", tracing::field::display(id));
+        }
+        let head = CallHead {
+            point,
+            ctx,
+            parent: parent_id,
+            parent_decision: if kind == PointKind::Decision { parent_decision } else { None },
+            parent_span,
+            start_unix,
+        };
+        let state = Box::new(CallState {
+            head,
+            start,
+            duration: Duration::ZERO,
+            inputs: Vec::new(),
+            dyn_versions: Vec::new(),
+            notes: Vec::new(),
+            rationale: None,
+            outcome: None,
+            panic: None,
+            span,
+        });
+        CallGuard { rt: Some(rt), state: Some(state) }
+    }
+
+    /// Whether this call is being recorded.
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// Emit the `started` record, when the point or the runtime asks for one.
+    pub fn started(&mut self) {
+        if let (Some(rt), Some(state)) = (self.rt, self.state.as_ref()) {
+            if rt.started_policy.wants(state.head.point) {
+                rt.submit(install::Msg::Started(Box::new(state.head.clone())));
+            }
+        }
+    }
+
+    /// Set the session id for this call and everything nested in it.
+    pub fn session(&mut self, session: &dyn std::fmt::Display) {
+        if let Some(state) = self.state.as_mut() {
+            state.head.ctx.session = Some(Arc::from(session.to_string()));
+        }
+    }
+
+    /// Capture argument number `arg` (index into [`AuditPoint::args`]).
+    pub fn capture<T: AuditCapture + ?Sized>(&mut self, arg: u16, value: &T) {
+        if let Some(state) = self.state.as_mut() {
+            let mut buf = Vec::new();
+            let json = value.capture_json(&mut buf).map(|()| buf);
+            state.inputs.push(RawValue { arg, hash_only: false, json });
+        }
+    }
+
+    /// Digest argument number `arg` without recording its value.
+    pub fn hash_only<T: AuditCapture + ?Sized>(&mut self, arg: u16, value: &T) {
+        if let Some(state) = self.state.as_mut() {
+            let mut buf = Vec::new();
+            let json = value.capture_json(&mut buf).map(|()| buf);
+            state.inputs.push(RawValue { arg, hash_only: true, json });
+        }
+    }
+
+    /// The value of version number `idx` (index into [`AuditPoint::versions`]) for this call.
+    pub fn version(&mut self, idx: u16, value: &dyn std::fmt::Display) {
+        if let Some(state) = self.state.as_mut() {
+            state.dyn_versions.push((idx, value.to_string()));
+        }
+    }
+
+    fn frame(state: &CallState) -> Frame {
+        Frame { ctx: state.head.ctx.clone(), notes: Some(Vec::new()) }
+    }
+
+    /// Run a synchronous body inside the call.
+    pub fn run<R>(&mut self, body: impl FnOnce() -> R) -> R {
+        let Some(state) = self.state.as_mut() else { return body() };
+        let (result, notes) = {
+            let _entered = state.span.enter();
+            context::push(Self::frame(state));
+            let result = catch_unwind(AssertUnwindSafe(body));
+            (result, context::pop())
+        };
+        state.notes.extend(notes.unwrap_or_default());
+        match result {
+            Ok(v) => v,
+            Err(payload) => {
+                state.panic = Some(panic_message(payload.as_ref()));
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Run an `async` body inside the call; the future yields the body's output and the guard.
+    pub fn instrument<F: Future>(self, body: F) -> Instrumented<F> {
+        Instrumented { inner: body, guard: Some(self) }
+    }
+
+    /// Record an `Ok` (or plain) return without capturing the value.
+    pub fn ok(&mut self) {
+        if let Some(state) = self.state.as_mut() {
+            state.outcome = Some(RawOutcome::Ok(None));
+        }
+    }
+
+    /// Record an `Ok` (or plain) return and capture the value.
+    pub fn ok_value<T: AuditCapture + ?Sized>(&mut self, value: &T, hash_only: bool) {
+        if let Some(state) = self.state.as_mut() {
+            let mut buf = Vec::new();
+            let json = value.capture_json(&mut buf).map(|()| buf);
+            state.outcome = Some(RawOutcome::Ok(Some(RawValue { arg: u16::MAX, hash_only, json })));
+        }
+    }
+
+    /// Record an `Err` return.
+    pub fn err(&mut self, description: String, type_name: &'static str) {
+        if let Some(state) = self.state.as_mut() {
+            state.outcome = Some(RawOutcome::Err { description, type_name });
+        }
+    }
+
+    /// Record the rationale computed by the attribute's `rationale = ...` expression.
+    pub fn rationale<R, F, X>(&mut self, ret: &R, f: F)
+    where
+        F: FnOnce(&R) -> X,
+        X: Into<Rationale>,
+    {
+        if let Some(state) = self.state.as_mut() {
+            state.rationale = Some(f(ret).into());
+        }
+    }
+
+    /// Finish the call: the record is handed to the pipeline.
+    pub fn finish(mut self) {
+        self.emit();
+    }
+
+    fn emit(&mut self) {
+        let (Some(rt), Some(mut state)) = (self.rt, self.state.take()) else { return };
+        state.duration = state.start.elapsed();
+        if state.head.point.kind == PointKind::Decision {
+            context::set_last_decision(state.head.ctx.id);
+        }
+        // Close the span on the caller's thread, where the user's subscriber expects it.
+        drop(std::mem::replace(&mut state.span, tracing::Span::none()));
+        rt.submit(install::Msg::Call(state));
+    }
+}
+
+impl Drop for CallGuard {
+    /// A guard dropped without `finish` is a call that panicked (the panic was recorded by
+    /// `run` or by polling) or a future dropped before completion (cancelled).
+    fn drop(&mut self) {
+        self.emit();
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of an instrumented `async` body. Generated code only.
+    #[derive(Debug)]
+    pub struct Instrumented<F> {
+        #[pin]
+        inner: F,
+        guard: Option<CallGuard>,
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = (F::Output, CallGuard);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        let guard = this.guard.as_mut().expect("audited future polled after completion");
+        let Some(state) = guard.state.as_mut() else {
+            // Inactive guard: plain pass-through.
+            return match inner.poll(cx) {
+                Poll::Ready(v) => Poll::Ready((v, this.guard.take().expect("guard present"))),
+                Poll::Pending => Poll::Pending,
+            };
+        };
+        let (result, notes) = {
+            let _entered = state.span.enter();
+            context::push(CallGuard::frame(state));
+            let result = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
+            (result, context::pop())
+        };
+        state.notes.extend(notes.unwrap_or_default());
+        match result {
+            Ok(Poll::Ready(v)) => Poll::Ready((v, this.guard.take().expect("guard present"))),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                state.panic = Some(panic_message(payload.as_ref()));
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+/// Describes an error value for the record: `Display` if it has one, else `Debug`, else its
+/// type name. Method resolution picks the first that applies (autoref specialization), which
+/// works for every concrete error type at the expansion site.
+#[derive(Debug)]
+pub struct Describe<'a, T: ?Sized>(pub &'a T);
+
+/// `Display` errors.
+pub trait DescribeDisplay {
+    /// The description.
+    fn audit_describe(&self) -> String;
+}
+/// `Debug` errors.
+pub trait DescribeDebug {
+    /// The description.
+    fn audit_describe(&self) -> String;
+}
+/// Any other error.
+pub trait DescribeOther {
+    /// The description.
+    fn audit_describe(&self) -> String;
+}
+
+impl<T: std::fmt::Display + ?Sized> DescribeDisplay for &&Describe<'_, T> {
+    fn audit_describe(&self) -> String {
+        self.0.to_string()
+    }
+}
+impl<T: std::fmt::Debug + ?Sized> DescribeDebug for &Describe<'_, T> {
+    fn audit_describe(&self) -> String {
+        format!("{:?}", self.0)
+    }
+}
+impl<T: ?Sized> DescribeOther for Describe<'_, T> {
+    fn audit_describe(&self) -> String {
+        format!("<{}>", std::any::type_name::<T>())
+    }
+}
+
+/// The type name of a value (for `error_type`).
+pub fn type_name_of<T: ?Sized>(_: &T) -> &'static str {
+    std::any::type_name::<T>()
+}

@@ -1,0 +1,315 @@
+//! The hash chain: canonical bytes, record hashes and links.
+//!
+//! A sealed record is one line of JSON:
+//!
+//! ```text
+//! {"v":1,"record_id":"…","kind":"decision","seq":7,"prev":"<64 hex>",…,"hash":"<64 hex>"}
+//! ```
+//!
+//! The *canonical bytes* of a record are what `serde_json::to_vec` writes for its
+//! [`AuditRecord`] (compact, fields in struct order, maps with sorted keys); they end with `}`.
+//! The line is the canonical bytes with that final `}` replaced by `,"hash":"<hex>"}` where
+//! `hex = BLAKE3(canonical bytes)`. So a verifier needs no JSON re-serialization: it strips the
+//! fixed 75-byte suffix [`HASH_SUFFIX_LEN`], appends `}`, hashes and compares, then checks that
+//! `seq` and `prev` continue the chain. Because `prev` is inside the hashed bytes, changing,
+//! removing, inserting or reordering any line breaks the link of the next one.
+//!
+//! Architecture Invariant: the chain is stamped by one thread (the pipeline worker), so `seq`
+//! order is the order records entered the pipeline, and every exporter sees the same chain.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::ids::from_hex;
+use crate::record::AuditRecord;
+
+/// `prev` of the first record of a chain.
+pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Length of `,"hash":"` + 64 hex digits + `"}`.
+pub const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
+
+/// A record hash: BLAKE3-256 of the canonical bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordHash(pub [u8; 32]);
+
+impl RecordHash {
+    /// The all-zero hash that `prev` of `seq` 0 holds.
+    pub const GENESIS: RecordHash = RecordHash([0; 32]);
+
+    /// Lower-case hex.
+    pub fn to_hex(&self) -> String {
+        crate::ids::to_hex(&self.0)
+    }
+
+    /// Parse 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        from_hex::<32>(s).map(RecordHash)
+    }
+}
+
+impl fmt::Display for RecordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for RecordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordHash({})", self.to_hex())
+    }
+}
+
+/// The head of a chain: the last `seq` written and its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    /// `seq` the next record will carry.
+    pub next_seq: u64,
+    /// Hash of the last record (genesis for an empty chain).
+    pub head: RecordHash,
+}
+
+impl Default for ChainHead {
+    fn default() -> Self {
+        ChainHead { next_seq: 0, head: RecordHash::GENESIS }
+    }
+}
+
+/// A record with its place in the chain and its exact line bytes. What exporters receive.
+#[derive(Debug, Clone)]
+pub struct SealedRecord {
+    /// The record (`seq` and `prev` filled in).
+    pub record: Arc<AuditRecord>,
+    /// Its hash.
+    pub hash: RecordHash,
+    /// The JSON line without the trailing newline; `hash` is its last member.
+    pub line: Arc<str>,
+}
+
+impl SealedRecord {
+    /// `seq` of the record.
+    pub fn seq(&self) -> u64 {
+        self.record.seq
+    }
+}
+
+/// Why a record could not be sealed.
+#[derive(Debug)]
+pub struct SealError(serde_json::Error);
+
+impl fmt::Display for SealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "record could not be serialized: {}", self.0)
+    }
+}
+
+impl std::error::Error for SealError {}
+
+impl ChainHead {
+    /// Stamp `seq` and `prev` on the record, hash it, produce its line and advance the head.
+    pub fn seal(&mut self, mut record: AuditRecord) -> Result<SealedRecord, SealError> {
+        record.seq = self.next_seq;
+        record.prev = self.head.to_hex();
+        let mut bytes = serde_json::to_vec(&record).map_err(SealError)?;
+        let hash = RecordHash(*blake3::hash(&bytes).as_bytes());
+        // Canonical bytes always end with the record object's closing brace.
+        debug_assert_eq!(bytes.last(), Some(&b'}'));
+        bytes.pop();
+        bytes.extend_from_slice(b",\"hash\":\"");
+        bytes.extend_from_slice(hash.to_hex().as_bytes());
+        bytes.extend_from_slice(b"\"}");
+        let line = String::from_utf8(bytes).map_err(|e| {
+            SealError(serde::ser::Error::custom(format!("non-UTF-8 output: {e}")))
+        })?;
+        self.next_seq += 1;
+        self.head = hash;
+        Ok(SealedRecord { record: Arc::new(record), hash, line: line.into() })
+    }
+}
+
+/// What is wrong with one line, as found by [`check_line`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineError {
+    /// Not a JSON object ending in a `hash` member of 64 hex digits.
+    Malformed(String),
+    /// The stored hash does not match the canonical bytes.
+    HashMismatch {
+        /// What the line says.
+        stored: String,
+        /// What the bytes hash to.
+        computed: String,
+    },
+    /// The canonical bytes do not parse as a schema-1 record.
+    Schema(String),
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::Malformed(why) => write!(f, "malformed record line: {why}"),
+            LineError::HashMismatch { stored, computed } => write!(
+                f,
+                "record hash mismatch: line says {stored}, content hashes to {computed} \
+                 (the record was altered)"
+            ),
+            LineError::Schema(why) => write!(f, "not a valid schema-1 record: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// Check one line's own hash and parse it. Links (`seq`, `prev`) are the caller's to check
+/// against the previous line; see [`ChainVerifier`].
+pub fn check_line(line: &str) -> Result<(AuditRecord, RecordHash), LineError> {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.len() < HASH_SUFFIX_LEN + 2 || !line.is_char_boundary(line.len() - HASH_SUFFIX_LEN) {
+        return Err(LineError::Malformed("too short to hold a hash".into()));
+    }
+    let (body, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);
+    let hex = suffix
+        .strip_prefix(",\"hash\":\"")
+        .and_then(|s| s.strip_suffix("\"}"))
+        .ok_or_else(|| LineError::Malformed("does not end with a \"hash\" member".into()))?;
+    let stored = RecordHash::from_hex(hex)
+        .ok_or_else(|| LineError::Malformed("hash is not 64 hex digits".into()))?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(body.as_bytes());
+    hasher.update(b"}");
+    let computed = RecordHash(*hasher.finalize().as_bytes());
+    if computed != stored {
+        return Err(LineError::HashMismatch {
+            stored: stored.to_hex(),
+            computed: computed.to_hex(),
+        });
+    }
+    let mut canonical = String::with_capacity(body.len() + 1);
+    canonical.push_str(body);
+    canonical.push('}');
+    let record: AuditRecord =
+        serde_json::from_str(&canonical).map_err(|e| LineError::Schema(e.to_string()))?;
+    if record.v != crate::record::SCHEMA_VERSION {
+        return Err(LineError::Schema(format!("unknown schema version {}", record.v)));
+    }
+    Ok((record, stored))
+}
+
+/// What breaks a chain between two lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkError {
+    /// The line itself is bad.
+    Line(LineError),
+    /// `seq` does not follow the previous record.
+    Seq {
+        /// What was expected.
+        expected: u64,
+        /// What the line says.
+        found: u64,
+    },
+    /// `prev` is not the previous record's hash.
+    Prev {
+        /// Hash of the previous record.
+        expected: String,
+        /// What the line says.
+        found: String,
+    },
+    /// The record belongs to another chain (another process instance).
+    OtherChain {
+        /// The chain being verified.
+        expected: String,
+        /// The chain of this record.
+        found: String,
+    },
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkError::Line(e) => e.fmt(f),
+            LinkError::Seq { expected, found } => write!(
+                f,
+                "seq {found} where {expected} was expected (a record is missing, duplicated or \
+                 out of order)"
+            ),
+            LinkError::Prev { expected, found } => write!(
+                f,
+                "prev {found} does not match the previous record's hash {expected} (a record \
+                 was removed, inserted or reordered)"
+            ),
+            LinkError::OtherChain { expected, found } => {
+                write!(f, "record of chain {found} inside chain {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LinkError {}
+
+/// Checks a sequence of lines of one chain, in order.
+#[derive(Debug, Clone, Default)]
+pub struct ChainVerifier {
+    head: Option<(u64, RecordHash, String)>,
+    count: u64,
+}
+
+impl ChainVerifier {
+    /// A verifier expecting the chain to start at `seq` 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A verifier that continues after a known head (for verifying a later segment alone).
+    pub fn resume(last_seq: u64, last_hash: RecordHash, chain: String) -> Self {
+        ChainVerifier { head: Some((last_seq, last_hash, chain)), count: 0 }
+    }
+
+    /// Check the next line of the chain.
+    pub fn push(&mut self, line: &str) -> Result<AuditRecord, LinkError> {
+        let (record, hash) = check_line(line).map_err(LinkError::Line)?;
+        let chain = record.service.instance.to_string();
+        match &self.head {
+            None => {
+                if record.seq != 0 {
+                    return Err(LinkError::Seq { expected: 0, found: record.seq });
+                }
+                if record.prev != GENESIS_PREV {
+                    return Err(LinkError::Prev {
+                        expected: GENESIS_PREV.to_owned(),
+                        found: record.prev.clone(),
+                    });
+                }
+            }
+            Some((seq, prev_hash, head_chain)) => {
+                if *head_chain != chain {
+                    return Err(LinkError::OtherChain {
+                        expected: head_chain.clone(),
+                        found: chain,
+                    });
+                }
+                if record.seq != seq + 1 {
+                    return Err(LinkError::Seq { expected: seq + 1, found: record.seq });
+                }
+                if record.prev != prev_hash.to_hex() {
+                    return Err(LinkError::Prev {
+                        expected: prev_hash.to_hex(),
+                        found: record.prev.clone(),
+                    });
+                }
+            }
+        }
+        self.head = Some((record.seq, hash, chain));
+        self.count += 1;
+        Ok(record)
+    }
+
+    /// Records checked so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The last `seq` and hash checked.
+    pub fn head(&self) -> Option<(u64, RecordHash)> {
+        self.head.as_ref().map(|(s, h, _)| (*s, *h))
+    }
+}

@@ -1,0 +1,162 @@
+//! Follow-up records: outcomes that arrive later, human actions and lineage, each a new record
+//! that refers to a decision by id. Nothing already recorded is ever rewritten.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::ids::{RecordId, unix_nanos};
+use crate::record::{HumanActionInfo, LineageRef, Outcome, OutcomeStatus, RecordKind};
+
+/// No audit runtime is installed, so the follow-up was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditOff;
+
+impl fmt::Display for AuditOff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no audit runtime is installed; the follow-up record was not written")
+    }
+}
+
+impl std::error::Error for AuditOff {}
+
+#[derive(Debug)]
+pub(crate) struct FollowUp {
+    pub(crate) record_id: RecordId,
+    pub(crate) kind: RecordKind,
+    pub(crate) refers_to: RecordId,
+    pub(crate) at_unix: u64,
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) human_action: Option<HumanActionInfo>,
+    pub(crate) lineage: Vec<LineageRef>,
+    pub(crate) attributes: serde_json::Map<String, Value>,
+}
+
+impl FollowUp {
+    fn new(kind: RecordKind, refers_to: RecordId) -> Self {
+        let at_unix = unix_nanos();
+        FollowUp {
+            record_id: RecordId::new_v7(at_unix),
+            kind,
+            refers_to,
+            at_unix,
+            outcome: None,
+            human_action: None,
+            lineage: Vec::new(),
+            attributes: serde_json::Map::new(),
+        }
+    }
+
+    fn submit(self) -> Result<RecordId, AuditOff> {
+        let id = self.record_id;
+        crate::install::submit_follow(self)?;
+        Ok(id)
+    }
+}
+
+/// Record an outcome observed after the decision (the loan was repaid, the claim was paid).
+/// `value` is serialized with serde and redacted like any other value. Returns the new record's id.
+pub fn record_outcome(
+    decision: RecordId,
+    label: &str,
+    value: impl Serialize,
+) -> Result<RecordId, AuditOff> {
+    let mut f = FollowUp::new(RecordKind::Outcome, decision);
+    let value = serde_json::to_value(value)
+        .unwrap_or_else(|e| Value::String(format!("<not serializable: {e}>")));
+    f.outcome = Some(Outcome {
+        status: OutcomeStatus::Ok,
+        value: Some(crate::record::CapturedValue {
+            mode: "captured".into(),
+            value: Some(value),
+            digest: None,
+            error: None,
+        }),
+        error: None,
+        error_type: None,
+        side_effect: None,
+    });
+    f.attributes.insert("label".into(), Value::String(label.to_owned()));
+    f.submit()
+}
+
+/// What a human did to a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HumanActionKind {
+    /// Approved as decided.
+    Approve,
+    /// Replaced the decision's outcome.
+    Override,
+    /// Rejected the decision.
+    Reject,
+    /// The subject of the decision appealed it.
+    Appeal,
+    /// A comment with no effect on the outcome.
+    Comment,
+}
+
+impl HumanActionKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            HumanActionKind::Approve => "approve",
+            HumanActionKind::Override => "override",
+            HumanActionKind::Reject => "reject",
+            HumanActionKind::Appeal => "appeal",
+            HumanActionKind::Comment => "comment",
+        }
+    }
+}
+
+/// A human action, built with [`HumanAction::new`].
+#[derive(Debug, Clone)]
+pub struct HumanAction {
+    kind: HumanActionKind,
+    actor: String,
+    note: Option<String>,
+    new_value: Option<Value>,
+}
+
+impl HumanAction {
+    /// `actor` did `kind`.
+    pub fn new(kind: HumanActionKind, actor: impl Into<String>) -> Self {
+        HumanAction { kind, actor: actor.into(), note: None, new_value: None }
+    }
+
+    /// A free-text note (redacted like any other text).
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    /// The value that replaces the decision's outcome (for overrides).
+    pub fn new_value(mut self, value: impl Serialize) -> Self {
+        self.new_value = Some(
+            serde_json::to_value(value)
+                .unwrap_or_else(|e| Value::String(format!("<not serializable: {e}>"))),
+        );
+        self
+    }
+}
+
+/// Record a human approval, override, rejection, appeal or comment on a decision.
+pub fn record_human_action(decision: RecordId, action: HumanAction) -> Result<RecordId, AuditOff> {
+    let mut f = FollowUp::new(RecordKind::HumanAction, decision);
+    f.human_action = Some(HumanActionInfo {
+        action: action.kind.as_str().to_owned(),
+        actor: action.actor,
+        note: action.note,
+        new_value: action.new_value,
+    });
+    f.submit()
+}
+
+/// Record data sets and feature versions a decision read, after the fact.
+pub fn record_lineage(
+    decision: RecordId,
+    lineage: impl IntoIterator<Item = LineageRef>,
+) -> Result<RecordId, AuditOff> {
+    let mut f = FollowUp::new(RecordKind::Lineage, decision);
+    f.lineage = lineage.into_iter().collect();
+    f.submit()
+}

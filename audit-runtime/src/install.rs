@@ -1,0 +1,724 @@
+//! Installing the runtime: configuration, the dispatch that audited calls find, the queue, and
+//! the guard that flushes on drop.
+//!
+//! ```no_run
+//! # use audit_runtime::{AuditRuntime, export::Exporter};
+//! # fn exporter() -> Box<dyn Exporter> { unimplemented!() }
+//! let guard = AuditRuntime::builder()
+//!     .service("loan-agent")
+//!     .exporter(exporter())
+//!     .install()
+//!     .expect("audit runtime");
+//! // ... run the agent; every audited call leaves a record ...
+//! drop(guard); // flushes every exporter and shuts the worker down
+//! ```
+//!
+//! A process has at most one *global* runtime at a time ([`AuditBuilder::install`]); a thread
+//! may override it with its own ([`AuditBuilder::install_thread_local`]), which is how tests keep
+//! their records apart when they run in parallel.
+//!
+//! Architecture Invariant: no record is lost silently. With [`QueueFull::Block`] (the default)
+//! a caller waits for room; with [`QueueFull::DropAndCount`] it does not wait and the loss is
+//! counted in [`AuditStats::dropped`] and reported on stderr once. Records of calls still running
+//! when the runtime shuts down are counted in [`AuditStats::after_shutdown`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+
+use crate::call::{CallHead, CallState};
+use crate::digest::{DigestKey, KeyError};
+use crate::export::Exporter;
+use crate::followup::FollowUp;
+use crate::ids::RecordId;
+use crate::point::AuditPoint;
+use crate::redact::Redactor;
+use crate::worker::{self, ExporterSlot, RetryPolicy, Worker};
+
+/// What a caller does when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueFull {
+    /// Wait for room (the default: no record is ever dropped).
+    #[default]
+    Block,
+    /// Do not wait: drop the record, count it in [`AuditStats::dropped`], warn once.
+    DropAndCount,
+}
+
+/// Which calls write a `started` record when they begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartedRecords {
+    /// As each point declares (`started` in the attribute; agent runs by default).
+    #[default]
+    PerPoint,
+    /// Every audited call.
+    All,
+    /// None.
+    Never,
+}
+
+impl StartedRecords {
+    pub(crate) fn wants(self, point: &AuditPoint) -> bool {
+        match self {
+            StartedRecords::PerPoint => point.started,
+            StartedRecords::All => true,
+            StartedRecords::Never => false,
+        }
+    }
+}
+
+pub(crate) enum Msg {
+    Call(Box<CallState>),
+    Started(Box<CallHead>),
+    Follow(Box<FollowUp>),
+    Flush(SyncSender<()>),
+    Shutdown(SyncSender<()>),
+}
+
+/// Counters shared between callers and the worker.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) submitted: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) after_shutdown: AtomicU64,
+    pub(crate) sealed: AtomicU64,
+    pub(crate) seal_errors: AtomicU64,
+    pub(crate) orphan_notes: AtomicU64,
+    pub(crate) filtered_spans: AtomicU64,
+}
+
+/// Per-exporter counters.
+#[derive(Debug, Default)]
+pub(crate) struct ExporterCounters {
+    pub(crate) name: String,
+    pub(crate) exported: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) fell_back: AtomicU64,
+}
+
+/// The control block of one installed runtime. Leaked on install so that audited calls can hold
+/// a `&'static` to it without reference counting on the hot path; a few hundred bytes (plus the
+/// queue) per installation.
+pub(crate) struct Shared {
+    tx: SyncSender<Msg>,
+    on_full: QueueFull,
+    pub(crate) started_policy: StartedRecords,
+    pub(crate) counters: Counters,
+    pub(crate) exporters: Vec<Arc<ExporterCounters>>,
+    pub(crate) fallback: Option<Arc<ExporterCounters>>,
+    closed: AtomicBool,
+    warned_drop: AtomicBool,
+    warned_closed: AtomicBool,
+    warned_filtered: AtomicBool,
+    pub(crate) instance: RecordId,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared").field("instance", &self.instance).finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn submit(&self, msg: Msg) {
+        self.counters.submitted.fetch_add(1, Ordering::Relaxed);
+        let result = match self.on_full {
+            QueueFull::Block => self.tx.send(msg).map_err(|_| ()),
+            QueueFull::DropAndCount => match self.tx.try_send(msg) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(_)) => {
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    if !self.warned_drop.swap(true, Ordering::Relaxed) {
+                        warn(
+                            "audit queue full: records are being DROPPED (QueueFull::DropAndCount \
+                             is configured); see AuditStats::dropped",
+                        );
+                    }
+                    return;
+                }
+                Err(TrySendError::Disconnected(_)) => Err(()),
+            },
+        };
+        if result.is_err() {
+            self.counters.after_shutdown.fetch_add(1, Ordering::Relaxed);
+            if !self.warned_closed.swap(true, Ordering::Relaxed) {
+                warn(
+                    "an audited call finished after its audit runtime shut down; its record was \
+                     not written (see AuditStats::after_shutdown). Keep the AuditGuard alive \
+                     until all audited work has finished.",
+                );
+            }
+        }
+    }
+}
+
+pub(crate) fn warn(msg: &str) {
+    // stderr, because a `tracing` warning could itself be filtered out.
+    eprintln!("audit-runtime: warning: {msg}");
+    tracing::warn!(target: "audit_runtime", "{msg}");
+}
+
+static GLOBAL: ArcSwapOption<&'static Shared> = ArcSwapOption::const_empty();
+
+thread_local! {
+    static LOCAL: std::cell::Cell<Option<&'static Shared>> = const { std::cell::Cell::new(None) };
+}
+
+static WARNED_OFF: AtomicBool = AtomicBool::new(false);
+
+/// The runtime audited calls on this thread report to.
+#[inline]
+pub(crate) fn current() -> Option<&'static Shared> {
+    if let Some(local) = LOCAL.with(std::cell::Cell::get) {
+        return Some(local);
+    }
+    GLOBAL.load().as_deref().copied()
+}
+
+/// Whether an audit runtime is installed for the current thread.
+pub fn is_installed() -> bool {
+    current().is_some()
+}
+
+pub(crate) fn warn_not_installed(point: &AuditPoint) {
+    if !WARNED_OFF.swap(true, Ordering::Relaxed) {
+        warn(&format!(
+            "auditing is OFF: `{}` ({}:{}) ran but no audit runtime is installed, so no audit \
+             record was written. Install one at start-up with \
+             `audit_runtime::AuditRuntime::builder()...install()`. (Printed once.)",
+            point.name, point.file, point.line
+        ));
+    }
+}
+
+pub(crate) fn note_span_disabled(rt: &Shared) {
+    // A disabled span with no subscriber at all is normal; with one, the filter dropped it.
+    if !tracing::dispatcher::has_been_set() {
+        let has_default = tracing::dispatcher::get_default(|d| {
+            !d.is::<tracing::subscriber::NoSubscriber>()
+        });
+        if !has_default {
+            return;
+        }
+    }
+    rt.counters.filtered_spans.fetch_add(1, Ordering::Relaxed);
+    if !rt.warned_filtered.swap(true, Ordering::Relaxed) {
+        warn(
+            "your tracing subscriber filters out the `audit` target: audit RECORDS ARE STILL \
+             WRITTEN, but audit spans will not appear in your traces or OpenTelemetry export. \
+             Add `audit=info` to your filter (for example RUST_LOG=warn,audit=info) or give the \
+             filter to your fmt layer only.",
+        );
+    }
+}
+
+/// A snapshot of the runtime's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditStats {
+    /// Records handed to the queue (calls, started records, follow-ups).
+    pub submitted: u64,
+    /// Records dropped because the queue was full under [`QueueFull::DropAndCount`].
+    pub dropped: u64,
+    /// Records of calls that finished after the runtime shut down.
+    pub after_shutdown: u64,
+    /// Records sealed into the chain (findings included).
+    pub sealed: u64,
+    /// Records that could not be serialized (never expected; each is reported).
+    pub seal_errors: u64,
+    /// Rationale or lineage notes made where no audited call could take them.
+    pub orphan_notes: u64,
+    /// Audited calls whose span a subscriber filtered out (records still written).
+    pub filtered_spans: u64,
+    /// Per exporter.
+    pub exporters: Vec<ExporterStats>,
+    /// The fallback exporter, when configured.
+    pub fallback: Option<ExporterStats>,
+}
+
+/// Counters of one exporter.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExporterStats {
+    /// Its name.
+    pub name: String,
+    /// Records it accepted.
+    pub exported: u64,
+    /// Records it failed to take after every retry.
+    pub failed: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Records handed to the fallback exporter after it failed.
+    pub fell_back: u64,
+}
+
+impl ExporterCounters {
+    fn snapshot(&self) -> ExporterStats {
+        ExporterStats {
+            name: self.name.clone(),
+            exported: self.exported.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            fell_back: self.fell_back.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Shared {
+    fn stats(&self) -> AuditStats {
+        let c = &self.counters;
+        AuditStats {
+            submitted: c.submitted.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            after_shutdown: c.after_shutdown.load(Ordering::Relaxed),
+            sealed: c.sealed.load(Ordering::Relaxed),
+            seal_errors: c.seal_errors.load(Ordering::Relaxed),
+            orphan_notes: c.orphan_notes.load(Ordering::Relaxed),
+            filtered_spans: c.filtered_spans.load(Ordering::Relaxed),
+            exporters: self.exporters.iter().map(|e| e.snapshot()).collect(),
+            fallback: self.fallback.as_ref().map(|e| e.snapshot()),
+        }
+    }
+}
+
+/// A configuration or installation error. Each names the setting at fault.
+#[derive(Debug)]
+pub enum InstallError {
+    /// A setting has an invalid value.
+    InvalidSetting {
+        /// The setting (`queue_capacity`, `AUDIT_DIGEST_KEY`, ...).
+        setting: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A global runtime is already installed.
+    AlreadyInstalled,
+    /// The digest key could not be loaded.
+    DigestKey(KeyError),
+    /// The worker thread could not be started.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for InstallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstallError::InvalidSetting { setting, reason } => {
+                write!(f, "invalid audit setting `{setting}`: {reason}")
+            }
+            InstallError::AlreadyInstalled => f.write_str(
+                "an audit runtime is already installed globally; drop its AuditGuard first or \
+                 use install_thread_local()",
+            ),
+            InstallError::DigestKey(e) => write!(f, "audit digest key: {e}"),
+            InstallError::Spawn(e) => write!(f, "cannot start the audit worker thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InstallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InstallError::DigestKey(e) => Some(e),
+            InstallError::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Entry point: `AuditRuntime::builder()`.
+#[derive(Debug)]
+pub struct AuditRuntime;
+
+impl AuditRuntime {
+    /// A builder with the defaults: queue of 8192 records that blocks when full, batches of up to
+    /// 512, three retries with backoff, digest key from the environment (or ephemeral), service
+    /// name from `AUDIT_SERVICE_NAME`, `OTEL_SERVICE_NAME` or the executable name.
+    pub fn builder() -> AuditBuilder {
+        AuditBuilder::default()
+    }
+}
+
+/// How the digest key is chosen.
+enum KeySetting {
+    FromEnvOrEphemeral,
+    Key(DigestKey),
+}
+
+/// Configuration of an audit runtime.
+pub struct AuditBuilder {
+    service: Option<String>,
+    service_version: Option<String>,
+    code_version: Option<String>,
+    exporters: Vec<Box<dyn Exporter>>,
+    fallback: Option<Box<dyn Exporter>>,
+    queue_capacity: usize,
+    batch_max: usize,
+    on_full: QueueFull,
+    started: StartedRecords,
+    key: KeySetting,
+    retry: RetryPolicy,
+    redactor: Option<Box<dyn Redactor>>,
+}
+
+impl fmt::Debug for AuditBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditBuilder")
+            .field("service", &self.service)
+            .field("exporters", &self.exporters.iter().map(|e| e.name().to_owned()).collect::<Vec<_>>())
+            .field("queue_capacity", &self.queue_capacity)
+            .field("on_full", &self.on_full)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AuditBuilder {
+    fn default() -> Self {
+        AuditBuilder {
+            service: None,
+            service_version: None,
+            code_version: None,
+            exporters: Vec::new(),
+            fallback: None,
+            queue_capacity: 8192,
+            batch_max: 512,
+            on_full: QueueFull::Block,
+            started: StartedRecords::PerPoint,
+            key: KeySetting::FromEnvOrEphemeral,
+            retry: RetryPolicy::default(),
+            redactor: None,
+        }
+    }
+}
+
+impl AuditBuilder {
+    /// The service name written in every record.
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// The service version written in every record.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// A build identifier (git commit, image digest) appended to each record's `code_version`.
+    /// Defaults to `AUDIT_CODE_VERSION` when set.
+    pub fn code_version(mut self, version: impl Into<String>) -> Self {
+        self.code_version = Some(version.into());
+        self
+    }
+
+    /// Add an exporter; records fan out to every exporter in order.
+    pub fn exporter(mut self, exporter: impl Exporter) -> Self {
+        self.exporters.push(Box::new(exporter));
+        self
+    }
+
+    /// Where a batch goes when an exporter still fails after its retries (for example a local
+    /// file when the network exporter is down).
+    pub fn fallback(mut self, exporter: impl Exporter) -> Self {
+        self.fallback = Some(Box::new(exporter));
+        self
+    }
+
+    /// Records the queue holds before callers wait (or records drop, see [`Self::on_full`]).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// The most records handed to an exporter in one batch.
+    pub fn batch_max(mut self, batch: usize) -> Self {
+        self.batch_max = batch;
+        self
+    }
+
+    /// What callers do when the queue is full.
+    pub fn on_full(mut self, policy: QueueFull) -> Self {
+        self.on_full = policy;
+        self
+    }
+
+    /// Which calls write `started` records.
+    pub fn started_records(mut self, policy: StartedRecords) -> Self {
+        self.started = policy;
+        self
+    }
+
+    /// Use this key for input digests instead of the environment's.
+    pub fn digest_key(mut self, key: DigestKey) -> Self {
+        self.key = KeySetting::Key(key);
+        self
+    }
+
+    /// Retries of a failing exporter: attempts after the first, and the first backoff (doubled
+    /// each time, with jitter, capped at 5 s).
+    pub fn retries(mut self, attempts: u32, first_backoff: Duration) -> Self {
+        self.retry = RetryPolicy { attempts, first_backoff };
+        self
+    }
+
+    /// The redaction engine applied to every record before digests of the record, hashing and
+    /// export.
+    pub fn redactor(mut self, redactor: impl Redactor) -> Self {
+        self.redactor = Some(Box::new(redactor));
+        self
+    }
+
+    fn validate(&self) -> Result<(), InstallError> {
+        if self.queue_capacity == 0 {
+            return Err(InstallError::InvalidSetting {
+                setting: "queue_capacity",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.batch_max == 0 {
+            return Err(InstallError::InvalidSetting {
+                setting: "batch_max",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.exporters.is_empty() {
+            return Err(InstallError::InvalidSetting {
+                setting: "exporter",
+                reason: "no exporter configured: records would go nowhere; add at least one \
+                         with .exporter(..)"
+                    .into(),
+            });
+        }
+        if let Some(s) = &self.service {
+            if s.trim().is_empty() {
+                return Err(InstallError::InvalidSetting {
+                    setting: "service",
+                    reason: "must not be empty".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn build(self) -> Result<(&'static Shared, JoinHandle<()>), InstallError> {
+        self.validate()?;
+        let key = match self.key {
+            KeySetting::Key(k) => k,
+            KeySetting::FromEnvOrEphemeral => match DigestKey::from_env() {
+                Ok(Some(k)) => k,
+                Ok(None) => {
+                    warn(
+                        "no digest key configured (AUDIT_DIGEST_KEY or AUDIT_DIGEST_KEY_FILE): \
+                         input digests use a random per-process key and compare only within \
+                         this run",
+                    );
+                    DigestKey::ephemeral()
+                }
+                Err(e) => return Err(InstallError::DigestKey(e)),
+            },
+        };
+        let service = match self.service {
+            Some(s) => s,
+            None => env_service_name()?,
+        };
+        let code_version = self.code_version.or_else(|| std::env::var("AUDIT_CODE_VERSION").ok());
+        let instance = RecordId::now();
+        let (tx, rx): (SyncSender<Msg>, Receiver<Msg>) = mpsc::sync_channel(self.queue_capacity);
+        let exporters: Vec<ExporterSlot> =
+            self.exporters.into_iter().map(ExporterSlot::new).collect();
+        let fallback = self.fallback.map(ExporterSlot::new);
+        let shared: &'static Shared = Box::leak(Box::new(Shared {
+            tx,
+            on_full: self.on_full,
+            started_policy: self.started,
+            counters: Counters::default(),
+            exporters: exporters.iter().map(|e| e.counters.clone()).collect(),
+            fallback: fallback.as_ref().map(|e| e.counters.clone()),
+            closed: AtomicBool::new(false),
+            warned_drop: AtomicBool::new(false),
+            warned_closed: AtomicBool::new(false),
+            warned_filtered: AtomicBool::new(false),
+            instance,
+        }));
+        let worker = Worker::new(
+            shared,
+            worker::Assembler::new(
+                crate::record::ServiceInfo { name: service, version: self.service_version, instance },
+                key,
+                code_version,
+                self.redactor,
+            ),
+            exporters,
+            fallback,
+            self.batch_max,
+            self.retry,
+        );
+        let handle = std::thread::Builder::new()
+            .name("audit-worker".into())
+            .spawn(move || worker.run(rx))
+            .map_err(InstallError::Spawn)?;
+        Ok((shared, handle))
+    }
+
+    /// Install as the process-wide runtime. Fails if one is installed already.
+    pub fn install(self) -> Result<AuditGuard, InstallError> {
+        static INSTALL_LOCK: Mutex<()> = Mutex::new(());
+        let _lock = INSTALL_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if GLOBAL.load().is_some() {
+            return Err(InstallError::AlreadyInstalled);
+        }
+        let (shared, handle) = self.build()?;
+        GLOBAL.store(Some(Arc::new(shared)));
+        Ok(AuditGuard { shared, worker: Some(handle), scope: Scope::Global, shut: false })
+    }
+
+    /// Install for the current thread only (overriding any global runtime), until the guard is
+    /// dropped. Meant for tests: `#[tokio::test]` runs on one thread, so records of audited calls
+    /// in it reach this runtime and no other test's.
+    pub fn install_thread_local(self) -> Result<AuditGuard, InstallError> {
+        let (shared, handle) = self.build()?;
+        let previous = LOCAL.with(|l| l.replace(Some(shared)));
+        Ok(AuditGuard {
+            shared,
+            worker: Some(handle),
+            scope: Scope::Local(previous),
+            shut: false,
+        })
+    }
+}
+
+fn env_service_name() -> Result<String, InstallError> {
+    for var in ["AUDIT_SERVICE_NAME", "OTEL_SERVICE_NAME"] {
+        if let Ok(v) = std::env::var(var) {
+            if v.trim().is_empty() {
+                return Err(InstallError::InvalidSetting {
+                    setting: if var == "AUDIT_SERVICE_NAME" {
+                        "AUDIT_SERVICE_NAME"
+                    } else {
+                        "OTEL_SERVICE_NAME"
+                    },
+                    reason: "is set but empty".into(),
+                });
+            }
+            return Ok(v);
+        }
+    }
+    Ok(std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown-service".to_owned()))
+}
+
+#[derive(Debug)]
+enum Scope {
+    Global,
+    Local(Option<&'static Shared>),
+}
+
+/// Keeps the runtime alive. Dropping it uninstalls the runtime, flushes every exporter and stops
+/// the worker.
+#[derive(Debug)]
+#[must_use = "dropping the guard shuts auditing down immediately"]
+pub struct AuditGuard {
+    shared: &'static Shared,
+    worker: Option<JoinHandle<()>>,
+    scope: Scope,
+    shut: bool,
+}
+
+/// The worker stopped before it could acknowledge (it panicked or was shut down).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerGone;
+
+impl fmt::Display for WorkerGone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the audit worker is not running")
+    }
+}
+
+impl std::error::Error for WorkerGone {}
+
+impl AuditGuard {
+    /// Wait until every record submitted before this call has been exported and every exporter
+    /// flushed.
+    pub fn flush(&self) -> Result<(), WorkerGone> {
+        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        self.shared.tx.send(Msg::Flush(ack_tx)).map_err(|_| WorkerGone)?;
+        ack_rx.recv().map_err(|_| WorkerGone)
+    }
+
+    /// The runtime's counters.
+    pub fn stats(&self) -> AuditStats {
+        self.shared.stats()
+    }
+
+    /// The process instance id: the name of this runtime's chain.
+    pub fn instance_id(&self) -> RecordId {
+        self.shared.instance
+    }
+
+    /// Shut down now and return the final counters.
+    pub fn shutdown(mut self) -> AuditStats {
+        self.do_shutdown();
+        self.shared.stats()
+    }
+
+    fn do_shutdown(&mut self) {
+        if self.shut {
+            return;
+        }
+        self.shut = true;
+        match self.scope {
+            Scope::Global => {
+                let current = GLOBAL.load();
+                if current.as_deref().is_some_and(|s| std::ptr::eq(*s, self.shared)) {
+                    GLOBAL.store(None);
+                }
+            }
+            Scope::Local(previous) => LOCAL.with(|l| {
+                if l.get().is_some_and(|s| std::ptr::eq(s, self.shared)) {
+                    l.set(previous);
+                }
+            }),
+        }
+        self.shared.closed.store(true, Ordering::Relaxed);
+        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        if self.shared.tx.send(Msg::Shutdown(ack_tx)).is_ok() {
+            let _ = ack_rx.recv();
+        }
+        if let Some(h) = self.worker.take() {
+            if h.join().is_err() {
+                warn("the audit worker panicked; some records may not have been exported");
+            }
+        }
+    }
+}
+
+impl Drop for AuditGuard {
+    fn drop(&mut self) {
+        self.do_shutdown();
+    }
+}
+
+/// Submit a follow-up record to the current runtime.
+pub(crate) fn submit_follow(f: FollowUp) -> Result<(), crate::followup::AuditOff> {
+    let rt = current().ok_or(crate::followup::AuditOff)?;
+    rt.submit(Msg::Follow(Box::new(f)));
+    Ok(())
+}
+
+/// Count a note made where no audited call could take it.
+pub(crate) fn orphan_note(what: &str) {
+    if let Some(rt) = current() {
+        let n = rt.counters.orphan_notes.fetch_add(1, Ordering::Relaxed);
+        if n == 0 {
+            warn(&format!(
+                "`{what}` was called outside an audited function's own task or thread; the note \
+                 is not in any record (counted in AuditStats::orphan_notes)"
+            ));
+        }
+    }
+}

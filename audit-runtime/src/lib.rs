@@ -1,0 +1,71 @@
+//! # audit-runtime
+//!
+//! The runtime behind `#[audited_decision]`, `#[audited_tool]` and their kin: the audit record
+//! (schema version 1), correlation across calls, keyed input digests, the hash chain, and the
+//! bounded pipeline that feeds exporters.
+//!
+//! ```no_run
+//! use audit_runtime::{audited_decision, AuditRuntime};
+//! # fn exporter() -> Box<dyn audit_runtime::export::Exporter> { unimplemented!() }
+//!
+//! #[audited_decision(name = "loan.approve", model = "credit-scorer", model_version = "2.3.1",
+//!                    policy = "lending", policy_version = "2026-10", capture(amount))]
+//! fn approve(amount: u64) -> Result<bool, String> {
+//!     audit_runtime::signal("amount", amount);
+//!     Ok(amount < 10_000)
+//! }
+//!
+//! let _guard = AuditRuntime::builder().service("loan-agent").exporter(exporter()).install()?;
+//! approve(5_000)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See `ARCHITECTURE.md` for the data flow and `docs/record-schema.md` for every field.
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod artifacts;
+mod call;
+pub mod canonical;
+pub mod chain;
+pub mod context;
+pub mod digest;
+pub mod export;
+pub mod followup;
+pub mod ids;
+pub mod install;
+pub mod point;
+mod rationale;
+pub mod record;
+pub mod redact;
+mod worker;
+
+pub use call::AuditCapture;
+pub use context::{current_decision_id, last_decision_id};
+pub use followup::{HumanAction, HumanActionKind, record_human_action, record_lineage, record_outcome};
+pub use ids::RecordId;
+pub use install::{AuditBuilder, AuditGuard, AuditRuntime, AuditStats, QueueFull, StartedRecords};
+pub use point::{AuditPoint, points};
+pub use rationale::{explain, lineage, signal};
+pub use record::Rationale;
+
+#[cfg(feature = "macros")]
+pub use audit_macros::{
+    audited_agent, audited_decision, audited_model_call, audited_policy_check, audited_tool,
+};
+
+/// Not public API: the paths generated code uses. May change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::call::{
+        CallGuard, Describe, DescribeDebug, DescribeDisplay, DescribeOther, Instrumented,
+        type_name_of,
+    };
+    pub use crate::point::{
+        ArgMode, ArgSpec, ArtifactRole, AuditPoint, OutputMode, PointKind, RegisteredPoint,
+        SideEffect, VersionSource, VersionSpec,
+    };
+    pub use core;
+    pub use inventory;
+    pub use tracing;
+}

@@ -1,0 +1,376 @@
+//! The audit record, schema version 1.
+//!
+//! One [`AuditRecord`] is one line of the audit log (and one span or log record in OTLP). The field
+//! order of these structs *is* the canonical serialization order: the record hash is computed over
+//! the bytes `serde_json` writes for them (see [`crate::chain`]), so reordering fields, renaming
+//! them or changing `skip_serializing_if` rules is a schema change. `docs/record-schema.md`
+//! describes every field and `docs/schema/record.v1.json` is the JSON Schema.
+//!
+//! Outcomes that arrive later, human actions and lineage are separate records that refer to a
+//! decision by id ([`AuditRecord::refers_to`]); nothing is ever rewritten.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{RecordId, SpanId, TraceId};
+use crate::point::{ArtifactRole, PointKind, SideEffect};
+
+/// The schema version written in every record's `v` field.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A completed (or failed, panicked, cancelled) agent run.
+    AgentRun,
+    /// A completed decision.
+    Decision,
+    /// A completed tool call.
+    Tool,
+    /// A completed model call.
+    ModelCall,
+    /// A completed policy check.
+    PolicyCheck,
+    /// A call that has started; its completion is a later record with the same `record_id` in
+    /// `refers_to`. Written for points with `started` (agent runs by default) so that a long or
+    /// aborted call still leaves a trace.
+    Started,
+    /// An outcome reported after the decision (a repayment, a chargeback, a customer reply).
+    Outcome,
+    /// A human approval, override, rejection or appeal.
+    HumanAction,
+    /// Data sets and feature versions a decision read, reported separately.
+    Lineage,
+    /// A finding raised by the runtime about another record (for example a declared version that
+    /// does not match the deployed artifact).
+    Finding,
+}
+
+impl From<PointKind> for RecordKind {
+    fn from(k: PointKind) -> Self {
+        match k {
+            PointKind::AgentRun => RecordKind::AgentRun,
+            PointKind::Decision => RecordKind::Decision,
+            PointKind::Tool => RecordKind::Tool,
+            PointKind::ModelCall => RecordKind::ModelCall,
+            PointKind::PolicyCheck => RecordKind::PolicyCheck,
+        }
+    }
+}
+
+/// The process that wrote the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// Service name (builder, `AUDIT_SERVICE_NAME` or `OTEL_SERVICE_NAME`).
+    pub name: String,
+    /// Service version, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The process instance: a UUIDv7 chosen when the runtime is installed. It names the chain.
+    pub instance: RecordId,
+}
+
+/// Where the audited function lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointInfo {
+    /// Audit name.
+    pub name: String,
+    /// Point kind.
+    pub kind: PointKind,
+    /// Crate name.
+    #[serde(rename = "crate")]
+    pub crate_name: String,
+    /// Crate version.
+    pub crate_version: String,
+    /// Module path.
+    pub module: String,
+    /// Function name.
+    pub function: String,
+    /// Source file.
+    pub file: String,
+    /// Source line.
+    pub line: u32,
+}
+
+/// When the call ran. `seq` orders records; these are the process's wall clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeInfo {
+    /// Start, RFC 3339 UTC with nanoseconds.
+    pub start: String,
+    /// End, RFC 3339 UTC with nanoseconds (absent for `started` and follow-up records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Duration in nanoseconds, measured with the monotonic clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ns: Option<u64>,
+}
+
+/// How the record relates to the calls around it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Correlation {
+    /// The decision this record belongs to: its own id for a decision, the enclosing decision's
+    /// id for tools, model calls and policy checks made inside one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<RecordId>,
+    /// The record id of the immediately enclosing audited call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<RecordId>,
+    /// The enclosing decision of a decision (nested decisions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_decision_id: Option<RecordId>,
+    /// The enclosing agent run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RecordId>,
+    /// The session (conversation) id, when one was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// W3C trace id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<TraceId>,
+    /// W3C span id of this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<SpanId>,
+    /// W3C span id of the parent span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<SpanId>,
+}
+
+/// A keyed BLAKE3 digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyedDigest {
+    /// Always `blake3-keyed` in schema 1.
+    pub alg: String,
+    /// Identifies the key without revealing it (see [`crate::digest::DigestKey::key_id`]).
+    pub key_id: String,
+    /// 64 lower-case hex digits.
+    pub value: String,
+}
+
+/// One captured argument (or output).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapturedValue {
+    /// `captured`, `digest` or `error`.
+    pub mode: String,
+    /// The serialized value, after redaction (mode `captured`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// Keyed digest of the canonical serialization (mode `digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<KeyedDigest>,
+    /// Why the value could not be captured (mode `error`): the value is not in the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What went in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// Keyed digest over the canonical serialization of every captured or hash-only argument,
+    /// computed *before* redaction (see `docs/record-schema.md` for the exact bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<KeyedDigest>,
+    /// The arguments, by name, in declaration order.
+    pub args: Vec<NamedValue>,
+}
+
+/// A captured value with its parameter name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedValue {
+    /// Parameter name.
+    pub name: String,
+    /// What was captured.
+    #[serde(flatten)]
+    pub captured: CapturedValue,
+}
+
+/// One versioned artifact in force for the call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRef {
+    /// Its role.
+    pub role: ArtifactRole,
+    /// Its name.
+    pub name: String,
+    /// The version in force, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// BLAKE3 digest of the deployed artifact, when registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Where the version came from: `literal`, `expr` or `registry`.
+    pub source: String,
+}
+
+/// One signal that contributed to a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    /// Signal name (`score`, `dti`, `rule.7`).
+    pub name: String,
+    /// Its value (number, string, bool or any JSON).
+    pub value: Value,
+}
+
+/// Why the decision was taken.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Rationale {
+    /// Human-readable explanation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    /// Signals and scores, in the order recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<Signal>,
+}
+
+impl Rationale {
+    /// True if nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.explanation.is_none() && self.signals.is_empty()
+    }
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// Returned normally (`Ok` for `Result` functions).
+    Ok,
+    /// Returned `Err`.
+    Err,
+    /// Panicked; the panic continued to the caller.
+    Panic,
+    /// The future was dropped before it finished.
+    Cancelled,
+    /// The call has started (only in `started` records).
+    Started,
+}
+
+/// What came out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// How the call ended.
+    pub status: OutcomeStatus,
+    /// The returned value per the point's output mode (after redaction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<CapturedValue>,
+    /// Error description (`Display`, else `Debug`, else the type name) for `err`; the panic
+    /// message for `panic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The Rust type of the error, for `err`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// The tool's side-effect class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side_effect: Option<SideEffect>,
+}
+
+/// A data set or feature version a decision read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineageRef {
+    /// Data set or feature view name.
+    pub dataset: String,
+    /// Its version, snapshot or partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// A digest of the data read, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// One redaction applied to the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedactionEntry {
+    /// JSON path of the value within the record (`inputs.applicant.email`).
+    pub path: String,
+    /// The rule or detector that matched.
+    pub rule: String,
+    /// `erase`, `mask`, `hash` or `digest`.
+    pub action: String,
+}
+
+/// What redaction did to the record. The original values are never recorded.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Redactions {
+    /// Version of the rule set in force.
+    pub rule_set: String,
+    /// Whether the default detectors were switched off by configuration.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detectors_disabled: bool,
+    /// The redactions applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<RedactionEntry>,
+}
+
+/// A human action on a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HumanActionInfo {
+    /// `approve`, `override`, `reject`, `appeal` or `comment`.
+    pub action: String,
+    /// Who acted (a user id, not a name, where privacy requires).
+    pub actor: String,
+    /// Free-text note (redacted like any other text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The value that replaced the decision's outcome, for overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_value: Option<Value>,
+}
+
+/// One audit record. Field order is the canonical serialization order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Schema version ([`SCHEMA_VERSION`]).
+    pub v: u32,
+    /// This record's id (UUIDv7).
+    pub record_id: RecordId,
+    /// What the record describes.
+    pub kind: RecordKind,
+    /// Position in the writing process's chain: the first record is 0, each next one adds 1.
+    pub seq: u64,
+    /// `hash` of the previous record in the chain (64 hex digits; all zeros for `seq` 0).
+    pub prev: String,
+    /// The writing process.
+    pub service: ServiceInfo,
+    /// The audited function, for call records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point: Option<PointInfo>,
+    /// When.
+    pub time: TimeInfo,
+    /// How it relates to other records.
+    pub correlation: Correlation,
+    /// The record this one refers to (follow-ups, completions of `started` records, findings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refers_to: Option<RecordId>,
+    /// What went in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Inputs>,
+    /// Versioned artifacts in force.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionRef>,
+    /// `unversioned = "reason"` from the attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unversioned: Option<String>,
+    /// Version of the code that ran (crate version, plus the configured build id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_version: Option<String>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Rationale::is_empty")]
+    pub rationale: Rationale,
+    /// What came out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Data read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lineage: Vec<LineageRef>,
+    /// A human action (kind `human_action`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub human_action: Option<HumanActionInfo>,
+    /// A finding (kind `finding`): what is wrong, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+    /// What redaction did.
+    pub redactions: Redactions,
+    /// Free attributes reported with follow-up records.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub attributes: serde_json::Map<String, Value>,
+}

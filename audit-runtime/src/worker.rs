@@ -1,0 +1,567 @@
+//! The pipeline's worker thread: assemble, redact, digest, chain, export.
+//!
+//! One worker per installed runtime drains the bounded queue in arrival order. For each message
+//! it assembles the schema-1 record ([`Assembler`]), applies redaction, seals it into the chain
+//! ([`ChainHead::seal`]) and appends it to the current batch; the batch goes to every exporter
+//! when the queue is momentarily empty or the batch is full, so batches grow with load and an
+//! fsync-per-batch exporter amortizes its syncs.
+//!
+//! Delivery: a transient exporter error is retried with exponential backoff and jitter; after the
+//! last retry (or at once for a permanent error) the batch goes to the fallback exporter when one
+//! is configured, and the failure is counted either way and reported on stderr. A panicking
+//! exporter is caught and treated as a permanent failure of that batch.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::artifacts;
+use crate::call::{CallHead, CallState, RawOutcome, RawValue};
+use crate::canonical;
+use crate::chain::{ChainHead, SealedRecord};
+use crate::context::Note;
+use crate::digest::DigestKey;
+use crate::export::{ErrorClass, ExportError, Exporter};
+use crate::followup::FollowUp;
+use crate::ids::{RecordId, rfc3339_nanos};
+use crate::install::{ExporterCounters, Msg, Shared, warn};
+use crate::point::{AuditPoint, VersionSource};
+use crate::record::{
+    AuditRecord, CapturedValue, Correlation, Inputs, NamedValue, Outcome,
+    OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo,
+    Signal, TimeInfo, VersionRef,
+};
+use crate::redact::Redactor;
+
+/// Retry policy for failing exporters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    pub(crate) attempts: u32,
+    pub(crate) first_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { attempts: 3, first_backoff: Duration::from_millis(50) }
+    }
+}
+
+impl RetryPolicy {
+    const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+    /// Backoff before retry `n` (1-based): first * 2^(n-1), capped, with up to 50% jitter.
+    fn backoff(&self, n: u32) -> Duration {
+        let base = self.first_backoff.saturating_mul(1u32 << (n - 1).min(16)).min(Self::MAX_BACKOFF);
+        let jitter_ms = u64::try_from(base.as_millis() / 2).unwrap_or(0);
+        let jitter =
+            if jitter_ms == 0 { 0 } else { crate::ids::next_u64() % (jitter_ms + 1) };
+        base + Duration::from_millis(jitter)
+    }
+}
+
+pub(crate) struct ExporterSlot {
+    exporter: Box<dyn Exporter>,
+    pub(crate) counters: Arc<ExporterCounters>,
+    warned: bool,
+}
+
+impl ExporterSlot {
+    pub(crate) fn new(exporter: Box<dyn Exporter>) -> Self {
+        let counters =
+            Arc::new(ExporterCounters { name: exporter.name().to_owned(), ..Default::default() });
+        ExporterSlot { exporter, counters, warned: false }
+    }
+
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Exporter) -> Result<T, ExportError>,
+    ) -> Result<T, ExportError> {
+        let exporter = &mut *self.exporter;
+        match catch_unwind(AssertUnwindSafe(|| f(exporter))) {
+            Ok(r) => r,
+            Err(_) => Err(ExportError::permanent(format!(
+                "exporter `{}` panicked",
+                self.counters.name
+            ))),
+        }
+    }
+}
+
+/// Turns raw calls and follow-ups into schema-1 records.
+pub(crate) struct Assembler {
+    service: ServiceInfo,
+    key: DigestKey,
+    build: Option<String>,
+    redactor: Option<Box<dyn Redactor>>,
+}
+
+impl Assembler {
+    pub(crate) fn new(
+        service: ServiceInfo,
+        key: DigestKey,
+        build: Option<String>,
+        redactor: Option<Box<dyn Redactor>>,
+    ) -> Self {
+        Assembler { service, key, build, redactor }
+    }
+
+    fn base(&self, record_id: RecordId, kind: RecordKind, start_unix: u64) -> AuditRecord {
+        AuditRecord {
+            v: SCHEMA_VERSION,
+            record_id,
+            kind,
+            seq: 0,
+            prev: String::new(),
+            service: self.service.clone(),
+            point: None,
+            time: TimeInfo { start: rfc3339_nanos(start_unix), end: None, duration_ns: None },
+            correlation: Correlation::default(),
+            refers_to: None,
+            inputs: None,
+            versions: Vec::new(),
+            unversioned: None,
+            code_version: None,
+            rationale: Rationale::default(),
+            outcome: None,
+            lineage: Vec::new(),
+            human_action: None,
+            finding: None,
+            redactions: Redactions::default(),
+            attributes: serde_json::Map::new(),
+        }
+    }
+
+    fn point_info(p: &AuditPoint) -> PointInfo {
+        PointInfo {
+            name: p.name.to_owned(),
+            kind: p.kind,
+            crate_name: p.crate_name.to_owned(),
+            crate_version: p.crate_version.to_owned(),
+            module: p.module_path.to_owned(),
+            function: p.function.to_owned(),
+            file: p.file.to_owned(),
+            line: p.line,
+        }
+    }
+
+    fn correlation(head: &CallHead) -> Correlation {
+        let c = &head.ctx;
+        Correlation {
+            decision_id: c.decision,
+            parent_id: head.parent,
+            parent_decision_id: head.parent_decision,
+            run_id: c.run,
+            session_id: c.session.as_deref().map(str::to_owned),
+            trace_id: Some(c.trace_id),
+            span_id: Some(c.span_id),
+            parent_span_id: head.parent_span,
+        }
+    }
+
+    fn code_version(&self, p: &AuditPoint) -> String {
+        match &self.build {
+            Some(b) => format!("{}@{}+{b}", p.crate_name, p.crate_version),
+            None => format!("{}@{}", p.crate_name, p.crate_version),
+        }
+    }
+
+    /// The record of a `started` call.
+    pub(crate) fn started(&mut self, head: &CallHead) -> AuditRecord {
+        let mut r = self.base(RecordId::new_v7(head.start_unix), RecordKind::Started, head.start_unix);
+        r.point = Some(Self::point_info(head.point));
+        r.correlation = Self::correlation(head);
+        r.refers_to = Some(head.ctx.id);
+        r.code_version = Some(self.code_version(head.point));
+        r.outcome = Some(Outcome {
+            status: OutcomeStatus::Started,
+            value: None,
+            error: None,
+            error_type: None,
+            side_effect: head.point.side_effect,
+        });
+        self.redact(Some(head.point), &mut r);
+        r
+    }
+
+    fn captured(&self, raw: &RawValue) -> (CapturedValue, Option<Value>) {
+        let parsed: Result<Value, String> = match &raw.json {
+            Ok(bytes) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        match parsed {
+            Err(e) => (
+                CapturedValue {
+                    mode: "error".into(),
+                    value: None,
+                    digest: None,
+                    error: Some(format!("not serializable: {e}")),
+                },
+                None,
+            ),
+            Ok(v) if raw.hash_only => (
+                CapturedValue {
+                    mode: "digest".into(),
+                    value: None,
+                    digest: Some(self.key.digest(&canonical::to_vec(&v))),
+                    error: None,
+                },
+                Some(v),
+            ),
+            Ok(v) => (
+                CapturedValue {
+                    mode: "captured".into(),
+                    value: Some(v.clone()),
+                    digest: None,
+                    error: None,
+                },
+                Some(v),
+            ),
+        }
+    }
+
+    /// The record of a finished call, plus any findings about it.
+    pub(crate) fn call(&mut self, state: &CallState) -> (AuditRecord, Vec<AuditRecord>) {
+        let head = &state.head;
+        let point = head.point;
+        let mut r = self.base(head.ctx.id, point.kind.into(), head.start_unix);
+        let dur = u64::try_from(state.duration.as_nanos()).unwrap_or(u64::MAX);
+        r.time.end = Some(rfc3339_nanos(head.start_unix.saturating_add(dur)));
+        r.time.duration_ns = Some(dur);
+        r.point = Some(Self::point_info(point));
+        r.correlation = Self::correlation(head);
+        r.code_version = Some(self.code_version(point));
+        r.unversioned = point.unversioned.map(str::to_owned);
+
+        if !state.inputs.is_empty() {
+            let mut args = Vec::with_capacity(state.inputs.len());
+            let mut canonical_inputs = serde_json::Map::new();
+            for raw in &state.inputs {
+                let name = point.args.get(usize::from(raw.arg)).map_or("?", |a| a.name);
+                let (captured, value) = self.captured(raw);
+                if let Some(v) = value {
+                    canonical_inputs.insert(name.to_owned(), v);
+                }
+                args.push(NamedValue { name: name.to_owned(), captured });
+            }
+            let digest = self.key.digest(&canonical::to_vec(&Value::Object(canonical_inputs)));
+            r.inputs = Some(Inputs { digest: Some(digest), args });
+        }
+
+        let mut findings = Vec::new();
+        for (i, spec) in point.versions.iter().enumerate() {
+            let deployed = artifacts::deployed(spec.role, spec.name);
+            let (version, source) = match spec.version {
+                VersionSource::Literal(v) => (Some(v.to_owned()), "literal"),
+                VersionSource::Expr(_) => (
+                    state
+                        .dyn_versions
+                        .iter()
+                        .find(|(idx, _)| usize::from(*idx) == i)
+                        .map(|(_, v)| v.clone()),
+                    "expr",
+                ),
+                VersionSource::Registry => (deployed.as_ref().map(|a| a.version.clone()), "registry"),
+            };
+            if let (Some(declared), Some(dep)) = (&version, &deployed) {
+                if *declared != dep.version {
+                    let mut f = self.base(
+                        RecordId::new_v7(head.start_unix),
+                        RecordKind::Finding,
+                        head.start_unix,
+                    );
+                    f.point = Some(Self::point_info(point));
+                    f.correlation = Self::correlation(head);
+                    f.refers_to = Some(head.ctx.id);
+                    f.finding = Some(format!(
+                        "declared {} `{}` version {declared} but version {} is deployed",
+                        spec.role.as_str(),
+                        spec.name,
+                        dep.version
+                    ));
+                    findings.push(f);
+                }
+            }
+            if matches!(spec.version, VersionSource::Registry) && deployed.is_none() {
+                let mut f =
+                    self.base(RecordId::new_v7(head.start_unix), RecordKind::Finding, head.start_unix);
+                f.point = Some(Self::point_info(point));
+                f.correlation = Self::correlation(head);
+                f.refers_to = Some(head.ctx.id);
+                f.finding = Some(format!(
+                    "{} `{}` takes its version from the artifact registry, but no such artifact \
+                     is registered",
+                    spec.role.as_str(),
+                    spec.name
+                ));
+                findings.push(f);
+            }
+            r.versions.push(VersionRef {
+                role: spec.role,
+                name: spec.name.to_owned(),
+                version,
+                digest: deployed.and_then(|a| a.digest),
+                source: source.to_owned(),
+            });
+        }
+
+        if let Some(rat) = &state.rationale {
+            r.rationale = rat.clone();
+        }
+        for note in &state.notes {
+            match note {
+                Note::Signal(name, value) => {
+                    r.rationale.signals.push(Signal { name: name.clone(), value: value.clone() });
+                }
+                Note::Explain(text) => match &mut r.rationale.explanation {
+                    Some(e) => {
+                        e.push('\n');
+                        e.push_str(text);
+                    }
+                    None => r.rationale.explanation = Some(text.clone()),
+                },
+                Note::Lineage(l) => r.lineage.push(l.clone()),
+            }
+        }
+
+        let side_effect = point.side_effect;
+        r.outcome = Some(match (&state.outcome, &state.panic) {
+            (_, Some(msg)) => Outcome {
+                status: OutcomeStatus::Panic,
+                value: None,
+                error: Some(msg.clone()),
+                error_type: None,
+                side_effect,
+            },
+            (Some(RawOutcome::Ok(v)), None) => Outcome {
+                status: OutcomeStatus::Ok,
+                value: v.as_ref().map(|raw| self.captured(raw).0),
+                error: None,
+                error_type: None,
+                side_effect,
+            },
+            (Some(RawOutcome::Err { description, type_name }), None) => Outcome {
+                status: OutcomeStatus::Err,
+                value: None,
+                error: Some(description.clone()),
+                error_type: Some((*type_name).to_owned()),
+                side_effect,
+            },
+            (None, None) => Outcome {
+                status: OutcomeStatus::Cancelled,
+                value: None,
+                error: None,
+                error_type: None,
+                side_effect,
+            },
+        });
+        self.redact(Some(point), &mut r);
+        for f in &mut findings {
+            self.redact(Some(point), f);
+        }
+        (r, findings)
+    }
+
+    pub(crate) fn follow(&mut self, f: &FollowUp) -> AuditRecord {
+        let mut r = self.base(f.record_id, f.kind, f.at_unix);
+        r.refers_to = Some(f.refers_to);
+        r.correlation = Correlation {
+            decision_id: Some(f.refers_to),
+            ..Correlation::default()
+        };
+        r.outcome = f.outcome.clone();
+        r.human_action = f.human_action.clone();
+        r.lineage = f.lineage.clone();
+        r.attributes = f.attributes.clone();
+        self.redact(None, &mut r);
+        r
+    }
+
+    fn redact(&mut self, point: Option<&'static AuditPoint>, r: &mut AuditRecord) {
+        match &self.redactor {
+            Some(red) => red.redact(point, r),
+            None => {
+                r.redactions = Redactions {
+                    rule_set: "none".into(),
+                    detectors_disabled: true,
+                    entries: Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct Worker {
+    shared: &'static Shared,
+    assembler: Assembler,
+    chain: ChainHead,
+    exporters: Vec<ExporterSlot>,
+    fallback: Option<ExporterSlot>,
+    batch_max: usize,
+    retry: RetryPolicy,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        shared: &'static Shared,
+        assembler: Assembler,
+        exporters: Vec<ExporterSlot>,
+        fallback: Option<ExporterSlot>,
+        batch_max: usize,
+        retry: RetryPolicy,
+    ) -> Self {
+        Worker { shared, assembler, chain: ChainHead::default(), exporters, fallback, batch_max, retry }
+    }
+
+    fn seal(&mut self, record: AuditRecord, batch: &mut Vec<SealedRecord>) {
+        match self.chain.seal(record) {
+            Ok(s) => {
+                self.shared.counters.sealed.fetch_add(1, Ordering::Relaxed);
+                batch.push(s);
+            }
+            Err(e) => {
+                self.shared.counters.seal_errors.fetch_add(1, Ordering::Relaxed);
+                warn(&format!("an audit record could not be sealed and is missing: {e}"));
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Msg, batch: &mut Vec<SealedRecord>) -> Control {
+        match msg {
+            Msg::Call(state) => {
+                let (record, findings) = self.assembler.call(&state);
+                self.seal(record, batch);
+                for f in findings {
+                    self.seal(f, batch);
+                }
+                Control::Continue
+            }
+            Msg::Started(head) => {
+                let r = self.assembler.started(&head);
+                self.seal(r, batch);
+                Control::Continue
+            }
+            Msg::Follow(f) => {
+                let r = self.assembler.follow(&f);
+                self.seal(r, batch);
+                Control::Continue
+            }
+            Msg::Flush(ack) => {
+                self.export(batch);
+                self.flush_all();
+                let _ = ack.send(());
+                Control::Continue
+            }
+            Msg::Shutdown(ack) => {
+                self.export(batch);
+                for slot in self.exporters.iter_mut().chain(self.fallback.as_mut()) {
+                    if let Err(e) = slot.call(|e| e.shutdown()) {
+                        warn(&format!("exporter `{}` failed to shut down: {e}", slot.counters.name));
+                    }
+                }
+                let _ = ack.send(());
+                Control::Stop
+            }
+        }
+    }
+
+    pub(crate) fn run(mut self, rx: Receiver<Msg>) {
+        let mut batch = Vec::with_capacity(self.batch_max);
+        'outer: while let Ok(first) = rx.recv() {
+            if let Control::Stop = self.handle(first, &mut batch) {
+                break;
+            }
+            while batch.len() < self.batch_max {
+                match rx.try_recv() {
+                    Ok(msg) => {
+                        if let Control::Stop = self.handle(msg, &mut batch) {
+                            break 'outer;
+                        }
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            self.export(&mut batch);
+        }
+        self.export(&mut batch);
+    }
+
+    fn flush_all(&mut self) {
+        for slot in self.exporters.iter_mut().chain(self.fallback.as_mut()) {
+            if let Err(e) = slot.call(|e| e.flush()) {
+                warn(&format!("exporter `{}` failed to flush: {e}", slot.counters.name));
+            }
+        }
+    }
+
+    fn export(&mut self, batch: &mut Vec<SealedRecord>) {
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len() as u64;
+        let retry = self.retry;
+        for slot in &mut self.exporters {
+            let mut attempt = 0;
+            let result = loop {
+                match slot.call(|e| e.export(batch)) {
+                    Ok(()) => break Ok(()),
+                    Err(e) if e.class() == ErrorClass::Transient && attempt < retry.attempts => {
+                        attempt += 1;
+                        slot.counters.retries.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(retry.backoff(attempt));
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            match result {
+                Ok(()) => {
+                    slot.counters.exported.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    slot.counters.failed.fetch_add(n, Ordering::Relaxed);
+                    let fell_back = match &mut self.fallback {
+                        Some(fb) => match fb.call(|x| x.export(batch)) {
+                            Ok(()) => {
+                                fb.counters.exported.fetch_add(n, Ordering::Relaxed);
+                                slot.counters.fell_back.fetch_add(n, Ordering::Relaxed);
+                                true
+                            }
+                            Err(fe) => {
+                                fb.counters.failed.fetch_add(n, Ordering::Relaxed);
+                                warn(&format!(
+                                    "fallback exporter `{}` failed too: {fe}",
+                                    fb.counters.name
+                                ));
+                                false
+                            }
+                        },
+                        None => false,
+                    };
+                    if !slot.warned || !fell_back {
+                        slot.warned = true;
+                        warn(&format!(
+                            "exporter `{}` failed for {n} record(s) (seq {}..={}): {e}; {}",
+                            slot.counters.name,
+                            batch[0].seq(),
+                            batch[batch.len() - 1].seq(),
+                            if fell_back {
+                                "they went to the fallback exporter"
+                            } else {
+                                "NO fallback exporter took them"
+                            }
+                        ));
+                    }
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+enum Control {
+    Continue,
+    Stop,
+}

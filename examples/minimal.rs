@@ -1,0 +1,16 @@
+//! The smallest audited program: one decision, records printed to stdout as JSON lines.
+use audit_runtime::{AuditRuntime, audited_decision};
+
+#[audited_decision(unversioned = "fixed threshold, no model", capture(amount), output = capture)]
+fn approve(amount: u64) -> bool {
+    amount < 10_000
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _audit = AuditRuntime::builder()
+        .service("minimal")
+        .exporter(audit_exporters::StdoutExporter::json())
+        .install()?;
+    println!("approved: {}", approve(5_000));
+    Ok(())
+}
