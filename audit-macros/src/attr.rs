@@ -15,6 +15,7 @@
 //! session = expr                     (a session / conversation id, `Display`)
 //! side_effect = none | read | write | irreversible     (tools)
 //! started | started = true | false
+//! redact(applicant.email = mask(4), applicant.ssn = erase, notes[] = hash, output.card = digest)
 //! crate = ::path::to::audit_runtime
 //! ```
 //!
@@ -60,6 +61,7 @@ const KEYS: &[&str] = &[
     "session",
     "side_effect",
     "started",
+    "redact",
     "crate",
 ];
 
@@ -84,6 +86,24 @@ pub(crate) enum VersionValue {
     Expr(Box<Expr>),
 }
 
+/// A redaction action.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum RedactAction {
+    Erase,
+    Mask(u8),
+    Hash,
+    Digest,
+}
+
+/// One `path = action` inside `redact(..)`.
+pub(crate) struct RedactRule {
+    /// The first segment: a parameter name or `output`.
+    pub(crate) root: Ident,
+    /// The whole path as text (`applicant.phones[]`).
+    pub(crate) path: String,
+    pub(crate) action: RedactAction,
+}
+
 pub(crate) struct VersionDecl {
     pub(crate) role_variant: &'static str,
     pub(crate) name: LitStr,
@@ -106,6 +126,7 @@ pub(crate) struct Args {
     pub(crate) session: Option<Expr>,
     pub(crate) side_effect: Option<(Ident, SideEffect)>,
     pub(crate) started: Option<bool>,
+    pub(crate) redact: Vec<RedactRule>,
     pub(crate) krate: Option<Path>,
     /// Keys seen, for duplicate detection.
     seen: Vec<String>,
@@ -152,6 +173,77 @@ fn parse_list(input: ParseStream<'_>) -> syn::Result<Vec<Ident>> {
     Ok(list.into_iter().collect())
 }
 
+/// `root(.seg | .* | [] | .0)* = erase | mask | mask(N) | hash | digest`
+fn parse_redact_rule(input: ParseStream<'_>) -> syn::Result<RedactRule> {
+    let root = Ident::parse_any(input)?;
+    let mut path = root.to_string();
+    loop {
+        if input.peek(Token![.]) {
+            input.parse::<Token![.]>()?;
+            if input.peek(Token![*]) {
+                input.parse::<Token![*]>()?;
+                path.push_str(".*");
+            } else if input.peek(syn::LitInt) {
+                let i: syn::LitInt = input.parse()?;
+                path.push('.');
+                path.push_str(&i.to_string());
+            } else if input.peek(LitStr) {
+                // A map key or serialized name that is not an identifier: `.\"e-mail\"`.
+                let l: LitStr = input.parse()?;
+                path.push('.');
+                path.push_str(&l.value());
+            } else {
+                let seg = Ident::parse_any(input).map_err(|e| {
+                    syn::Error::new(e.span(), "expected a field name, `*` or a quoted key after `.`")
+                })?;
+                path.push('.');
+                path.push_str(seg.to_string().trim_start_matches("r#"));
+            }
+        } else if input.peek(syn::token::Bracket) {
+            let content;
+            syn::bracketed!(content in input);
+            if !content.is_empty() {
+                return Err(content.error("write `[]` for every element of a sequence"));
+            }
+            path.push_str("[]");
+        } else {
+            break;
+        }
+    }
+    if !input.peek(Token![=]) {
+        return Err(input.error(format!(
+            "expected `= erase | mask(N) | hash | digest` after the path `{path}`"
+        )));
+    }
+    input.parse::<Token![=]>()?;
+    let action_id = Ident::parse_any(input)?;
+    let action = match action_id.to_string().as_str() {
+        "erase" => RedactAction::Erase,
+        "hash" => RedactAction::Hash,
+        "digest" => RedactAction::Digest,
+        "mask" => {
+            if input.peek(syn::token::Paren) {
+                let content;
+                syn::parenthesized!(content in input);
+                let n: syn::LitInt = content.parse()?;
+                let keep = n.base10_parse::<u8>().map_err(|_| {
+                    syn::Error::new(n.span(), "mask(N) keeps N trailing characters visible; N must be 0..=255")
+                })?;
+                RedactAction::Mask(keep)
+            } else {
+                RedactAction::Mask(0)
+            }
+        }
+        _ => {
+            return Err(syn::Error::new(
+                action_id.span(),
+                "unknown redaction action; expected `erase`, `mask`, `mask(N)`, `hash` or `digest`",
+            ));
+        }
+    };
+    Ok(RedactRule { root, path, action })
+}
+
 fn parse_lit_str(input: ParseStream<'_>, key: &Ident, example: &str) -> syn::Result<LitStr> {
     input.parse::<LitStr>().map_err(|e| {
         syn::Error::new(e.span(), format!("`{key}` takes a string literal, e.g. `{key} = {example}`"))
@@ -195,6 +287,22 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>, errors: &mut Errors) -> sy
     }
     args.seen.push(key_str.clone());
 
+    if key_str == "redact" {
+        if !input.peek(syn::token::Paren) {
+            return Err(syn::Error::new(
+                key.span(),
+                "`redact` takes a list of rules, e.g. `redact(applicant.email = mask(4), applicant.ssn = erase)`",
+            ));
+        }
+        let content;
+        syn::parenthesized!(content in input);
+        let rules = Punctuated::<RedactRule, Token![,]>::parse_terminated_with(&content, parse_redact_rule)?;
+        if rules.is_empty() {
+            return Err(syn::Error::new(key.span(), "`redact(..)` needs at least one rule"));
+        }
+        args.redact = rules.into_iter().collect();
+        return Ok(());
+    }
     let takes_list = matches!(key_str.as_str(), "capture" | "hash_only" | "skip");
     let is_flag = matches!(key_str.as_str(), "capture_all" | "started");
     if takes_list {
@@ -381,7 +489,7 @@ mod tests {
             hash_only(document), output = capture, result = true, rationale = |r| "x",
             session = ctx.session(), side_effect = read, started, crate = ::my::audit
         ));
-        assert_eq!(a.name.unwrap().value(), "loan.approve");
+        assert_eq!(a.name.as_ref().unwrap().value(), "loan.approve");
         assert_eq!(a.capture.len(), 2);
         assert_eq!(a.hash_only.len(), 1);
         assert!(matches!(a.output, Some((_, OutputMode::Capture))));
@@ -419,6 +527,26 @@ mod tests {
         let msgs = parse_err(quote!(name = "a", name = "b", unversioned = ""));
         assert!(msgs.iter().any(|m| m.contains("more than once")), "{msgs:?}");
         assert!(msgs.iter().any(|m| m.contains("needs a reason")), "{msgs:?}");
+    }
+
+    #[test]
+    fn redact_paths() {
+        let a = parse_ok(quote!(redact(applicant.email = mask(4), applicant.phones[] = hash, m.* = erase, output.card = digest, x."e-mail" = erase)));
+        let paths: Vec<_> = a.redact.iter().map(|r| (r.path.clone(), r.action)).collect();
+        assert_eq!(
+            paths,
+            vec![
+                ("applicant.email".to_owned(), RedactAction::Mask(4)),
+                ("applicant.phones[]".to_owned(), RedactAction::Hash),
+                ("m.*".to_owned(), RedactAction::Erase),
+                ("output.card".to_owned(), RedactAction::Digest),
+                ("x.e-mail".to_owned(), RedactAction::Erase),
+            ]
+        );
+        let msgs = parse_err(quote!(redact(a.b = shred)));
+        assert!(msgs[0].contains("unknown redaction action"), "{msgs:?}");
+        let msgs = parse_err(quote!(redact(a.b)));
+        assert!(msgs[0].contains("expected `= erase"), "{msgs:?}");
     }
 
     #[test]

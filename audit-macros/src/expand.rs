@@ -316,6 +316,40 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
 
     // ---- output / result ---------------------------------------------------------------------
     let output_mode = args.output.as_ref().map_or(OutputMode::Status, |(_, m)| *m);
+
+    // ---- redaction rules -------------------------------------------------------------------
+    for rule in &args.redact {
+        if rule.root == "output" && find(&rule.root).is_none() {
+            if output_mode != OutputMode::Capture {
+                errors.push(syn::Error::new(
+                    rule.root.span(),
+                    "redaction rule on `output`, but the output is not captured: add `output = capture`",
+                ));
+            }
+            continue;
+        }
+        match find(&rule.root) {
+            Some(i) => match modes[i] {
+                Mode::Capture => {}
+                Mode::HashOnly => errors.push(syn::Error::new(
+                    rule.root.span(),
+                    format!("`{}` is `hash_only`: its value is never recorded, so there is nothing to redact", rule.root),
+                )),
+                Mode::Skip => errors.push(syn::Error::new(
+                    rule.root.span(),
+                    format!("redaction rule on `{}`, which is not captured: add it to `capture(..)`", rule.root),
+                )),
+            },
+            None => errors.push(syn::Error::new(
+                rule.root.span(),
+                format!(
+                    "a redaction path must start with a captured parameter or `output`; `{}` is neither (parameters: {})",
+                    rule.root,
+                    names_list()
+                ),
+            )),
+        }
+    }
     let returns_result = match &args.result {
         Some(b) => b.value,
         None => value_ty.is_some_and(is_result),
@@ -362,6 +396,16 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         };
         quote!(#private::VersionSpec { role: #private::ArtifactRole::#role, name: #name, version: #source })
     });
+    let redact_specs = args.redact.iter().map(|r| {
+        let path = &r.path;
+        let action = match r.action {
+            attr::RedactAction::Erase => quote!(#private::RedactAction::Erase),
+            attr::RedactAction::Mask(keep) => quote!(#private::RedactAction::Mask { keep: #keep }),
+            attr::RedactAction::Hash => quote!(#private::RedactAction::Hash),
+            attr::RedactAction::Digest => quote!(#private::RedactAction::Digest),
+        };
+        quote!(#private::RedactSpec { path: #path, action: #action })
+    });
     let unversioned = match &args.unversioned {
         Some(u) => quote!(#private::core::option::Option::Some(#u)),
         None => quote!(#private::core::option::Option::None),
@@ -406,6 +450,7 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             args: &[#(#arg_specs),*],
             output: #private::OutputMode::#output_variant,
             returns_result: #returns_result,
+            redact: &[#(#redact_specs),*],
             versions: &[#(#version_specs),*],
             unversioned: #unversioned,
             side_effect: #side_effect,

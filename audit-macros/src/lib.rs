@@ -207,7 +207,7 @@ mod tests {
         )
         .to_string();
         assert!(sync.contains("CallGuard :: start"), "{sync}");
-        assert!(sync.contains(". run (move ||"), "{sync}");
+        assert!(sync.contains(". run (move | |"), "{sync}");
         assert!(sync.contains("capture (0u16 , & * a)"), "{sync}");
         let asy = expand_item(
             Kind::Tool,

@@ -62,8 +62,8 @@ pub mod __private {
         type_name_of,
     };
     pub use crate::point::{
-        ArgMode, ArgSpec, ArtifactRole, AuditPoint, OutputMode, PointKind, RegisteredPoint,
-        SideEffect, VersionSource, VersionSpec,
+        ArgMode, ArgSpec, ArtifactRole, AuditPoint, OutputMode, PointKind, RedactAction,
+        RedactSpec, RegisteredPoint, SideEffect, VersionSource, VersionSpec,
     };
     pub use core;
     pub use inventory;

@@ -126,6 +126,34 @@ pub struct VersionSpec {
     pub version: VersionSource,
 }
 
+/// What a redaction rule does to the value at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum RedactAction {
+    /// Remove the value (replaced by the string `[erased]`).
+    Erase,
+    /// Replace every character but the last `keep` by `*` (strings; other values are erased).
+    Mask {
+        /// How many trailing characters stay visible.
+        keep: u8,
+    },
+    /// Replace by a keyed BLAKE3 hash (`hash:<hex>`), so equal values stay comparable.
+    Hash,
+    /// Replace by a keyed digest object (`{"digest": {...}}`), like `hash_only` for a field.
+    Digest,
+}
+
+/// A redaction rule declared in the attribute: `redact(applicant.email = mask(4))`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RedactSpec {
+    /// The path, starting with a captured parameter's name or `output`: segments are serialized
+    /// field names or map keys (`.name`), every element of a sequence (`[]`) or every member of a
+    /// map (`.*`). Example: `applicant.phones[]`, `output.card`.
+    pub path: &'static str,
+    /// What to do with the value there.
+    pub action: RedactAction,
+}
+
 /// The side-effect class of a tool, so reviewers can tell reads from writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -178,6 +206,8 @@ pub struct AuditPoint {
     pub output: OutputMode,
     /// Whether the function returns a `Result` (detected from the signature or declared).
     pub returns_result: bool,
+    /// Redaction rules declared in the attribute, applied before the record is hashed.
+    pub redact: &'static [RedactSpec],
     /// Declared versioned artifacts.
     pub versions: &'static [VersionSpec],
     /// `unversioned = "reason"`: the declaration that no versioned artifact applies, and why.
