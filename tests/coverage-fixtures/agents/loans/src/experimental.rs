@@ -1,0 +1,4 @@
+#[audit_runtime::audited_decision(unversioned = "experiment")]
+pub fn decide_experiment() -> bool {
+    false
+}

@@ -1,0 +1,580 @@
+//! From a workspace and its rules to the static part of the report: which files are compiled
+//! (following `mod` declarations from each target's root, as rustc does), which functions are
+//! decision points, and how good their annotations are.
+//!
+//! What must hold:
+//! - Files are found by following `mod` items from the crate roots Cargo names, so a file no
+//!   target compiles is not counted, and `#[path]` and `mod.rs` layouts are honoured.
+//! - Audited functions are always points; rules only add unaudited candidates. An exemption
+//!   without a reason exempts nothing (it is reported as an error finding instead).
+//! - The result does not depend on thread scheduling: files are scanned in parallel, then
+//!   points and findings are sorted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::config::{self, Config, glob_match, matching_term};
+use super::model::{
+    Annotation, DeclaredVersion, Finding, ParseError, Point, Report, SCHEMA_VERSION, Severity, Status,
+};
+use super::scan::{self, FileCtx, FileScan, FnFacts, OptValue, PathSegs, Via};
+use super::workspace::Workspace;
+
+/// Versioned artifact roles and their version keys (the grammar of `audit-macros/src/attr.rs`).
+const ROLES: &[(&str, &str)] = &[
+    ("model", "model_version"),
+    ("prompt", "prompt_version"),
+    ("policy", "policy_version"),
+    ("feature_set", "feature_set_version"),
+    ("reference_data", "reference_data_version"),
+];
+
+/// Option keys this scanner understands (others are listed as `other_options`).
+const KNOWN_OPTIONS: &[&str] = &[
+    "name",
+    "model",
+    "model_version",
+    "prompt",
+    "prompt_version",
+    "policy",
+    "policy_version",
+    "feature_set",
+    "feature_set_version",
+    "reference_data",
+    "reference_data_version",
+    "unversioned",
+    "capture",
+    "capture_all",
+    "hash_only",
+    "skip",
+    "output",
+    "result",
+    "rationale",
+    "session",
+    "side_effect",
+    "started",
+    "crate",
+    "redact",
+];
+
+/// A scanned file with the package it belongs to.
+struct ScannedFile {
+    rel: String,
+    pkg: usize,
+    scan: FileScan,
+}
+
+struct Job {
+    path: PathBuf,
+    module: String,
+    mod_dir: PathBuf,
+    cfg: Vec<String>,
+    pkg: usize,
+}
+
+/// The path of `p` relative to `root`, with `/` separators.
+pub fn relative(root: &Path, p: &Path) -> String {
+    let rel = p.strip_prefix(root).unwrap_or(p);
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+/// Scan `jobs` on all cores; results in job order.
+fn scan_parallel(jobs: &[Job], ws: &Workspace, config: &Config) -> Vec<FileScan> {
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(jobs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, FileScan)>> = Mutex::new(Vec::with_capacity(jobs.len()));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut local = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let ctx = FileCtx {
+                        module: job.module.clone(),
+                        mod_dir: job.mod_dir.clone(),
+                        cfg: job.cfg.clone(),
+                        macro_crates: &ws.packages[job.pkg].macro_crates,
+                        include_tests: config.include_tests,
+                    };
+                    local.push((i, scan::scan_file(&job.path, &ctx)));
+                }
+                if let Ok(mut r) = results.lock() {
+                    r.extend(local);
+                }
+            });
+        }
+    });
+    let mut r = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    r.sort_by_key(|(i, _)| *i);
+    r.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Scan every compiled file of every member, following `mod` declarations level by level.
+fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<ParseError>) {
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    let mut jobs = Vec::new();
+    let mut errors = Vec::new();
+    let excluded = |p: &Path| {
+        let rel = relative(&ws.root, p);
+        config.exclude.iter().any(|g| config::path_glob_match(g, &rel))
+    };
+    for (pkg, p) in ws.packages.iter().enumerate() {
+        for t in &p.targets {
+            if t.is_build_script() || (t.is_test() && !config.include_tests) {
+                continue;
+            }
+            if excluded(&t.src_path) || !seen.insert(t.src_path.clone()) {
+                continue;
+            }
+            jobs.push(Job {
+                path: t.src_path.clone(),
+                module: t.crate_ident.clone(),
+                mod_dir: t.src_path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                cfg: Vec::new(),
+                pkg,
+            });
+        }
+    }
+    let mut files = Vec::new();
+    while !jobs.is_empty() {
+        let scans = scan_parallel(&jobs, ws, config);
+        let mut next = Vec::new();
+        for (job, scan) in jobs.iter().zip(scans) {
+            for child in &scan.children {
+                if child.in_test && !config.include_tests {
+                    continue;
+                }
+                match &child.file {
+                    Some(f) => {
+                        if !excluded(f) && seen.insert(f.clone()) {
+                            next.push(Job {
+                                path: f.clone(),
+                                module: child.module.clone(),
+                                mod_dir: child.mod_dir.clone(),
+                                cfg: child.cfg.clone(),
+                                pkg: job.pkg,
+                            });
+                        }
+                    }
+                    // A module that only exists on other platforms or features is not an error.
+                    None if child.cfg.len() > job.cfg.len() => {}
+                    None => errors.push(ParseError {
+                        file: relative(&ws.root, &job.path),
+                        line: 0,
+                        column: 0,
+                        message: format!(
+                            "module `{}` not found (tried {})",
+                            child.module,
+                            child.tried.iter().map(|p| relative(&ws.root, p)).collect::<Vec<_>>().join(", ")
+                        ),
+                    }),
+                }
+            }
+            files.push(ScannedFile { rel: relative(&ws.root, &job.path), pkg: job.pkg, scan });
+        }
+        jobs = next;
+    }
+    (files, errors)
+}
+
+/// Does a resolved path match a configured path? A one-segment pattern matches the last
+/// segment; a longer one must match the path's trailing segments.
+fn path_matches(pattern: &str, path: &PathSegs) -> bool {
+    let pat: Vec<&str> = pattern.trim_start_matches("::").split("::").collect();
+    pat.len() <= path.len() && path[path.len() - pat.len()..].iter().zip(&pat).all(|(a, b)| a == b)
+}
+
+fn paths_match(pattern: &str, paths: &[PathSegs]) -> bool {
+    paths.iter().any(|p| path_matches(pattern, p))
+}
+
+/// Why the rules make `f` a decision point.
+fn matched_rules(f: &FnFacts, config: &Config, structs: &HashMap<String, Vec<(String, Vec<PathSegs>)>>) -> Vec<String> {
+    let mut why = Vec::new();
+    for pat in &config.modules {
+        if glob_match(pat, &f.module) {
+            why.push(format!("module `{}` matches `{pat}`", f.module));
+        }
+    }
+    for pat in &config.functions {
+        let subject = match (&f.self_type, pat.contains("::")) {
+            (Some(t), true) => format!("{t}::{}", f.function),
+            _ => f.function.clone(),
+        };
+        if glob_match(pat, &subject) {
+            why.push(format!("function name `{subject}` matches `{pat}`"));
+        }
+    }
+    for client in &config.llm_clients {
+        let hit = f.calls.iter().find(|c| match &c.via {
+            Via::Type(t) => paths_match(client, t),
+            Via::Field { owner, field } => owner.iter().any(|o| {
+                o.last()
+                    .and_then(|name| structs.get(name))
+                    .and_then(|fields| fields.iter().find(|(n, _)| n == field))
+                    .is_some_and(|(_, ty)| paths_match(client, ty))
+            }),
+        });
+        if let Some(c) = hit {
+            why.push(format!("calls `{}` on LLM client type `{client}`", c.method));
+        }
+    }
+    if let Some(tp) = &f.trait_path {
+        for rule in &config.tool_traits {
+            let segs: Vec<&str> = rule.split("::").collect();
+            let method_rule = segs.len() >= 2 && segs.last().is_some_and(|s| s.starts_with(char::is_lowercase));
+            let (trait_pat, method) = if method_rule {
+                (segs[..segs.len() - 1].join("::"), segs.last().copied())
+            } else {
+                (rule.clone(), None)
+            };
+            if path_matches(&trait_pat, tp) && method.is_none_or(|m| m == f.function) {
+                why.push(format!("implements tool trait `{trait_pat}`"));
+            }
+        }
+    }
+    for rule in &config.tool_attributes {
+        if let Some(a) = f.other_attrs.iter().find(|a| path_matches(rule, a)) {
+            why.push(format!("has tool attribute `#[{}]`", a.join("::")));
+        }
+    }
+    why
+}
+
+fn opt<'a>(f: &'a scan::AuditAttr, key: &str) -> Option<&'a OptValue> {
+    f.options.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+fn opt_text(v: Option<&OptValue>) -> Option<String> {
+    match v? {
+        OptValue::Str(s) | OptValue::Tokens(s) => Some(s.clone()),
+        OptValue::Flag => Some("true".to_owned()),
+        OptValue::List(l) => Some(l.join(", ")),
+    }
+}
+
+fn opt_list(v: Option<&OptValue>) -> Vec<String> {
+    match v {
+        Some(OptValue::List(l)) => l.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// The declared options, normalised.
+fn annotation(f: &FnFacts, a: &scan::AuditAttr) -> Annotation {
+    let mut versions = Vec::new();
+    for (role, key) in ROLES {
+        let Some(OptValue::Str(name)) = opt(a, role) else { continue };
+        let (version, source) = match opt(a, key) {
+            Some(OptValue::Str(s)) => (Some(s.clone()), "literal"),
+            Some(other) => (opt_text(Some(other)), "expr"),
+            None => (None, "registry"),
+        };
+        versions.push(DeclaredVersion { role: (*role).to_owned(), name: name.clone(), version, source: source.to_owned() });
+    }
+    let hash_only = opt_list(opt(a, "hash_only"));
+    let skip = opt_list(opt(a, "skip"));
+    let captured = if opt(a, "capture_all").is_some() {
+        f.params.iter().map(|p| p.name.clone()).filter(|n| n != "_" && !hash_only.contains(n) && !skip.contains(n)).collect()
+    } else {
+        opt_list(opt(a, "capture"))
+    };
+    let redact = opt_list(opt(a, "redact"))
+        .into_iter()
+        .map(|r| r.split('=').next().unwrap_or_default().trim().to_owned())
+        .collect();
+    Annotation {
+        attribute: a.written.clone(),
+        unversioned: match opt(a, "unversioned") {
+            Some(OptValue::Str(s)) => Some(s.clone()),
+            _ => None,
+        },
+        versions,
+        captured,
+        hash_only,
+        redact,
+        output: opt_text(opt(a, "output")).unwrap_or_else(|| "status".to_owned()),
+        side_effect: opt_text(opt(a, "side_effect")),
+        cfg_attr: a.cfg_attr.clone(),
+        other_options: a
+            .options
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !KNOWN_OPTIONS.contains(&k.as_str()))
+            .collect(),
+    }
+}
+
+/// Is `name` (an argument, or `output`) covered by a redaction path?
+fn redacted(ann: &Annotation, name: &str) -> bool {
+    ann.redact.iter().any(|r| {
+        let root: String = r.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        root == name
+    })
+}
+
+/// The words of a type's path segments (`Option<CustomerEmail>` gives both segments).
+fn type_idents(ty: &str) -> Vec<&str> {
+    ty.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|s| !s.is_empty()).collect()
+}
+
+fn term_in(terms: &[String], name: &str, ty: &str) -> Option<String> {
+    if let Some(t) = matching_term(terms, name) {
+        return Some(format!("name `{name}` suggests `{t}`"));
+    }
+    type_idents(ty)
+        .into_iter()
+        .find_map(|i| matching_term(terms, i).map(|t| format!("type `{i}` suggests `{t}`")))
+}
+
+/// Annotation quality checks for one audited point.
+fn quality(p: &Point, f: &FnFacts, config: &Config, out: &mut Vec<Finding>) {
+    let Some(ann) = &p.annotation else { return };
+    let kind = p.kind.as_deref().unwrap_or_default();
+    let mut push = |code: &str, severity: Severity, message: String| {
+        out.push(Finding {
+            code: code.to_owned(),
+            severity,
+            point: Some(p.id.clone()),
+            file: Some(p.file.clone()),
+            line: Some(p.line),
+            message,
+        });
+    };
+    if matches!(kind, "decision" | "model_call" | "policy_check") {
+        let needed: &[&str] = match kind {
+            "model_call" => &["model"],
+            "policy_check" => &["policy"],
+            _ => &["model", "policy"],
+        };
+        let declared: Vec<&DeclaredVersion> = ann.versions.iter().filter(|v| needed.contains(&v.role.as_str())).collect();
+        if let Some(reason) = &ann.unversioned {
+            push("unversioned", Severity::Info, format!("declared unversioned: \"{reason}\""));
+        } else if declared.is_empty() {
+            push(
+                "missing_version",
+                Severity::Warning,
+                format!(
+                    "{kind} `{}` declares no {} version: add e.g. `{} = \"...\", {}_version = \"...\"` or `unversioned = \"<reason>\"`",
+                    p.name.as_deref().unwrap_or_default(),
+                    needed.join(" or "),
+                    needed[0],
+                    needed[0]
+                ),
+            );
+        } else if declared.iter().all(|v| v.version.is_none()) {
+            push(
+                "version_from_registry",
+                Severity::Info,
+                format!(
+                    "{} resolved from the runtime artifact registry (no version in the attribute)",
+                    declared.iter().map(|v| format!("{} `{}`", v.role, v.name)).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+    if kind == "tool" && ann.side_effect.is_none() {
+        push(
+            "tool_without_side_effect",
+            Severity::Warning,
+            "tool declares no `side_effect = none | read | write | irreversible`".to_owned(),
+        );
+    }
+    for name in &ann.captured {
+        let ty = f.params.iter().find(|q| &q.name == name).map(|q| q.ty.as_str()).unwrap_or_default();
+        if redacted(ann, name) {
+            continue;
+        }
+        if let Some(why) = term_in(&config.secrets, name, ty) {
+            push(
+                "secret_captured",
+                Severity::Error,
+                format!("argument `{name}` is captured but looks like a secret ({why}): use `skip` or `hash_only({name})`"),
+            );
+        } else if let Some(why) = term_in(&config.personal_data, name, ty) {
+            push(
+                "personal_data_unredacted",
+                Severity::Warning,
+                format!("argument `{name}` is captured without a redaction rule ({why}): add `redact({name}.<field> = erase)` or `hash_only({name})`"),
+            );
+        }
+    }
+    if ann.output == "capture" && !redacted(ann, "output") {
+        if let Some(why) = term_in(&config.personal_data, "", &f.output) {
+            push(
+                "personal_data_unredacted",
+                Severity::Warning,
+                format!("the output is captured without a redaction rule ({why}): add `redact(output.<field> = erase)`"),
+            );
+        }
+    }
+    if let Some(pred) = &ann.cfg_attr {
+        push("audited_under_cfg", Severity::Info, format!("audited only when `cfg({pred})` holds"));
+    }
+}
+
+fn point_id(f: &FnFacts) -> String {
+    match (&f.self_type, &f.trait_path) {
+        (Some(t), Some(tr)) => {
+            format!("{}::<{t} as {}>::{}", f.module, tr.last().map_or("?", String::as_str), f.function)
+        }
+        (Some(t), None) => format!("{}::{t}::{}", f.module, f.function),
+        _ => format!("{}::{}", f.module, f.function),
+    }
+}
+
+/// Scan `ws` with `config` and build the static report.
+pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::ConfigInfo) -> Report {
+    let (files, mut parse_errors) = scan_workspace(ws, config);
+    // Struct fields per package, for `self.client.chat()`.
+    let mut structs: Vec<HashMap<String, Vec<(String, Vec<PathSegs>)>>> = vec![HashMap::new(); ws.packages.len()];
+    for f in &files {
+        for s in &f.scan.structs {
+            structs[f.pkg].entry(s.name.clone()).or_default().extend(s.fields.iter().cloned());
+        }
+    }
+    let mut points = Vec::new();
+    let mut findings = Vec::new();
+    let mut lines = 0u64;
+    for file in &files {
+        lines += file.scan.lines as u64;
+        if let Some(e) = &file.scan.parse_error {
+            parse_errors.push(ParseError {
+                file: file.rel.clone(),
+                line: e.line,
+                column: e.column,
+                message: e.message.clone(),
+            });
+        }
+        let pkg = &ws.packages[file.pkg];
+        for f in &file.scan.fns {
+            let rules = matched_rules(f, config, &structs[file.pkg]);
+            let id = point_id(f);
+            if let Some(ex) = &f.exemption {
+                if ex.reason.is_none() {
+                    findings.push(Finding {
+                        code: "exemption_without_reason".to_owned(),
+                        severity: Severity::Error,
+                        point: Some(id.clone()),
+                        file: Some(file.rel.clone()),
+                        line: Some(ex.line),
+                        message: "an exemption needs a reason: `// audit: exempt(reason = \"...\")`".to_owned(),
+                    });
+                }
+            }
+            let exemption = f.exemption.as_ref().and_then(|e| e.reason.clone());
+            let status = match (&f.audit, &exemption) {
+                (Some(_), _) => Status::Audited,
+                (None, Some(_)) => Status::Exempt,
+                (None, None) if !rules.is_empty() => Status::Unaudited,
+                (None, None) => continue,
+            };
+            let annotation = f.audit.as_ref().map(|a| annotation(f, a));
+            let name = f.audit.as_ref().map(|a| match opt(a, "name") {
+                Some(OptValue::Str(s)) => s.clone(),
+                _ => f.function.clone(),
+            });
+            let mut p = Point {
+                id,
+                crate_name: pkg.name.clone(),
+                module: f.module.clone(),
+                function: f.function.clone(),
+                file: file.rel.clone(),
+                line: f.line,
+                end_line: f.end_line,
+                signature: f.signature.clone(),
+                status,
+                kind: f.audit.as_ref().map(|a| a.kind.clone()),
+                name,
+                annotation,
+                matched_rules: rules,
+                exemption: if status == Status::Exempt { exemption } else { None },
+                cfg: f.cfg.clone(),
+                complete: None,
+                runtime: None,
+            };
+            if status == Status::Audited {
+                let before = findings.len();
+                quality(&p, f, config, &mut findings);
+                p.complete = Some(!findings[before..].iter().any(|x| x.severity <= Severity::Warning));
+            }
+            points.push(p);
+        }
+    }
+    // Duplicate audit names: the runtime and the logs identify points by name.
+    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, p) in points.iter().enumerate() {
+        if let Some(n) = &p.name {
+            by_name.entry(n).or_default().push(i);
+        }
+    }
+    let mut dup_points = Vec::new();
+    for (name, idx) in by_name.iter().filter(|(_, v)| v.len() > 1) {
+        for &i in idx {
+            let others: Vec<String> = idx
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| format!("{}:{}", points[j].file, points[j].line))
+                .collect();
+            findings.push(Finding {
+                code: "duplicate_name".to_owned(),
+                severity: Severity::Error,
+                point: Some(points[i].id.clone()),
+                file: Some(points[i].file.clone()),
+                line: Some(points[i].line),
+                message: format!("audit name `{name}` is also used at {}: give each point its own `name`", others.join(", ")),
+            });
+            dup_points.push(i);
+        }
+    }
+    for i in dup_points {
+        points[i].complete = Some(false);
+    }
+    points.sort_by(|a, b| (&a.file, a.line, &a.id).cmp(&(&b.file, b.line, &b.id)));
+    findings.sort_by(|a, b| (&a.file, a.line, &a.code, &a.point).cmp(&(&b.file, b.line, &b.code, &b.point)));
+    parse_errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        workspace_root: ws.root.to_string_lossy().into_owned(),
+        config: config_info,
+        files_scanned: files.len() as u64,
+        lines_scanned: lines,
+        summary: Default::default(),
+        crates: Vec::new(),
+        files: Vec::new(),
+        points,
+        findings,
+        parse_errors,
+        runtime: None,
+        change: None,
+        gates: Vec::new(),
+    };
+    report.recount();
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_paths_match_suffixes() {
+        let p = vec!["async_openai".to_owned(), "Client".to_owned()];
+        assert!(path_matches("Client", &p));
+        assert!(path_matches("async_openai::Client", &p));
+        assert!(path_matches("::async_openai::Client", &p));
+        assert!(!path_matches("other::Client", &p));
+        assert!(!path_matches("x::async_openai::Client", &p));
+    }
+
+    #[test]
+    fn redaction_paths_cover_arguments() {
+        let ann = Annotation { redact: vec!["applicant.ssn".into(), "output".into()], ..Annotation::default() };
+        assert!(redacted(&ann, "applicant"));
+        assert!(redacted(&ann, "output"));
+        assert!(!redacted(&ann, "app"));
+    }
+}

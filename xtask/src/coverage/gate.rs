@@ -1,0 +1,138 @@
+//! CI gates, the baseline of accepted gaps, and the change since the previous run.
+//!
+//! What must hold: with a baseline, only gaps (unaudited points and error or warning findings)
+//! that the baseline does not list fail the build, so a team can adopt the gate on a codebase
+//! with known gaps and ratchet from there. Points are identified by their stable id (module,
+//! type and function), not by line, so edits elsewhere in a file do not make old gaps look new.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::model::{Change, GateResult, Report, Severity, Status};
+
+/// The accepted gaps.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Always 1.
+    pub baseline_version: u32,
+    /// Ids of unaudited points that are accepted.
+    pub unaudited: BTreeSet<String>,
+    /// Keys (`code@point`) of accepted error and warning findings.
+    pub findings: BTreeSet<String>,
+}
+
+impl Baseline {
+    /// The gaps of `report`.
+    pub fn of(report: &Report) -> Baseline {
+        Baseline {
+            baseline_version: 1,
+            unaudited: report.points.iter().filter(|p| p.status == Status::Unaudited).map(|p| p.id.clone()).collect(),
+            findings: report.findings.iter().filter(|f| f.severity <= Severity::Warning).map(|f| f.key()).collect(),
+        }
+    }
+
+    /// Read a baseline file; a full JSON report is accepted too (its gaps become the baseline).
+    pub fn read(path: &Path) -> Result<Baseline> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading baseline {}", path.display()))?;
+        if let Ok(b) = serde_json::from_str::<Baseline>(&text) {
+            return Ok(b);
+        }
+        let report: Report = serde_json::from_str(&text)
+            .with_context(|| format!("{} is neither a coverage baseline nor a coverage report", path.display()))?;
+        Ok(Baseline::of(&report))
+    }
+}
+
+/// The thresholds asked for on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Gates {
+    /// Minimum coverage percentage.
+    pub fail_under: Option<f64>,
+    /// Maximum number of unaudited points.
+    pub max_unaudited: Option<u64>,
+    /// Minimum percentage of complete annotations.
+    pub min_complete: Option<f64>,
+    /// Fail on gaps not in this baseline.
+    pub baseline: Option<Baseline>,
+    /// Fail when a file could not be parsed.
+    pub deny_parse_errors: bool,
+}
+
+/// Evaluate the gates into `report.gates`.
+pub fn evaluate(report: &mut Report, gates: &Gates) {
+    let s = &report.summary;
+    let mut out = Vec::new();
+    if let Some(min) = gates.fail_under {
+        out.push(GateResult {
+            gate: "fail_under".to_owned(),
+            passed: s.coverage_percent >= min,
+            detail: format!("coverage {:.2}% (required: at least {min}%)", s.coverage_percent),
+        });
+    }
+    if let Some(max) = gates.max_unaudited {
+        out.push(GateResult {
+            gate: "max_unaudited".to_owned(),
+            passed: s.unaudited <= max,
+            detail: format!("{} unaudited points (allowed: at most {max})", s.unaudited),
+        });
+    }
+    if let Some(min) = gates.min_complete {
+        out.push(GateResult {
+            gate: "min_complete_annotations".to_owned(),
+            passed: s.complete_percent >= min,
+            detail: format!(
+                "{:.2}% of annotations complete, {} of {} (required: at least {min}%)",
+                s.complete_percent, s.complete, s.audited
+            ),
+        });
+    }
+    if let Some(b) = &gates.baseline {
+        let now = Baseline::of(report);
+        let new_points: Vec<&String> = now.unaudited.difference(&b.unaudited).collect();
+        let new_findings: Vec<&String> = now.findings.difference(&b.findings).collect();
+        let mut detail = format!(
+            "{} new unaudited points, {} new findings not in the baseline",
+            new_points.len(),
+            new_findings.len()
+        );
+        for p in new_points.iter().take(20) {
+            detail.push_str(&format!("\n  new gap: {p}"));
+        }
+        for f in new_findings.iter().take(20) {
+            detail.push_str(&format!("\n  new finding: {f}"));
+        }
+        out.push(GateResult {
+            gate: "baseline".to_owned(),
+            passed: new_points.is_empty() && new_findings.is_empty(),
+            detail,
+        });
+    }
+    if gates.deny_parse_errors {
+        out.push(GateResult {
+            gate: "deny_parse_errors".to_owned(),
+            passed: report.parse_errors.is_empty(),
+            detail: format!("{} files could not be parsed", report.parse_errors.len()),
+        });
+    }
+    report.gates = out;
+}
+
+/// What changed since `previous`.
+pub fn change(report: &Report, previous: &Report, previous_path: &Path) -> Change {
+    let unaudited = |r: &Report| -> BTreeSet<String> {
+        r.points.iter().filter(|p| p.status == Status::Unaudited).map(|p| p.id.clone()).collect()
+    };
+    let (now, then) = (unaudited(report), unaudited(previous));
+    let delta = |a: u64, b: u64| i64::try_from(a).unwrap_or(i64::MAX) - i64::try_from(b).unwrap_or(i64::MAX);
+    Change {
+        previous: previous_path.display().to_string(),
+        coverage_delta: ((report.summary.coverage_percent - previous.summary.coverage_percent) * 100.0).round() / 100.0,
+        audited_delta: delta(report.summary.audited, previous.summary.audited),
+        unaudited_delta: delta(report.summary.unaudited, previous.summary.unaudited),
+        new_gaps: now.difference(&then).cloned().collect(),
+        closed_gaps: then.difference(&now).cloned().collect(),
+    }
+}

@@ -1,0 +1,258 @@
+//! `cargo xtask coverage`: which decision points of a Cargo workspace are audited, how good the
+//! annotations are, which audited points a binary carries and which fired, with CI gates.
+//!
+//! The pipeline: [`workspace::load`] (cargo metadata) and [`config::load`] (the rules), then
+//! [`analyze::analyze`] (syn over every compiled file, in parallel), then optionally
+//! [`runtime::apply`] (registry dump and logs), [`gate::change`] and [`gate::evaluate`], and
+//! finally the renderings in [`render`] and [`html`].
+//!
+//! Exit codes (stable, for CI): 0 when every gate passed, 1 when a gate failed, 2 when the
+//! coverage could not be computed (bad arguments, no workspace, unreadable configuration,
+//! registry or logs). Files the parser cannot read are reported, not fatal, unless
+//! `--deny-parse-errors` makes them a gate.
+
+pub mod analyze;
+pub mod config;
+pub mod gate;
+pub mod html;
+pub mod model;
+pub mod render;
+pub mod runtime;
+pub mod scan;
+pub mod workspace;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use self::model::{ConfigInfo, Report};
+
+/// Exit code when a gate failed.
+pub const EXIT_GATE_FAILED: u8 = 1;
+/// Exit code when coverage could not be computed.
+pub const EXIT_ERROR: u8 = 2;
+
+const USAGE: &str = "\
+cargo xtask coverage [OPTIONS]
+
+Audit coverage of a Cargo workspace: audited and unaudited decision points, annotation
+quality, runtime coverage, CI gates. See docs/COVERAGE.md.
+
+Input:
+  --workspace <PATH>        workspace directory or Cargo.toml (default: current directory)
+  --config <FILE>           rules file with a [coverage] table (default: audit.toml, then
+                            [workspace.metadata.audit.coverage] in Cargo.toml)
+  --registry <FILE>         registry dump (audit_runtime::point::registry_json()) of a binary
+  --logs <DIR|FILE>         audit logs (*.jsonl) to count calls, errors and versions
+Output:
+  --output-dir <DIR>        where coverage.{json,md,html,lcov} go (default:
+                            <target-dir>/audit-coverage); the previous coverage.json there is
+                            compared with this run
+  --json/--markdown/--html/--lcov <FILE>   also write that format to FILE
+  --no-write                write no files
+  --format <FMT>            what to print: terminal (default), json, markdown, lcov, none
+  --show-missing            list unaudited points (and info findings) in the terminal output
+  --previous <FILE>         compare with this earlier JSON report instead
+Gates (exit code 1 when one fails):
+  --fail-under <PCT>        minimum coverage percentage
+  --max-unaudited <N>       maximum number of unaudited points
+  --min-complete-annotations <PCT>   minimum share of audited points with complete annotations
+  --baseline <FILE>         fail only on gaps not in this baseline (or earlier JSON report)
+  --write-baseline <FILE>   write the current gaps as a baseline
+  --deny-parse-errors       fail when a file could not be parsed
+";
+
+/// Parsed command line.
+#[derive(Debug, Default)]
+struct Args {
+    workspace: Option<PathBuf>,
+    config: Option<PathBuf>,
+    registry: Option<PathBuf>,
+    logs: Option<PathBuf>,
+    output_dir: Option<PathBuf>,
+    json: Option<PathBuf>,
+    markdown: Option<PathBuf>,
+    html: Option<PathBuf>,
+    lcov: Option<PathBuf>,
+    no_write: bool,
+    format: String,
+    show_missing: bool,
+    previous: Option<PathBuf>,
+    gates: gate::Gates,
+    baseline_path: Option<PathBuf>,
+    write_baseline: Option<PathBuf>,
+    help: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Args> {
+    let mut a = Args { format: "terminal".to_owned(), ..Args::default() };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || -> Result<String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it.next().cloned().with_context(|| format!("{flag} needs a value")),
+            }
+        };
+        let num = |v: String| -> Result<f64> {
+            let n: f64 = v.parse().with_context(|| format!("{flag}: `{v}` is not a number"))?;
+            if !(0.0..=100.0).contains(&n) {
+                bail!("{flag}: {n} is not a percentage between 0 and 100");
+            }
+            Ok(n)
+        };
+        match flag {
+            "--workspace" | "--manifest-path" => a.workspace = Some(value()?.into()),
+            "--config" => a.config = Some(value()?.into()),
+            "--registry" => a.registry = Some(value()?.into()),
+            "--logs" => a.logs = Some(value()?.into()),
+            "--output-dir" => a.output_dir = Some(value()?.into()),
+            "--json" => a.json = Some(value()?.into()),
+            "--markdown" => a.markdown = Some(value()?.into()),
+            "--html" => a.html = Some(value()?.into()),
+            "--lcov" => a.lcov = Some(value()?.into()),
+            "--no-write" => a.no_write = true,
+            "--format" => {
+                a.format = value()?;
+                if !["terminal", "json", "markdown", "lcov", "none"].contains(&a.format.as_str()) {
+                    bail!("--format must be one of terminal, json, markdown, lcov, none");
+                }
+            }
+            "--show-missing" => a.show_missing = true,
+            "--previous" => a.previous = Some(value()?.into()),
+            "--fail-under" => a.gates.fail_under = Some(num(value()?)?),
+            "--max-unaudited" => {
+                let v = value()?;
+                a.gates.max_unaudited = Some(v.parse().with_context(|| format!("--max-unaudited: `{v}` is not a count"))?);
+            }
+            "--min-complete-annotations" => a.gates.min_complete = Some(num(value()?)?),
+            "--baseline" => a.baseline_path = Some(value()?.into()),
+            "--write-baseline" => a.write_baseline = Some(value()?.into()),
+            "--deny-parse-errors" => a.gates.deny_parse_errors = true,
+            "-h" | "--help" => a.help = true,
+            other => bail!("unknown option `{other}`\n\n{USAGE}"),
+        }
+    }
+    Ok(a)
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Compute the report for the given arguments (everything but printing and exit codes).
+fn compute(a: &Args) -> Result<(Report, Vec<(PathBuf, String)>)> {
+    let ws_path = match &a.workspace {
+        Some(p) => p.clone(),
+        None => std::env::current_dir().context("current directory")?,
+    };
+    let ws = workspace::load(&ws_path)?;
+    let (cfg, source) = config::load(&ws.root, a.config.as_deref())?;
+    let (kind, path) = match &source {
+        config::ConfigSource::AuditToml(p) => ("audit_toml", Some(p)),
+        config::ConfigSource::WorkspaceMetadata(p) => ("workspace_metadata", Some(p)),
+        config::ConfigSource::Explicit(p) => ("explicit", Some(p)),
+        config::ConfigSource::Defaults => ("defaults", None),
+    };
+    let info = ConfigInfo {
+        source: kind.to_owned(),
+        path: path.map(|p| analyze::relative(&ws.root, p)),
+        rules: serde_json::to_value(&cfg).context("serializing the rules")?,
+    };
+    let mut report = analyze::analyze(&ws, &cfg, info);
+    if a.registry.is_some() || a.logs.is_some() {
+        runtime::apply(&mut report, a.registry.as_deref(), a.logs.as_deref())?;
+    }
+    let out_dir = a.output_dir.clone().unwrap_or_else(|| ws.target_dir.join("audit-coverage"));
+    let previous_path = a.previous.clone().unwrap_or_else(|| out_dir.join("coverage.json"));
+    if previous_path.is_file() {
+        let text = std::fs::read_to_string(&previous_path).with_context(|| format!("reading {}", previous_path.display()))?;
+        match serde_json::from_str::<Report>(&text) {
+            Ok(prev) => report.change = Some(gate::change(&report, &prev, &previous_path)),
+            Err(e) if a.previous.is_some() => bail!("{} is not a coverage report: {e}", previous_path.display()),
+            // An old or foreign file in the output directory is not worth failing for.
+            Err(_) => {}
+        }
+    }
+    let mut gates = a.gates.clone();
+    if let Some(p) = &a.baseline_path {
+        gates.baseline = Some(gate::Baseline::read(p)?);
+    }
+    gate::evaluate(&mut report, &gates);
+    let mut files = Vec::new();
+    if !a.no_write {
+        files.push((out_dir.join("coverage.json"), render::json(&report)));
+        files.push((out_dir.join("coverage.md"), render::markdown(&report)));
+        files.push((out_dir.join("coverage.html"), html::html(&report)));
+        files.push((out_dir.join("coverage.lcov"), render::lcov(&report)));
+    }
+    for (path, f) in [
+        (&a.json, render::json as fn(&Report) -> String),
+        (&a.markdown, render::markdown),
+        (&a.html, html::html),
+        (&a.lcov, render::lcov),
+    ] {
+        if let Some(p) = path {
+            files.push((p.clone(), f(&report)));
+        }
+    }
+    if let Some(p) = &a.write_baseline {
+        let text = serde_json::to_string_pretty(&gate::Baseline::of(&report)).context("serializing the baseline")?;
+        files.push((p.clone(), text + "\n"));
+    }
+    Ok((report, files))
+}
+
+/// Entry point for `cargo xtask coverage <args>`.
+pub fn run(args: &[String]) -> ExitCode {
+    let a = match parse_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    if a.help {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let (report, files) = match compute(&a) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    for (path, text) in &files {
+        if let Err(e) = write(path, text) {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
+    let opts = render::TextOptions { show_missing: a.show_missing };
+    match a.format.as_str() {
+        "json" => print!("{}", render::json(&report)),
+        "markdown" => print!("{}", render::markdown(&report)),
+        "lcov" => print!("{}", render::lcov(&report)),
+        "none" => {}
+        _ => {
+            print!("{}", render::terminal(&report, opts));
+            if let Some((p, _)) = files.iter().find(|(p, _)| p.extension().is_some_and(|x| x == "html")) {
+                println!("\nReports written next to {}", p.display());
+            }
+        }
+    }
+    if report.gates_failed() {
+        eprintln!("audit coverage: a gate failed");
+        return ExitCode::from(EXIT_GATE_FAILED);
+    }
+    ExitCode::SUCCESS
+}
