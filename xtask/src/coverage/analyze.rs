@@ -163,8 +163,8 @@ fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<Par
                     None if child.cfg.len() > job.cfg.len() => {}
                     None => errors.push(ParseError {
                         file: relative(&ws.root, &job.path),
-                        line: 0,
-                        column: 0,
+                        line: child.line,
+                        column: 1,
                         message: format!(
                             "module `{}` not found (tried {})",
                             child.module,

@@ -47,6 +47,8 @@ pub struct ChildModule {
     pub cfg: Vec<String>,
     /// Whether the module is test-only.
     pub in_test: bool,
+    /// Line of the `mod` item.
+    pub line: u32,
 }
 
 /// A resolved path, segment by segment (`["audit_runtime", "audited_tool"]`).
@@ -236,7 +238,13 @@ pub fn scan_source(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
             out.parse_error = Some(ParseFailure {
                 line: u32::try_from(start.line).unwrap_or(u32::MAX),
                 column: u32::try_from(start.column + 1).unwrap_or(u32::MAX),
-                message: e.to_string(),
+                message: match e.to_string() {
+                    // proc-macro2's lexer error carries no detail; say what it means.
+                    m if m == "cannot parse string into token stream" => {
+                        "cannot tokenize the file: an unbalanced delimiter, or an invalid token, after this point".to_owned()
+                    }
+                    m => m,
+                },
             });
             return out;
         }
@@ -583,7 +591,8 @@ impl Scanner<'_, '_> {
                     }
                     _ => m.mod_dir.join(&name),
                 };
-                self.out.children.push(ChildModule { file, tried, module, mod_dir, cfg, in_test });
+                let line = line_of(md.ident.span());
+                self.out.children.push(ChildModule { file, tried, module, mod_dir, cfg, in_test, line });
             }
         }
     }
