@@ -232,3 +232,17 @@ inventory::collect!(RegisteredPoint);
 pub fn points() -> impl Iterator<Item = &'static AuditPoint> {
     inventory::iter::<RegisteredPoint>.into_iter().map(|p| p.0)
 }
+
+/// Every audit point compiled into this binary as a JSON array, sorted by file and line: the
+/// registry dump `cargo xtask coverage --registry <file>` reads to tell which points a binary
+/// carries (see `docs/COVERAGE.md`). Each element is an [`AuditPoint`] as serde serializes it.
+///
+/// Serializing these static descriptions cannot fail (strings, numbers, enums and lists only);
+/// should it ever, the result is a JSON object with an `error` field, which `--registry`
+/// rejects with that message rather than reading it as an empty registry.
+pub fn registry_json() -> String {
+    let mut all: Vec<&'static AuditPoint> = points().collect();
+    all.sort_by_key(|p| (p.file, p.line, p.name));
+    serde_json::to_string_pretty(&all)
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
+}
