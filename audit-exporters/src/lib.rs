@@ -2,9 +2,13 @@
 //!
 //! * [`StdoutExporter`]: development output, JSON lines or a readable summary.
 //! * [`MemoryExporter`]: keeps records in memory, with assertion helpers for tests.
+//! * [`FileExporter`]: the tamper-evident file log (see [`file`]).
 
+pub mod file;
 mod memory;
 mod stdout;
 
+
 pub use memory::{MemoryExporter, RecordAssert, RecordQuery};
 pub use stdout::StdoutExporter;
+pub use file::{FileExporter, FsyncPolicy};

@@ -1,0 +1,22 @@
+//! `audit-verify`: check an audit log directory offline, and manage checkpoint keys.
+//!
+//! ```text
+//! audit-verify <dir> [--key <vkey file>] [--quiet]   verify (same as `cargo xtask verify`)
+//! audit-verify keygen <name> <skey file>            new signing key (mode 0600); prints the vkey
+//! audit-verify pubkey <skey file>                   print the verifier key to pin
+//! ```
+
+use std::process::ExitCode;
+
+use audit_exporters::file::cli;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("keygen") => cli::keygen_command(&args[1..]),
+        Some("pubkey") => cli::pubkey_command(&args[1..]),
+        Some("verify") => cli::verify_command(&args[1..]),
+        _ => cli::verify_command(&args),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,166 @@
+//! The command line of the file log, shared by the `audit-verify` binary and `cargo xtask
+//! verify`: verify a directory, make a signing key, print a key's verifier key.
+//!
+//! Exit codes: 0 verified (or done), 1 the log is bad, 2 usage or I/O error before verifying.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use super::note::{NoteSigner, VerifierKey};
+use super::verify::{Progress, VerifyOptions, verify_dir_with};
+use super::fs::RealFs;
+
+/// Usage of the verify command.
+pub const VERIFY_USAGE: &str = "usage: verify <dir> [--key <verifier key file>] [--quiet]\n\n\
+    Checks every line, hash, link and segment of the audit log in <dir> (any number of chains),\n\
+    and every checkpoint's signature against the pinned verifier key\n\
+    (<name>+<hex id>+<base64 key>, as `audit-verify keygen` prints it).\n\
+    Exits 0 when all is well, 1 naming the first problem (file:line: reason), 2 on usage errors.";
+
+/// Run `verify <dir> [--key <file>] [--quiet]`; returns the exit code.
+pub fn verify_command(args: &[String]) -> u8 {
+    let mut dir = None;
+    let mut key_file = None;
+    let mut quiet = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--key" => match it.next() {
+                Some(k) => key_file = Some(k.clone()),
+                None => {
+                    eprintln!("--key needs a file\n\n{VERIFY_USAGE}");
+                    return 2;
+                }
+            },
+            "--quiet" | "-q" => quiet = true,
+            "-h" | "--help" => {
+                println!("{VERIFY_USAGE}");
+                return 0;
+            }
+            other if other.starts_with('-') => {
+                eprintln!("unknown option {other}\n\n{VERIFY_USAGE}");
+                return 2;
+            }
+            other if dir.is_none() => dir = Some(other.to_owned()),
+            other => {
+                eprintln!("unexpected argument {other}\n\n{VERIFY_USAGE}");
+                return 2;
+            }
+        }
+    }
+    let Some(dir) = dir else {
+        eprintln!("{VERIFY_USAGE}");
+        return 2;
+    };
+    let key = match key_file {
+        None => None,
+        Some(f) => match std::fs::read_to_string(&f) {
+            Ok(text) => match VerifierKey::parse(&text) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    eprintln!("verifier key {f}: {e}");
+                    return 2;
+                }
+            },
+            Err(e) => {
+                eprintln!("cannot read verifier key {f}: {e}");
+                return 2;
+            }
+        },
+    };
+    let options = VerifyOptions { key };
+    let tty = std::io::stderr().is_terminal();
+    let mut last_decile = 0;
+    let mut shown = false;
+    let mut progress = |p: Progress| {
+        // Only directories large enough to take a noticeable time get a progress display.
+        if quiet || p.total < (32 << 20) {
+            return;
+        }
+        let pct = p.done.saturating_mul(100) / p.total.max(1);
+        if tty {
+            eprint!(
+                "\rverifying: {pct:3}% ({:.0} / {:.0} MB)",
+                p.done as f64 / 1e6,
+                p.total as f64 / 1e6
+            );
+            shown = true;
+        } else if pct / 10 > last_decile {
+            last_decile = pct / 10;
+            eprintln!("verifying: {pct}%");
+        }
+    };
+    let result = verify_dir_with(&RealFs, Path::new(&dir), &options, &mut progress);
+    if shown {
+        eprintln!();
+    }
+    match result {
+        Ok(summary) => {
+            if !quiet {
+                print!("{summary}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("FAILED: {e}");
+            1
+        }
+    }
+}
+
+/// Run `keygen <name> <signer key file>`: write a new key (mode 0600, never overwriting) and
+/// print its verifier key.
+pub fn keygen_command(args: &[String]) -> u8 {
+    let [name, out] = args else {
+        eprintln!("usage: keygen <key name> <signer key file to create>");
+        return 2;
+    };
+    let signer = match NoteSigner::generate(name) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let written = opts
+        .open(out)
+        .and_then(|mut f| f.write_all(format!("{}\n", signer.to_skey()).as_bytes()).and(f.sync_all()));
+    if let Err(e) = written {
+        eprintln!("cannot create {out}: {e}");
+        return 2;
+    }
+    println!("{}", signer.verifier().to_vkey());
+    0
+}
+
+/// Run `pubkey <signer key file>`: print the verifier key to pin.
+pub fn pubkey_command(args: &[String]) -> u8 {
+    let [file] = args else {
+        eprintln!("usage: pubkey <signer key file>");
+        return 2;
+    };
+    let text = match audit_runtime::digest::read_secret_file(Path::new(file)) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => {
+            eprintln!("cannot read {file}: {e}");
+            return 2;
+        }
+    };
+    match NoteSigner::parse(&text) {
+        Ok(s) => {
+            println!("{}", s.verifier().to_vkey());
+            0
+        }
+        Err(e) => {
+            eprintln!("{file}: {e}");
+            2
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! Offline verification of a log directory.
+//!
+//! For every chain (one per writing process instance) in the directory, in order:
+//!
+//! 1. the checkpoint log exists; every line is intact (its own hash), states this chain, never
+//!    goes back in count, and, with a pinned key, carries a valid signature by that key;
+//! 2. segment numbers run 1, 2, … n without a gap;
+//! 3. in each segment, the header is intact, of a known format, schema and hash algorithm, and
+//!    agrees with the file name; it names the previous segment's last `seq` and hash exactly;
+//!    every record line is intact (hash), of this chain, and links to the one before (`seq` + 1,
+//!    `prev` = previous hash), across segment boundaries too; every line ends with a newline;
+//! 4. every checkpoint's head is the hash of record `count - 1`, found in the segment it names;
+//!    so the latest checkpoint proves that no segment at the end is missing or truncated.
+//!
+//! The first problem stops verification and is reported with its file, line and reason. Records
+//! after the latest checkpoint are valid but not yet covered by a signature; the summary says
+//! how many (a crash before the next checkpoint leaves such a tail).
+//!
+//! What must hold: the verifier never panics and never allocates without bound on hostile input
+//! (lines are capped at [`MAX_LINE_BYTES`]); files that are not part of the log are listed and
+//! otherwise ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use audit_runtime::RecordId;
+use audit_runtime::chain::{ChainVerifier, GENESIS_PREV, RecordHash};
+
+use super::format::{self, CheckpointBody, CheckpointLine, FileKind, SegmentHeader};
+use super::fs::{LogFs, RealFs};
+use super::note::VerifierKey;
+
+/// The longest line read (64 MiB); a longer one is reported, not loaded.
+pub const MAX_LINE_BYTES: u64 = 64 << 20;
+
+/// What is wrong, where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyError {
+    /// The file.
+    pub file: PathBuf,
+    /// The 1-based line, when the problem is in one line.
+    pub line: Option<u64>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file.display(), self.reason),
+            None => write!(f, "{}: {}", self.file.display(), self.reason),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+fn err(file: &Path, line: Option<u64>, reason: impl Into<String>) -> VerifyError {
+    VerifyError { file: file.to_owned(), line, reason: reason.into() }
+}
+
+/// How far verification has come, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes checked so far.
+    pub done: u64,
+    /// Bytes of log files in the directory.
+    pub total: u64,
+}
+
+/// What one chain holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainSummary {
+    /// Service name from the file names.
+    pub service: String,
+    /// Chain id.
+    pub chain: RecordId,
+    /// Segments.
+    pub segments: u32,
+    /// Records.
+    pub records: u64,
+    /// Checkpoints.
+    pub checkpoints: u64,
+    /// Checkpoints whose signature was checked against the pinned key.
+    pub signed_checkpoints: u64,
+    /// Records after the latest checkpoint (valid, not yet covered by one).
+    pub uncovered: u64,
+    /// Earliest record start time.
+    pub first_time: Option<String>,
+    /// Latest record end (or start) time.
+    pub last_time: Option<String>,
+}
+
+/// The result of a successful verification.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VerifySummary {
+    /// Per chain.
+    pub chains: Vec<ChainSummary>,
+    /// Bytes of log files read.
+    pub bytes: u64,
+    /// Files that are not part of the log (ignored).
+    pub foreign: Vec<String>,
+    /// Quarantine files left by recovery.
+    pub quarantined: Vec<String>,
+    /// The key signatures were checked against, if one was pinned.
+    pub key: Option<String>,
+}
+
+impl VerifySummary {
+    /// Records in all chains.
+    pub fn records(&self) -> u64 {
+        self.chains.iter().map(|c| c.records).sum()
+    }
+
+    /// Segments in all chains.
+    pub fn segments(&self) -> u64 {
+        self.chains.iter().map(|c| u64::from(c.segments)).sum()
+    }
+
+    /// Earliest and latest record times over all chains (RFC 3339 UTC with fixed width sorts
+    /// as text).
+    pub fn time_span(&self) -> Option<(String, String)> {
+        let first = self.chains.iter().filter_map(|c| c.first_time.clone()).min()?;
+        let last = self.chains.iter().filter_map(|c| c.last_time.clone()).max()?;
+        Some((first, last))
+    }
+}
+
+impl fmt::Display for VerifySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "OK: {} records in {} segments, {} chain(s), {:.1} MB",
+            self.records(),
+            self.segments(),
+            self.chains.len(),
+            self.bytes as f64 / 1e6
+        )?;
+        if let Some((a, b)) = self.time_span() {
+            writeln!(f, "time span: {a} .. {b}")?;
+        }
+        for c in &self.chains {
+            writeln!(
+                f,
+                "  {}/{}: {} records, {} segments, {} checkpoints ({} signature-checked), {} \
+                 records after the latest checkpoint",
+                c.service,
+                c.chain,
+                c.records,
+                c.segments,
+                c.checkpoints,
+                c.signed_checkpoints,
+                c.uncovered
+            )?;
+        }
+        match &self.key {
+            Some(k) => writeln!(f, "signatures checked against {k}")?,
+            None => writeln!(
+                f,
+                "signatures NOT checked: no key pinned (pass the verifier key to check them)"
+            )?,
+        }
+        for q in &self.quarantined {
+            writeln!(f, "note: quarantined bytes from a crash recovery: {q}")?;
+        }
+        for x in &self.foreign {
+            writeln!(f, "note: ignored file that is not part of the log: {x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Verification settings.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Check every checkpoint's signature against this key.
+    pub key: Option<VerifierKey>,
+}
+
+/// Verify a directory on the real file system.
+pub fn verify_dir(dir: &Path, options: &VerifyOptions) -> Result<VerifySummary, VerifyError> {
+    verify_dir_with(&RealFs, dir, options, &mut |_| {})
+}
+
+#[derive(Default)]
+struct ChainFiles {
+    service: Option<String>,
+    ckpt: Option<String>,
+    segments: BTreeMap<u32, String>,
+}
+
+/// Verify a directory through any file system, reporting progress.
+pub fn verify_dir_with(
+    fs: &dyn LogFs,
+    dir: &Path,
+    options: &VerifyOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<VerifySummary, VerifyError> {
+    let files = fs.list(dir).map_err(|e| err(dir, None, format!("cannot list directory: {e}")))?;
+    let mut summary = VerifySummary {
+        key: options.key.as_ref().map(VerifierKey::label),
+        ..VerifySummary::default()
+    };
+    let mut chains: BTreeMap<RecordId, ChainFiles> = BTreeMap::new();
+    let mut total = 0u64;
+    for (name, size) in &files {
+        let (service, chain) = match format::classify(name) {
+            FileKind::Segment { service, chain, segment } => {
+                chains.entry(chain).or_default().segments.insert(segment, name.clone());
+                (service, chain)
+            }
+            FileKind::CheckpointLog { service, chain } => {
+                chains.entry(chain).or_default().ckpt = Some(name.clone());
+                (service, chain)
+            }
+            FileKind::Quarantine => {
+                summary.quarantined.push(name.clone());
+                continue;
+            }
+            FileKind::Foreign => {
+                summary.foreign.push(name.clone());
+                continue;
+            }
+        };
+        total += size;
+        let c = chains.entry(chain).or_default();
+        match &c.service {
+            None => c.service = Some(service),
+            Some(s) if *s != service => {
+                return Err(err(
+                    &dir.join(name),
+                    None,
+                    format!("chain {chain} appears under two service names, {s} and {service}"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if chains.is_empty() {
+        return Err(err(
+            dir,
+            None,
+            "no audit log here: no segment (<service>.<chain>.<n>.jsonl) or checkpoint log \
+             (<service>.<chain>.ckpt) files",
+        ));
+    }
+    let mut ctx = Ctx { fs, dir, key: options.key.as_ref(), done: 0, total, progress };
+    for (chain, files) in chains {
+        let s = ctx.chain(chain, files)?;
+        summary.chains.push(s);
+    }
+    summary.bytes = ctx.done;
+    Ok(summary)
+}
+
+struct Ctx<'a> {
+    fs: &'a dyn LogFs,
+    dir: &'a Path,
+    key: Option<&'a VerifierKey>,
+    done: u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(Progress),
+}
+
+/// A checkpoint to match against the chain.
+struct Expect {
+    line: u64,
+    body: CheckpointBody,
+}
+
+/// Reads lines with a length cap, tracking line numbers and bytes.
+struct Lines {
+    reader: BufReader<Box<dyn super::fs::ReadSeek>>,
+    path: PathBuf,
+    line: u64,
+    text: String,
+}
+
+impl Lines {
+    /// Read the next line (see [`Self::text`]); returns its length with the newline, `Ok(None)`
+    /// at the end. Errors on a missing final newline, a line over the cap and non-UTF-8 bytes.
+    fn next(&mut self) -> Result<Option<usize>, VerifyError> {
+        // Reuse the previous line's allocation; validate UTF-8 once, without copying.
+        let mut buf = std::mem::take(&mut self.text).into_bytes();
+        buf.clear();
+        let n = (&mut self.reader)
+            .take(MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| err(&self.path, Some(self.line + 1), format!("cannot read: {e}")))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        if buf.last() != Some(&b'\n') {
+            if n as u64 > MAX_LINE_BYTES {
+                return Err(err(
+                    &self.path,
+                    Some(self.line),
+                    format!("line longer than {MAX_LINE_BYTES} bytes"),
+                ));
+            }
+            return Err(err(
+                &self.path,
+                Some(self.line),
+                "the last line has no newline: the file is truncated (a torn write; starting \
+                 the exporter again moves it aside)",
+            ));
+        }
+        buf.pop();
+        self.text = String::from_utf8(buf)
+            .map_err(|_| err(&self.path, Some(self.line), "the line is not UTF-8"))?;
+        Ok(Some(n))
+    }
+
+    /// The line last read, without its newline.
+    fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn err(&self, reason: impl Into<String>) -> VerifyError {
+        err(&self.path, Some(self.line), reason)
+    }
+}
+
+impl Ctx<'_> {
+    fn open(&self, name: &str) -> Result<Lines, VerifyError> {
+        let path = self.dir.join(name);
+        let r = self.fs.open_read(&path).map_err(|e| err(&path, None, format!("cannot open: {e}")))?;
+        Ok(Lines { reader: BufReader::with_capacity(1 << 16, r), path, line: 0, text: String::new() })
+    }
+
+    fn advance(&mut self, n: usize) {
+        const STEP: u64 = 4 << 20;
+        let before = self.done / STEP;
+        self.done += n as u64;
+        if self.done / STEP != before {
+            (self.progress)(Progress { done: self.done, total: self.total });
+        }
+    }
+
+    fn checkpoints(
+        &mut self,
+        chain: RecordId,
+        service: &str,
+        name: &str,
+    ) -> Result<(Vec<Expect>, u64), VerifyError> {
+        let mut lines = self.open(name)?;
+        let mut out: Vec<Expect> = Vec::new();
+        let mut signed = 0;
+        while let Some(n) = lines.next()? {
+            let at = lines.line;
+            let path = lines.path.clone();
+            let (c, body) = CheckpointLine::parse(lines.text()).map_err(|e| lines.err(e))?;
+            if c.chain != chain || body.service != service {
+                return Err(err(
+                    &path,
+                    Some(at),
+                    format!(
+                        "checkpoint of chain {}/{} in the checkpoint log of {service}/{chain}",
+                        body.service, c.chain
+                    ),
+                ));
+            }
+            if let Some(prev) = out.last()
+                && body.count < prev.body.count
+            {
+                return Err(err(
+                    &path,
+                    Some(at),
+                    format!(
+                        "checkpoint count {} is below the previous checkpoint's {}",
+                        body.count, prev.body.count
+                    ),
+                ));
+            }
+            if body.count == 0 && body.head != RecordHash::GENESIS {
+                return Err(err(&path, Some(at), "checkpoint of 0 records with a head hash"));
+            }
+            if let Some(key) = self.key {
+                if !c.is_signed() {
+                    return Err(err(
+                        &path,
+                        Some(at),
+                        format!("checkpoint is not signed, but key {} is pinned", key.label()),
+                    ));
+                }
+                key.verify(&c.note)
+                    .map_err(|e| err(&path, Some(at), format!("checkpoint signature: {e}")))?;
+                signed += 1;
+            }
+            out.push(Expect { line: at, body });
+            self.advance(n);
+        }
+        Ok((out, signed))
+    }
+
+    fn chain(&mut self, chain: RecordId, files: ChainFiles) -> Result<ChainSummary, VerifyError> {
+        let service = files.service.unwrap_or_default();
+        let ckpt_name = files
+            .ckpt
+            .clone()
+            .unwrap_or_else(|| format::checkpoint_file_name(&service, chain));
+        let ckpt_path = self.dir.join(&ckpt_name);
+        if files.ckpt.is_none() {
+            return Err(err(
+                &ckpt_path,
+                None,
+                "the checkpoint log of this chain is missing (deleted?); without it the end of \
+                 the chain cannot be checked",
+            ));
+        }
+        let (expects, signed) = self.checkpoints(chain, &service, &ckpt_name)?;
+        // seq -> index into expects of checkpoints whose head is that record.
+        let mut by_seq: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (i, e) in expects.iter().enumerate() {
+            if e.body.count > 0 {
+                by_seq.entry(e.body.count - 1).or_default().push(i);
+            }
+        }
+        let mut summary = ChainSummary {
+            service: service.clone(),
+            chain,
+            segments: 0,
+            records: 0,
+            checkpoints: expects.len() as u64,
+            signed_checkpoints: signed,
+            uncovered: 0,
+            first_time: None,
+            last_time: None,
+        };
+        let mut head: Option<(u64, RecordHash)> = None;
+        let last_segment = files.segments.keys().next_back().copied().unwrap_or(0);
+        for (expected_segment, (&number, name)) in (1u32..).zip(&files.segments) {
+            let path = self.dir.join(name);
+            if number != expected_segment {
+                return Err(err(
+                    &path,
+                    None,
+                    if expected_segment + 1 == number {
+                        format!("segment {expected_segment} of this chain is missing")
+                    } else {
+                        format!(
+                            "segments {expected_segment}..={} of this chain are missing",
+                            number - 1
+                        )
+                    },
+                ));
+            }
+            summary.segments += 1;
+            let mut lines = self.open(name)?;
+            let Some(n) = lines.next()? else {
+                return Err(err(&path, None, "empty segment: no header"));
+            };
+            let header = SegmentHeader::parse(lines.text()).map_err(|e| lines.err(e))?;
+            self.advance(n);
+            if header.chain != chain || header.service != service || header.segment != number {
+                return Err(err(
+                    &path,
+                    Some(1),
+                    format!(
+                        "the header says {}/{} segment {} but the file name says {service}/{chain} \
+                         segment {number} (a segment of another chain, or a renamed copy)",
+                        header.service, header.chain, header.segment
+                    ),
+                ));
+            }
+            let mut verifier = match (head, header.prev()) {
+                (None, None) if header.prev_hash == GENESIS_PREV => ChainVerifier::new(),
+                (Some(h), Some(p)) if h == p => {
+                    ChainVerifier::resume(h.0, h.1, chain.to_string())
+                }
+                (h, _) => {
+                    return Err(err(
+                        &path,
+                        Some(1),
+                        format!(
+                            "the header links to {} but the chain before it ends at {} (a \
+                             segment was removed, replaced or truncated)",
+                            header.prev().map_or_else(
+                                || "the chain's start".to_owned(),
+                                |(s, x)| format!("seq {s} hash {x}")
+                            ),
+                            h.map_or_else(
+                                || "its start".to_owned(),
+                                |(s, x)| format!("seq {s} hash {x}")
+                            )
+                        ),
+                    ));
+                }
+            };
+            let mut in_segment = 0u64;
+            while let Some(n) = lines.next()? {
+                let at = lines.line;
+                let record = verifier.push(lines.text()).map_err(|e| lines.err(e.to_string()))?;
+                if record.service.instance != chain {
+                    return Err(err(
+                        &lines.path,
+                        Some(at),
+                        format!("record of chain {} in a segment of chain {chain}", record.service.instance),
+                    ));
+                }
+                let (seq, hash) = verifier.head().unwrap_or((record.seq, RecordHash::GENESIS));
+                if let Some(idx) = by_seq.get(&seq) {
+                    for &i in idx {
+                        let e = &expects[i];
+                        if e.body.head != hash {
+                            return Err(err(
+                                &ckpt_path,
+                                Some(e.line),
+                                format!(
+                                    "checkpoint head {} is not the hash {hash} of record seq {seq} \
+                                     ({}:{at}): the records or the checkpoint were altered",
+                                    e.body.head,
+                                    lines.path.display()
+                                ),
+                            ));
+                        }
+                        if e.body.segment != number {
+                            return Err(err(
+                                &ckpt_path,
+                                Some(e.line),
+                                format!(
+                                    "checkpoint places seq {seq} in segment {} but it is in \
+                                     segment {number}",
+                                    e.body.segment
+                                ),
+                            ));
+                        }
+                    }
+                }
+                let t0 = &record.time.start;
+                if summary.first_time.as_ref().is_none_or(|f| t0 < f) {
+                    summary.first_time = Some(t0.clone());
+                }
+                let t1 = record.time.end.as_ref().unwrap_or(t0);
+                if summary.last_time.as_ref().is_none_or(|l| t1 > l) {
+                    summary.last_time = Some(t1.clone());
+                }
+                in_segment += 1;
+                self.advance(n);
+            }
+            if in_segment == 0 && number != last_segment {
+                return Err(err(&path, None, "segment holds no record but is not the last one"));
+            }
+            summary.records += in_segment;
+            head = verifier.head().or(head);
+        }
+        let count = head.map_or(0, |h| h.0 + 1);
+        if let Some(latest) = expects.last() {
+            if latest.body.count > count {
+                let seg = latest.body.segment;
+                let what = if seg > last_segment {
+                    format!(
+                        "segment {seg} (and any after {last_segment}) is missing: the last \
+                         segment(s) were deleted"
+                    )
+                } else {
+                    format!("segment {seg} is truncated")
+                };
+                return Err(err(
+                    &ckpt_path,
+                    Some(latest.line),
+                    format!(
+                        "checkpoint covers {} records but the chain holds only {count}: {what}",
+                        latest.body.count
+                    ),
+                ));
+            }
+            summary.uncovered = count - latest.body.count;
+        } else {
+            summary.uncovered = count;
+        }
+        debug_assert_eq!(summary.records, count);
+        Ok(summary)
+    }
+}

@@ -1,0 +1,600 @@
+//! The writer: [`FileExporter`] appends sealed records to segment files and checkpoints to the
+//! chain's checkpoint log.
+//!
+//! Order of durable steps (each arrow waits for the one before):
+//!
+//! ```text
+//! start:     recover torn tails of dead chains
+//! 1st batch: create <chain>.ckpt ─► lock it ─► create segment 1 ─► write header ─► fsync file
+//!            ─► fsync directory
+//! batch:     write lines (one write loop) ─► fsync per policy ─► durable count advances
+//! rotation:  fsync segment ─► append checkpoint ─► fsync checkpoint log ─► create segment n+1
+//!            with header naming the last seq and hash ─► fsync file ─► fsync directory
+//! shutdown:  fsync segment ─► append checkpoint ─► fsync checkpoint log ─► unlock
+//! ```
+//!
+//! What must hold:
+//! * A checkpoint never names a record that is not synced, so a crash never leaves a checkpoint
+//!   the chain cannot reach (this holds under every fsync policy, `Never` included).
+//! * After any failed write, fsync or create, the writer is *failed*: every later call returns a
+//!   permanent error naming the first failure. An fsync is never retried: after a failed fsync
+//!   the kernel may have dropped the dirty pages, and a second fsync could report success for
+//!   data that is gone (the 2018 "fsyncgate" finding). The next process start repairs the tail.
+//! * The durable count ([`DurableCount`]) only moves after a successful fsync of the segment.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use audit_runtime::RecordId;
+use audit_runtime::chain::{RecordHash, SealedRecord};
+use audit_runtime::export::{ExportError, Exporter};
+
+use super::FileLogError;
+use super::format::{self, CheckpointBody, CheckpointLine, SegmentHeader};
+use super::fs::{FsLock, LogFile, LogFs, RealFs};
+use super::note::NoteSigner;
+use super::recover::{RecoveryReport, recover_dir};
+
+/// Environment variable holding a checkpoint signer key (`PRIVATE+KEY+<name>+<id>+<base64>`).
+pub const SIGNING_KEY_ENV: &str = "AUDIT_CHECKPOINT_KEY";
+/// Environment variable naming a file (mode 0600) that holds the signer key.
+pub const SIGNING_KEY_FILE_ENV: &str = "AUDIT_CHECKPOINT_KEY_FILE";
+
+/// When the writer calls fsync on the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// After every batch: a record is durable when `export` returns. The default.
+    #[default]
+    EveryBatch,
+    /// At the first batch written at least this many milliseconds after the last fsync, and at
+    /// every flush. (There is no timer thread: an idle writer syncs at its next flush.)
+    EveryMillis(u64),
+    /// Only at flush, rotation, checkpoint and shutdown.
+    Never,
+}
+
+/// How many records, shared with whoever wants to know, are on stable storage.
+#[derive(Debug, Clone, Default)]
+pub struct DurableCount(Arc<AtomicU64>);
+
+impl DurableCount {
+    /// Records of the chain known to be synced: every `seq` below this number.
+    pub fn records(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Debug)]
+enum KeySource {
+    None,
+    Signer(Box<NoteSigner>),
+    File(PathBuf),
+    Env,
+}
+
+/// Configures a [`FileExporter`]; see [`FileExporter::builder`].
+#[derive(Debug)]
+pub struct FileExporterBuilder {
+    dir: PathBuf,
+    service: Option<String>,
+    max_segment_bytes: u64,
+    max_segment_age: Option<Duration>,
+    fsync: FsyncPolicy,
+    checkpoint_records: Option<u64>,
+    checkpoint_interval: Option<Duration>,
+    key: KeySource,
+    fs: Arc<dyn LogFs>,
+}
+
+impl FileExporterBuilder {
+    /// The service name used in file names (sanitized). Defaults to the records' service name.
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// Start a new segment before one would exceed this size (default 64 MiB; at least 4 KiB).
+    /// A single record larger than this still goes into a segment of its own.
+    pub fn max_segment_bytes(mut self, bytes: u64) -> Self {
+        self.max_segment_bytes = bytes;
+        self
+    }
+
+    /// Start a new segment when the current one is older than this (default one hour).
+    pub fn max_segment_age(mut self, age: Option<Duration>) -> Self {
+        self.max_segment_age = age;
+        self
+    }
+
+    /// When to fsync.
+    pub fn fsync(mut self, policy: FsyncPolicy) -> Self {
+        self.fsync = policy;
+        self
+    }
+
+    /// Write a checkpoint after this many records (default 10 000); `None` for only on time,
+    /// rotation and shutdown.
+    pub fn checkpoint_every_records(mut self, records: Option<u64>) -> Self {
+        self.checkpoint_records = records;
+        self
+    }
+
+    /// Write a checkpoint when this much time passed since the last one and records arrived
+    /// (default 60 s).
+    pub fn checkpoint_every(mut self, interval: Option<Duration>) -> Self {
+        self.checkpoint_interval = interval;
+        self
+    }
+
+    /// Sign checkpoints with this key.
+    pub fn signing_key(mut self, signer: NoteSigner) -> Self {
+        self.key = KeySource::Signer(Box::new(signer));
+        self
+    }
+
+    /// Sign checkpoints with the key in this file (`PRIVATE+KEY+...`, mode 0600 or stricter).
+    pub fn signing_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key = KeySource::File(path.into());
+        self
+    }
+
+    /// Sign checkpoints with the key in `AUDIT_CHECKPOINT_KEY` or the file named by
+    /// `AUDIT_CHECKPOINT_KEY_FILE`; unsigned when neither is set.
+    pub fn signing_key_from_env(mut self) -> Self {
+        self.key = KeySource::Env;
+        self
+    }
+
+    /// Use another file system (in-memory or fault-injecting, for tests).
+    pub fn file_system(mut self, fs: impl LogFs) -> Self {
+        self.fs = Arc::new(fs);
+        self
+    }
+
+    fn signer(&self) -> Result<Option<NoteSigner>, FileLogError> {
+        let from_file = |path: &Path| -> Result<NoteSigner, FileLogError> {
+            let bytes = audit_runtime::digest::read_secret_file(path).map_err(|e| {
+                FileLogError::Key(format!("cannot read signing key {}: {e}", path.display()))
+            })?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                FileLogError::Key(format!("signing key {} is not text", path.display()))
+            })?;
+            NoteSigner::parse(&text)
+                .map_err(|e| FileLogError::Key(format!("signing key {}: {e}", path.display())))
+        };
+        match &self.key {
+            KeySource::None => Ok(None),
+            KeySource::Signer(s) => Ok(Some((**s).clone())),
+            KeySource::File(p) => from_file(p).map(Some),
+            KeySource::Env => {
+                if let Ok(v) = std::env::var(SIGNING_KEY_ENV) {
+                    return NoteSigner::parse(&v)
+                        .map(Some)
+                        .map_err(|e| FileLogError::Key(format!("{SIGNING_KEY_ENV}: {e}")));
+                }
+                match std::env::var_os(SIGNING_KEY_FILE_ENV) {
+                    Some(p) => from_file(Path::new(&p)).map(Some),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Create the directory if needed, repair torn tails left by crashed writers (see
+    /// [`FileExporter::recovery`]) and return the exporter. Files are created at the first
+    /// record, whose `service.instance` names the chain.
+    pub fn open(self) -> Result<FileExporter, FileLogError> {
+        if self.max_segment_bytes < 4096 {
+            return Err(FileLogError::Config("max_segment_bytes must be at least 4096".into()));
+        }
+        if self.checkpoint_records == Some(0) {
+            return Err(FileLogError::Config("checkpoint_every_records must be at least 1".into()));
+        }
+        let signer = self.signer()?;
+        self.fs.create_dir_all(&self.dir).map_err(|source| FileLogError::Io {
+            op: "create directory",
+            path: self.dir.clone(),
+            source,
+        })?;
+        let recovery = recover_dir(&*self.fs, &self.dir)?;
+        for r in &recovery.repairs {
+            eprintln!(
+                "audit file log: recovered torn tail of {}: kept {} bytes{}, moved {} bytes to {} \
+                 ({})",
+                r.file.display(),
+                r.kept_bytes,
+                r.last_good_seq.map_or_else(String::new, |s| format!(" (up to seq {s})")),
+                r.quarantined_bytes,
+                r.quarantine.display(),
+                r.reason
+            );
+        }
+        for note in &recovery.left_alone {
+            eprintln!("audit file log: warning: {note}");
+        }
+        Ok(FileExporter {
+            fs: self.fs,
+            dir: self.dir,
+            service: self.service.as_deref().map(format::sanitize_service),
+            max_segment_bytes: self.max_segment_bytes,
+            max_segment_age: self.max_segment_age,
+            fsync: self.fsync,
+            checkpoint_records: self.checkpoint_records,
+            checkpoint_interval: self.checkpoint_interval,
+            signer,
+            chain: None,
+            failed: None,
+            shut: false,
+            durable: DurableCount::default(),
+            recovery,
+            buf: Vec::with_capacity(64 * 1024),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct OpenChain {
+    service: String,
+    chain: RecordId,
+    segment: u32,
+    seg_path: PathBuf,
+    file: Box<dyn LogFile>,
+    seg_bytes: u64,
+    seg_records: u64,
+    seg_opened: Instant,
+    ckpt_path: PathBuf,
+    ckpt: Box<dyn LogFile>,
+    _lock: FsLock,
+    /// Last record written: seq and hash.
+    head: Option<(u64, RecordHash)>,
+    written: u64,
+    synced: u64,
+    last_sync: Instant,
+    checkpointed: Option<u64>,
+    last_checkpoint: Instant,
+}
+
+/// Writes the chain into hash-chained, rotating JSON Lines segments with checkpoints.
+///
+/// ```no_run
+/// use audit_exporters::file::{FileExporter, FsyncPolicy};
+/// let file = FileExporter::builder("/var/log/audit")
+///     .fsync(FsyncPolicy::EveryBatch)
+///     .signing_key_from_env()
+///     .open()?;
+/// let _guard = audit_runtime::AuditRuntime::builder().service("loan-agent").exporter(file).install()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct FileExporter {
+    fs: Arc<dyn LogFs>,
+    dir: PathBuf,
+    service: Option<String>,
+    max_segment_bytes: u64,
+    max_segment_age: Option<Duration>,
+    fsync: FsyncPolicy,
+    checkpoint_records: Option<u64>,
+    checkpoint_interval: Option<Duration>,
+    signer: Option<NoteSigner>,
+    chain: Option<OpenChain>,
+    failed: Option<String>,
+    shut: bool,
+    durable: DurableCount,
+    recovery: RecoveryReport,
+    buf: Vec<u8>,
+}
+
+fn now_rfc3339() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    audit_runtime::ids::rfc3339_nanos(nanos)
+}
+
+fn io(op: &'static str, path: &Path, source: std::io::Error) -> FileLogError {
+    FileLogError::Io { op, path: path.to_owned(), source }
+}
+
+fn write_all(file: &mut dyn LogFile, mut buf: &[u8], path: &Path) -> Result<(), FileLogError> {
+    while !buf.is_empty() {
+        match file.write(buf) {
+            Ok(0) => {
+                return Err(io(
+                    "write",
+                    path,
+                    std::io::Error::new(std::io::ErrorKind::WriteZero, "write returned 0"),
+                ));
+            }
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io("write", path, e)),
+        }
+    }
+    Ok(())
+}
+
+impl FileExporter {
+    /// Start configuring a file exporter writing into `dir`.
+    pub fn builder(dir: impl Into<PathBuf>) -> FileExporterBuilder {
+        FileExporterBuilder {
+            dir: dir.into(),
+            service: None,
+            max_segment_bytes: 64 << 20,
+            max_segment_age: Some(Duration::from_secs(3600)),
+            fsync: FsyncPolicy::EveryBatch,
+            checkpoint_records: Some(10_000),
+            checkpoint_interval: Some(Duration::from_secs(60)),
+            key: KeySource::None,
+            fs: Arc::new(RealFs),
+        }
+    }
+
+    /// What recovery found and repaired when the exporter was opened.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// A handle that tells how many records are synced; it stays valid after the exporter moves
+    /// into the runtime.
+    pub fn durable(&self) -> DurableCount {
+        self.durable.clone()
+    }
+
+    /// The directory written to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The first failure, once the writer has failed.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    fn refuse(&self) -> Option<ExportError> {
+        if let Some(f) = &self.failed {
+            return Some(ExportError::permanent(format!(
+                "file log is failed since an earlier error and refuses writes until the process \
+                 restarts: {f}"
+            )));
+        }
+        if self.shut {
+            return Some(ExportError::permanent("file log is shut down"));
+        }
+        None
+    }
+
+    /// Record the failure (sticky) and turn it into a permanent export error.
+    fn fail(&mut self, e: FileLogError) -> ExportError {
+        let msg = e.to_string();
+        if self.failed.is_none() {
+            self.failed = Some(msg.clone());
+        }
+        ExportError::permanent(format!("file log: {msg}")).with_source(e)
+    }
+
+    fn open_chain(&mut self, first: &SealedRecord) -> Result<(), FileLogError> {
+        if first.seq() != 0 {
+            return Err(FileLogError::Chain(format!(
+                "the first record has seq {}; the file exporter must receive its chain from \
+                 seq 0",
+                first.seq()
+            )));
+        }
+        let service = self
+            .service
+            .clone()
+            .unwrap_or_else(|| format::sanitize_service(&first.record.service.name));
+        let chain = first.record.service.instance;
+        let ckpt_path = self.dir.join(format::checkpoint_file_name(&service, chain));
+        let ckpt = self.fs.create_new(&ckpt_path).map_err(|e| io("create", &ckpt_path, e))?;
+        // Recovery in another process may hold the lock for a moment while it looks at this
+        // new, empty log; wait for it rather than fail.
+        let mut lock = None;
+        for _ in 0..100 {
+            lock = self.fs.try_lock(&ckpt_path).map_err(|e| io("lock", &ckpt_path, e))?;
+            if lock.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let lock = lock.ok_or_else(|| {
+            FileLogError::Chain(format!("{} is locked by another process", ckpt_path.display()))
+        })?;
+        let now = Instant::now();
+        let (seg_path, file, seg_bytes) = self.create_segment(&service, chain, 1, None)?;
+        self.chain = Some(OpenChain {
+            service,
+            chain,
+            segment: 1,
+            seg_path,
+            file,
+            seg_bytes,
+            seg_records: 0,
+            seg_opened: now,
+            ckpt_path,
+            ckpt,
+            _lock: lock,
+            head: None,
+            written: 0,
+            synced: 0,
+            last_sync: now,
+            checkpointed: None,
+            last_checkpoint: now,
+        });
+        Ok(())
+    }
+
+    fn create_segment(
+        &self,
+        service: &str,
+        chain: RecordId,
+        segment: u32,
+        prev: Option<(u64, RecordHash)>,
+    ) -> Result<(PathBuf, Box<dyn LogFile>, u64), FileLogError> {
+        let path = self.dir.join(format::segment_file_name(service, chain, segment));
+        let header = SegmentHeader::new(service, chain, segment, prev, now_rfc3339());
+        let (mut line, _) =
+            format::seal(&header).map_err(|e| FileLogError::Chain(e.to_string()))?;
+        line.push('\n');
+        let mut file = self.fs.create_new(&path).map_err(|e| io("create", &path, e))?;
+        write_all(&mut *file, line.as_bytes(), &path)?;
+        file.sync().map_err(|e| io("fsync", &path, e))?;
+        self.fs.sync_dir(&self.dir).map_err(|e| io("fsync directory", &self.dir, e))?;
+        Ok((path, file, line.len() as u64))
+    }
+
+    fn write_buf(&mut self) -> Result<(), FileLogError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let Some(c) = self.chain.as_mut() else { return Ok(()) };
+        let r = write_all(&mut *c.file, &self.buf, &c.seg_path);
+        self.buf.clear();
+        r
+    }
+
+    fn sync_segment(&mut self) -> Result<(), FileLogError> {
+        self.write_buf()?;
+        let Some(c) = self.chain.as_mut() else { return Ok(()) };
+        if c.synced == c.written {
+            return Ok(());
+        }
+        c.file.sync().map_err(|e| io("fsync", &c.seg_path, e))?;
+        c.synced = c.written;
+        c.last_sync = Instant::now();
+        self.durable.0.store(c.synced, Ordering::Release);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<(), FileLogError> {
+        self.sync_segment()?;
+        let Some(c) = self.chain.as_mut() else { return Ok(()) };
+        let body = CheckpointBody {
+            service: c.service.clone(),
+            chain: c.chain,
+            count: c.written,
+            head: c.head.map_or(RecordHash::GENESIS, |h| h.1),
+            segment: c.segment,
+            time: now_rfc3339(),
+        };
+        let text = body.to_text();
+        let note = match &self.signer {
+            Some(s) => s.sign(&text).map_err(|e| FileLogError::Key(e.to_string()))?,
+            None => text,
+        };
+        let (mut line, _) = format::seal(&CheckpointLine::new(&body, note))
+            .map_err(|e| FileLogError::Chain(e.to_string()))?;
+        line.push('\n');
+        write_all(&mut *c.ckpt, line.as_bytes(), &c.ckpt_path)?;
+        c.ckpt.sync().map_err(|e| io("fsync", &c.ckpt_path, e))?;
+        c.checkpointed = Some(c.written);
+        c.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<(), FileLogError> {
+        self.checkpoint()?;
+        let Some(c) = self.chain.as_ref() else { return Ok(()) };
+        let (service, chain, next, head) = (c.service.clone(), c.chain, c.segment + 1, c.head);
+        let (seg_path, file, seg_bytes) = self.create_segment(&service, chain, next, head)?;
+        if let Some(c) = self.chain.as_mut() {
+            c.segment = next;
+            c.seg_path = seg_path;
+            c.file = file;
+            c.seg_bytes = seg_bytes;
+            c.seg_records = 0;
+            c.seg_opened = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, batch: &[SealedRecord]) -> Result<(), FileLogError> {
+        if self.chain.is_none() {
+            self.open_chain(&batch[0])?;
+        }
+        for rec in batch {
+            let Some(c) = self.chain.as_ref() else { return Ok(()) };
+            if rec.record.service.instance != c.chain {
+                return Err(FileLogError::Chain(format!(
+                    "record of chain {} given to the writer of chain {}",
+                    rec.record.service.instance, c.chain
+                )));
+            }
+            if rec.seq() != c.written {
+                return Err(FileLogError::Chain(format!(
+                    "record seq {} where {} was expected: the chain would have a gap",
+                    rec.seq(),
+                    c.written
+                )));
+            }
+            let len = rec.line.len() as u64 + 1;
+            let too_big = c.seg_bytes + len > self.max_segment_bytes;
+            let too_old = self.max_segment_age.is_some_and(|a| c.seg_opened.elapsed() >= a);
+            if c.seg_records > 0 && (too_big || too_old) {
+                self.rotate()?;
+            }
+            self.buf.extend_from_slice(rec.line.as_bytes());
+            self.buf.push(b'\n');
+            if let Some(c) = self.chain.as_mut() {
+                c.seg_bytes += len;
+                c.seg_records += 1;
+                c.written += 1;
+                c.head = Some((rec.seq(), rec.hash));
+            }
+        }
+        self.write_buf()?;
+        let Some(c) = self.chain.as_ref() else { return Ok(()) };
+        let sync_now = match self.fsync {
+            FsyncPolicy::EveryBatch => true,
+            FsyncPolicy::EveryMillis(ms) => c.last_sync.elapsed() >= Duration::from_millis(ms),
+            FsyncPolicy::Never => false,
+        };
+        let since = c.written - c.checkpointed.unwrap_or(0);
+        let checkpoint_due = self.checkpoint_records.is_some_and(|n| since >= n)
+            || (since > 0
+                && self.checkpoint_interval.is_some_and(|i| c.last_checkpoint.elapsed() >= i));
+        if checkpoint_due {
+            self.checkpoint()?;
+        } else if sync_now {
+            self.sync_segment()?;
+        }
+        Ok(())
+    }
+}
+
+impl Exporter for FileExporter {
+    fn name(&self) -> &str {
+        "file"
+    }
+
+    fn export(&mut self, batch: &[SealedRecord]) -> Result<(), ExportError> {
+        if let Some(e) = self.refuse() {
+            return Err(e);
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.append(batch).map_err(|e| self.fail(e))
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        if let Some(e) = self.refuse() {
+            return Err(e);
+        }
+        self.sync_segment().map_err(|e| self.fail(e))
+    }
+
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        if let Some(e) = self.refuse() {
+            return Err(e);
+        }
+        let due = self.chain.as_ref().is_some_and(|c| c.checkpointed != Some(c.written));
+        let r = if due { self.checkpoint() } else { self.sync_segment() };
+        r.map_err(|e| self.fail(e))?;
+        self.chain = None;
+        self.shut = true;
+        Ok(())
+    }
+}
