@@ -1,0 +1,3 @@
+//! Runtime coverage fixture.
+pub mod agent;
+pub mod unlinked;

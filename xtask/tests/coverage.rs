@@ -1,0 +1,348 @@
+//! End-to-end tests of `cargo xtask coverage`: the real binary on fixture workspaces under
+//! `tests/coverage-fixtures/`, with expectations written by hand from reading the fixtures,
+//! plus golden reports (`expected.json`, `expected.lcov`) that pin the whole output.
+//!
+//! Regenerate the golden files after an intended change with `UPDATE_EXPECT=1 cargo test -p
+//! xtask --test coverage`, and review the diff.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/coverage-fixtures")
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn xtask(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("coverage").args(args).output().expect("run xtask");
+    Run {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+fn json_report(ws: &Path, extra: &[&str]) -> Value {
+    let ws = ws.to_str().expect("utf-8 path");
+    let mut args = vec!["--workspace", ws, "--no-write", "--format", "json"];
+    args.extend_from_slice(extra);
+    let r = xtask(&args);
+    assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
+    serde_json::from_str(&r.stdout).expect("JSON report")
+}
+
+fn statuses(report: &Value) -> BTreeMap<String, String> {
+    report["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| (p["id"].as_str().expect("id").to_owned(), p["status"].as_str().expect("status").to_owned()))
+        .collect()
+}
+
+fn findings(report: &Value) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| (f["code"].as_str().expect("code").to_owned(), f["point"].as_str().unwrap_or("").to_owned()))
+        .collect()
+}
+
+/// Compare with a golden file, or write it when `UPDATE_EXPECT` is set.
+fn golden(path: &Path, actual: &str) {
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(path).expect("golden file (UPDATE_EXPECT=1 to create)");
+    if expected != actual {
+        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b);
+        panic!(
+            "{} differs from the actual output (first differing line {:?}); UPDATE_EXPECT=1 regenerates it\n--- actual ---\n{actual}",
+            path.display(),
+            first.map(|i| i + 1)
+        );
+    }
+}
+
+fn normalized(report: &Value, root: &Path) -> String {
+    let text = serde_json::to_string_pretty(report).expect("serialize");
+    let root = std::fs::canonicalize(root).expect("canonical root");
+    text.replace(root.to_str().expect("utf-8"), "<root>") + "\n"
+}
+
+#[test]
+fn agents_fixture_gives_the_expected_report() {
+    let ws = fixtures().join("agents");
+    let report = json_report(&ws, &[]);
+    let expected: BTreeMap<String, String> = [
+        // renamed import `use audit_runtime::audited_tool as tool`, `use ...::audited_decision`
+        ("loans::approve", "audited"),
+        ("loans::approve_small", "audited"),
+        ("loans::lookup", "audited"),
+        ("loans::decide_triage", "audited"),
+        // impl blocks: an audited method (full path) and an unaudited LLM client caller
+        ("loans::Agent::ask", "audited"),
+        ("loans::Agent::summarize", "unaudited"),
+        // exemptions: with a reason (exempt), without (stays unaudited)
+        ("loans::decide_rate", "exempt"),
+        ("loans::decide_fee", "unaudited"),
+        ("loans::decide_limit", "unaudited"),
+        // module rules; `use audit_runtime as audit; #[audit::audited_decision]`
+        ("loans::decisions::kyc", "audited"),
+        ("loans::decisions::escalate", "unaudited"),
+        ("loans::decisions::log_decision", "exempt"),
+        ("loans::decisions::nested::deep", "unaudited"),
+        // cfg-gated module, still scanned
+        ("loans::experimental::decide_experiment", "audited"),
+        // traits: impl methods, a trait default method, a foreign tool attribute, cfg_attr
+        ("loans::tools::<Search as Tool>::call", "audited"),
+        ("loans::tools::<Email as Tool>::call", "unaudited"),
+        ("loans::tools::Planner::choose", "audited"),
+        ("loans::tools::web_fetch", "unaudited"),
+        ("loans::tools::save", "audited"),
+        // the crate renamed in Cargo.toml: `audit = { package = "audit-runtime" }`
+        ("support::run", "audited"),
+        ("support::reply", "audited"),
+        ("support::decide_route", "unaudited"),
+        ("support::decide_banner", "exempt"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(statuses(&report), expected);
+    let s = &report["summary"];
+    assert_eq!((s["points"].as_u64(), s["audited"].as_u64(), s["unaudited"].as_u64(), s["exempt"].as_u64()), (Some(20), Some(12), Some(8), Some(3)));
+    assert_eq!(s["coverage_percent"].as_f64(), Some(60.0));
+    // Not points: helpers, a trait method outside the `Tool::call` rule, test functions.
+    for id in ["loans::Agent::helper", "loans::tools::<Search as Tool>::describe", "support::decide_in_test", "support::main"] {
+        assert!(!statuses(&report).contains_key(id), "{id} must not be a point");
+    }
+    let f = findings(&report);
+    for (code, point) in [
+        ("duplicate_name", "loans::approve"),
+        ("duplicate_name", "loans::approve_small"),
+        ("personal_data_unredacted", "loans::approve"),
+        ("tool_without_side_effect", "loans::lookup"),
+        ("exemption_without_reason", "loans::decide_fee"),
+        ("missing_version", "loans::decide_triage"),
+        ("secret_captured", "loans::decide_triage"),
+        ("unversioned", "loans::approve_small"),
+        ("audited_under_cfg", "loans::tools::save"),
+    ] {
+        assert!(f.contains(&(code.to_owned(), point.to_owned())), "missing finding {code} on {point}: {f:?}");
+    }
+    // `customer` is captured by capture_all but redacted; `notes` is skipped.
+    assert!(!f.iter().any(|(_, p)| p == "loans::decisions::kyc"), "{f:?}");
+    let complete: Vec<&str> = report["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter(|p| p["complete"] == Value::Bool(false))
+        .map(|p| p["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(complete, vec!["loans::approve", "loans::approve_small", "loans::lookup", "loans::decide_triage"]);
+    // The unparseable file and the missing module are reported, not fatal.
+    let errors: Vec<(&str, u64)> = report["parse_errors"]
+        .as_array()
+        .expect("parse errors")
+        .iter()
+        .map(|e| (e["file"].as_str().expect("file"), e["line"].as_u64().expect("line")))
+        .collect();
+    assert_eq!(errors, vec![("loans/src/broken.rs", 2), ("loans/src/lib.rs", 11)]);
+    let exp = report["points"].as_array().expect("points").iter().find(|p| p["function"] == "decide_experiment").expect("gated point");
+    assert_eq!(exp["cfg"], serde_json::json!(["feature = \"experimental\""]));
+    assert_eq!(report["config"]["source"], "audit_toml");
+    golden(&ws.join("expected.json"), &normalized(&report, &ws));
+}
+
+#[test]
+fn manifest_metadata_rules_and_custom_personal_data_words() {
+    let ws = fixtures().join("metadata-config");
+    let report = json_report(&ws, &[]);
+    assert_eq!(report["config"]["source"], "workspace_metadata");
+    let s = statuses(&report);
+    assert_eq!(s.get("helpdesk::handlers::handle_callback").map(String::as_str), Some("audited"));
+    assert_eq!(s.get("helpdesk::handlers::handle_refund").map(String::as_str), Some("unaudited"));
+    // The configured list replaces the defaults: `phone` is flagged, `customer_email` is not.
+    let f = findings(&report);
+    assert_eq!(f, vec![("personal_data_unredacted".to_owned(), "helpdesk::handlers::handle_callback".to_owned())]);
+    let msg = report["findings"][0]["message"].as_str().expect("message");
+    assert!(msg.contains("`phone`"), "{msg}");
+}
+
+#[test]
+fn lcov_has_one_function_record_per_point() {
+    let ws = fixtures().join("agents");
+    let r = xtask(&["--workspace", ws.to_str().expect("utf-8"), "--no-write", "--format", "lcov"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let fns = r.stdout.lines().filter(|l| l.starts_with("FN:")).count();
+    let hits = r.stdout.lines().filter(|l| l.starts_with("FNDA:1,")).count();
+    assert_eq!((fns, hits), (20, 12), "exempt points are left out");
+    assert!(r.stdout.contains("SF:loans/src/tools.rs\n"));
+    assert!(r.stdout.contains("FN:25,loans::tools::<Email as Tool>::call\n"));
+    assert!(r.stdout.contains("FNDA:0,loans::tools::<Email as Tool>::call\n"));
+    golden(&ws.join("expected.lcov"), &r.stdout);
+}
+
+#[test]
+fn gates_set_the_exit_code() {
+    let ws = fixtures().join("agents");
+    let ws = ws.to_str().expect("utf-8");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--workspace", ws, "--no-write"];
+        args.extend_from_slice(extra);
+        xtask(&args)
+    };
+    assert_eq!(run(&["--fail-under", "60"]).code, 0);
+    let r = run(&["--fail-under", "60.01"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("FAIL fail_under: coverage 60.00% (required: at least 60.01%)"), "{}", r.stdout);
+    assert_eq!(run(&["--max-unaudited", "8"]).code, 0);
+    assert_eq!(run(&["--max-unaudited", "7"]).code, 1);
+    // 8 of 12 audited points are complete: 66.67%.
+    assert_eq!(run(&["--min-complete-annotations", "66"]).code, 0);
+    assert_eq!(run(&["--min-complete-annotations", "67"]).code, 1);
+    assert_eq!(run(&["--deny-parse-errors"]).code, 1);
+    // Usage and input errors are 2, distinct from a failed gate.
+    assert_eq!(run(&["--fail-under", "abc"]).code, 2);
+    assert_eq!(run(&["--fail-under", "150"]).code, 2);
+    assert_eq!(run(&["--no-such-flag"]).code, 2);
+    assert_eq!(xtask(&["--workspace", "/nonexistent/workspace"]).code, 2);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).expect("copy");
+        }
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xtask-coverage-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn baseline_fails_only_on_new_gaps_and_change_is_reported() {
+    let tmp = temp_dir("baseline");
+    let ws = tmp.join("ws");
+    copy_dir(&fixtures().join("agents"), &ws);
+    let out = tmp.join("out");
+    let baseline = tmp.join("baseline.json");
+    let (ws_s, out_s, base_s) = (ws.to_str().expect("utf-8"), out.to_str().expect("utf-8"), baseline.to_str().expect("utf-8"));
+
+    let first = xtask(&["--workspace", ws_s, "--output-dir", out_s, "--write-baseline", base_s]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    for f in ["coverage.json", "coverage.md", "coverage.html", "coverage.lcov"] {
+        assert!(out.join(f).is_file(), "{f} written");
+    }
+    let b: Value = serde_json::from_str(&std::fs::read_to_string(&baseline).expect("baseline")).expect("json");
+    assert_eq!(b["unaudited"].as_array().map(Vec::len), Some(8));
+
+    // The known gaps pass against the baseline.
+    assert_eq!(xtask(&["--workspace", ws_s, "--output-dir", out_s, "--baseline", base_s]).code, 0);
+
+    // A new unaudited decision point fails; an audited one added elsewhere does not matter.
+    let lib = ws.join("loans/src/lib.rs");
+    let mut src = std::fs::read_to_string(&lib).expect("lib.rs");
+    src.push_str("\npub fn decide_bonus(x: u64) -> u64 {\n    x\n}\n");
+    std::fs::write(&lib, src).expect("write");
+    let r = xtask(&["--workspace", ws_s, "--output-dir", out_s, "--baseline", base_s, "--format", "json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).expect("json");
+    let gate = &report["gates"][0];
+    assert_eq!(gate["gate"], "baseline");
+    assert!(gate["detail"].as_str().expect("detail").contains("new gap: loans::decide_bonus"), "{gate}");
+    // The change since the previous run (the report left in the output directory).
+    let change = &report["change"];
+    assert_eq!(change["new_gaps"], serde_json::json!(["loans::decide_bonus"]));
+    assert_eq!(change["unaudited_delta"], 1);
+    assert!(change["coverage_delta"].as_f64().expect("delta") < 0.0);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// A small well-formedness check: every non-void element is closed in order, attribute quotes
+/// balance, and nothing from the sources appears unescaped.
+fn check_html(html: &str) -> Result<usize, String> {
+    const VOID: &[&str] = &["meta", "br", "hr", "img", "input", "link", "wbr"];
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = html.strip_prefix("<!DOCTYPE html>").ok_or("no doctype")?;
+    let mut elements = 0;
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        let end = rest.find('>').ok_or("unterminated tag")?;
+        let tag = &rest[..end];
+        if tag.matches('"').count() % 2 != 0 {
+            return Err(format!("unbalanced quotes in <{tag}>"));
+        }
+        let self_closing = tag.ends_with('/');
+        if let Some(name) = tag.strip_prefix('/') {
+            let open = stack.pop().ok_or_else(|| format!("</{name}> closes nothing"))?;
+            if open != name.trim() {
+                return Err(format!("</{name}> closes <{open}>"));
+            }
+        } else {
+            let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            if name.is_empty() {
+                return Err(format!("bad tag <{tag}>"));
+            }
+            elements += 1;
+            if !self_closing && !VOID.contains(&name.as_str()) {
+                if name == "script" || name == "style" {
+                    let close = format!("</{name}>");
+                    let body_end = rest.find(&close).ok_or("unclosed script/style")?;
+                    rest = &rest[body_end + close.len()..];
+                    continue;
+                }
+                stack.push(name);
+            }
+        }
+        rest = &rest[end + 1..];
+    }
+    if stack.is_empty() { Ok(elements) } else { Err(format!("unclosed: {stack:?}")) }
+}
+
+#[test]
+fn html_report_is_well_formed_and_escapes_sources() {
+    let tmp = temp_dir("html");
+    let html_path = tmp.join("report.html");
+    let ws = fixtures().join("agents");
+    let r = xtask(&["--workspace", ws.to_str().expect("utf-8"), "--no-write", "--format", "none", "--html", html_path.to_str().expect("utf-8")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let html = std::fs::read_to_string(&html_path).expect("html");
+    let elements = check_html(&html).unwrap_or_else(|e| panic!("malformed HTML: {e}"));
+    assert!(elements > 200, "{elements}");
+    // The exemption reason `renders a <b>banner</b> & "nothing else"` is text, not markup.
+    assert!(html.contains("renders a &lt;b&gt;banner&lt;/b&gt; &amp; &quot;nothing else&quot;"));
+    assert!(!html.contains("<b>banner</b>"));
+    for needle in ["<svg", "class=sortable", "id=\"file-", "loans/src/tools.rs", "<script>", "60.00%"] {
+        assert!(html.contains(needle), "missing {needle}");
+    }
+    assert!(!html.contains("http://") || html.matches("http://").all(|_| html.contains("xmlns=\"http://www.w3.org/2000/svg\"")), "no external resources");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn the_checker_rejects_broken_html() {
+    assert!(check_html("<!DOCTYPE html><html><body><p>x</body></html>").is_err());
+    assert!(check_html("<!DOCTYPE html><html><a href=\"x>y</a></html>").is_err());
+    assert_eq!(check_html("<!DOCTYPE html><html><meta charset=\"utf-8\"><p>x</p></html>"), Ok(3));
+}
