@@ -37,7 +37,7 @@ use crate::export::Exporter;
 use crate::followup::FollowUp;
 use crate::ids::RecordId;
 use crate::point::AuditPoint;
-use crate::redact::Redactor;
+use crate::redact::{RedactionConfig, RedactionCounters, RedactionEngine, Redactor};
 use crate::worker::{self, ExporterSlot, RetryPolicy, Worker};
 
 /// What a caller does when the queue is full.
@@ -117,6 +117,7 @@ pub(crate) struct Shared {
     warned_closed: AtomicBool,
     warned_filtered: AtomicBool,
     pub(crate) instance: RecordId,
+    pub(crate) redaction: Arc<RedactionCounters>,
 }
 
 impl fmt::Debug for Shared {
@@ -235,6 +236,12 @@ pub struct AuditStats {
     pub orphan_notes: u64,
     /// Audited calls whose span a subscriber filtered out (records still written).
     pub filtered_spans: u64,
+    /// Records in which a redaction path rule matched nothing (each rule is also reported once
+    /// on stderr).
+    pub redaction_unmatched_paths: u64,
+    /// Values erased because a redaction rule could not be applied as written, plus records
+    /// scrubbed whole because the redactor failed (fail closed).
+    pub redaction_fail_closed: u64,
     /// Per exporter.
     pub exporters: Vec<ExporterStats>,
     /// The fallback exporter, when configured.
@@ -278,6 +285,8 @@ impl Shared {
             sealed: c.sealed.load(Ordering::Relaxed),
             seal_errors: c.seal_errors.load(Ordering::Relaxed),
             orphan_notes: c.orphan_notes.load(Ordering::Relaxed),
+            redaction_unmatched_paths: self.redaction.unmatched_paths(),
+            redaction_fail_closed: self.redaction.fail_closed(),
             filtered_spans: c.filtered_spans.load(Ordering::Relaxed),
             exporters: self.exporters.iter().map(|e| e.snapshot()).collect(),
             fallback: self.fallback.as_ref().map(|e| e.snapshot()),
@@ -301,6 +310,8 @@ pub enum InstallError {
     DigestKey(KeyError),
     /// The worker thread could not be started.
     Spawn(std::io::Error),
+    /// The redaction rule set could not be loaded or compiled; the error names the rule.
+    Redaction(crate::redact::ConfigError),
 }
 
 impl fmt::Display for InstallError {
@@ -315,6 +326,7 @@ impl fmt::Display for InstallError {
             ),
             InstallError::DigestKey(e) => write!(f, "audit digest key: {e}"),
             InstallError::Spawn(e) => write!(f, "cannot start the audit worker thread: {e}"),
+            InstallError::Redaction(e) => write!(f, "audit redaction rules: {e}"),
         }
     }
 }
@@ -324,6 +336,7 @@ impl std::error::Error for InstallError {
         match self {
             InstallError::DigestKey(e) => Some(e),
             InstallError::Spawn(e) => Some(e),
+            InstallError::Redaction(e) => Some(e),
             _ => None,
         }
     }
@@ -362,6 +375,8 @@ pub struct AuditBuilder {
     key: KeySetting,
     retry: RetryPolicy,
     redactor: Option<Box<dyn Redactor>>,
+    redaction: RedactionConfig,
+    redaction_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for AuditBuilder {
@@ -390,6 +405,8 @@ impl Default for AuditBuilder {
             key: KeySetting::FromEnvOrEphemeral,
             retry: RetryPolicy::default(),
             redactor: None,
+            redaction: RedactionConfig::default(),
+            redaction_file: None,
         }
     }
 }
@@ -464,11 +481,58 @@ impl AuditBuilder {
         self
     }
 
-    /// The redaction engine applied to every record before digests of the record, hashing and
-    /// export.
+    /// Replace the built-in redaction engine by your own redactor, applied to every record
+    /// before it is hashed and exported. It then owns the whole job: the built-in detectors,
+    /// [`Self::redaction`] and the attribute's `redact(..)` rules do not run.
     pub fn redactor(mut self, redactor: impl Redactor) -> Self {
         self.redactor = Some(Box::new(redactor));
         self
+    }
+
+    /// The runtime redaction rule set (default: the built-in detectors with their default
+    /// actions). The attribute's `redact(..)` rules always apply as well.
+    pub fn redaction(mut self, config: RedactionConfig) -> Self {
+        self.redaction = config;
+        self
+    }
+
+    /// A TOML redaction rule set file (see `docs/REDACTION.md`), layered on top of
+    /// [`Self::redaction`]. Read when the runtime is installed: an unreadable file, an invalid
+    /// pattern or an unknown action makes installation fail with a message naming the rule.
+    /// Defaults to `AUDIT_REDACTION_CONFIG` when that is set.
+    pub fn redaction_config_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.redaction_file = Some(path.into());
+        self
+    }
+
+    /// Switch the built-in PII and secret detectors off. This is visible: installation warns,
+    /// and every record says `redactions.detectors_disabled: true`. Path rules and your own
+    /// detectors still apply.
+    pub fn without_default_detectors(mut self) -> Self {
+        self.redaction = self.redaction.without_default_detectors();
+        self
+    }
+
+    fn build_redactor(&mut self) -> Result<Box<dyn Redactor>, InstallError> {
+        if let Some(custom) = self.redactor.take() {
+            return Ok(custom);
+        }
+        let mut config = std::mem::take(&mut self.redaction);
+        let file = self
+            .redaction_file
+            .take()
+            .or_else(|| std::env::var_os("AUDIT_REDACTION_CONFIG").map(Into::into));
+        if let Some(path) = file {
+            config = config.merge(RedactionConfig::from_toml_file(&path).map_err(InstallError::Redaction)?);
+        }
+        let engine = RedactionEngine::new(&config).map_err(InstallError::Redaction)?;
+        if engine.detectors_disabled() {
+            warn(
+                "the built-in redaction detectors (PII and secrets) are OFF by configuration; \
+                 every record says `detectors_disabled: true`",
+            );
+        }
+        Ok(Box::new(engine))
     }
 
     fn validate(&self) -> Result<(), InstallError> {
@@ -503,8 +567,10 @@ impl AuditBuilder {
         Ok(())
     }
 
-    fn build(self) -> Result<(&'static Shared, JoinHandle<()>), InstallError> {
+    fn build(mut self) -> Result<(&'static Shared, JoinHandle<()>), InstallError> {
         self.validate()?;
+        let redactor = self.build_redactor()?;
+        let redaction = Arc::new(RedactionCounters::default());
         let key = match self.key {
             KeySetting::Key(k) => k,
             KeySetting::FromEnvOrEphemeral => match DigestKey::from_env() {
@@ -542,6 +608,7 @@ impl AuditBuilder {
             warned_closed: AtomicBool::new(false),
             warned_filtered: AtomicBool::new(false),
             instance,
+            redaction: redaction.clone(),
         }));
         let worker = Worker::new(
             shared,
@@ -549,7 +616,8 @@ impl AuditBuilder {
                 crate::record::ServiceInfo { name: service, version: self.service_version, instance },
                 key,
                 code_version,
-                self.redactor,
+                redactor,
+                redaction,
             ),
             exporters,
             fallback,

@@ -284,8 +284,12 @@ pub struct RedactionEntry {
     pub path: String,
     /// The rule or detector that matched.
     pub rule: String,
-    /// `erase`, `mask`, `hash` or `digest`.
+    /// `erase`, `mask(N)`, `hash` or `digest`.
     pub action: String,
+    /// Why a rule was not applied as written (fail closed: the value was erased instead), or
+    /// why the whole record was scrubbed. Never contains the original value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What redaction did to the record. The original values are never recorded.

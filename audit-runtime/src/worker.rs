@@ -35,7 +35,7 @@ use crate::record::{
     OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo,
     Signal, TimeInfo, VersionRef,
 };
-use crate::redact::Redactor;
+use crate::redact::{RedactContext, RedactionCounters, Redactor};
 
 /// Retry policy for failing exporters.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +96,9 @@ pub(crate) struct Assembler {
     service: ServiceInfo,
     key: DigestKey,
     build: Option<String>,
-    redactor: Option<Box<dyn Redactor>>,
+    redactor: Box<dyn Redactor>,
+    redaction: Arc<RedactionCounters>,
+    warned_scrub: bool,
 }
 
 impl Assembler {
@@ -104,9 +106,10 @@ impl Assembler {
         service: ServiceInfo,
         key: DigestKey,
         build: Option<String>,
-        redactor: Option<Box<dyn Redactor>>,
+        redactor: Box<dyn Redactor>,
+        redaction: Arc<RedactionCounters>,
     ) -> Self {
-        Assembler { service, key, build, redactor }
+        Assembler { service, key, build, redactor, redaction, warned_scrub: false }
     }
 
     fn base(&self, record_id: RecordId, kind: RecordKind, start_unix: u64) -> AuditRecord {
@@ -380,15 +383,21 @@ impl Assembler {
         r
     }
 
+    /// Run the redactor; if it panics, fail closed: the record keeps its identity and chain
+    /// place but every captured value and free text is erased ([`crate::redact::scrub`]). The
+    /// panic message is not put in the record: it may quote the value being redacted.
     fn redact(&mut self, point: Option<&'static AuditPoint>, r: &mut AuditRecord) {
-        match &self.redactor {
-            Some(red) => red.redact(point, r),
-            None => {
-                r.redactions = Redactions {
-                    rule_set: "none".into(),
-                    detectors_disabled: true,
-                    entries: Vec::new(),
-                }
+        let cx = RedactContext::new(point, &self.key, &self.redaction);
+        let red = &*self.redactor;
+        if catch_unwind(AssertUnwindSafe(|| red.redact(&cx, r))).is_err() {
+            self.redaction.count_fail_closed();
+            crate::redact::scrub(r, "the redactor panicked; every captured value and text was erased");
+            if !self.warned_scrub {
+                self.warned_scrub = true;
+                warn(
+                    "the redactor panicked on a record; the record was exported with every captured \
+                     value erased (fail closed); counted in AuditStats::redaction_fail_closed",
+                );
             }
         }
     }

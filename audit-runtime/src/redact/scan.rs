@@ -1,0 +1,309 @@
+//! The text scanner: every detector over a string in one pass.
+//!
+//! All detector patterns are compiled into one [`RegexSet`]. A string is scanned once by the
+//! set's lazy DFA (`is_match`), which for the common case (nothing sensitive) is the whole cost.
+//! Only when the set reports a match are the individual patterns of the detectors that matched
+//! run to locate and validate their matches; a string with an email runs the email pattern, not
+//! the other twenty.
+//!
+//! What must hold: [`Scanner::find`] never panics on any input and reports matches in order of
+//! position without overlaps, so [`Scanner::rewrite`] can splice replacements in one pass.
+
+use regex::{Regex, RegexSet};
+
+use super::detectors::{Boundary, Detector, Validator};
+use crate::point::RedactAction;
+
+/// A compiled detector.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub(crate) name: String,
+    regex: Regex,
+    value_group: Option<usize>,
+    validator: Validator,
+    boundary: Boundary,
+    pub(crate) action: RedactAction,
+}
+
+/// One accepted match: `text[start..end]` is redacted as detector `det`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub(crate) det: usize,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// Why a detector could not be compiled.
+#[derive(Debug)]
+pub(crate) struct PatternError {
+    pub(crate) detector: String,
+    pub(crate) message: String,
+}
+
+/// Every enabled detector, compiled.
+#[derive(Debug)]
+pub(crate) struct Scanner {
+    set: RegexSet,
+    dets: Vec<Compiled>,
+}
+
+/// Patterns are size-limited so a pathological user pattern fails at install, not by making
+/// the worker slow: 1 MiB of compiled program per pattern, 8 MiB for the set (the regex crate's
+/// defaults are 10 MiB; the built-in set needs well under 1 MiB).
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+const SET_SIZE_LIMIT: usize = 8 << 20;
+
+impl Scanner {
+    pub(crate) fn new(detectors: &[Detector]) -> Result<Self, PatternError> {
+        let mut dets = Vec::with_capacity(detectors.len());
+        for d in detectors {
+            let regex = regex::RegexBuilder::new(&d.pattern)
+                .size_limit(PATTERN_SIZE_LIMIT)
+                .build()
+                .map_err(|e| PatternError {
+                    detector: d.name.clone(),
+                    message: e.to_string(),
+                })?;
+            let value_group = regex.capture_names().position(|n| n == Some("value"));
+            dets.push(Compiled {
+                name: d.name.clone(),
+                regex,
+                value_group,
+                validator: d.validator,
+                boundary: d.boundary,
+                action: d.action,
+            });
+        }
+        let set = regex::RegexSetBuilder::new(detectors.iter().map(|d| d.pattern.as_str()))
+            .size_limit(SET_SIZE_LIMIT)
+            .build()
+            .map_err(|e| PatternError {
+                detector: "(all detectors together)".into(),
+                message: e.to_string(),
+            })?;
+        Ok(Scanner { set, dets })
+    }
+
+    pub(crate) fn detector(&self, i: usize) -> &Compiled {
+        &self.dets[i]
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.dets.is_empty()
+    }
+
+    /// Append the detections in `text` to `out` (cleared first), ordered and without overlaps.
+    /// Returns whether there is any. Allocates nothing when `text` holds no candidate.
+    pub(crate) fn find(&self, text: &str, out: &mut Vec<Hit>) -> bool {
+        out.clear();
+        if self.dets.is_empty() || !self.set.is_match(text) {
+            return false;
+        }
+        for i in self.set.matches(text).iter() {
+            let d = &self.dets[i];
+            match d.value_group {
+                None => {
+                    for m in d.regex.find_iter(text) {
+                        d.accept(text, m.start(), m.end(), i, out);
+                    }
+                }
+                Some(g) => {
+                    for caps in d.regex.captures_iter(text) {
+                        if let Some(m) = caps.get(g) {
+                            d.accept(text, m.start(), m.end(), i, out);
+                        }
+                    }
+                }
+            }
+        }
+        if out.len() > 1 {
+            // Earlier start first; at the same start the higher-priority (lower index) detector.
+            out.sort_unstable_by_key(|h| (h.start, h.det));
+            let mut w = 0;
+            for r in 1..out.len() {
+                let h = out[r];
+                if h.start < out[w].end {
+                    out[w].end = out[w].end.max(h.end);
+                    if h.det < out[w].det {
+                        out[w].det = h.det;
+                    }
+                } else {
+                    w += 1;
+                    out[w] = h;
+                }
+            }
+            out.truncate(w + 1);
+        }
+        !out.is_empty()
+    }
+
+    /// `text` with each hit replaced by what its detector's action makes of it.
+    pub(crate) fn rewrite(
+        &self,
+        text: &str,
+        hits: &[Hit],
+        hash: &dyn Fn(&[u8]) -> String,
+    ) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for h in hits {
+            out.push_str(&text[at..h.start]);
+            let d = &self.dets[h.det];
+            replacement(&d.name, d.action, &text[h.start..h.end], hash, &mut out);
+            at = h.end;
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+}
+
+impl Compiled {
+    fn accept(&self, text: &str, start: usize, end: usize, det: usize, out: &mut Vec<Hit>) {
+        let Some(m) = text.get(start..end) else {
+            return;
+        };
+        let Some(len) = self.validator.accept(m) else {
+            return;
+        };
+        let end = start + len;
+        if boundary_ok(self.boundary, text.as_bytes(), start, end) {
+            out.push(Hit { det, start, end });
+        }
+    }
+}
+
+fn boundary_ok(kind: Boundary, b: &[u8], start: usize, end: usize) -> bool {
+    let before = start.checked_sub(1).and_then(|i| b.get(i)).copied();
+    let before2 = start.checked_sub(2).and_then(|i| b.get(i)).copied();
+    let after = b.get(end).copied();
+    let after2 = b.get(end + 1).copied();
+    match kind {
+        Boundary::Any => true,
+        Boundary::Numeric => {
+            let digit = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_digit());
+            let joiner = |c: Option<u8>| matches!(c, Some(b'-' | b'.'));
+            !digit(before)
+                && !digit(after)
+                && !(joiner(before) && digit(before2))
+                && !(joiner(after) && digit(after2))
+        }
+        Boundary::Token => {
+            let word = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_');
+            !word(before) && !word(after)
+        }
+    }
+}
+
+/// Append the replacement of `matched` under `action` to `out`. Text replacements say which
+/// detector fired: `[email]` (erase), `[email:<16 hex>]` (keyed hash, 64 bits: enough to tell
+/// equal values apart within a log), `[email:<64 hex>]` (digest), or the masked text.
+pub(crate) fn replacement(
+    name: &str,
+    action: RedactAction,
+    matched: &str,
+    hash: &dyn Fn(&[u8]) -> String,
+    out: &mut String,
+) {
+    match action {
+        RedactAction::Erase => {
+            out.push('[');
+            out.push_str(name);
+            out.push(']');
+        }
+        RedactAction::Mask { keep } => mask_into(matched, keep, out),
+        RedactAction::Hash | RedactAction::Digest => {
+            let hex = hash(matched.as_bytes());
+            let hex = if action == RedactAction::Hash {
+                hex.get(..16).unwrap_or(&hex)
+            } else {
+                &hex
+            };
+            out.push('[');
+            out.push_str(name);
+            out.push(':');
+            out.push_str(hex);
+            out.push(']');
+        }
+    }
+}
+
+/// Every character but the last `keep` replaced by `*`. When `keep` would leave half or more of
+/// the value visible, fewer are kept: masking must hide most of a value.
+pub(crate) fn mask_into(s: &str, keep: u8, out: &mut String) {
+    let n = s.chars().count();
+    let keep = usize::from(keep).min(n / 2);
+    out.extend(std::iter::repeat_n('*', n - keep));
+    if keep > 0 {
+        out.extend(s.chars().skip(n - keep));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::detectors::builtin;
+
+    fn names(s: &Scanner, text: &str) -> Vec<(String, String)> {
+        let mut hits = Vec::new();
+        s.find(text, &mut hits);
+        hits.iter()
+            .map(|h| {
+                (
+                    s.detector(h.det).name.clone(),
+                    text[h.start..h.end].to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_and_orders_without_overlap() {
+        let s = Scanner::new(&builtin()).unwrap();
+        let text = "mail jane.doe@example.com, card 4111 1111 1111 1111, key AKIAIOSFODNN7EXAMPLE.";
+        assert_eq!(
+            names(&s, text),
+            vec![
+                ("email".into(), "jane.doe@example.com".into()),
+                ("payment_card".into(), "4111 1111 1111 1111".into()),
+                ("aws_access_key_id".into(), "AKIAIOSFODNN7EXAMPLE".into()),
+            ]
+        );
+        assert!(names(&s, "nothing to see here, version 1.2.3, order 12345").is_empty());
+    }
+
+    #[test]
+    fn overlaps_merge_under_the_higher_priority_detector() {
+        let s = Scanner::new(&builtin()).unwrap();
+        let got = names(&s, "url https://bob:hunter2secret@db.example.com/x");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, "url_password");
+        assert!(got[0].1.starts_with("hunter2secret"), "{got:?}");
+    }
+
+    #[test]
+    fn numeric_boundaries_keep_longer_numbers_out() {
+        let s = Scanner::new(&builtin()).unwrap();
+        assert!(names(&s, "ref 123-45-6789-0001").is_empty());
+        assert!(names(&s, "v1.2.3.4.5").is_empty());
+        assert_eq!(names(&s, "ssn 123-45-6789.").len(), 1);
+    }
+
+    #[test]
+    fn rewrite_and_mask() {
+        let s = Scanner::new(&builtin()).unwrap();
+        let text = "a 4111111111111111 b";
+        let mut hits = Vec::new();
+        s.find(text, &mut hits);
+        let out = s.rewrite(text, &hits, &|_| "0".repeat(64));
+        assert_eq!(out, "a ************1111 b");
+        let mut m = String::new();
+        mask_into("abc", 4, &mut m);
+        assert_eq!(m, "**c");
+    }
+
+    #[test]
+    fn invalid_user_pattern_names_the_detector() {
+        let err = Scanner::new(&[Detector::new("emp", "EMP-(", RedactAction::Erase)]).unwrap_err();
+        assert_eq!(err.detector, "emp");
+    }
+}
