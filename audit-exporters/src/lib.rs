@@ -8,6 +8,8 @@ pub mod file;
 mod memory;
 mod stdout;
 
+#[cfg(feature = "otlp")]
+pub mod otlp;
 
 pub use memory::{MemoryExporter, RecordAssert, RecordQuery};
 pub use stdout::StdoutExporter;
