@@ -22,7 +22,11 @@ struct Run {
 }
 
 fn xtask(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("coverage").args(args).output().expect("run xtask");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("coverage")
+        .args(args)
+        .output()
+        .expect("run xtask");
     Run {
         code: out.status.code().expect("exit code"),
         stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
@@ -44,7 +48,12 @@ fn statuses(report: &Value) -> BTreeMap<String, String> {
         .as_array()
         .expect("points")
         .iter()
-        .map(|p| (p["id"].as_str().expect("id").to_owned(), p["status"].as_str().expect("status").to_owned()))
+        .map(|p| {
+            (
+                p["id"].as_str().expect("id").to_owned(),
+                p["status"].as_str().expect("status").to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -53,7 +62,12 @@ fn findings(report: &Value) -> Vec<(String, String)> {
         .as_array()
         .expect("findings")
         .iter()
-        .map(|f| (f["code"].as_str().expect("code").to_owned(), f["point"].as_str().unwrap_or("").to_owned()))
+        .map(|f| {
+            (
+                f["code"].as_str().expect("code").to_owned(),
+                f["point"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -65,7 +79,10 @@ fn golden(path: &Path, actual: &str) {
     }
     let expected = std::fs::read_to_string(path).expect("golden file (UPDATE_EXPECT=1 to create)");
     if expected != actual {
-        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b);
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b);
         panic!(
             "{} differs from the actual output (first differing line {:?}); UPDATE_EXPECT=1 regenerates it\n--- actual ---\n{actual}",
             path.display(),
@@ -121,11 +138,27 @@ fn agents_fixture_gives_the_expected_report() {
     .collect();
     assert_eq!(statuses(&report), expected);
     let s = &report["summary"];
-    assert_eq!((s["points"].as_u64(), s["audited"].as_u64(), s["unaudited"].as_u64(), s["exempt"].as_u64()), (Some(20), Some(12), Some(8), Some(3)));
+    assert_eq!(
+        (
+            s["points"].as_u64(),
+            s["audited"].as_u64(),
+            s["unaudited"].as_u64(),
+            s["exempt"].as_u64()
+        ),
+        (Some(20), Some(12), Some(8), Some(3))
+    );
     assert_eq!(s["coverage_percent"].as_f64(), Some(60.0));
     // Not points: helpers, a trait method outside the `Tool::call` rule, test functions.
-    for id in ["loans::Agent::helper", "loans::tools::<Search as Tool>::describe", "support::decide_in_test", "support::main"] {
-        assert!(!statuses(&report).contains_key(id), "{id} must not be a point");
+    for id in [
+        "loans::Agent::helper",
+        "loans::tools::<Search as Tool>::describe",
+        "support::decide_in_test",
+        "support::main",
+    ] {
+        assert!(
+            !statuses(&report).contains_key(id),
+            "{id} must not be a point"
+        );
     }
     let f = findings(&report);
     for (code, point) in [
@@ -139,10 +172,16 @@ fn agents_fixture_gives_the_expected_report() {
         ("unversioned", "loans::approve_small"),
         ("audited_under_cfg", "loans::tools::save"),
     ] {
-        assert!(f.contains(&(code.to_owned(), point.to_owned())), "missing finding {code} on {point}: {f:?}");
+        assert!(
+            f.contains(&(code.to_owned(), point.to_owned())),
+            "missing finding {code} on {point}: {f:?}"
+        );
     }
     // `customer` is captured by capture_all but redacted; `notes` is skipped.
-    assert!(!f.iter().any(|(_, p)| p == "loans::decisions::kyc"), "{f:?}");
+    assert!(
+        !f.iter().any(|(_, p)| p == "loans::decisions::kyc"),
+        "{f:?}"
+    );
     let complete: Vec<&str> = report["points"]
         .as_array()
         .expect("points")
@@ -150,17 +189,41 @@ fn agents_fixture_gives_the_expected_report() {
         .filter(|p| p["complete"] == Value::Bool(false))
         .map(|p| p["id"].as_str().expect("id"))
         .collect();
-    assert_eq!(complete, vec!["loans::approve", "loans::approve_small", "loans::lookup", "loans::decide_triage"]);
+    assert_eq!(
+        complete,
+        vec![
+            "loans::approve",
+            "loans::approve_small",
+            "loans::lookup",
+            "loans::decide_triage"
+        ]
+    );
     // The unparseable file and the missing module are reported, not fatal.
     let errors: Vec<(&str, u64)> = report["parse_errors"]
         .as_array()
         .expect("parse errors")
         .iter()
-        .map(|e| (e["file"].as_str().expect("file"), e["line"].as_u64().expect("line")))
+        .map(|e| {
+            (
+                e["file"].as_str().expect("file"),
+                e["line"].as_u64().expect("line"),
+            )
+        })
         .collect();
-    assert_eq!(errors, vec![("loans/src/broken.rs", 2), ("loans/src/lib.rs", 11)]);
-    let exp = report["points"].as_array().expect("points").iter().find(|p| p["function"] == "decide_experiment").expect("gated point");
-    assert_eq!(exp["cfg"], serde_json::json!(["feature = \"experimental\""]));
+    assert_eq!(
+        errors,
+        vec![("loans/src/broken.rs", 2), ("loans/src/lib.rs", 11)]
+    );
+    let exp = report["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .find(|p| p["function"] == "decide_experiment")
+        .expect("gated point");
+    assert_eq!(
+        exp["cfg"],
+        serde_json::json!(["feature = \"experimental\""])
+    );
     assert_eq!(report["config"]["source"], "audit_toml");
     golden(&ws.join("expected.json"), &normalized(&report, &ws));
 }
@@ -171,11 +234,25 @@ fn manifest_metadata_rules_and_custom_personal_data_words() {
     let report = json_report(&ws, &[]);
     assert_eq!(report["config"]["source"], "workspace_metadata");
     let s = statuses(&report);
-    assert_eq!(s.get("helpdesk::handlers::handle_callback").map(String::as_str), Some("audited"));
-    assert_eq!(s.get("helpdesk::handlers::handle_refund").map(String::as_str), Some("unaudited"));
+    assert_eq!(
+        s.get("helpdesk::handlers::handle_callback")
+            .map(String::as_str),
+        Some("audited")
+    );
+    assert_eq!(
+        s.get("helpdesk::handlers::handle_refund")
+            .map(String::as_str),
+        Some("unaudited")
+    );
     // The configured list replaces the defaults: `phone` is flagged, `customer_email` is not.
     let f = findings(&report);
-    assert_eq!(f, vec![("personal_data_unredacted".to_owned(), "helpdesk::handlers::handle_callback".to_owned())]);
+    assert_eq!(
+        f,
+        vec![(
+            "personal_data_unredacted".to_owned(),
+            "helpdesk::handlers::handle_callback".to_owned()
+        )]
+    );
     let msg = report["findings"][0]["message"].as_str().expect("message");
     assert!(msg.contains("`phone`"), "{msg}");
 }
@@ -183,14 +260,30 @@ fn manifest_metadata_rules_and_custom_personal_data_words() {
 #[test]
 fn lcov_has_one_function_record_per_point() {
     let ws = fixtures().join("agents");
-    let r = xtask(&["--workspace", ws.to_str().expect("utf-8"), "--no-write", "--format", "lcov"]);
+    let r = xtask(&[
+        "--workspace",
+        ws.to_str().expect("utf-8"),
+        "--no-write",
+        "--format",
+        "lcov",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let fns = r.stdout.lines().filter(|l| l.starts_with("FN:")).count();
-    let hits = r.stdout.lines().filter(|l| l.starts_with("FNDA:1,")).count();
+    let hits = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FNDA:1,"))
+        .count();
     assert_eq!((fns, hits), (20, 12), "exempt points are left out");
     assert!(r.stdout.contains("SF:loans/src/tools.rs\n"));
-    assert!(r.stdout.contains("FN:25,loans::tools::<Email as Tool>::call\n"));
-    assert!(r.stdout.contains("FNDA:0,loans::tools::<Email as Tool>::call\n"));
+    assert!(
+        r.stdout
+            .contains("FN:25,loans::tools::<Email as Tool>::call\n")
+    );
+    assert!(
+        r.stdout
+            .contains("FNDA:0,loans::tools::<Email as Tool>::call\n")
+    );
     golden(&ws.join("expected.lcov"), &r.stdout);
 }
 
@@ -206,7 +299,12 @@ fn gates_set_the_exit_code() {
     assert_eq!(run(&["--fail-under", "60"]).code, 0);
     let r = run(&["--fail-under", "60.01"]);
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("FAIL fail_under: coverage 60.00% (required: at least 60.01%)"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("FAIL fail_under: coverage 60.00% (required: at least 60.01%)"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(run(&["--max-unaudited", "8"]).code, 0);
     assert_eq!(run(&["--max-unaudited", "7"]).code, 1);
     // 8 of 12 audited points are complete: 66.67%.
@@ -247,33 +345,79 @@ fn baseline_fails_only_on_new_gaps_and_change_is_reported() {
     copy_dir(&fixtures().join("agents"), &ws);
     let out = tmp.join("out");
     let baseline = tmp.join("baseline.json");
-    let (ws_s, out_s, base_s) = (ws.to_str().expect("utf-8"), out.to_str().expect("utf-8"), baseline.to_str().expect("utf-8"));
+    let (ws_s, out_s, base_s) = (
+        ws.to_str().expect("utf-8"),
+        out.to_str().expect("utf-8"),
+        baseline.to_str().expect("utf-8"),
+    );
 
-    let first = xtask(&["--workspace", ws_s, "--output-dir", out_s, "--write-baseline", base_s]);
+    let first = xtask(&[
+        "--workspace",
+        ws_s,
+        "--output-dir",
+        out_s,
+        "--write-baseline",
+        base_s,
+    ]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    for f in ["coverage.json", "coverage.md", "coverage.html", "coverage.lcov"] {
+    for f in [
+        "coverage.json",
+        "coverage.md",
+        "coverage.html",
+        "coverage.lcov",
+    ] {
         assert!(out.join(f).is_file(), "{f} written");
     }
-    let b: Value = serde_json::from_str(&std::fs::read_to_string(&baseline).expect("baseline")).expect("json");
+    let b: Value =
+        serde_json::from_str(&std::fs::read_to_string(&baseline).expect("baseline")).expect("json");
     assert_eq!(b["unaudited"].as_array().map(Vec::len), Some(8));
 
     // The known gaps pass against the baseline.
-    assert_eq!(xtask(&["--workspace", ws_s, "--output-dir", out_s, "--baseline", base_s]).code, 0);
+    assert_eq!(
+        xtask(&[
+            "--workspace",
+            ws_s,
+            "--output-dir",
+            out_s,
+            "--baseline",
+            base_s
+        ])
+        .code,
+        0
+    );
 
     // A new unaudited decision point fails; an audited one added elsewhere does not matter.
     let lib = ws.join("loans/src/lib.rs");
     let mut src = std::fs::read_to_string(&lib).expect("lib.rs");
     src.push_str("\npub fn decide_bonus(x: u64) -> u64 {\n    x\n}\n");
     std::fs::write(&lib, src).expect("write");
-    let r = xtask(&["--workspace", ws_s, "--output-dir", out_s, "--baseline", base_s, "--format", "json"]);
+    let r = xtask(&[
+        "--workspace",
+        ws_s,
+        "--output-dir",
+        out_s,
+        "--baseline",
+        base_s,
+        "--format",
+        "json",
+    ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let report: Value = serde_json::from_str(&r.stdout).expect("json");
     let gate = &report["gates"][0];
     assert_eq!(gate["gate"], "baseline");
-    assert!(gate["detail"].as_str().expect("detail").contains("new gap: loans::decide_bonus"), "{gate}");
+    assert!(
+        gate["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("new gap: loans::decide_bonus"),
+        "{gate}"
+    );
     // The change since the previous run (the report left in the output directory).
     let change = &report["change"];
-    assert_eq!(change["new_gaps"], serde_json::json!(["loans::decide_bonus"]));
+    assert_eq!(
+        change["new_gaps"],
+        serde_json::json!(["loans::decide_bonus"])
+    );
     assert_eq!(change["unaudited_delta"], 1);
     assert!(change["coverage_delta"].as_f64().expect("delta") < 0.0);
     let _ = std::fs::remove_dir_all(&tmp);
@@ -295,12 +439,17 @@ fn check_html(html: &str) -> Result<usize, String> {
         }
         let self_closing = tag.ends_with('/');
         if let Some(name) = tag.strip_prefix('/') {
-            let open = stack.pop().ok_or_else(|| format!("</{name}> closes nothing"))?;
+            let open = stack
+                .pop()
+                .ok_or_else(|| format!("</{name}> closes nothing"))?;
             if open != name.trim() {
                 return Err(format!("</{name}> closes <{open}>"));
             }
         } else {
-            let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            let name: String = tag
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
             if name.is_empty() {
                 return Err(format!("bad tag <{tag}>"));
             }
@@ -317,7 +466,11 @@ fn check_html(html: &str) -> Result<usize, String> {
         }
         rest = &rest[end + 1..];
     }
-    if stack.is_empty() { Ok(elements) } else { Err(format!("unclosed: {stack:?}")) }
+    if stack.is_empty() {
+        Ok(elements)
+    } else {
+        Err(format!("unclosed: {stack:?}"))
+    }
 }
 
 #[test]
@@ -325,7 +478,15 @@ fn html_report_is_well_formed_and_escapes_sources() {
     let tmp = temp_dir("html");
     let html_path = tmp.join("report.html");
     let ws = fixtures().join("agents");
-    let r = xtask(&["--workspace", ws.to_str().expect("utf-8"), "--no-write", "--format", "none", "--html", html_path.to_str().expect("utf-8")]);
+    let r = xtask(&[
+        "--workspace",
+        ws.to_str().expect("utf-8"),
+        "--no-write",
+        "--format",
+        "none",
+        "--html",
+        html_path.to_str().expect("utf-8"),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let html = std::fs::read_to_string(&html_path).expect("html");
     let elements = check_html(&html).unwrap_or_else(|e| panic!("malformed HTML: {e}"));
@@ -333,10 +494,23 @@ fn html_report_is_well_formed_and_escapes_sources() {
     // The exemption reason `renders a <b>banner</b> & "nothing else"` is text, not markup.
     assert!(html.contains("renders a &lt;b&gt;banner&lt;/b&gt; &amp; &quot;nothing else&quot;"));
     assert!(!html.contains("<b>banner</b>"));
-    for needle in ["<svg", "class=sortable", "id=\"file-", "loans/src/tools.rs", "<script>", "60.00%"] {
+    for needle in [
+        "<svg",
+        "class=sortable",
+        "id=\"file-",
+        "loans/src/tools.rs",
+        "<script>",
+        "60.00%",
+    ] {
         assert!(html.contains(needle), "missing {needle}");
     }
-    assert!(!html.contains("http://") || html.matches("http://").all(|_| html.contains("xmlns=\"http://www.w3.org/2000/svg\"")), "no external resources");
+    assert!(
+        !html.contains("http://")
+            || html
+                .matches("http://")
+                .all(|_| html.contains("xmlns=\"http://www.w3.org/2000/svg\"")),
+        "no external resources"
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
@@ -344,5 +518,8 @@ fn html_report_is_well_formed_and_escapes_sources() {
 fn the_checker_rejects_broken_html() {
     assert!(check_html("<!DOCTYPE html><html><body><p>x</body></html>").is_err());
     assert!(check_html("<!DOCTYPE html><html><a href=\"x>y</a></html>").is_err());
-    assert_eq!(check_html("<!DOCTYPE html><html><meta charset=\"utf-8\"><p>x</p></html>"), Ok(3));
+    assert_eq!(
+        check_html("<!DOCTYPE html><html><meta charset=\"utf-8\"><p>x</p></html>"),
+        Ok(3)
+    );
 }

@@ -33,7 +33,9 @@ fn registry_and_logs_are_matched_with_the_static_scan() {
     let logs = tmp.join("logs");
     std::fs::create_dir_all(&logs).expect("log dir");
     {
-        let exporter = audit_exporters::FileExporter::builder(&logs).open().expect("file exporter");
+        let exporter = audit_exporters::FileExporter::builder(&logs)
+            .open()
+            .expect("file exporter");
         let _guard = audit_runtime::AuditRuntime::builder()
             .service("runtime-fixture")
             .exporter(exporter)
@@ -47,8 +49,11 @@ fn registry_and_logs_are_matched_with_the_static_scan() {
         // Dropping the guard flushes the pipeline and the file log.
     }
     // Lines that are not call records must be skipped or counted as malformed, not fail.
-    std::fs::write(logs.join("zz-extra.jsonl"), "{\"type\":\"header\",\"v\":1}\nnot json at all\n\n")
-        .expect("extra segment");
+    std::fs::write(
+        logs.join("zz-extra.jsonl"),
+        "{\"type\":\"header\",\"v\":1}\nnot json at all\n\n",
+    )
+    .expect("extra segment");
     let registry = tmp.join("registry.json");
     std::fs::write(&registry, audit_runtime::point::registry_json()).expect("registry dump");
 
@@ -74,14 +79,31 @@ fn registry_and_logs_are_matched_with_the_static_scan() {
 
     let approve = &point(&report, "fixture.approve")["runtime"];
     assert_eq!(approve["in_registry"], true);
-    assert_eq!((approve["calls"].as_u64(), approve["errors"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(
+        (approve["calls"].as_u64(), approve["errors"].as_u64()),
+        (Some(3), Some(1))
+    );
     assert_eq!(approve["error_rate"].as_f64(), Some(0.3333));
-    assert_eq!(approve["versions_seen"], serde_json::json!(["model:scorer@1.0"]));
+    assert_eq!(
+        approve["versions_seen"],
+        serde_json::json!(["model:scorer@1.0"])
+    );
     assert_eq!(point(&report, "fixture.lookup")["runtime"]["calls"], 1);
     assert_eq!(point(&report, "fixture.never")["runtime"]["calls"], 0);
 
-    let never: Vec<&str> = rt["never_fired"].as_array().expect("never").iter().map(|v| v.as_str().expect("id")).collect();
-    assert_eq!(never, vec!["runtime_fixture::agent::never_called", "runtime_fixture::unlinked::unlinked"]);
+    let never: Vec<&str> = rt["never_fired"]
+        .as_array()
+        .expect("never")
+        .iter()
+        .map(|v| v.as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        never,
+        vec![
+            "runtime_fixture::agent::never_called",
+            "runtime_fixture::unlinked::unlinked"
+        ]
+    );
     assert_eq!(rt["exercised"], 2);
     assert_eq!(rt["exercised_percent"].as_f64(), Some(50.0));
 
@@ -89,7 +111,12 @@ fn registry_and_logs_are_matched_with_the_static_scan() {
         .as_array()
         .expect("disagreements")
         .iter()
-        .map(|d| (d["code"].as_str().expect("code").to_owned(), d["point"].as_str().expect("point").to_owned()))
+        .map(|d| {
+            (
+                d["code"].as_str().expect("code").to_owned(),
+                d["point"].as_str().expect("point").to_owned(),
+            )
+        })
         .collect();
     dis.sort();
     assert_eq!(dis.len(), 3, "{dis:?}");
@@ -97,6 +124,12 @@ fn registry_and_logs_are_matched_with_the_static_scan() {
     assert!(dis[0].1.contains("test_only"), "{dis:?}");
     assert_eq!(dis[1].0, "registered_not_scanned");
     assert!(dis[1].1.contains("test_only"), "{dis:?}");
-    assert_eq!(dis[2], ("scanned_not_registered".to_owned(), "runtime_fixture::unlinked::unlinked".to_owned()));
+    assert_eq!(
+        dis[2],
+        (
+            "scanned_not_registered".to_owned(),
+            "runtime_fixture::unlinked::unlinked".to_owned()
+        )
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

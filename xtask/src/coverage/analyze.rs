@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::config::{self, Config, glob_match, matching_term};
 use super::model::{
-    Annotation, DeclaredVersion, Finding, ParseError, Point, Report, SCHEMA_VERSION, Severity, Status,
+    Annotation, DeclaredVersion, Finding, ParseError, Point, Report, SCHEMA_VERSION, Severity,
+    Status,
 };
 use super::scan::{self, FileCtx, FileScan, FnFacts, OptValue, PathSegs, Via};
 use super::workspace::Workspace;
@@ -59,6 +60,9 @@ const KNOWN_OPTIONS: &[&str] = &[
     "redact",
 ];
 
+/// Named fields of every struct of one package, by struct name: for `self.client.chat()`.
+type StructFields = HashMap<String, Vec<(String, Vec<PathSegs>)>>;
+
 /// A scanned file with the package it belongs to.
 struct ScannedFile {
     rel: String,
@@ -77,14 +81,30 @@ struct Job {
 /// The path of `p` relative to `root`, with `/` separators.
 pub fn relative(root: &Path, p: &Path) -> String {
     let rel = p.strip_prefix(root).unwrap_or(p);
-    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Scan `jobs` on all cores; results in job order.
 fn scan_parallel(jobs: &[Job], ws: &Workspace, config: &Config) -> Vec<FileScan> {
-    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(jobs.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZero::get)
+        .min(jobs.len().max(1));
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, FileScan)>> = Mutex::new(Vec::with_capacity(jobs.len()));
+    let macro_crates: Vec<Vec<String>> = ws
+        .packages
+        .iter()
+        .map(|p| {
+            p.macro_crates
+                .iter()
+                .chain(&config.macro_crates)
+                .map(|m| m.replace('-', "_"))
+                .collect()
+        })
+        .collect();
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
@@ -96,7 +116,7 @@ fn scan_parallel(jobs: &[Job], ws: &Workspace, config: &Config) -> Vec<FileScan>
                         module: job.module.clone(),
                         mod_dir: job.mod_dir.clone(),
                         cfg: job.cfg.clone(),
-                        macro_crates: &ws.packages[job.pkg].macro_crates,
+                        macro_crates: &macro_crates[job.pkg],
                         include_tests: config.include_tests,
                     };
                     local.push((i, scan::scan_file(&job.path, &ctx)));
@@ -107,7 +127,9 @@ fn scan_parallel(jobs: &[Job], ws: &Workspace, config: &Config) -> Vec<FileScan>
             });
         }
     });
-    let mut r = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut r = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     r.sort_by_key(|(i, _)| *i);
     r.into_iter().map(|(_, s)| s).collect()
 }
@@ -119,7 +141,10 @@ fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<Par
     let mut errors = Vec::new();
     let excluded = |p: &Path| {
         let rel = relative(&ws.root, p);
-        config.exclude.iter().any(|g| config::path_glob_match(g, &rel))
+        config
+            .exclude
+            .iter()
+            .any(|g| config::path_glob_match(g, &rel))
     };
     for (pkg, p) in ws.packages.iter().enumerate() {
         for t in &p.targets {
@@ -132,7 +157,11 @@ fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<Par
             jobs.push(Job {
                 path: t.src_path.clone(),
                 module: t.crate_ident.clone(),
-                mod_dir: t.src_path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                mod_dir: t
+                    .src_path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
                 cfg: Vec::new(),
                 pkg,
             });
@@ -168,12 +197,21 @@ fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<Par
                         message: format!(
                             "module `{}` not found (tried {})",
                             child.module,
-                            child.tried.iter().map(|p| relative(&ws.root, p)).collect::<Vec<_>>().join(", ")
+                            child
+                                .tried
+                                .iter()
+                                .map(|p| relative(&ws.root, p))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     }),
                 }
             }
-            files.push(ScannedFile { rel: relative(&ws.root, &job.path), pkg: job.pkg, scan });
+            files.push(ScannedFile {
+                rel: relative(&ws.root, &job.path),
+                pkg: job.pkg,
+                scan,
+            });
         }
         jobs = next;
     }
@@ -184,7 +222,11 @@ fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<Par
 /// segment; a longer one must match the path's trailing segments.
 fn path_matches(pattern: &str, path: &PathSegs) -> bool {
     let pat: Vec<&str> = pattern.trim_start_matches("::").split("::").collect();
-    pat.len() <= path.len() && path[path.len() - pat.len()..].iter().zip(&pat).all(|(a, b)| a == b)
+    pat.len() <= path.len()
+        && path[path.len() - pat.len()..]
+            .iter()
+            .zip(&pat)
+            .all(|(a, b)| a == b)
 }
 
 fn paths_match(pattern: &str, paths: &[PathSegs]) -> bool {
@@ -192,7 +234,7 @@ fn paths_match(pattern: &str, paths: &[PathSegs]) -> bool {
 }
 
 /// Why the rules make `f` a decision point.
-fn matched_rules(f: &FnFacts, config: &Config, structs: &HashMap<String, Vec<(String, Vec<PathSegs>)>>) -> Vec<String> {
+fn matched_rules(f: &FnFacts, config: &Config, structs: &StructFields) -> Vec<String> {
     let mut why = Vec::new();
     for pat in &config.modules {
         if glob_match(pat, &f.module) {
@@ -219,13 +261,19 @@ fn matched_rules(f: &FnFacts, config: &Config, structs: &HashMap<String, Vec<(St
             }),
         });
         if let Some(c) = hit {
-            why.push(format!("calls `{}` on LLM client type `{client}`", c.method));
+            why.push(format!(
+                "calls `{}` on LLM client type `{client}`",
+                c.method
+            ));
         }
     }
     if let Some(tp) = &f.trait_path {
         for rule in &config.tool_traits {
             let segs: Vec<&str> = rule.split("::").collect();
-            let method_rule = segs.len() >= 2 && segs.last().is_some_and(|s| s.starts_with(char::is_lowercase));
+            let method_rule = segs.len() >= 2
+                && segs
+                    .last()
+                    .is_some_and(|s| s.starts_with(char::is_lowercase));
             let (trait_pat, method) = if method_rule {
                 (segs[..segs.len() - 1].join("::"), segs.last().copied())
             } else {
@@ -267,18 +315,29 @@ fn opt_list(v: Option<&OptValue>) -> Vec<String> {
 fn annotation(f: &FnFacts, a: &scan::AuditAttr) -> Annotation {
     let mut versions = Vec::new();
     for (role, key) in ROLES {
-        let Some(OptValue::Str(name)) = opt(a, role) else { continue };
+        let Some(OptValue::Str(name)) = opt(a, role) else {
+            continue;
+        };
         let (version, source) = match opt(a, key) {
             Some(OptValue::Str(s)) => (Some(s.clone()), "literal"),
             Some(other) => (opt_text(Some(other)), "expr"),
             None => (None, "registry"),
         };
-        versions.push(DeclaredVersion { role: (*role).to_owned(), name: name.clone(), version, source: source.to_owned() });
+        versions.push(DeclaredVersion {
+            role: (*role).to_owned(),
+            name: name.clone(),
+            version,
+            source: source.to_owned(),
+        });
     }
     let hash_only = opt_list(opt(a, "hash_only"));
     let skip = opt_list(opt(a, "skip"));
     let captured = if opt(a, "capture_all").is_some() {
-        f.params.iter().map(|p| p.name.clone()).filter(|n| n != "_" && !hash_only.contains(n) && !skip.contains(n)).collect()
+        f.params
+            .iter()
+            .map(|p| p.name.clone())
+            .filter(|n| n != "_" && !hash_only.contains(n) && !skip.contains(n))
+            .collect()
     } else {
         opt_list(opt(a, "capture"))
     };
@@ -311,14 +370,19 @@ fn annotation(f: &FnFacts, a: &scan::AuditAttr) -> Annotation {
 /// Is `name` (an argument, or `output`) covered by a redaction path?
 fn redacted(ann: &Annotation, name: &str) -> bool {
     ann.redact.iter().any(|r| {
-        let root: String = r.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let root: String = r
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
         root == name
     })
 }
 
 /// The words of a type's path segments (`Option<CustomerEmail>` gives both segments).
 fn type_idents(ty: &str) -> Vec<&str> {
-    ty.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|s| !s.is_empty()).collect()
+    ty.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn term_in(terms: &[String], name: &str, ty: &str) -> Option<String> {
@@ -350,9 +414,17 @@ fn quality(p: &Point, f: &FnFacts, config: &Config, out: &mut Vec<Finding>) {
             "policy_check" => &["policy"],
             _ => &["model", "policy"],
         };
-        let declared: Vec<&DeclaredVersion> = ann.versions.iter().filter(|v| needed.contains(&v.role.as_str())).collect();
+        let declared: Vec<&DeclaredVersion> = ann
+            .versions
+            .iter()
+            .filter(|v| needed.contains(&v.role.as_str()))
+            .collect();
         if let Some(reason) = &ann.unversioned {
-            push("unversioned", Severity::Info, format!("declared unversioned: \"{reason}\""));
+            push(
+                "unversioned",
+                Severity::Info,
+                format!("declared unversioned: \"{reason}\""),
+            );
         } else if declared.is_empty() {
             push(
                 "missing_version",
@@ -371,7 +443,11 @@ fn quality(p: &Point, f: &FnFacts, config: &Config, out: &mut Vec<Finding>) {
                 Severity::Info,
                 format!(
                     "{} resolved from the runtime artifact registry (no version in the attribute)",
-                    declared.iter().map(|v| format!("{} `{}`", v.role, v.name)).collect::<Vec<_>>().join(", ")
+                    declared
+                        .iter()
+                        .map(|v| format!("{} `{}`", v.role, v.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }
@@ -384,7 +460,12 @@ fn quality(p: &Point, f: &FnFacts, config: &Config, out: &mut Vec<Finding>) {
         );
     }
     for name in &ann.captured {
-        let ty = f.params.iter().find(|q| &q.name == name).map(|q| q.ty.as_str()).unwrap_or_default();
+        let ty = f
+            .params
+            .iter()
+            .find(|q| &q.name == name)
+            .map(|q| q.ty.as_str())
+            .unwrap_or_default();
         if redacted(ann, name) {
             continue;
         }
@@ -392,34 +473,50 @@ fn quality(p: &Point, f: &FnFacts, config: &Config, out: &mut Vec<Finding>) {
             push(
                 "secret_captured",
                 Severity::Error,
-                format!("argument `{name}` is captured but looks like a secret ({why}): use `skip` or `hash_only({name})`"),
+                format!(
+                    "argument `{name}` is captured but looks like a secret ({why}): use `skip` or `hash_only({name})`"
+                ),
             );
         } else if let Some(why) = term_in(&config.personal_data, name, ty) {
             push(
                 "personal_data_unredacted",
                 Severity::Warning,
-                format!("argument `{name}` is captured without a redaction rule ({why}): add `redact({name}.<field> = erase)` or `hash_only({name})`"),
+                format!(
+                    "argument `{name}` is captured without a redaction rule ({why}): add `redact({name}.<field> = erase)` or `hash_only({name})`"
+                ),
             );
         }
     }
-    if ann.output == "capture" && !redacted(ann, "output") {
-        if let Some(why) = term_in(&config.personal_data, "", &f.output) {
-            push(
-                "personal_data_unredacted",
-                Severity::Warning,
-                format!("the output is captured without a redaction rule ({why}): add `redact(output.<field> = erase)`"),
-            );
-        }
+    if ann.output == "capture"
+        && !redacted(ann, "output")
+        && let Some(why) = term_in(&config.personal_data, "", &f.output)
+    {
+        push(
+            "personal_data_unredacted",
+            Severity::Warning,
+            format!(
+                "the output is captured without a redaction rule ({why}): add `redact(output.<field> = erase)`"
+            ),
+        );
     }
     if let Some(pred) = &ann.cfg_attr {
-        push("audited_under_cfg", Severity::Info, format!("audited only when `cfg({pred})` holds"));
+        push(
+            "audited_under_cfg",
+            Severity::Info,
+            format!("audited only when `cfg({pred})` holds"),
+        );
     }
 }
 
 fn point_id(f: &FnFacts) -> String {
     match (&f.self_type, &f.trait_path) {
         (Some(t), Some(tr)) => {
-            format!("{}::<{t} as {}>::{}", f.module, tr.last().map_or("?", String::as_str), f.function)
+            format!(
+                "{}::<{t} as {}>::{}",
+                f.module,
+                tr.last().map_or("?", String::as_str),
+                f.function
+            )
         }
         (Some(t), None) => format!("{}::{t}::{}", f.module, f.function),
         _ => format!("{}::{}", f.module, f.function),
@@ -430,10 +527,13 @@ fn point_id(f: &FnFacts) -> String {
 pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::ConfigInfo) -> Report {
     let (files, mut parse_errors) = scan_workspace(ws, config);
     // Struct fields per package, for `self.client.chat()`.
-    let mut structs: Vec<HashMap<String, Vec<(String, Vec<PathSegs>)>>> = vec![HashMap::new(); ws.packages.len()];
+    let mut structs: Vec<StructFields> = vec![HashMap::new(); ws.packages.len()];
     for f in &files {
         for s in &f.scan.structs {
-            structs[f.pkg].entry(s.name.clone()).or_default().extend(s.fields.iter().cloned());
+            structs[f.pkg]
+                .entry(s.name.clone())
+                .or_default()
+                .extend(s.fields.iter().cloned());
         }
     }
     let mut points = Vec::new();
@@ -453,17 +553,18 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
         for f in &file.scan.fns {
             let rules = matched_rules(f, config, &structs[file.pkg]);
             let id = point_id(f);
-            if let Some(ex) = &f.exemption {
-                if ex.reason.is_none() {
-                    findings.push(Finding {
-                        code: "exemption_without_reason".to_owned(),
-                        severity: Severity::Error,
-                        point: Some(id.clone()),
-                        file: Some(file.rel.clone()),
-                        line: Some(ex.line),
-                        message: "an exemption needs a reason: `// audit: exempt(reason = \"...\")`".to_owned(),
-                    });
-                }
+            if let Some(ex) = &f.exemption
+                && ex.reason.is_none()
+            {
+                findings.push(Finding {
+                    code: "exemption_without_reason".to_owned(),
+                    severity: Severity::Error,
+                    point: Some(id.clone()),
+                    file: Some(file.rel.clone()),
+                    line: Some(ex.line),
+                    message: "an exemption needs a reason: `// audit: exempt(reason = \"...\")`"
+                        .to_owned(),
+                });
             }
             let exemption = f.exemption.as_ref().and_then(|e| e.reason.clone());
             let status = match (&f.audit, &exemption) {
@@ -491,7 +592,11 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
                 name,
                 annotation,
                 matched_rules: rules,
-                exemption: if status == Status::Exempt { exemption } else { None },
+                exemption: if status == Status::Exempt {
+                    exemption
+                } else {
+                    None
+                },
                 cfg: f.cfg.clone(),
                 complete: None,
                 runtime: None,
@@ -499,7 +604,11 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
             if status == Status::Audited {
                 let before = findings.len();
                 quality(&p, f, config, &mut findings);
-                p.complete = Some(!findings[before..].iter().any(|x| x.severity <= Severity::Warning));
+                p.complete = Some(
+                    !findings[before..]
+                        .iter()
+                        .any(|x| x.severity <= Severity::Warning),
+                );
             }
             points.push(p);
         }
@@ -525,7 +634,10 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
                 point: Some(points[i].id.clone()),
                 file: Some(points[i].file.clone()),
                 line: Some(points[i].line),
-                message: format!("audit name `{name}` is also used at {}: give each point its own `name`", others.join(", ")),
+                message: format!(
+                    "audit name `{name}` is also used at {}: give each point its own `name`",
+                    others.join(", ")
+                ),
             });
             dup_points.push(i);
         }
@@ -534,7 +646,9 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
         points[i].complete = Some(false);
     }
     points.sort_by(|a, b| (&a.file, a.line, &a.id).cmp(&(&b.file, b.line, &b.id)));
-    findings.sort_by(|a, b| (&a.file, a.line, &a.code, &a.point).cmp(&(&b.file, b.line, &b.code, &b.point)));
+    findings.sort_by(|a, b| {
+        (&a.file, a.line, &a.code, &a.point).cmp(&(&b.file, b.line, &b.code, &b.point))
+    });
     parse_errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
@@ -572,7 +686,10 @@ mod tests {
 
     #[test]
     fn redaction_paths_cover_arguments() {
-        let ann = Annotation { redact: vec!["applicant.ssn".into(), "output".into()], ..Annotation::default() };
+        let ann = Annotation {
+            redact: vec!["applicant.ssn".into(), "output".into()],
+            ..Annotation::default()
+        };
         assert!(redacted(&ann, "applicant"));
         assert!(redacted(&ann, "output"));
         assert!(!redacted(&ann, "app"));

@@ -120,7 +120,8 @@ struct AuditToml {
 }
 
 fn from_value(v: toml::Value, origin: &Path) -> Result<Config> {
-    v.try_into().with_context(|| format!("invalid coverage rules in {}", origin.display()))
+    v.try_into()
+        .with_context(|| format!("invalid coverage rules in {}", origin.display()))
 }
 
 /// Load the rules for a workspace: `explicit`, else `<root>/audit.toml`, else the root manifest's
@@ -140,10 +141,10 @@ pub fn load(root: &Path, explicit: Option<&Path>) -> Result<(Config, ConfigSourc
         };
     }
     let audit_toml = root.join("audit.toml");
-    if audit_toml.is_file() {
-        if let Some(c) = read_audit_toml(&audit_toml)? {
-            return Ok((c, ConfigSource::AuditToml(audit_toml)));
-        }
+    if audit_toml.is_file()
+        && let Some(c) = read_audit_toml(&audit_toml)?
+    {
+        return Ok((c, ConfigSource::AuditToml(audit_toml)));
     }
     let manifest = root.join("Cargo.toml");
     if manifest.is_file() {
@@ -157,7 +158,10 @@ pub fn load(root: &Path, explicit: Option<&Path>) -> Result<(Config, ConfigSourc
             .and_then(|m| m.get("audit"))
             .and_then(|a| a.get("coverage"));
         if let Some(t) = table {
-            return Ok((from_value(t.clone(), &manifest)?, ConfigSource::WorkspaceMetadata(manifest)));
+            return Ok((
+                from_value(t.clone(), &manifest)?,
+                ConfigSource::WorkspaceMetadata(manifest),
+            ));
         }
     }
     Ok((Config::default(), ConfigSource::Defaults))
@@ -194,9 +198,9 @@ pub fn path_glob_match(pattern: &str, path: &str) -> bool {
         match p.split_first() {
             None => s.is_empty(),
             Some((&"**", rest)) => (0..=s.len()).any(|i| rec(rest, &s[i..])),
-            Some((first, rest)) => {
-                s.split_first().is_some_and(|(h, t)| glob_match(first, h) && rec(rest, t))
-            }
+            Some((first, rest)) => s
+                .split_first()
+                .is_some_and(|(h, t)| glob_match(first, h) && rec(rest, t)),
         }
     }
     let p: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
@@ -252,7 +256,10 @@ mod tests {
         assert!(glob_match("*approve*", "approve"));
         assert!(!glob_match("approve", "approved"));
         assert!(path_glob_match("tests/**", "tests/a/b.rs"));
-        assert!(path_glob_match("**/generated/*.rs", "crates/x/src/generated/y.rs"));
+        assert!(path_glob_match(
+            "**/generated/*.rs",
+            "crates/x/src/generated/y.rs"
+        ));
         assert!(!path_glob_match("src/*.rs", "src/a/b.rs"));
     }
 
@@ -274,8 +281,11 @@ mod tests {
         std::fs::write(dir.join("audit.toml"), "[coverage]\nfunctoins = [\"x\"]\n").expect("write");
         let err = load(&dir, None).expect_err("misspelt key must fail");
         assert!(format!("{err:#}").contains("functoins"), "{err:#}");
-        std::fs::write(dir.join("audit.toml"), "[coverage]\nfunctions = [\"decide_*\"]\n")
-            .expect("write");
+        std::fs::write(
+            dir.join("audit.toml"),
+            "[coverage]\nfunctions = [\"decide_*\"]\n",
+        )
+        .expect("write");
         let (c, src) = load(&dir, None).expect("valid config");
         assert_eq!(c.functions, vec!["decide_*"]);
         assert!(!c.personal_data.is_empty(), "defaults fill missing lists");

@@ -29,19 +29,34 @@ impl Baseline {
     pub fn of(report: &Report) -> Baseline {
         Baseline {
             baseline_version: 1,
-            unaudited: report.points.iter().filter(|p| p.status == Status::Unaudited).map(|p| p.id.clone()).collect(),
-            findings: report.findings.iter().filter(|f| f.severity <= Severity::Warning).map(|f| f.key()).collect(),
+            unaudited: report
+                .points
+                .iter()
+                .filter(|p| p.status == Status::Unaudited)
+                .map(|p| p.id.clone())
+                .collect(),
+            findings: report
+                .findings
+                .iter()
+                .filter(|f| f.severity <= Severity::Warning)
+                .map(|f| f.key())
+                .collect(),
         }
     }
 
     /// Read a baseline file; a full JSON report is accepted too (its gaps become the baseline).
     pub fn read(path: &Path) -> Result<Baseline> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading baseline {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading baseline {}", path.display()))?;
         if let Ok(b) = serde_json::from_str::<Baseline>(&text) {
             return Ok(b);
         }
-        let report: Report = serde_json::from_str(&text)
-            .with_context(|| format!("{} is neither a coverage baseline nor a coverage report", path.display()))?;
+        let report: Report = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is neither a coverage baseline nor a coverage report",
+                path.display()
+            )
+        })?;
         Ok(Baseline::of(&report))
     }
 }
@@ -69,7 +84,10 @@ pub fn evaluate(report: &mut Report, gates: &Gates) {
         out.push(GateResult {
             gate: "fail_under".to_owned(),
             passed: s.coverage_percent >= min,
-            detail: format!("coverage {:.2}% (required: at least {min}%)", s.coverage_percent),
+            detail: format!(
+                "coverage {:.2}% (required: at least {min}%)",
+                s.coverage_percent
+            ),
         });
     }
     if let Some(max) = gates.max_unaudited {
@@ -123,13 +141,22 @@ pub fn evaluate(report: &mut Report, gates: &Gates) {
 /// What changed since `previous`.
 pub fn change(report: &Report, previous: &Report, previous_path: &Path) -> Change {
     let unaudited = |r: &Report| -> BTreeSet<String> {
-        r.points.iter().filter(|p| p.status == Status::Unaudited).map(|p| p.id.clone()).collect()
+        r.points
+            .iter()
+            .filter(|p| p.status == Status::Unaudited)
+            .map(|p| p.id.clone())
+            .collect()
     };
     let (now, then) = (unaudited(report), unaudited(previous));
-    let delta = |a: u64, b: u64| i64::try_from(a).unwrap_or(i64::MAX) - i64::try_from(b).unwrap_or(i64::MAX);
+    let delta = |a: u64, b: u64| {
+        i64::try_from(a).unwrap_or(i64::MAX) - i64::try_from(b).unwrap_or(i64::MAX)
+    };
     Change {
         previous: previous_path.display().to_string(),
-        coverage_delta: ((report.summary.coverage_percent - previous.summary.coverage_percent) * 100.0).round() / 100.0,
+        coverage_delta: ((report.summary.coverage_percent - previous.summary.coverage_percent)
+            * 100.0)
+            .round()
+            / 100.0,
         audited_delta: delta(report.summary.audited, previous.summary.audited),
         unaudited_delta: delta(report.summary.unaudited, previous.summary.unaudited),
         new_gaps: now.difference(&then).cloned().collect(),

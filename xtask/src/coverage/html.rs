@@ -86,13 +86,23 @@ fn counts_cells(c: &Counts) -> String {
         cov = c.coverage_percent,
         bar = bar(c.coverage_percent),
         cp = c.complete_percent,
-        cps = if c.audited == 0 { "-".to_owned() } else { format!("{:.2}%", c.complete_percent) },
+        cps = if c.audited == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}%", c.complete_percent)
+        },
     )
 }
 
 /// A horizontal stacked bar chart of audited, unaudited and exempt points per crate.
 fn chart(report: &Report) -> String {
-    let max = report.crates.iter().map(|c| c.counts.points + c.counts.exempt).max().unwrap_or(0).max(1);
+    let max = report
+        .crates
+        .iter()
+        .map(|c| c.counts.points + c.counts.exempt)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let label_w = 170.0;
     let plot_w = 560.0;
     let row_h = 26.0;
@@ -108,7 +118,13 @@ fn chart(report: &Report) -> String {
         #[allow(clippy::cast_precision_loss)]
         let y = row_h * i as f64 + 4.0;
         let mut x = label_w;
-        let _ = write!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", label_w - 8.0, y + 15.0, esc(&c.crate_name));
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            label_w - 8.0,
+            y + 15.0,
+            esc(&c.crate_name)
+        );
         for (n, color, what) in [
             (c.counts.audited, "#2da44e", "audited"),
             (c.counts.unaudited, "#cf222e", "unaudited"),
@@ -125,14 +141,33 @@ fn chart(report: &Report) -> String {
             }
             x += w;
         }
-        let _ = write!(s, "<text x=\"{:.1}\" y=\"{}\">{:.1}%</text>", x + 6.0, y + 15.0, c.counts.coverage_percent);
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\">{:.1}%</text>",
+            x + 6.0,
+            y + 15.0,
+            c.counts.coverage_percent
+        );
     }
     #[allow(clippy::cast_precision_loss)]
     let ly = row_h * crates.len() as f64 + 22.0;
-    for (i, (color, what)) in [("#2da44e", "audited"), ("#cf222e", "unaudited"), ("#8250df", "exempt")].iter().enumerate() {
+    for (i, (color, what)) in [
+        ("#2da44e", "audited"),
+        ("#cf222e", "unaudited"),
+        ("#8250df", "exempt"),
+    ]
+    .iter()
+    .enumerate()
+    {
         #[allow(clippy::cast_precision_loss)]
         let x = label_w + 110.0 * i as f64;
-        let _ = write!(s, "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{what}</text>", ly - 10.0, x + 16.0, ly);
+        let _ = write!(
+            s,
+            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{what}</text>",
+            ly - 10.0,
+            x + 16.0,
+            ly
+        );
     }
     s.push_str("</svg>");
     s
@@ -160,14 +195,19 @@ pub fn html(report: &Report) -> String {
          <title>Audit coverage: {}</title><style>{STYLE}</style></head><body><main>\n",
         esc(&report.workspace_root)
     );
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<h1>Audit coverage</h1><p class=sub>{} &middot; {} files, {} lines scanned &middot; rules: {}{}</p>\n",
+        "<h1>Audit coverage</h1><p class=sub>{} &middot; {} files, {} lines scanned &middot; rules: {}{}</p>",
         esc(&report.workspace_root),
         report.files_scanned,
         report.lines_scanned,
         esc(&report.config.source),
-        report.config.path.as_deref().map(|p| format!(" (<code>{}</code>)", esc(p))).unwrap_or_default()
+        report
+            .config
+            .path
+            .as_deref()
+            .map(|p| format!(" (<code>{}</code>)", esc(p)))
+            .unwrap_or_default()
     );
     let _ = write!(o, "<div class=cards>");
     for (value, label) in [
@@ -176,21 +216,47 @@ pub fn html(report: &Report) -> String {
         (s.audited.to_string(), "audited"),
         (s.unaudited.to_string(), "unaudited"),
         (s.exempt.to_string(), "exempt"),
-        (format!("{:.2}%", s.complete_percent), "complete annotations"),
-        (report.findings.iter().filter(|f| f.severity <= Severity::Warning).count().to_string(), "findings"),
+        (
+            format!("{:.2}%", s.complete_percent),
+            "complete annotations",
+        ),
+        (
+            report
+                .findings
+                .iter()
+                .filter(|f| f.severity <= Severity::Warning)
+                .count()
+                .to_string(),
+            "findings",
+        ),
     ] {
-        let _ = write!(o, "<div class=card><b>{value}</b><span>{label}</span></div>");
+        let _ = write!(
+            o,
+            "<div class=card><b>{value}</b><span>{label}</span></div>"
+        );
     }
     let _ = writeln!(o, "</div>");
     if !report.gates.is_empty() {
-        let _ = write!(o, "<h2>Gates</h2><table><thead><tr><th>Gate</th><th>Result</th><th>Detail</th></tr></thead><tbody>");
+        let _ = write!(
+            o,
+            "<h2>Gates</h2><table><thead><tr><th>Gate</th><th>Result</th><th>Detail</th></tr></thead><tbody>"
+        );
         for g in &report.gates {
-            let (class, word) = if g.passed { ("pass", "pass") } else { ("fail", "FAIL") };
-            let _ = write!(o, "<tr><td>{}</td><td class={class}>{word}</td><td><pre>{}</pre></td></tr>", esc(&g.gate), esc(&g.detail));
+            let (class, word) = if g.passed {
+                ("pass", "pass")
+            } else {
+                ("fail", "FAIL")
+            };
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td class={class}>{word}</td><td><pre>{}</pre></td></tr>",
+                esc(&g.gate),
+                esc(&g.detail)
+            );
         }
         let _ = writeln!(o, "</tbody></table>");
     }
-    let _ = write!(o, "<h2>By crate</h2>{}\n", chart(report));
+    let _ = writeln!(o, "<h2>By crate</h2>{}", chart(report));
     let _ = write!(
         o,
         "<h2>By crate and module</h2><table class=sortable id=crates><thead><tr><th>Crate / module</th><th class=n>Points</th>\
@@ -198,14 +264,29 @@ pub fn html(report: &Report) -> String {
          <th class=n>Complete</th></tr></thead><tbody>"
     );
     for c in &report.crates {
-        let _ = write!(o, "<tr><td><b>{}</b></td>{}</tr>", esc(&c.crate_name), counts_cells(&c.counts));
+        let _ = write!(
+            o,
+            "<tr><td><b>{}</b></td>{}</tr>",
+            esc(&c.crate_name),
+            counts_cells(&c.counts)
+        );
         for m in &c.modules {
-            let _ = write!(o, "<tr class=mod><td><code>{}</code></td>{}</tr>", esc(&m.module), counts_cells(&m.counts));
+            let _ = write!(
+                o,
+                "<tr class=mod><td><code>{}</code></td>{}</tr>",
+                esc(&m.module),
+                counts_cells(&m.counts)
+            );
         }
     }
     let _ = writeln!(o, "</tbody></table>");
 
-    let file_ids: BTreeMap<&str, usize> = report.files.iter().enumerate().map(|(i, f)| (f.file.as_str(), i)).collect();
+    let file_ids: BTreeMap<&str, usize> = report
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.file.as_str(), i))
+        .collect();
     let loc = |p: &Point| {
         format!(
             "<a href=\"#file-{}\"><code>{}:{}</code></a>",
@@ -231,7 +312,13 @@ pub fn html(report: &Report) -> String {
                         let _ = write!(d, " name <code>{}</code>", esc(n));
                     }
                     for v in &a.versions {
-                        let _ = write!(d, "; {} <code>{}</code>@{}", esc(&v.role), esc(&v.name), esc(v.version.as_deref().unwrap_or("registry")));
+                        let _ = write!(
+                            d,
+                            "; {} <code>{}</code>@{}",
+                            esc(&v.role),
+                            esc(&v.name),
+                            esc(v.version.as_deref().unwrap_or("registry"))
+                        );
                     }
                     if let Some(u) = &a.unversioned {
                         let _ = write!(d, "; unversioned: {}", esc(u));
@@ -281,22 +368,42 @@ pub fn html(report: &Report) -> String {
         let _ = writeln!(o, "</tbody></table>");
     }
     if !report.parse_errors.is_empty() {
-        let _ = write!(o, "<h2>Files that could not be parsed</h2><table><thead><tr><th>File</th><th class=n>Line</th><th>Message</th></tr></thead><tbody>");
+        let _ = write!(
+            o,
+            "<h2>Files that could not be parsed</h2><table><thead><tr><th>File</th><th class=n>Line</th><th>Message</th></tr></thead><tbody>"
+        );
         for e in &report.parse_errors {
-            let _ = write!(o, "<tr><td><code>{}</code></td><td class=n>{}</td><td>{}</td></tr>", esc(&e.file), e.line, esc(&e.message));
+            let _ = write!(
+                o,
+                "<tr><td><code>{}</code></td><td class=n>{}</td><td>{}</td></tr>",
+                esc(&e.file),
+                e.line,
+                esc(&e.message)
+            );
         }
         let _ = writeln!(o, "</tbody></table>");
     }
     if let Some(rt) = &report.runtime {
         let _ = write!(o, "<h2>Runtime</h2><p>");
         if let Some(r) = &rt.registry {
-            let _ = write!(o, "Registry <code>{}</code>: {} points registered. ", esc(r), rt.registered);
+            let _ = write!(
+                o,
+                "Registry <code>{}</code>: {} points registered. ",
+                esc(r),
+                rt.registered
+            );
         }
         if let Some(l) = &rt.logs {
             let _ = write!(
                 o,
                 "Logs <code>{}</code>: {} call records in {} files ({} lines skipped, {} malformed); {} audited points fired ({:.2}%).",
-                esc(l), rt.records, rt.log_files, rt.skipped_lines, rt.malformed_lines, rt.exercised, rt.exercised_percent
+                esc(l),
+                rt.records,
+                rt.log_files,
+                rt.skipped_lines,
+                rt.malformed_lines,
+                rt.exercised,
+                rt.exercised_percent
             );
         }
         let _ = write!(
@@ -325,9 +432,18 @@ pub fn html(report: &Report) -> String {
         }
         let _ = writeln!(o, "</tbody></table>");
         if !rt.disagreements.is_empty() {
-            let _ = write!(o, "<h3>Disagreements</h3><table><thead><tr><th>Code</th><th>Point</th><th>Detail</th></tr></thead><tbody>");
+            let _ = write!(
+                o,
+                "<h3>Disagreements</h3><table><thead><tr><th>Code</th><th>Point</th><th>Detail</th></tr></thead><tbody>"
+            );
             for d in &rt.disagreements {
-                let _ = write!(o, "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>", esc(&d.code), esc(&d.point), esc(&d.detail));
+                let _ = write!(
+                    o,
+                    "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                    esc(&d.code),
+                    esc(&d.point),
+                    esc(&d.detail)
+                );
             }
             let _ = writeln!(o, "</tbody></table>");
         }
@@ -339,7 +455,11 @@ pub fn html(report: &Report) -> String {
             c.coverage_delta, c.audited_delta, c.unaudited_delta
         );
         for g in &c.new_gaps {
-            let _ = write!(o, "<li class=unaudited>new gap: <code>{}</code></li>", esc(g));
+            let _ = write!(
+                o,
+                "<li class=unaudited>new gap: <code>{}</code></li>",
+                esc(g)
+            );
         }
         for g in &c.closed_gaps {
             let _ = write!(o, "<li class=audited>closed: <code>{}</code></li>", esc(g));
@@ -365,7 +485,14 @@ pub fn html(report: &Report) -> String {
                 .findings
                 .iter()
                 .filter(|x| x.point.as_deref() == Some(p.id.as_str()))
-                .map(|x| format!("<div class={}>{}: {}</div>", sev(x.severity), esc(&x.code), esc(&x.message)))
+                .map(|x| {
+                    format!(
+                        "<div class={}>{}: {}</div>",
+                        sev(x.severity),
+                        esc(&x.code),
+                        esc(&x.message)
+                    )
+                })
                 .collect();
             let _ = write!(
                 o,
@@ -380,6 +507,6 @@ pub fn html(report: &Report) -> String {
         }
         let _ = writeln!(o, "</tbody></table></details>");
     }
-    let _ = write!(o, "</main><script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(o, "</main><script>{SCRIPT}</script></body></html>");
     o
 }

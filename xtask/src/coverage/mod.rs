@@ -86,7 +86,10 @@ struct Args {
 }
 
 fn parse_args(args: &[String]) -> Result<Args> {
-    let mut a = Args { format: "terminal".to_owned(), ..Args::default() };
+    let mut a = Args {
+        format: "terminal".to_owned(),
+        ..Args::default()
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -96,11 +99,16 @@ fn parse_args(args: &[String]) -> Result<Args> {
         let mut value = || -> Result<String> {
             match inline.clone() {
                 Some(v) => Ok(v),
-                None => it.next().cloned().with_context(|| format!("{flag} needs a value")),
+                None => it
+                    .next()
+                    .cloned()
+                    .with_context(|| format!("{flag} needs a value")),
             }
         };
         let num = |v: String| -> Result<f64> {
-            let n: f64 = v.parse().with_context(|| format!("{flag}: `{v}` is not a number"))?;
+            let n: f64 = v
+                .parse()
+                .with_context(|| format!("{flag}: `{v}` is not a number"))?;
             if !(0.0..=100.0).contains(&n) {
                 bail!("{flag}: {n} is not a percentage between 0 and 100");
             }
@@ -128,7 +136,10 @@ fn parse_args(args: &[String]) -> Result<Args> {
             "--fail-under" => a.gates.fail_under = Some(num(value()?)?),
             "--max-unaudited" => {
                 let v = value()?;
-                a.gates.max_unaudited = Some(v.parse().with_context(|| format!("--max-unaudited: `{v}` is not a count"))?);
+                a.gates.max_unaudited = Some(
+                    v.parse()
+                        .with_context(|| format!("--max-unaudited: `{v}` is not a count"))?,
+                );
             }
             "--min-complete-annotations" => a.gates.min_complete = Some(num(value()?)?),
             "--baseline" => a.baseline_path = Some(value()?.into()),
@@ -171,13 +182,22 @@ fn compute(a: &Args) -> Result<(Report, Vec<(PathBuf, String)>)> {
     if a.registry.is_some() || a.logs.is_some() {
         runtime::apply(&mut report, a.registry.as_deref(), a.logs.as_deref())?;
     }
-    let out_dir = a.output_dir.clone().unwrap_or_else(|| ws.target_dir.join("audit-coverage"));
-    let previous_path = a.previous.clone().unwrap_or_else(|| out_dir.join("coverage.json"));
+    let out_dir = a
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| ws.target_dir.join("audit-coverage"));
+    let previous_path = a
+        .previous
+        .clone()
+        .unwrap_or_else(|| out_dir.join("coverage.json"));
     if previous_path.is_file() {
-        let text = std::fs::read_to_string(&previous_path).with_context(|| format!("reading {}", previous_path.display()))?;
+        let text = std::fs::read_to_string(&previous_path)
+            .with_context(|| format!("reading {}", previous_path.display()))?;
         match serde_json::from_str::<Report>(&text) {
             Ok(prev) => report.change = Some(gate::change(&report, &prev, &previous_path)),
-            Err(e) if a.previous.is_some() => bail!("{} is not a coverage report: {e}", previous_path.display()),
+            Err(e) if a.previous.is_some() => {
+                bail!("{} is not a coverage report: {e}", previous_path.display())
+            }
             // An old or foreign file in the output directory is not worth failing for.
             Err(_) => {}
         }
@@ -205,7 +225,8 @@ fn compute(a: &Args) -> Result<(Report, Vec<(PathBuf, String)>)> {
         }
     }
     if let Some(p) = &a.write_baseline {
-        let text = serde_json::to_string_pretty(&gate::Baseline::of(&report)).context("serializing the baseline")?;
+        let text = serde_json::to_string_pretty(&gate::Baseline::of(&report))
+            .context("serializing the baseline")?;
         files.push((p.clone(), text + "\n"));
     }
     Ok((report, files))
@@ -237,7 +258,9 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     }
-    let opts = render::TextOptions { show_missing: a.show_missing };
+    let opts = render::TextOptions {
+        show_missing: a.show_missing,
+    };
     match a.format.as_str() {
         "json" => print!("{}", render::json(&report)),
         "markdown" => print!("{}", render::markdown(&report)),
@@ -245,7 +268,10 @@ pub fn run(args: &[String]) -> ExitCode {
         "none" => {}
         _ => {
             print!("{}", render::terminal(&report, opts));
-            if let Some((p, _)) = files.iter().find(|(p, _)| p.extension().is_some_and(|x| x == "html")) {
+            if let Some((p, _)) = files
+                .iter()
+                .find(|(p, _)| p.extension().is_some_and(|x| x == "html"))
+            {
                 println!("\nReports written next to {}", p.display());
             }
         }

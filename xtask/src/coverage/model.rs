@@ -186,7 +186,12 @@ impl Finding {
     pub fn key(&self) -> String {
         match &self.point {
             Some(p) => format!("{}@{p}", self.code),
-            None => format!("{}@{}:{}", self.code, self.file.as_deref().unwrap_or(""), self.message),
+            None => format!(
+                "{}@{}:{}",
+                self.code,
+                self.file.as_deref().unwrap_or(""),
+                self.message
+            ),
         }
     }
 }
@@ -432,12 +437,20 @@ impl Report {
                 counts,
                 modules: modules
                     .into_iter()
-                    .map(|(m, counts)| ModuleSummary { module: m.to_owned(), counts })
+                    .map(|(m, counts)| ModuleSummary {
+                        module: m.to_owned(),
+                        counts,
+                    })
                     .collect(),
             })
             .collect();
-        self.files =
-            files.into_iter().map(|(f, counts)| FileSummary { file: f.to_owned(), counts }).collect();
+        self.files = files
+            .into_iter()
+            .map(|(f, counts)| FileSummary {
+                file: f.to_owned(),
+                counts,
+            })
+            .collect();
         self.summary = summary;
     }
 

@@ -23,11 +23,23 @@ fn row(label: &str, c: &Counts) -> [String; 7] {
         c.unaudited.to_string(),
         c.exempt.to_string(),
         format!("{:.2}%", c.coverage_percent),
-        if c.audited == 0 { "-".to_owned() } else { format!("{:.2}%", c.complete_percent) },
+        if c.audited == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}%", c.complete_percent)
+        },
     ]
 }
 
-const HEADERS: [&str; 7] = ["Crate / module", "Points", "Audited", "Unaudited", "Exempt", "Coverage", "Complete"];
+const HEADERS: [&str; 7] = [
+    "Crate / module",
+    "Points",
+    "Audited",
+    "Unaudited",
+    "Exempt",
+    "Coverage",
+    "Complete",
+];
 
 fn table_rows(report: &Report) -> Vec<[String; 7]> {
     let mut rows = Vec::new();
@@ -80,32 +92,74 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
         }
         let _ = writeln!(out, "{}", line(r));
     }
-    let unaudited: Vec<&Point> = report.points.iter().filter(|p| p.status == Status::Unaudited).collect();
+    let unaudited: Vec<&Point> = report
+        .points
+        .iter()
+        .filter(|p| p.status == Status::Unaudited)
+        .collect();
     if opts.show_missing && !unaudited.is_empty() {
         let _ = writeln!(out, "\nUnaudited decision points:");
         for p in &unaudited {
-            let _ = writeln!(out, "  {:<40} {}  ({})", location(p), p.id, p.matched_rules.join("; "));
+            let _ = writeln!(
+                out,
+                "  {:<40} {}  ({})",
+                location(p),
+                p.id,
+                p.matched_rules.join("; ")
+            );
         }
     } else if !unaudited.is_empty() {
-        let _ = writeln!(out, "\n{} unaudited decision points (--show-missing lists them)", unaudited.len());
+        let _ = writeln!(
+            out,
+            "\n{} unaudited decision points (--show-missing lists them)",
+            unaudited.len()
+        );
     }
-    let exempt: Vec<&Point> = report.points.iter().filter(|p| p.status == Status::Exempt).collect();
+    let exempt: Vec<&Point> = report
+        .points
+        .iter()
+        .filter(|p| p.status == Status::Exempt)
+        .collect();
     if !exempt.is_empty() {
         let _ = writeln!(out, "\nExemptions:");
         for p in exempt {
-            let _ = writeln!(out, "  {:<40} {}  reason: {}", location(p), p.id, p.exemption.as_deref().unwrap_or(""));
+            let _ = writeln!(
+                out,
+                "  {:<40} {}  reason: {}",
+                location(p),
+                p.id,
+                p.exemption.as_deref().unwrap_or("")
+            );
         }
     }
-    let shown: Vec<_> = report.findings.iter().filter(|f| f.severity <= Severity::Warning || opts.show_missing).collect();
+    let shown: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity <= Severity::Warning || opts.show_missing)
+        .collect();
     if !shown.is_empty() {
         let _ = writeln!(out, "\nFindings:");
         for f in shown {
-            let loc = format!("{}:{}", f.file.as_deref().unwrap_or("-"), f.line.unwrap_or(0));
-            let _ = writeln!(out, "  {:<7} {:<40} {}: {}", severity(f.severity), loc, f.code, f.message);
+            let loc = format!(
+                "{}:{}",
+                f.file.as_deref().unwrap_or("-"),
+                f.line.unwrap_or(0)
+            );
+            let _ = writeln!(
+                out,
+                "  {:<7} {:<40} {}: {}",
+                severity(f.severity),
+                loc,
+                f.code,
+                f.message
+            );
         }
     }
     if !report.parse_errors.is_empty() {
-        let _ = writeln!(out, "\nFiles that could not be parsed (their points are not counted):");
+        let _ = writeln!(
+            out,
+            "\nFiles that could not be parsed (their points are not counted):"
+        );
         for e in &report.parse_errors {
             let _ = writeln!(out, "  {}:{}:{}: {}", e.file, e.line, e.column, e.message);
         }
@@ -119,9 +173,18 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
             let _ = writeln!(
                 out,
                 "  logs {l}: {} records in {} files ({} lines skipped, {} malformed); {} of the audited points fired ({:.2}%)",
-                rt.records, rt.log_files, rt.skipped_lines, rt.malformed_lines, rt.exercised, rt.exercised_percent
+                rt.records,
+                rt.log_files,
+                rt.skipped_lines,
+                rt.malformed_lines,
+                rt.exercised,
+                rt.exercised_percent
             );
-            for p in report.points.iter().filter(|p| p.runtime.as_ref().is_some_and(|r| r.calls > 0)) {
+            for p in report
+                .points
+                .iter()
+                .filter(|p| p.runtime.as_ref().is_some_and(|r| r.calls > 0))
+            {
                 if let Some(r) = &p.runtime {
                     let _ = writeln!(
                         out,
@@ -158,7 +221,13 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
     if !report.gates.is_empty() {
         let _ = writeln!(out, "\nGates:");
         for g in &report.gates {
-            let _ = writeln!(out, "  {} {}: {}", if g.passed { "PASS" } else { "FAIL" }, g.gate, g.detail);
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                if g.passed { "PASS" } else { "FAIL" },
+                g.gate,
+                g.detail
+            );
         }
     }
     out
@@ -174,7 +243,11 @@ fn severity(s: Severity) -> &'static str {
 
 /// Escape text for a Markdown table cell.
 fn md(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace('\n', " ")
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\n', " ")
 }
 
 /// The Markdown report (for pull request comments and job summaries).
@@ -186,44 +259,91 @@ pub fn markdown(report: &Report) -> String {
         out,
         "**{:.2}%** of {} decision points audited ({} audited, {} unaudited, {} exempt); \
          {:.2}% of annotations complete. {} files, {} lines scanned.\n",
-        s.coverage_percent, s.points, s.audited, s.unaudited, s.exempt, s.complete_percent, report.files_scanned, report.lines_scanned
+        s.coverage_percent,
+        s.points,
+        s.audited,
+        s.unaudited,
+        s.exempt,
+        s.complete_percent,
+        report.files_scanned,
+        report.lines_scanned
     );
     if !report.gates.is_empty() {
         let _ = writeln!(out, "## Gates\n\n| Gate | Result | Detail |\n|---|---|---|");
         for g in &report.gates {
-            let _ = writeln!(out, "| {} | {} | {} |", g.gate, if g.passed { "pass" } else { "**FAIL**" }, md(&g.detail));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                g.gate,
+                if g.passed { "pass" } else { "**FAIL**" },
+                md(&g.detail)
+            );
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "## By crate and module\n\n| {} |\n|---|---:|---:|---:|---:|---:|---:|", HEADERS.join(" | "));
+    let _ = writeln!(
+        out,
+        "## By crate and module\n\n| {} |\n|---|---:|---:|---:|---:|---:|---:|",
+        HEADERS.join(" | ")
+    );
     for r in table_rows(report) {
         let cells: Vec<String> = r.iter().map(|c| md(c.trim_start())).collect();
-        let label = if r[0].starts_with("  ") { format!("&nbsp;&nbsp;`{}`", cells[0]) } else { format!("**{}**", cells[0]) };
+        let label = if r[0].starts_with("  ") {
+            format!("&nbsp;&nbsp;`{}`", cells[0])
+        } else {
+            format!("**{}**", cells[0])
+        };
         let _ = writeln!(out, "| {label} | {} |", cells[1..].join(" | "));
     }
-    let section = |out: &mut String, title: &str, status: Status, extra: &dyn Fn(&Point) -> String| {
-        let pts: Vec<&Point> = report.points.iter().filter(|p| p.status == status).collect();
-        if pts.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "\n## {title} ({})\n", pts.len());
-        let _ = writeln!(out, "| Location | Point | Detail |\n|---|---|---|");
-        for p in pts {
-            let _ = writeln!(out, "| `{}` | `{}` | {} |", md(&location(p)), md(&p.id), md(&extra(p)));
-        }
-    };
-    section(&mut out, "Unaudited decision points", Status::Unaudited, &|p| p.matched_rules.join("; "));
-    section(&mut out, "Exemptions", Status::Exempt, &|p| p.exemption.clone().unwrap_or_default());
+    let section =
+        |out: &mut String, title: &str, status: Status, extra: &dyn Fn(&Point) -> String| {
+            let pts: Vec<&Point> = report
+                .points
+                .iter()
+                .filter(|p| p.status == status)
+                .collect();
+            if pts.is_empty() {
+                return;
+            }
+            let _ = writeln!(out, "\n## {title} ({})\n", pts.len());
+            let _ = writeln!(out, "| Location | Point | Detail |\n|---|---|---|");
+            for p in pts {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | `{}` | {} |",
+                    md(&location(p)),
+                    md(&p.id),
+                    md(&extra(p))
+                );
+            }
+        };
+    section(
+        &mut out,
+        "Unaudited decision points",
+        Status::Unaudited,
+        &|p| p.matched_rules.join("; "),
+    );
+    section(&mut out, "Exemptions", Status::Exempt, &|p| {
+        p.exemption.clone().unwrap_or_default()
+    });
     section(&mut out, "Audited points", Status::Audited, &|p| {
         format!(
             "{} `{}`{}",
             p.kind.as_deref().unwrap_or(""),
             p.name.as_deref().unwrap_or(""),
-            if p.complete == Some(false) { " (incomplete)" } else { "" }
+            if p.complete == Some(false) {
+                " (incomplete)"
+            } else {
+                ""
+            }
         )
     });
     if !report.findings.is_empty() {
-        let _ = writeln!(out, "\n## Findings ({})\n\n| Severity | Location | Code | Message |\n|---|---|---|---|", report.findings.len());
+        let _ = writeln!(
+            out,
+            "\n## Findings ({})\n\n| Severity | Location | Code | Message |\n|---|---|---|---|",
+            report.findings.len()
+        );
         for f in &report.findings {
             let _ = writeln!(
                 out,
@@ -237,23 +357,44 @@ pub fn markdown(report: &Report) -> String {
         }
     }
     if !report.parse_errors.is_empty() {
-        let _ = writeln!(out, "\n## Files that could not be parsed\n\n| File | Line | Message |\n|---|---:|---|");
+        let _ = writeln!(
+            out,
+            "\n## Files that could not be parsed\n\n| File | Line | Message |\n|---|---:|---|"
+        );
         for e in &report.parse_errors {
-            let _ = writeln!(out, "| `{}` | {} | {} |", md(&e.file), e.line, md(&e.message));
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                md(&e.file),
+                e.line,
+                md(&e.message)
+            );
         }
     }
     if let Some(rt) = &report.runtime {
         let _ = writeln!(out, "\n## Runtime\n");
         if let Some(r) = &rt.registry {
-            let _ = writeln!(out, "- registry `{}`: {} points registered", md(r), rt.registered);
+            let _ = writeln!(
+                out,
+                "- registry `{}`: {} points registered",
+                md(r),
+                rt.registered
+            );
         }
         if let Some(l) = &rt.logs {
             let _ = writeln!(
                 out,
                 "- logs `{}`: {} call records in {} files; {} of the audited points fired ({:.2}%)",
-                md(l), rt.records, rt.log_files, rt.exercised, rt.exercised_percent
+                md(l),
+                rt.records,
+                rt.log_files,
+                rt.exercised,
+                rt.exercised_percent
             );
-            let _ = writeln!(out, "\n| Point | Calls | Errors | Error rate | Versions seen |\n|---|---:|---:|---:|---|");
+            let _ = writeln!(
+                out,
+                "\n| Point | Calls | Errors | Error rate | Versions seen |\n|---|---:|---:|---:|---|"
+            );
             for p in report.points.iter().filter(|p| p.status == Status::Audited) {
                 if let Some(r) = &p.runtime {
                     let _ = writeln!(
@@ -271,7 +412,13 @@ pub fn markdown(report: &Report) -> String {
         if !rt.disagreements.is_empty() {
             let _ = writeln!(out, "\n| Disagreement | Point | Detail |\n|---|---|---|");
             for d in &rt.disagreements {
-                let _ = writeln!(out, "| `{}` | `{}` | {} |", d.code, md(&d.point), md(&d.detail));
+                let _ = writeln!(
+                    out,
+                    "| `{}` | `{}` | {} |",
+                    d.code,
+                    md(&d.point),
+                    md(&d.detail)
+                );
             }
         }
     }
@@ -293,7 +440,8 @@ pub fn markdown(report: &Report) -> String {
 
 /// The JSON report (schema in `docs/COVERAGE.md`).
 pub fn json(report: &Report) -> String {
-    let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -320,7 +468,12 @@ pub fn lcov(report: &Report) -> String {
         }
         let _ = writeln!(out, "FNF:{}\nFNH:{hit}", points.len());
         for p in &points {
-            let _ = writeln!(out, "DA:{},{}", p.line, u8::from(p.status == Status::Audited));
+            let _ = writeln!(
+                out,
+                "DA:{},{}",
+                p.line,
+                u8::from(p.status == Status::Audited)
+            );
         }
         let _ = writeln!(out, "LF:{}\nLH:{hit}\nend_of_record", points.len());
     }

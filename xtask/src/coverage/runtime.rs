@@ -45,12 +45,21 @@ pub struct RuntimePoint {
 
 impl RuntimePoint {
     fn label(&self) -> String {
-        format!("{} {}::{} ({})", self.crate_name, self.module_path, self.function, self.name)
+        format!(
+            "{} {}::{} ({})",
+            self.crate_name, self.module_path, self.function, self.name
+        )
     }
 }
 
 /// The record kinds that are completed calls (see `RecordKind` in audit-runtime).
-const CALL_KINDS: &[&str] = &["agent_run", "decision", "tool", "model_call", "policy_check"];
+const CALL_KINDS: &[&str] = &[
+    "agent_run",
+    "decision",
+    "tool",
+    "model_call",
+    "policy_check",
+];
 
 /// Counts for one runtime point from the logs.
 #[derive(Debug, Default, Clone)]
@@ -62,8 +71,14 @@ struct LogStats {
 
 /// Read a registry dump (`audit_runtime::point::registry_json()`): a JSON array of points.
 pub fn read_registry(path: &Path) -> Result<Vec<RuntimePoint>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a registry dump (a JSON array of audit points)", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a registry dump (a JSON array of audit points)",
+            path.display()
+        )
+    })
 }
 
 /// The `*.jsonl` files under `path` (or `path` itself when it is a file), sorted.
@@ -96,7 +111,13 @@ struct Logs {
 }
 
 fn read_logs(path: &Path) -> Result<Logs> {
-    let mut logs = Logs { files: 0, records: 0, skipped: 0, malformed: 0, stats: BTreeMap::new() };
+    let mut logs = Logs {
+        files: 0,
+        records: 0,
+        skipped: 0,
+        malformed: 0,
+        stats: BTreeMap::new(),
+    };
     for f in log_files(path)? {
         logs.files += 1;
         let file = std::fs::File::open(&f).with_context(|| format!("opening {}", f.display()))?;
@@ -110,21 +131,36 @@ fn read_logs(path: &Path) -> Result<Logs> {
                 continue;
             };
             let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
-            let point = v.get("point").and_then(|p| RuntimePoint::deserialize(p).ok());
-            let (Some(point), true, true) = (point, v.get("record_id").is_some(), CALL_KINDS.contains(&kind)) else {
+            let point = v
+                .get("point")
+                .and_then(|p| RuntimePoint::deserialize(p).ok());
+            let (Some(point), true, true) = (
+                point,
+                v.get("record_id").is_some(),
+                CALL_KINDS.contains(&kind),
+            ) else {
                 logs.skipped += 1;
                 continue;
             };
             logs.records += 1;
             let s = logs.stats.entry(point).or_default();
             s.calls += 1;
-            let status = v.pointer("/outcome/status").and_then(|s| s.as_str()).unwrap_or("ok");
+            let status = v
+                .pointer("/outcome/status")
+                .and_then(|s| s.as_str())
+                .unwrap_or("ok");
             if matches!(status, "err" | "panic" | "cancelled") {
                 s.errors += 1;
             }
-            for ver in v.get("versions").and_then(|x| x.as_array()).into_iter().flatten() {
+            for ver in v
+                .get("versions")
+                .and_then(|x| x.as_array())
+                .into_iter()
+                .flatten()
+            {
                 let g = |k: &str| ver.get(k).and_then(|x| x.as_str()).unwrap_or("?");
-                s.versions.insert(format!("{}:{}@{}", g("role"), g("name"), g("version")));
+                s.versions
+                    .insert(format!("{}:{}@{}", g("role"), g("name"), g("version")));
             }
         }
     }
@@ -133,29 +169,53 @@ fn read_logs(path: &Path) -> Result<Logs> {
 
 /// Find the static point a runtime point refers to.
 fn match_point(report: &Report, rp: &RuntimePoint) -> Option<usize> {
-    let audited = || report.points.iter().enumerate().filter(|(_, p)| p.status == Status::Audited);
-    let unique = |v: Vec<usize>| if v.len() == 1 { v.first().copied() } else { None };
+    let audited = || {
+        report
+            .points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.status == Status::Audited)
+    };
+    let unique = |v: Vec<usize>| {
+        if v.len() == 1 {
+            v.first().copied()
+        } else {
+            None
+        }
+    };
     let file_hits: Vec<usize> = audited()
         .filter(|(_, p)| {
             !rp.file.is_empty()
-                && (rp.file.replace('\\', "/").ends_with(&p.file) || p.file.ends_with(&rp.file.replace('\\', "/")))
+                && (rp.file.replace('\\', "/").ends_with(&p.file)
+                    || p.file.ends_with(&rp.file.replace('\\', "/")))
                 && rp.line <= p.line
                 && p.line.saturating_sub(rp.line) <= 40
         })
         .map(|(i, _)| i)
         .collect();
     // The attribute is above the `fn` line; the nearest point below the attribute is the one.
-    if let Some(i) = file_hits.iter().copied().min_by_key(|&i| report.points[i].line) {
+    if let Some(i) = file_hits
+        .iter()
+        .copied()
+        .min_by_key(|&i| report.points[i].line)
+    {
         return Some(i);
     }
     let by_fn = audited()
-        .filter(|(_, p)| p.crate_name == rp.crate_name && p.module == rp.module_path && p.function == rp.function)
+        .filter(|(_, p)| {
+            p.crate_name == rp.crate_name && p.module == rp.module_path && p.function == rp.function
+        })
         .map(|(i, _)| i)
         .collect();
     if let Some(i) = unique(by_fn) {
         return Some(i);
     }
-    unique(audited().filter(|(_, p)| p.name.as_deref() == Some(&rp.name)).map(|(i, _)| i).collect())
+    unique(
+        audited()
+            .filter(|(_, p)| p.name.as_deref() == Some(&rp.name))
+            .map(|(i, _)| i)
+            .collect(),
+    )
 }
 
 /// Add runtime evidence to `report`.
@@ -173,7 +233,10 @@ pub fn apply(report: &mut Report, registry: Option<&Path>, logs: Option<&Path>) 
                 None => disagreements.push(Disagreement {
                     code: "registered_not_scanned".to_owned(),
                     point: rp.label(),
-                    detail: format!("the binary carries this point ({}:{}) but the static scan did not find it", rp.file, rp.line),
+                    detail: format!(
+                        "the binary carries this point ({}:{}) but the static scan did not find it",
+                        rp.file, rp.line
+                    ),
                 }),
             }
         }
@@ -181,7 +244,9 @@ pub fn apply(report: &mut Report, registry: Option<&Path>, logs: Option<&Path>) 
             if p.status != Status::Audited {
                 continue;
             }
-            p.runtime.get_or_insert_with(PointRuntime::default).in_registry = Some(seen[i]);
+            p.runtime
+                .get_or_insert_with(PointRuntime::default)
+                .in_registry = Some(seen[i]);
             if !seen[i] {
                 disagreements.push(Disagreement {
                     code: "scanned_not_registered".to_owned(),
@@ -203,7 +268,10 @@ pub fn apply(report: &mut Report, registry: Option<&Path>, logs: Option<&Path>) 
                 disagreements.push(Disagreement {
                     code: "logged_not_scanned".to_owned(),
                     point: rp.label(),
-                    detail: format!("{} calls logged for a point the static scan did not find", stats.calls),
+                    detail: format!(
+                        "{} calls logged for a point the static scan did not find",
+                        stats.calls
+                    ),
                 });
                 continue;
             };
@@ -218,25 +286,41 @@ pub fn apply(report: &mut Report, registry: Option<&Path>, logs: Option<&Path>) 
             if let Some(ann) = &p.annotation {
                 for d in ann.versions.iter().filter(|d| d.source == "literal") {
                     let prefix = format!("{}:{}@", d.role, d.name);
-                    let logged: Vec<&String> = stats.versions.iter().filter(|s| s.starts_with(&prefix)).collect();
+                    let logged: Vec<&String> = stats
+                        .versions
+                        .iter()
+                        .filter(|s| s.starts_with(&prefix))
+                        .collect();
                     let expected = format!("{prefix}{}", d.version.as_deref().unwrap_or_default());
                     if !logged.is_empty() && logged.iter().any(|s| **s != expected) {
                         disagreements.push(Disagreement {
                             code: "version_differs".to_owned(),
                             point: p.id.clone(),
-                            detail: format!("the attribute declares {expected}, the logs show {}", logged.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+                            detail: format!(
+                                "the attribute declares {expected}, the logs show {}",
+                                logged
+                                    .iter()
+                                    .map(|s| s.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
                         });
                     }
                 }
             }
         }
         let mut audited = 0;
-        for p in report.points.iter_mut().filter(|p| p.status == Status::Audited) {
+        for p in report
+            .points
+            .iter_mut()
+            .filter(|p| p.status == Status::Audited)
+        {
             audited += 1;
             let rt = p.runtime.get_or_insert_with(PointRuntime::default);
             #[allow(clippy::cast_precision_loss)] // call counts far below 2^52
             if rt.calls > 0 {
-                rt.error_rate = ((rt.errors as f64 / rt.calls as f64) * 10_000.0).round() / 10_000.0;
+                rt.error_rate =
+                    ((rt.errors as f64 / rt.calls as f64) * 10_000.0).round() / 10_000.0;
                 summary.exercised += 1;
             } else {
                 summary.never_fired.push(p.id.clone());

@@ -221,7 +221,11 @@ pub fn scan_file(path: &Path, ctx: &FileCtx<'_>) -> FileScan {
     match std::fs::read_to_string(path) {
         Ok(text) => scan_source(&text, path, ctx),
         Err(e) => FileScan {
-            parse_error: Some(ParseFailure { line: 0, column: 0, message: format!("cannot read: {e}") }),
+            parse_error: Some(ParseFailure {
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {e}"),
+            }),
             ..FileScan::default()
         },
     }
@@ -230,7 +234,10 @@ pub fn scan_file(path: &Path, ctx: &FileCtx<'_>) -> FileScan {
 /// Scan source text (`path` locates `#[path]` modules).
 pub fn scan_source(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
     let lines: Vec<&str> = text.lines().collect();
-    let mut out = FileScan { lines: lines.len(), ..FileScan::default() };
+    let mut out = FileScan {
+        lines: lines.len(),
+        ..FileScan::default()
+    };
     let file = match syn::parse_file(text) {
         Ok(f) => f,
         Err(e) => {
@@ -261,8 +268,17 @@ pub fn scan_source(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
         return out;
     }
     let file_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut scanner = Scanner { ctx, lines: &lines, file_dir, out: &mut out };
-    let module = ModCtx { module: ctx.module.clone(), mod_dir: ctx.mod_dir.clone(), cfg };
+    let mut scanner = Scanner {
+        ctx,
+        lines: &lines,
+        file_dir,
+        out: &mut out,
+    };
+    let module = ModCtx {
+        module: ctx.module.clone(),
+        mod_dir: ctx.mod_dir.clone(),
+        cfg,
+    };
     scanner.items(&file.items, &module);
     out
 }
@@ -349,10 +365,10 @@ impl Resolver<'_> {
             }
             None => segs,
         };
-        if let Some(first) = out.first_mut() {
-            if self.macro_crates.iter().any(|m| m == first) {
-                "audit_runtime".clone_into(first);
-            }
+        if let Some(first) = out.first_mut()
+            && self.macro_crates.iter().any(|m| m == first)
+        {
+            "audit_runtime".clone_into(first);
         }
         out
     }
@@ -365,30 +381,34 @@ impl Resolver<'_> {
         }
         impl<'ast> Visit<'ast> for Collect<'_, '_> {
             fn visit_path(&mut self, p: &'ast syn::Path) {
-                if p.segments.len() == 1 {
-                    if let Some(b) = self.r.generics.get(&p.segments[0].ident.to_string()) {
-                        self.out.extend(b.iter().cloned());
-                    }
+                if p.segments.len() == 1
+                    && let Some(b) = self.r.generics.get(&p.segments[0].ident.to_string())
+                {
+                    self.out.extend(b.iter().cloned());
                 }
                 self.out.push(self.r.path(p));
                 syn::visit::visit_path(self, p);
             }
         }
-        let mut c = Collect { r: self, out: Vec::new() };
+        let mut c = Collect {
+            r: self,
+            out: Vec::new(),
+        };
         c.visit_type(ty);
         c.out
     }
 
     fn with_generics(&self, g: &syn::Generics) -> HashMap<String, Vec<PathSegs>> {
         let mut map = self.generics.clone();
-        let bound_paths = |bounds: &mut dyn Iterator<Item = &syn::TypeParamBound>| -> Vec<PathSegs> {
-            bounds
-                .filter_map(|b| match b {
-                    syn::TypeParamBound::Trait(t) => Some(self.path(&t.path)),
-                    _ => None,
-                })
-                .collect()
-        };
+        let bound_paths =
+            |bounds: &mut dyn Iterator<Item = &syn::TypeParamBound>| -> Vec<PathSegs> {
+                bounds
+                    .filter_map(|b| match b {
+                        syn::TypeParamBound::Trait(t) => Some(self.path(&t.path)),
+                        _ => None,
+                    })
+                    .collect()
+            };
         for p in &g.params {
             if let syn::GenericParam::Type(t) = p {
                 let v = bound_paths(&mut t.bounds.iter());
@@ -397,13 +417,14 @@ impl Resolver<'_> {
         }
         if let Some(w) = &g.where_clause {
             for pred in &w.predicates {
-                if let syn::WherePredicate::Type(pt) = pred {
-                    if let syn::Type::Path(tp) = &pt.bounded_ty {
-                        if tp.path.segments.len() == 1 {
-                            let v = bound_paths(&mut pt.bounds.iter());
-                            map.entry(tp.path.segments[0].ident.to_string()).or_default().extend(v);
-                        }
-                    }
+                if let syn::WherePredicate::Type(pt) = pred
+                    && let syn::Type::Path(tp) = &pt.bounded_ty
+                    && tp.path.segments.len() == 1
+                {
+                    let v = bound_paths(&mut pt.bounds.iter());
+                    map.entry(tp.path.segments[0].ident.to_string())
+                        .or_default()
+                        .extend(v);
                 }
             }
         }
@@ -455,7 +476,11 @@ fn tokens_text(tts: &[TokenTree]) -> String {
 /// Text of a list item, with the spaces the tokenizer adds around `.` and `::` removed, so
 /// `applicant . ssn = erase` reads `applicant.ssn = erase`.
 fn compact(text: &str) -> String {
-    text.replace(" . ", ".").replace(" :: ", "::").replace(" (", "(").replace("( ", "(").replace(" )", ")")
+    text.replace(" . ", ".")
+        .replace(" :: ", "::")
+        .replace(" (", "(")
+        .replace("( ", "(")
+        .replace(" )", ")")
 }
 
 /// Parse audit attribute options leniently.
@@ -463,7 +488,9 @@ pub fn parse_options(ts: TokenStream) -> Vec<(String, OptValue)> {
     let mut out = Vec::new();
     for piece in split_commas(ts) {
         let mut it = piece.iter();
-        let Some(TokenTree::Ident(key)) = it.next() else { continue };
+        let Some(TokenTree::Ident(key)) = it.next() else {
+            continue;
+        };
         let key = key.to_string();
         let rest: Vec<TokenTree> = it.cloned().collect();
         let value = match rest.first() {
@@ -471,15 +498,20 @@ pub fn parse_options(ts: TokenStream) -> Vec<(String, OptValue)> {
             Some(TokenTree::Punct(p)) if p.as_char() == '=' => {
                 let v = &rest[1..];
                 match v {
-                    [TokenTree::Literal(l)] => match syn::parse2::<syn::LitStr>(l.to_token_stream()) {
-                        Ok(s) => OptValue::Str(s.value()),
-                        Err(_) => OptValue::Tokens(l.to_string()),
-                    },
+                    [TokenTree::Literal(l)] => {
+                        match syn::parse2::<syn::LitStr>(l.to_token_stream()) {
+                            Ok(s) => OptValue::Str(s.value()),
+                            Err(_) => OptValue::Tokens(l.to_string()),
+                        }
+                    }
                     _ => OptValue::Tokens(tokens_text(v)),
                 }
             }
             Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis => OptValue::List(
-                split_commas(g.stream()).iter().map(|t| compact(&tokens_text(t))).collect(),
+                split_commas(g.stream())
+                    .iter()
+                    .map(|t| compact(&tokens_text(t)))
+                    .collect(),
             ),
             Some(_) => OptValue::Tokens(tokens_text(&rest)),
         };
@@ -491,7 +523,10 @@ pub fn parse_options(ts: TokenStream) -> Vec<(String, OptValue)> {
 /// Find `reason = "..."` in an exemption's text.
 fn reason_in(text: &str) -> Option<String> {
     let at = text.find("reason")?;
-    let rest = text[at + "reason".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let rest = text[at + "reason".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
     let rest = rest.strip_prefix('"')?;
     let mut out = String::new();
     let mut chars = rest.chars();
@@ -523,24 +558,42 @@ struct FnPlace<'p> {
 impl Scanner<'_, '_> {
     fn items(&mut self, items: &[syn::Item], m: &ModCtx) {
         let uses = UseMap::collect(items);
-        let r = Resolver { uses: &uses, macro_crates: self.ctx.macro_crates, generics: HashMap::new() };
+        let r = Resolver {
+            uses: &uses,
+            macro_crates: self.ctx.macro_crates,
+            generics: HashMap::new(),
+        };
         for item in items {
             match item {
                 syn::Item::Fn(f) => {
-                    let place = FnPlace { self_type: None, self_paths: Vec::new(), trait_path: None, cfg: &m.cfg };
+                    let place = FnPlace {
+                        self_type: None,
+                        self_paths: Vec::new(),
+                        trait_path: None,
+                        cfg: &m.cfg,
+                    };
                     self.function(&r, m, &place, &f.attrs, &f.sig, &f.block, f.span());
                 }
                 syn::Item::Impl(i) => self.impl_block(&r, m, i),
                 syn::Item::Trait(t) => self.trait_block(&r, m, t),
                 syn::Item::Struct(s) => {
                     if let syn::Fields::Named(named) = &s.fields {
-                        let r = Resolver { uses: &uses, macro_crates: self.ctx.macro_crates, generics: r.with_generics(&s.generics) };
+                        let r = Resolver {
+                            uses: &uses,
+                            macro_crates: self.ctx.macro_crates,
+                            generics: r.with_generics(&s.generics),
+                        };
                         let fields = named
                             .named
                             .iter()
-                            .filter_map(|f| Some((f.ident.as_ref()?.to_string(), r.type_paths(&f.ty))))
+                            .filter_map(|f| {
+                                Some((f.ident.as_ref()?.to_string(), r.type_paths(&f.ty)))
+                            })
                             .collect();
-                        self.out.structs.push(StructFacts { name: s.ident.to_string(), fields });
+                        self.out.structs.push(StructFacts {
+                            name: s.ident.to_string(),
+                            fields,
+                        });
                     }
                 }
                 syn::Item::Mod(md) => self.module(m, md),
@@ -563,43 +616,71 @@ impl Scanner<'_, '_> {
     }
 
     fn module(&mut self, m: &ModCtx, md: &syn::ItemMod) {
-        let Some(cfg) = self.cfgs(&md.attrs, &m.cfg) else { return };
+        let Some(cfg) = self.cfgs(&md.attrs, &m.cfg) else {
+            return;
+        };
         let in_test = cfg.iter().any(|c| is_test_cfg(c));
         let name = md.ident.to_string();
         let module = format!("{}::{name}", m.module);
         let path_attr = md.attrs.iter().find_map(|a| match &a.meta {
             syn::Meta::NameValue(nv) if nv.path.is_ident("path") => match &nv.value {
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
                 _ => None,
             },
             _ => None,
         });
         match &md.content {
             Some((_, items)) => {
-                let child = ModCtx { module, mod_dir: m.mod_dir.join(&name), cfg };
+                let child = ModCtx {
+                    module,
+                    mod_dir: m.mod_dir.join(&name),
+                    cfg,
+                };
                 self.items(items, &child);
             }
             None => {
                 let tried = match &path_attr {
                     Some(p) => vec![self.file_dir.join(p)],
-                    None => vec![m.mod_dir.join(format!("{name}.rs")), m.mod_dir.join(&name).join("mod.rs")],
+                    None => vec![
+                        m.mod_dir.join(format!("{name}.rs")),
+                        m.mod_dir.join(&name).join("mod.rs"),
+                    ],
                 };
                 let file = tried.iter().find(|p| p.is_file()).cloned();
                 let mod_dir = match &file {
-                    Some(f) if f.file_name().is_some_and(|n| n == "mod.rs") || path_attr.is_some() => {
+                    Some(f)
+                        if f.file_name().is_some_and(|n| n == "mod.rs") || path_attr.is_some() =>
+                    {
                         f.parent().map(Path::to_path_buf).unwrap_or_default()
                     }
                     _ => m.mod_dir.join(&name),
                 };
                 let line = line_of(md.ident.span());
-                self.out.children.push(ChildModule { file, tried, module, mod_dir, cfg, in_test, line });
+                self.out.children.push(ChildModule {
+                    file,
+                    tried,
+                    module,
+                    mod_dir,
+                    cfg,
+                    in_test,
+                    line,
+                });
             }
         }
     }
 
     fn impl_block(&mut self, r: &Resolver<'_>, m: &ModCtx, i: &syn::ItemImpl) {
-        let Some(cfg) = self.cfgs(&i.attrs, &m.cfg) else { return };
-        let r = Resolver { uses: r.uses, macro_crates: r.macro_crates, generics: r.with_generics(&i.generics) };
+        let Some(cfg) = self.cfgs(&i.attrs, &m.cfg) else {
+            return;
+        };
+        let r = Resolver {
+            uses: r.uses,
+            macro_crates: r.macro_crates,
+            generics: r.with_generics(&i.generics),
+        };
         let self_type = match &*i.self_ty {
             syn::Type::Path(tp) => tp.path.segments.last().map(|s| s.ident.to_string()),
             other => Some(other.to_token_stream().to_string()),
@@ -618,7 +699,9 @@ impl Scanner<'_, '_> {
     }
 
     fn trait_block(&mut self, r: &Resolver<'_>, m: &ModCtx, t: &syn::ItemTrait) {
-        let Some(cfg) = self.cfgs(&t.attrs, &m.cfg) else { return };
+        let Some(cfg) = self.cfgs(&t.attrs, &m.cfg) else {
+            return;
+        };
         let mut generics = r.with_generics(&t.generics);
         // `Self` inside a trait stands for any implementor: its bounds are the supertraits.
         let supers: Vec<PathSegs> = t
@@ -630,7 +713,11 @@ impl Scanner<'_, '_> {
             })
             .collect();
         generics.insert("Self".to_owned(), supers);
-        let r = Resolver { uses: r.uses, macro_crates: r.macro_crates, generics };
+        let r = Resolver {
+            uses: r.uses,
+            macro_crates: r.macro_crates,
+            generics,
+        };
         let place = FnPlace {
             self_type: Some(t.ident.to_string()),
             self_paths: vec![r.segs(vec![t.ident.to_string()])],
@@ -640,10 +727,10 @@ impl Scanner<'_, '_> {
         for item in &t.items {
             // Only default methods have a body to audit; a required method is audited (or not)
             // in each implementation, which the impl blocks report.
-            if let syn::TraitItem::Fn(f) = item {
-                if let Some(block) = &f.default {
-                    self.function(&r, m, &place, &f.attrs, &f.sig, block, f.span());
-                }
+            if let syn::TraitItem::Fn(f) = item
+                && let Some(block) = &f.default
+            {
+                self.function(&r, m, &place, &f.attrs, &f.sig, block, f.span());
             }
         }
     }
@@ -659,7 +746,9 @@ impl Scanner<'_, '_> {
         block: &syn::Block,
         span: Span,
     ) {
-        let Some(cfg) = self.cfgs(attrs, place.cfg) else { return };
+        let Some(cfg) = self.cfgs(attrs, place.cfg) else {
+            return;
+        };
         let mut audit = None;
         let mut exemption = None;
         let mut other_attrs = Vec::new();
@@ -667,7 +756,8 @@ impl Scanner<'_, '_> {
             let path = a.path();
             let resolved = r.path(path);
             let last = resolved.last().map(String::as_str).unwrap_or_default();
-            if !self.ctx.include_tests && (last == "test" || last == "bench") && resolved.len() <= 2 {
+            if !self.ctx.include_tests && (last == "test" || last == "bench") && resolved.len() <= 2
+            {
                 return;
             }
             if path.is_ident("cfg_attr") {
@@ -695,12 +785,21 @@ impl Scanner<'_, '_> {
                 other_attrs.push(resolved);
             }
         }
-        let start_line = attrs.iter().map(|a| line_of(a.span())).min().unwrap_or_else(|| line_of(sig.span())).min(line_of(sig.span()));
+        let start_line = attrs
+            .iter()
+            .map(|a| line_of(a.span()))
+            .min()
+            .unwrap_or_else(|| line_of(sig.span()))
+            .min(line_of(sig.span()));
         let line = line_of(sig.ident.span());
         if exemption.is_none() {
             exemption = self.exemption_comment(start_line, line);
         }
-        let r = Resolver { uses: r.uses, macro_crates: r.macro_crates, generics: r.with_generics(&sig.generics) };
+        let r = Resolver {
+            uses: r.uses,
+            macro_crates: r.macro_crates,
+            generics: r.with_generics(&sig.generics),
+        };
         let mut params = Vec::new();
         let mut bindings: HashMap<String, Vec<PathSegs>> = HashMap::new();
         for input in &sig.inputs {
@@ -717,11 +816,20 @@ impl Scanner<'_, '_> {
                     };
                     let ty_paths = r.type_paths(&pt.ty);
                     bindings.insert(name.clone(), ty_paths.clone());
-                    params.push(Param { name, ty: pt.ty.to_token_stream().to_string(), ty_paths });
+                    params.push(Param {
+                        name,
+                        ty: pt.ty.to_token_stream().to_string(),
+                        ty_paths,
+                    });
                 }
             }
         }
-        let mut body = Body { r: &r, bindings, self_paths: &place.self_paths, calls: Vec::new() };
+        let mut body = Body {
+            r: &r,
+            bindings,
+            self_paths: &place.self_paths,
+            calls: Vec::new(),
+        };
         body.visit_block(block);
         let signature = self
             .lines
@@ -777,12 +885,18 @@ impl Scanner<'_, '_> {
                     other => path_tokens.push(other),
                 }
             }
-            let Ok(path) = syn::parse2::<syn::Path>(path_tokens.into_iter().collect()) else { continue };
+            let Ok(path) = syn::parse2::<syn::Path>(path_tokens.into_iter().collect()) else {
+                continue;
+            };
             let resolved = r.path(&path);
             let last = resolved.last().map(String::as_str).unwrap_or_default();
             if last == "audit_exempt" {
                 let text = args.map(|a| a.to_string()).unwrap_or_default();
-                *exemption = Some(Exemption { reason: reason_in(&text), form: "attribute", line: line_of(a.span()) });
+                *exemption = Some(Exemption {
+                    reason: reason_in(&text),
+                    form: "attribute",
+                    line: line_of(a.span()),
+                });
             } else if let Some((attr, kind)) = AUDIT_ATTRS.iter().find(|(n, _)| *n == last) {
                 *audit = Some(AuditAttr {
                     written: path.to_token_stream().to_string().replace(' ', ""),
@@ -805,7 +919,11 @@ impl Scanner<'_, '_> {
             let comment = text.find("//").map(|at| &text[at + 2..])?;
             let at = comment.find("audit:")?;
             let rest = comment[at + "audit:".len()..].trim_start();
-            rest.starts_with("exempt").then(|| Exemption { reason: reason_in(rest), form: "comment", line: l })
+            rest.starts_with("exempt").then(|| Exemption {
+                reason: reason_in(rest),
+                form: "comment",
+                line: l,
+            })
         };
         for l in start_line..=fn_line {
             if let Some(e) = check(l) {
@@ -848,15 +966,21 @@ impl Body<'_, '_> {
                 self.bindings.get(&name).map(|t| Via::Type(t.clone()))
             }
             syn::Expr::Field(f) => {
-                let syn::Member::Named(field) = &f.member else { return None };
+                let syn::Member::Named(field) = &f.member else {
+                    return None;
+                };
                 let owner = match &*f.base {
                     syn::Expr::Path(p) if p.path.is_ident("self") => self.self_paths.to_vec(),
-                    syn::Expr::Path(p) if p.path.segments.len() == 1 => {
-                        self.bindings.get(&p.path.segments[0].ident.to_string())?.clone()
-                    }
+                    syn::Expr::Path(p) if p.path.segments.len() == 1 => self
+                        .bindings
+                        .get(&p.path.segments[0].ident.to_string())?
+                        .clone(),
                     _ => return None,
                 };
-                Some(Via::Field { owner, field: field.to_string() })
+                Some(Via::Field {
+                    owner,
+                    field: field.to_string(),
+                })
             }
             syn::Expr::Reference(r) => self.receiver(&r.expr),
             syn::Expr::Paren(p) => self.receiver(&p.expr),
@@ -882,9 +1006,10 @@ impl Body<'_, '_> {
             syn::Expr::Await(a) => self.init_type(&a.base),
             syn::Expr::Reference(r) => self.init_type(&r.expr),
             syn::Expr::Paren(p) => self.init_type(&p.expr),
-            syn::Expr::Path(p) if p.path.segments.len() == 1 => {
-                self.bindings.get(&p.path.segments[0].ident.to_string()).cloned()
-            }
+            syn::Expr::Path(p) if p.path.segments.len() == 1 => self
+                .bindings
+                .get(&p.path.segments[0].ident.to_string())
+                .cloned(),
             _ => None,
         }
     }
@@ -916,18 +1041,24 @@ impl<'ast> Visit<'ast> for Body<'_, '_> {
 
     fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
         if let Some(via) = self.receiver(&m.receiver) {
-            self.calls.push(CallFact { via, method: m.method.to_string() });
+            self.calls.push(CallFact {
+                via,
+                method: m.method.to_string(),
+            });
         }
         syn::visit::visit_expr_method_call(self, m);
     }
 
     fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
-        if let syn::Expr::Path(p) = &*c.func {
-            if p.path.segments.len() >= 2 {
-                let mut segs = self.r.path(&p.path);
-                let method = segs.pop().unwrap_or_default();
-                self.calls.push(CallFact { via: Via::Type(vec![segs]), method });
-            }
+        if let syn::Expr::Path(p) = &*c.func
+            && p.path.segments.len() >= 2
+        {
+            let mut segs = self.r.path(&p.path);
+            let method = segs.pop().unwrap_or_default();
+            self.calls.push(CallFact {
+                via: Via::Type(vec![segs]),
+                method,
+            });
         }
         syn::visit::visit_expr_call(self, c);
     }
@@ -938,7 +1069,11 @@ mod tests {
     use super::*;
 
     fn scan(src: &str) -> FileScan {
-        let crates = vec!["audit_runtime".to_owned(), "audit_macros".to_owned(), "audit".to_owned()];
+        let crates = vec![
+            "audit_runtime".to_owned(),
+            "audit_macros".to_owned(),
+            "audit".to_owned(),
+        ];
         let ctx = FileCtx {
             module: "demo".to_owned(),
             mod_dir: PathBuf::from("/nonexistent"),
@@ -952,7 +1087,11 @@ mod tests {
     fn audited(s: &FileScan) -> Vec<(String, String)> {
         s.fns
             .iter()
-            .filter_map(|f| f.audit.as_ref().map(|a| (f.function.clone(), a.kind.clone())))
+            .filter_map(|f| {
+                f.audit
+                    .as_ref()
+                    .map(|a| (f.function.clone(), a.kind.clone()))
+            })
             .collect()
     }
 
@@ -981,7 +1120,10 @@ mod tests {
             ]
         );
         let f = s.fns.iter().find(|f| f.function == "f").expect("f");
-        assert_eq!(f.other_attrs, vec![vec!["other".to_owned(), "tool".to_owned()]]);
+        assert_eq!(
+            f.other_attrs,
+            vec![vec!["other".to_owned(), "tool".to_owned()]]
+        );
     }
 
     #[test]
@@ -993,12 +1135,27 @@ mod tests {
                 .expect("tokens"),
         );
         assert_eq!(o[0], ("name".into(), OptValue::Str("loan.approve".into())));
-        assert_eq!(o[2], ("model_version".into(), OptValue::Tokens("MODEL_V".into())));
-        assert_eq!(o[3], ("capture".into(), OptValue::List(vec!["applicant".into(), "amount".into()])));
+        assert_eq!(
+            o[2],
+            ("model_version".into(), OptValue::Tokens("MODEL_V".into()))
+        );
+        assert_eq!(
+            o[3],
+            (
+                "capture".into(),
+                OptValue::List(vec!["applicant".into(), "amount".into()])
+            )
+        );
         assert_eq!(o[4], ("capture_all".into(), OptValue::Flag));
         assert_eq!(
             o[5],
-            ("redact".into(), OptValue::List(vec!["applicant.ssn = erase".into(), "applicant.email = mask(4)".into()]))
+            (
+                "redact".into(),
+                OptValue::List(vec![
+                    "applicant.ssn = erase".into(),
+                    "applicant.email = mask(4)".into()
+                ])
+            )
         );
         assert_eq!(o[6].0, "future_option");
     }
@@ -1011,7 +1168,11 @@ mod tests {
              #[cfg_attr(any(), audit_exempt(reason = \"test helper\"))]\nfn c() {}\n\
              // audit: exempt(reason = \"far away\")\n\nfn d() {}\n",
         );
-        let ex: Vec<_> = s.fns.iter().map(|f| f.exemption.as_ref().map(|e| (e.form, e.reason.clone()))).collect();
+        let ex: Vec<_> = s
+            .fns
+            .iter()
+            .map(|f| f.exemption.as_ref().map(|e| (e.form, e.reason.clone())))
+            .collect();
         assert_eq!(
             ex,
             vec![
@@ -1037,19 +1198,34 @@ mod tests {
             }
             "#,
         );
-        let calls = |n: &str| s.fns.iter().find(|f| f.function == n).expect("fn").calls.clone();
+        let calls = |n: &str| {
+            s.fns
+                .iter()
+                .find(|f| f.function == n)
+                .expect("fn")
+                .calls
+                .clone()
+        };
         assert_eq!(
             calls("ask"),
             vec![CallFact {
-                via: Via::Field { owner: vec![vec!["Agent".into()]], field: "llm".into() },
+                via: Via::Field {
+                    owner: vec![vec!["Agent".into()]],
+                    field: "llm".into()
+                },
                 method: "chat".into()
             }]
         );
         assert!(calls("local").iter().any(|c| c.method == "complete"
             && c.via == Via::Type(vec![vec!["llm".into(), "OpenAi".into()]])));
-        assert!(calls("generic").iter().any(|c| matches!(&c.via, Via::Type(t) if t.contains(&vec!["llm".into(), "Chat".into()]))));
+        assert!(calls("generic").iter().any(
+            |c| matches!(&c.via, Via::Type(t) if t.contains(&vec!["llm".into(), "Chat".into()]))
+        ));
         assert!(calls("plain").is_empty());
-        assert_eq!(s.structs[0].fields[0].1, vec![vec!["llm".to_owned(), "OpenAi".to_owned()]]);
+        assert_eq!(
+            s.structs[0].fields[0].1,
+            vec![vec!["llm".to_owned(), "OpenAi".to_owned()]]
+        );
     }
 
     #[test]

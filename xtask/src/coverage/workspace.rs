@@ -89,13 +89,24 @@ pub const MACRO_PACKAGES: &[&str] = &["audit-runtime", "audit-macros"];
 
 /// Run `cargo metadata` for the workspace at `path` (a directory or a `Cargo.toml`).
 pub fn load(path: &Path) -> Result<Workspace> {
-    let manifest = if path.is_dir() { path.join("Cargo.toml") } else { path.to_owned() };
+    let manifest = if path.is_dir() {
+        path.join("Cargo.toml")
+    } else {
+        path.to_owned()
+    };
     if !manifest.is_file() {
         bail!("no Cargo.toml at {}", manifest.display());
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline", "--manifest-path"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .output()
         .context("running cargo metadata")?;
@@ -113,7 +124,9 @@ fn parse_metadata(json: &[u8]) -> Result<Workspace> {
     let meta: Metadata = serde_json::from_slice(json).context("parsing cargo metadata output")?;
     let mut packages = Vec::new();
     for id in &meta.workspace_members {
-        let Some(p) = meta.packages.iter().find(|p| &p.id == id) else { continue };
+        let Some(p) = meta.packages.iter().find(|p| &p.id == id) else {
+            continue;
+        };
         let mut macro_crates: Vec<String> =
             MACRO_PACKAGES.iter().map(|n| n.replace('-', "_")).collect();
         for d in &p.dependencies {
@@ -131,7 +144,10 @@ fn parse_metadata(json: &[u8]) -> Result<Workspace> {
             })
             .collect();
         let rank = |t: &Target| {
-            if t.kinds.iter().any(|k| k == "lib" || k == "proc-macro" || k.ends_with("lib")) {
+            if t.kinds
+                .iter()
+                .any(|k| k == "lib" || k == "proc-macro" || k.ends_with("lib"))
+            {
                 0
             } else if t.kinds.iter().any(|k| k == "bin") {
                 1
@@ -146,7 +162,11 @@ fn parse_metadata(json: &[u8]) -> Result<Workspace> {
             macro_crates,
         });
     }
-    Ok(Workspace { root: meta.workspace_root, target_dir: meta.target_directory, packages })
+    Ok(Workspace {
+        root: meta.workspace_root,
+        target_dir: meta.target_directory,
+        packages,
+    })
 }
 
 #[cfg(test)]
@@ -162,7 +182,10 @@ mod tests {
             "workspace_members":["a 0.1"],"workspace_root":"/w","target_directory":"/w/target"}"#;
         let ws = parse_metadata(json).expect("parse");
         let p = &ws.packages[0];
-        assert_eq!(p.macro_crates, vec!["audit_runtime", "audit_macros", "audit"]);
+        assert_eq!(
+            p.macro_crates,
+            vec!["audit_runtime", "audit_macros", "audit"]
+        );
         assert_eq!(p.targets[0].kinds, vec!["lib"], "libraries come first");
         assert_eq!(p.targets[1].crate_ident, "agent_x");
     }
