@@ -915,10 +915,12 @@ impl Scanner<'_, '_> {
     fn exemption_comment(&self, start_line: u32, fn_line: u32) -> Option<Exemption> {
         let idx = |l: u32| (l as usize).checked_sub(1);
         let check = |l: u32| -> Option<Exemption> {
-            let text = self.lines.get(idx(l)?)?;
-            let comment = text.find("//").map(|at| &text[at + 2..])?;
-            let at = comment.find("audit:")?;
-            let rest = comment[at + "audit:".len()..].trim_start();
+            // A plain `//` comment line only: doc comments that mention the form do not count.
+            let text = self.lines.get(idx(l)?)?.trim_start();
+            if text.starts_with("///") || text.starts_with("//!") {
+                return None;
+            }
+            let rest = text.strip_prefix("//")?.trim_start().strip_prefix("audit:")?.trim_start();
             rest.starts_with("exempt").then(|| Exemption {
                 reason: reason_in(rest),
                 form: "comment",
@@ -1166,7 +1168,8 @@ mod tests {
             "// audit: exempt(reason = \"pure formatting\")\nfn a() {}\n\n\
              /// docs\n// audit: exempt\n#[inline]\nfn b() {}\n\
              #[cfg_attr(any(), audit_exempt(reason = \"test helper\"))]\nfn c() {}\n\
-             // audit: exempt(reason = \"far away\")\n\nfn d() {}\n",
+             // audit: exempt(reason = \"far away\")\n\nfn d() {}\n\
+             /// Write `// audit: exempt(reason = \"..\")` above a function.\nfn e() {}\n",
         );
         let ex: Vec<_> = s
             .fns
@@ -1179,6 +1182,7 @@ mod tests {
                 Some(("comment", Some("pure formatting".into()))),
                 Some(("comment", None)),
                 Some(("attribute", Some("test helper".into()))),
+                None,
                 None,
             ]
         );
