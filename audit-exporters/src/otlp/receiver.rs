@@ -98,6 +98,8 @@ pub struct ReceivedRequest {
     pub logs: Option<ExportLogsServiceRequest>,
     /// How it was answered.
     pub reply: Reply,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl ReceivedRequest {
@@ -426,6 +428,7 @@ impl TraceService for Svc {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let at = Instant::now();
         let reply = self.0.next_reply();
         if let Reply::Delay(d) = &reply {
             tokio::time::sleep(*d).await;
@@ -442,6 +445,7 @@ impl TraceService for Svc {
             traces: Some(request.into_inner()),
             logs: None,
             reply: reply.clone(),
+            at,
         });
         if let Some(st) = grpc_status(&reply) {
             return Err(st);
@@ -465,6 +469,7 @@ impl LogsService for Svc {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let at = Instant::now();
         let reply = self.0.next_reply();
         if let Reply::Delay(d) = &reply {
             tokio::time::sleep(*d).await;
@@ -481,6 +486,7 @@ impl LogsService for Svc {
             traces: None,
             logs: Some(request.into_inner()),
             reply: reply.clone(),
+            at,
         });
         if let Some(st) = grpc_status(&reply) {
             return Err(st);
@@ -644,6 +650,7 @@ fn answer(inner: &Inner, req: HttpRequest) -> (u16, Vec<(String, String)>, Vec<u
             Err(_) => return (400, Vec::new(), Vec::new()),
         },
     };
+    let at = Instant::now();
     let reply = inner.next_reply();
     if let Reply::Delay(d) = &reply {
         std::thread::sleep(*d);
@@ -656,6 +663,7 @@ fn answer(inner: &Inner, req: HttpRequest) -> (u16, Vec<(String, String)>, Vec<u
         traces,
         logs,
         reply: reply.clone(),
+        at,
     });
     let error_body = |code: tonic::Code| {
         rpc::RpcStatus {
@@ -685,7 +693,12 @@ fn answer(inner: &Inner, req: HttpRequest) -> (u16, Vec<(String, String)>, Vec<u
                 tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted
             );
             let extra = retry_delay
-                .map(|d| vec![("retry-after".to_owned(), d.as_secs().to_string())])
+                .map(|d| {
+                    vec![(
+                        "retry-after".to_owned(),
+                        d.as_millis().div_ceil(1000).to_string(),
+                    )]
+                })
                 .unwrap_or_default();
             (if retryable { 503 } else { 400 }, extra, error_body(code))
         }
