@@ -118,8 +118,16 @@ impl CallGuard {
         let kind = point.kind;
         let (parent_id, parent_decision, parent_span, run, session, trace_id) = match &parent {
             Some(p) => (Some(p.id), p.decision, Some(p.span_id), p.run, p.session.clone(), p.trace_id),
-            None => (None, None, None, None, None, TraceId::random()),
+            None => {
+                // No audited parent: join the application's OpenTelemetry trace, if any.
+                let app = otel::current();
+                let trace = app.map_or_else(TraceId::random, |(t, _)| t);
+                (None, None, app.map(|(_, s)| s), None, None, trace)
+            }
         };
+        // An audit span tracked by the OpenTelemetry layer lends the record its ids, so the
+        // record and the application's span are one span in the backend.
+        let (trace_id, span_id) = otel::span_ids(&span).unwrap_or((trace_id, SpanId::random()));
         let decision = if kind == PointKind::Decision { Some(id) } else { parent_decision };
         let run = if kind == PointKind::AgentRun { Some(id) } else { run };
         let ctx = AuditContext {
@@ -129,7 +137,7 @@ impl CallGuard {
             run,
             session,
             trace_id,
-            span_id: SpanId::random(),
+            span_id,
         };
         if !span.is_disabled() {
             span.record("audit.record_id", tracing::field::display(id));
@@ -384,4 +392,47 @@ impl<T: ?Sized> DescribeOther for Describe<'_, T> {
 /// The type name of a value (for `error_type`).
 pub fn type_name_of<T: ?Sized>(_: &T) -> &'static str {
     std::any::type_name::<T>()
+}
+
+/// Ids from the application's OpenTelemetry context (`opentelemetry` feature).
+#[cfg(feature = "opentelemetry")]
+mod otel {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    use crate::ids::{SpanId, TraceId};
+
+    fn of(cx: &opentelemetry::Context) -> Option<(TraceId, SpanId)> {
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid()
+            .then(|| (TraceId(sc.trace_id().to_bytes()), SpanId(sc.span_id().to_bytes())))
+    }
+
+    /// The ids of `span` when the OpenTelemetry layer tracks it.
+    pub(super) fn span_ids(span: &tracing::Span) -> Option<(TraceId, SpanId)> {
+        if span.is_disabled() {
+            None
+        } else {
+            of(&span.context())
+        }
+    }
+
+    /// The current OpenTelemetry span (via the current `tracing` span, else the OTel context).
+    pub(super) fn current() -> Option<(TraceId, SpanId)> {
+        of(&tracing::Span::current().context()).or_else(|| of(&opentelemetry::Context::current()))
+    }
+}
+
+#[cfg(not(feature = "opentelemetry"))]
+mod otel {
+    use crate::ids::{SpanId, TraceId};
+
+    pub(super) fn span_ids(_: &tracing::Span) -> Option<(TraceId, SpanId)> {
+        None
+    }
+
+    pub(super) fn current() -> Option<(TraceId, SpanId)> {
+        None
+    }
 }
