@@ -6,9 +6,9 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
+use super::fs::RealFs;
 use super::note::{NoteSigner, VerifierKey};
 use super::verify::{Progress, VerifyOptions, verify_dir_with};
-use super::fs::RealFs;
 
 /// Usage of the verify command.
 pub const VERIFY_USAGE: &str = "usage: verify <dir> [--key <verifier key file>] [--quiet]\n\n\
@@ -129,9 +129,10 @@ pub fn keygen_command(args: &[String]) -> u8 {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let written = opts
-        .open(out)
-        .and_then(|mut f| f.write_all(format!("{}\n", signer.to_skey()).as_bytes()).and(f.sync_all()));
+    let written = opts.open(out).and_then(|mut f| {
+        f.write_all(format!("{}\n", signer.to_skey()).as_bytes())
+            .and(f.sync_all())
+    });
     if let Err(e) = written {
         eprintln!("cannot create {out}: {e}");
         return 2;

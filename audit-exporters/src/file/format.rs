@@ -42,7 +42,13 @@ pub fn sanitize_service(name: &str) -> String {
     let s: String = name
         .chars()
         .take(64)
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() { "audit".to_owned() } else { s }
 }
@@ -113,7 +119,11 @@ pub fn classify(name: &str) -> FileKind {
             (service_and_chain(rest), digits.parse::<u32>())
         && segment > 0
     {
-        return FileKind::Segment { service, chain, segment };
+        return FileKind::Segment {
+            service,
+            chain,
+            segment,
+        };
     }
     FileKind::Foreign
 }
@@ -180,7 +190,10 @@ fn split_sealed(line: &str) -> Result<(String, RecordHash), SealError> {
 fn check_sealed(canonical: &str, stored: RecordHash) -> Result<(), SealError> {
     let computed = RecordHash(*blake3::hash(canonical.as_bytes()).as_bytes());
     if computed != stored {
-        return Err(SealError::HashMismatch { stored: stored.to_hex(), computed: computed.to_hex() });
+        return Err(SealError::HashMismatch {
+            stored: stored.to_hex(),
+            computed: computed.to_hex(),
+        });
     }
     Ok(())
 }
@@ -239,8 +252,8 @@ impl SegmentHeader {
     /// Parse and check a header line: known format, schema and hash algorithm, intact hash.
     pub fn parse(line: &str) -> Result<Self, String> {
         let (canonical, stored) = split_sealed(line).map_err(|e| format!("bad header: {e}"))?;
-        let v: serde_json::Value = serde_json::from_str(&canonical)
-            .map_err(|e| format!("header is not JSON: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&canonical).map_err(|e| format!("header is not JSON: {e}"))?;
         if v.get("type").and_then(|t| t.as_str()) != Some("segment_header") {
             return Err("the first line is not a segment header".into());
         }
@@ -256,7 +269,9 @@ impl SegmentHeader {
         match v.get("hash_alg").and_then(|t| t.as_str()) {
             Some(HASH_ALG) => {}
             Some(other) => {
-                return Err(format!("unknown hash algorithm {other:?} (only {HASH_ALG:?})"));
+                return Err(format!(
+                    "unknown hash algorithm {other:?} (only {HASH_ALG:?})"
+                ));
             }
             None => return Err("header names no hash algorithm".into()),
         }
@@ -333,17 +348,24 @@ impl CheckpointBody {
     pub fn parse(text: &str) -> Result<Self, String> {
         let lines: Vec<&str> = text.split_terminator('\n').collect();
         let [origin, count, head, segment, time] = lines.as_slice() else {
-            return Err(format!("checkpoint text has {} lines, expected 5", lines.len()));
+            return Err(format!(
+                "checkpoint text has {} lines, expected 5",
+                lines.len()
+            ));
         };
         let rest = origin
             .strip_prefix(ORIGIN_PREFIX)
             .and_then(|r| r.strip_prefix('/'))
             .ok_or_else(|| format!("checkpoint origin does not start with {ORIGIN_PREFIX}/"))?;
-        let (service, chain) =
-            rest.rsplit_once('/').ok_or("checkpoint origin has no chain id")?;
-        let chain: RecordId =
-            chain.parse().map_err(|_| "checkpoint origin: chain is not a UUID".to_owned())?;
-        let count: u64 = count.parse().map_err(|_| "checkpoint count is not a number")?;
+        let (service, chain) = rest
+            .rsplit_once('/')
+            .ok_or("checkpoint origin has no chain id")?;
+        let chain: RecordId = chain
+            .parse()
+            .map_err(|_| "checkpoint origin: chain is not a UUID".to_owned())?;
+        let count: u64 = count
+            .parse()
+            .map_err(|_| "checkpoint count is not a number")?;
         let head = B64
             .decode(head)
             .ok()
@@ -354,7 +376,9 @@ impl CheckpointBody {
             .strip_prefix("segment ")
             .and_then(|s| s.parse().ok())
             .ok_or("checkpoint has no `segment <n>` line")?;
-        let time = time.strip_prefix("time ").ok_or("checkpoint has no `time` line")?;
+        let time = time
+            .strip_prefix("time ")
+            .ok_or("checkpoint has no `time` line")?;
         let body = CheckpointBody {
             service: service.to_owned(),
             chain,
@@ -409,8 +433,8 @@ impl CheckpointLine {
     /// JSON fields. Signatures are the caller's to check (they need a pinned key).
     pub fn parse(line: &str) -> Result<(Self, CheckpointBody), String> {
         let (canonical, stored) = split_sealed(line).map_err(|e| format!("bad checkpoint: {e}"))?;
-        let v: serde_json::Value = serde_json::from_str(&canonical)
-            .map_err(|e| format!("checkpoint is not JSON: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&canonical).map_err(|e| format!("checkpoint is not JSON: {e}"))?;
         if v.get("type").and_then(|t| t.as_str()) != Some("checkpoint") {
             return Err("not a checkpoint line".into());
         }
@@ -459,13 +483,27 @@ mod tests {
         let n = segment_file_name("svc-a_1", chain, 12);
         assert_eq!(
             classify(&n),
-            FileKind::Segment { service: "svc-a_1".into(), chain, segment: 12 }
+            FileKind::Segment {
+                service: "svc-a_1".into(),
+                chain,
+                segment: 12
+            }
         );
         assert_eq!(
             classify(&checkpoint_file_name("s", chain)),
-            FileKind::CheckpointLog { service: "s".into(), chain }
+            FileKind::CheckpointLog {
+                service: "s".into(),
+                chain
+            }
         );
-        for foreign in ["README", "x.jsonl", ".jsonl", "a.b.000001.jsonl", "s.x.ckpt", "é.jsonl"] {
+        for foreign in [
+            "README",
+            "x.jsonl",
+            ".jsonl",
+            "a.b.000001.jsonl",
+            "s.x.ckpt",
+            "é.jsonl",
+        ] {
             assert_eq!(classify(foreign), FileKind::Foreign, "{foreign}");
         }
         assert_eq!(classify(&format!("{n}.quarantine-1")), FileKind::Quarantine);
@@ -475,7 +513,13 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_rejects_unknowns() {
-        let h = SegmentHeader::new("svc", RecordId::now(), 2, Some((9, RecordHash([3; 32]))), "t".into());
+        let h = SegmentHeader::new(
+            "svc",
+            RecordId::now(),
+            2,
+            Some((9, RecordHash([3; 32]))),
+            "t".into(),
+        );
         let (line, _) = seal(&h).unwrap();
         assert_eq!(SegmentHeader::parse(&line).unwrap(), h);
         let e = SegmentHeader::parse(&line.replace("\"format\":1", "\"format\":7")).unwrap_err();

@@ -96,7 +96,10 @@ impl LogFs for RealFs {
     }
 
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
-        let f = std::fs::OpenOptions::new().append(true).create_new(true).open(path)?;
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path)?;
         Ok(Box::new(RealFile(f)))
     }
 
@@ -157,7 +160,10 @@ pub struct MemFs {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{}: no such file", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{}: no such file", path.display()),
+    )
 }
 
 impl MemFs {
@@ -178,9 +184,14 @@ impl MemFs {
     /// Replace a file's bytes (for tests that tamper or rebuild images); durable at once.
     pub fn write_file(&self, path: &Path, data: Vec<u8>) {
         let synced = data.len();
-        self.lock()
-            .files
-            .insert(path.to_owned(), MemFile { data, synced, name_durable: true });
+        self.lock().files.insert(
+            path.to_owned(),
+            MemFile {
+                data,
+                synced,
+                name_durable: true,
+            },
+        );
     }
 
     /// Every file path.
@@ -201,7 +212,14 @@ impl MemFs {
             let extra = keep_unsynced(path, f.data.len() - f.synced).min(f.data.len() - f.synced);
             let data = f.data[..f.synced + extra].to_vec();
             let synced = data.len();
-            files.insert(path.clone(), MemFile { data, synced, name_durable: true });
+            files.insert(
+                path.clone(),
+                MemFile {
+                    data,
+                    synced,
+                    name_durable: true,
+                },
+            );
         }
         MemFs {
             state: Arc::new(Mutex::new(MemState {
@@ -222,13 +240,19 @@ struct MemHandle {
 impl LogFile for MemHandle {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut st = self.fs.lock();
-        let f = st.files.get_mut(&self.path).ok_or_else(|| not_found(&self.path))?;
+        let f = st
+            .files
+            .get_mut(&self.path)
+            .ok_or_else(|| not_found(&self.path))?;
         f.data.extend_from_slice(buf);
         Ok(buf.len())
     }
     fn sync(&mut self) -> io::Result<()> {
         let mut st = self.fs.lock();
-        let f = st.files.get_mut(&self.path).ok_or_else(|| not_found(&self.path))?;
+        let f = st
+            .files
+            .get_mut(&self.path)
+            .ok_or_else(|| not_found(&self.path))?;
         f.synced = f.data.len();
         Ok(())
     }
@@ -261,7 +285,8 @@ impl LogFs for MemFs {
             .iter()
             .filter(|(p, _)| p.parent() == Some(dir))
             .filter_map(|(p, f)| {
-                p.file_name().map(|n| (n.to_string_lossy().into_owned(), f.data.len() as u64))
+                p.file_name()
+                    .map(|n| (n.to_string_lossy().into_owned(), f.data.len() as u64))
             })
             .collect())
     }
@@ -272,14 +297,20 @@ impl LogFs for MemFs {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
         }
         st.files.insert(path.to_owned(), MemFile::default());
-        Ok(Box::new(MemHandle { fs: self.clone(), path: path.to_owned() }))
+        Ok(Box::new(MemHandle {
+            fs: self.clone(),
+            path: path.to_owned(),
+        }))
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
         if !self.lock().files.contains_key(path) {
             return Err(not_found(path));
         }
-        Ok(Box::new(MemHandle { fs: self.clone(), path: path.to_owned() }))
+        Ok(Box::new(MemHandle {
+            fs: self.clone(),
+            path: path.to_owned(),
+        }))
     }
 
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadSeek>> {
@@ -322,7 +353,10 @@ impl LogFs for MemFs {
         if !st.locks.insert(path.to_owned()) {
             return Ok(None);
         }
-        Ok(Some(FsLock(Box::new(MemLock { fs: self.clone(), path: path.to_owned() }))))
+        Ok(Some(FsLock(Box::new(MemLock {
+            fs: self.clone(),
+            path: path.to_owned(),
+        }))))
     }
 }
 
@@ -451,7 +485,11 @@ impl LogFile for FaultyFile {
         }
         st.bytes += len as u64;
         drop(st);
-        let written = if len > 0 { self.inner.write(&buf[..len])? } else { 0 };
+        let written = if len > 0 {
+            self.inner.write(&buf[..len])?
+        } else {
+            0
+        };
         match fail_after {
             // The torn write reports its bytes as an error, like a write that failed midway.
             Some(e) => Err(e),
@@ -484,11 +522,17 @@ impl<F: LogFs> LogFs for FaultyFs<F> {
             return Err(eio("create"));
         }
         let inner = self.inner.create_new(path)?;
-        Ok(Box::new(FaultyFile { inner, faults: self.faults.clone() }))
+        Ok(Box::new(FaultyFile {
+            inner,
+            faults: self.faults.clone(),
+        }))
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
         let inner = self.inner.open_append(path)?;
-        Ok(Box::new(FaultyFile { inner, faults: self.faults.clone() }))
+        Ok(Box::new(FaultyFile {
+            inner,
+            faults: self.faults.clone(),
+        }))
     }
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadSeek>> {
         self.inner.open_read(path)
@@ -559,7 +603,10 @@ mod tests {
         b.sync().unwrap();
         let img = fs.crash(|_, _| 0);
         assert_eq!(img.read(&dir.join("a")).unwrap(), b"one\n");
-        assert!(img.read(&dir.join("b")).is_none(), "b's name was never made durable");
+        assert!(
+            img.read(&dir.join("b")).is_none(),
+            "b's name was never made durable"
+        );
         let img = fs.crash(|_, n| n / 2);
         assert_eq!(img.read(&dir.join("a")).unwrap(), b"one\ntw");
     }
@@ -567,7 +614,10 @@ mod tests {
     #[test]
     fn faulty_fs_disk_full_writes_what_fits() {
         let faults = Faults::new();
-        faults.set(FaultPlan { capacity: Some(5), ..FaultPlan::default() });
+        faults.set(FaultPlan {
+            capacity: Some(5),
+            ..FaultPlan::default()
+        });
         let mem = MemFs::new();
         let fs = FaultyFs::new(mem.clone(), faults);
         fs.create_dir_all(Path::new("/d")).unwrap();

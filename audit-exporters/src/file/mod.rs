@@ -28,13 +28,13 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub mod cli;
 pub mod format;
 pub mod fs;
 pub mod note;
 pub mod recover;
 pub mod verify;
 pub mod writer;
-pub mod cli;
 
 pub use fs::{FaultPlan, Faults, FaultyFs, LogFile, LogFs, MemFs, RealFs};
 pub use note::{NoteError, NoteSigner, VerifierKey};

@@ -72,7 +72,10 @@ impl fmt::Display for NoteError {
             NoteError::Malformed(why) => write!(f, "malformed signed note: {why}"),
             NoteError::NotSignedByKey { key, found } => {
                 if found.is_empty() {
-                    write!(f, "not signed by the pinned key {key}: the note has no signature")
+                    write!(
+                        f,
+                        "not signed by the pinned key {key}: the note has no signature"
+                    )
                 } else {
                     write!(
                         f,
@@ -122,16 +125,19 @@ impl VerifierKey {
         check_name(name)?;
         let key = VerifyingKey::from_bytes(&public)
             .map_err(|_| NoteError::BadKey("not a valid Ed25519 public key".into()))?;
-        Ok(VerifierKey { name: name.to_owned(), id: key_id(name, &public), key })
+        Ok(VerifierKey {
+            name: name.to_owned(),
+            id: key_id(name, &public),
+            key,
+        })
     }
 
     /// Parse `<name>+<hex key ID>+<base64(0x01 || public key)>` (surrounding whitespace ignored).
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
         let vkey = vkey.trim();
-        let mut parts = vkey.split('+');
-        let (Some(name), Some(hex), Some(b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // The name holds no '+', but base64 may: split into three parts at most.
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::BadKey(
                 "expected <name>+<8 hex digits>+<base64 key> (a C2SP verifier key)".into(),
             ));
@@ -175,7 +181,12 @@ impl VerifierKey {
         let mut raw = Vec::with_capacity(33);
         raw.push(ALG_ED25519);
         raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{}+{}", self.name, audit_runtime::ids::to_hex(&self.id), B64.encode(raw))
+        format!(
+            "{}+{}+{}",
+            self.name,
+            audit_runtime::ids::to_hex(&self.id),
+            B64.encode(raw)
+        )
     }
 
     /// `name+hexid`, how messages name the key.
@@ -195,9 +206,16 @@ impl VerifierKey {
                     Err(_) => Err(NoteError::BadSignature { key: self.label() }),
                 };
             }
-            found.push(format!("{}+{}", sig.name, audit_runtime::ids::to_hex(&sig.id)));
+            found.push(format!(
+                "{}+{}",
+                sig.name,
+                audit_runtime::ids::to_hex(&sig.id)
+            ));
         }
-        Err(NoteError::NotSignedByKey { key: self.label(), found })
+        Err(NoteError::NotSignedByKey {
+            key: self.label(),
+            found,
+        })
     }
 }
 
@@ -221,7 +239,11 @@ impl NoteSigner {
         check_name(name)?;
         let key = SigningKey::from_bytes(&seed);
         let verifier = VerifierKey::new(name, key.verifying_key().to_bytes())?;
-        Ok(NoteSigner { name: name.to_owned(), key, verifier })
+        Ok(NoteSigner {
+            name: name.to_owned(),
+            key,
+            verifier,
+        })
     }
 
     /// A new random key (from the operating system's generator).
@@ -236,12 +258,12 @@ impl NoteSigner {
     pub fn parse(skey: &str) -> Result<Self, NoteError> {
         let skey = skey.trim();
         let rest = skey.strip_prefix("PRIVATE+KEY+").ok_or_else(|| {
-            NoteError::BadKey("a signer key starts with PRIVATE+KEY+ (C2SP / Go note format)".into())
+            NoteError::BadKey(
+                "a signer key starts with PRIVATE+KEY+ (C2SP / Go note format)".into(),
+            )
         })?;
-        let mut parts = rest.split('+');
-        let (Some(name), Some(hex), Some(b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::BadKey(
                 "expected PRIVATE+KEY+<name>+<8 hex digits>+<base64 key>".into(),
             ));
@@ -262,7 +284,9 @@ impl NoteSigner {
             .map_err(|_| NoteError::BadKey("an Ed25519 seed has 32 bytes".into()))?;
         let signer = Self::from_seed(name, seed)?;
         if audit_runtime::ids::from_hex::<4>(hex) != Some(signer.verifier.id) {
-            return Err(NoteError::BadKey("key ID does not match the signer key".into()));
+            return Err(NoteError::BadKey(
+                "key ID does not match the signer key".into(),
+            ));
         }
         Ok(signer)
     }
@@ -298,13 +322,19 @@ impl NoteSigner {
         let mut raw = Vec::with_capacity(68);
         raw.extend_from_slice(&self.verifier.id);
         raw.extend_from_slice(&sig.to_bytes());
-        Ok(format!("{text}\n{SIG_PREFIX}{} {}\n", self.name, B64.encode(raw)))
+        Ok(format!(
+            "{text}\n{SIG_PREFIX}{} {}\n",
+            self.name,
+            B64.encode(raw)
+        ))
     }
 }
 
 impl fmt::Debug for NoteSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NoteSigner").field("verifier", &self.verifier.to_vkey()).finish_non_exhaustive()
+        f.debug_struct("NoteSigner")
+            .field("verifier", &self.verifier.to_vkey())
+            .finish_non_exhaustive()
     }
 }
 
@@ -312,10 +342,14 @@ impl fmt::Debug for NoteSigner {
 /// We also refuse a blank line inside the text, so that the text/signature split is unambiguous.
 fn check_text(text: &str) -> Result<(), NoteError> {
     if !text.ends_with('\n') {
-        return Err(NoteError::Malformed("the text must end with a newline".into()));
+        return Err(NoteError::Malformed(
+            "the text must end with a newline".into(),
+        ));
     }
     if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(NoteError::Malformed("the text holds a control character".into()));
+        return Err(NoteError::Malformed(
+            "the text holds a control character".into(),
+        ));
     }
     if text.starts_with('\n') || text.contains("\n\n") {
         return Err(NoteError::Malformed("the text holds a blank line".into()));
@@ -347,7 +381,9 @@ pub struct ParsedNote<'n> {
 /// Split a note into text and signature lines. Checks the structure only.
 pub fn parse_note(note: &str) -> Result<ParsedNote<'_>, NoteError> {
     if note.len() > MAX_NOTE_BYTES {
-        return Err(NoteError::Malformed(format!("larger than {MAX_NOTE_BYTES} bytes")));
+        return Err(NoteError::Malformed(format!(
+            "larger than {MAX_NOTE_BYTES} bytes"
+        )));
     }
     if !note.ends_with('\n') {
         return Err(NoteError::Malformed("does not end with a newline".into()));
@@ -362,24 +398,36 @@ pub fn parse_note(note: &str) -> Result<ParsedNote<'_>, NoteError> {
     let mut signatures = Vec::new();
     for (i, line) in block.split_terminator('\n').enumerate() {
         if i >= MAX_SIGNATURES {
-            return Err(NoteError::Malformed(format!("more than {MAX_SIGNATURES} signatures")));
+            return Err(NoteError::Malformed(format!(
+                "more than {MAX_SIGNATURES} signatures"
+            )));
         }
         let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
-            NoteError::Malformed(format!("signature line {} does not start with \"— \"", i + 1))
+            NoteError::Malformed(format!(
+                "signature line {} does not start with \"— \"",
+                i + 1
+            ))
         })?;
         let (name, b64) = rest.split_once(' ').ok_or_else(|| {
             NoteError::Malformed(format!("signature line {} has no key name", i + 1))
         })?;
         check_name(name)?;
-        let raw = B64.decode(b64).map_err(|_| {
-            NoteError::Malformed(format!("signature line {} is not base64", i + 1))
-        })?;
+        let raw = B64
+            .decode(b64)
+            .map_err(|_| NoteError::Malformed(format!("signature line {} is not base64", i + 1)))?;
         if raw.len() < 5 {
-            return Err(NoteError::Malformed(format!("signature line {} is too short", i + 1)));
+            return Err(NoteError::Malformed(format!(
+                "signature line {} is too short",
+                i + 1
+            )));
         }
         let id = [raw[0], raw[1], raw[2], raw[3]];
         if let Ok(signature) = <[u8; 64]>::try_from(&raw[4..]) {
-            signatures.push(NoteSignature { name: name.to_owned(), id, signature });
+            signatures.push(NoteSignature {
+                name: name.to_owned(),
+                id,
+                signature,
+            });
         }
     }
     if block.is_empty() {
@@ -405,9 +453,24 @@ mod tests {
             Err(NoteError::NotSignedByKey { .. })
         ));
         let tampered = note.replace("42", "43");
-        assert!(matches!(v.verify(&tampered), Err(NoteError::BadSignature { .. })));
+        assert!(matches!(
+            v.verify(&tampered),
+            Err(NoteError::BadSignature { .. })
+        ));
         let skey = s.to_skey();
         assert_eq!(NoteSigner::parse(&skey).unwrap().verifier(), s.verifier());
+        // Keys whose base64 holds '+' or '/' parse too.
+        for seed in 0..64u8 {
+            let k = NoteSigner::from_seed("n", [seed; 32]).unwrap();
+            assert_eq!(
+                VerifierKey::parse(&k.verifier().to_vkey()).unwrap(),
+                *k.verifier()
+            );
+            assert_eq!(
+                NoteSigner::parse(&k.to_skey()).unwrap().verifier(),
+                k.verifier()
+            );
+        }
     }
 
     #[test]
@@ -430,7 +493,14 @@ mod tests {
                 let _ = s.verifier().verify(p);
             }
         }
-        for bad in ["", "\n", "\n\n", "x\n\n", "x\n\n\u{2014} \n", "x\n\n\u{2014} n !!\n"] {
+        for bad in [
+            "",
+            "\n",
+            "\n\n",
+            "x\n\n",
+            "x\n\n\u{2014} \n",
+            "x\n\n\u{2014} n !!\n",
+        ] {
             assert!(s.verifier().verify(bad).is_err(), "{bad:?}");
         }
     }

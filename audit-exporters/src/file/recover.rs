@@ -58,7 +58,11 @@ pub struct RecoveryReport {
 }
 
 fn io_err(op: &'static str, path: &Path, source: std::io::Error) -> FileLogError {
-    FileLogError::Io { op, path: path.to_owned(), source }
+    FileLogError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn now_millis() -> u128 {
@@ -98,7 +102,9 @@ pub fn recover_dir(fs: &dyn LogFs, dir: &Path) -> Result<RecoveryReport, FileLog
             continue;
         };
         let ckpt_path = dir.join(&ckpt);
-        let Some(_lock) = fs.try_lock(&ckpt_path).map_err(|e| io_err("lock", &ckpt_path, e))?
+        let Some(_lock) = fs
+            .try_lock(&ckpt_path)
+            .map_err(|e| io_err("lock", &ckpt_path, e))?
         else {
             report.chains_live += 1;
             continue;
@@ -129,21 +135,29 @@ fn read_all(fs: &dyn LogFs, path: &Path) -> Result<Vec<u8>, FileLogError> {
 /// Whether the file ends with a newline and its last line is valid: then it needs no repair.
 fn tail_is_clean(fs: &dyn LogFs, path: &Path, kind: Kind) -> Result<bool, FileLogError> {
     let mut f = fs.open_read(path).map_err(|e| io_err("open", path, e))?;
-    let len = f.seek(SeekFrom::End(0)).map_err(|e| io_err("seek", path, e))?;
+    let len = f
+        .seek(SeekFrom::End(0))
+        .map_err(|e| io_err("seek", path, e))?;
     if len == 0 {
         return Ok(kind == Kind::Checkpoints);
     }
     let start = len.saturating_sub(TAIL_PROBE);
-    f.seek(SeekFrom::Start(start)).map_err(|e| io_err("seek", path, e))?;
+    f.seek(SeekFrom::Start(start))
+        .map_err(|e| io_err("seek", path, e))?;
     let mut tail = Vec::new();
-    f.read_to_end(&mut tail).map_err(|e| io_err("read", path, e))?;
-    let Some(body) = tail.strip_suffix(b"\n") else { return Ok(false) };
+    f.read_to_end(&mut tail)
+        .map_err(|e| io_err("read", path, e))?;
+    let Some(body) = tail.strip_suffix(b"\n") else {
+        return Ok(false);
+    };
     let line_start = match body.iter().rposition(|&b| b == b'\n') {
         Some(i) => i + 1,
         None if start == 0 => 0,
         None => return Ok(false),
     };
-    let Ok(line) = std::str::from_utf8(&body[line_start..]) else { return Ok(false) };
+    let Ok(line) = std::str::from_utf8(&body[line_start..]) else {
+        return Ok(false);
+    };
     Ok(match kind {
         Kind::Segment => check_line(line).is_ok() || SegmentHeader::parse(line).is_ok(),
         Kind::Checkpoints => CheckpointLine::parse(line).is_ok(),
@@ -263,8 +277,10 @@ fn repair_file(
     if kind == Kind::Segment && end == 0 {
         // Not even the header survived: the whole segment moves aside, and the chain ends with
         // the previous segment (whose last record the next header would have named).
-        fs.rename(&path, &quarantine).map_err(|e| io_err("rename", &path, e))?;
-        fs.sync_dir(dir).map_err(|e| io_err("fsync directory", dir, e))?;
+        fs.rename(&path, &quarantine)
+            .map_err(|e| io_err("rename", &path, e))?;
+        fs.sync_dir(dir)
+            .map_err(|e| io_err("fsync directory", dir, e))?;
         report.repairs.push(Repair {
             file: path,
             kept_bytes: 0,
@@ -275,7 +291,9 @@ fn repair_file(
         });
         return Ok(());
     }
-    let mut q = fs.create_new(&quarantine).map_err(|e| io_err("create", &quarantine, e))?;
+    let mut q = fs
+        .create_new(&quarantine)
+        .map_err(|e| io_err("create", &quarantine, e))?;
     let mut off = 0;
     while off < torn.len() {
         match q.write(&torn[off..]) {
@@ -291,14 +309,20 @@ fn repair_file(
         }
     }
     q.sync().map_err(|e| io_err("fsync", &quarantine, e))?;
-    fs.sync_dir(dir).map_err(|e| io_err("fsync directory", dir, e))?;
-    fs.truncate(&path, end as u64).map_err(|e| io_err("truncate", &path, e))?;
+    fs.sync_dir(dir)
+        .map_err(|e| io_err("fsync directory", dir, e))?;
+    fs.truncate(&path, end as u64)
+        .map_err(|e| io_err("truncate", &path, e))?;
     report.repairs.push(Repair {
         file: path,
         kept_bytes: end as u64,
         quarantined_bytes: torn.len() as u64,
         quarantine,
-        last_good_seq: if kind == Kind::Segment { last_good_seq } else { None },
+        last_good_seq: if kind == Kind::Segment {
+            last_good_seq
+        } else {
+            None
+        },
         reason,
     });
     Ok(())

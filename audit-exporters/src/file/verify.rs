@@ -58,7 +58,11 @@ impl fmt::Display for VerifyError {
 impl std::error::Error for VerifyError {}
 
 fn err(file: &Path, line: Option<u64>, reason: impl Into<String>) -> VerifyError {
-    VerifyError { file: file.to_owned(), line, reason: reason.into() }
+    VerifyError {
+        file: file.to_owned(),
+        line,
+        reason: reason.into(),
+    }
 }
 
 /// How far verification has come, for a progress display.
@@ -122,8 +126,16 @@ impl VerifySummary {
     /// Earliest and latest record times over all chains (RFC 3339 UTC with fixed width sorts
     /// as text).
     pub fn time_span(&self) -> Option<(String, String)> {
-        let first = self.chains.iter().filter_map(|c| c.first_time.clone()).min()?;
-        let last = self.chains.iter().filter_map(|c| c.last_time.clone()).max()?;
+        let first = self
+            .chains
+            .iter()
+            .filter_map(|c| c.first_time.clone())
+            .min()?;
+        let last = self
+            .chains
+            .iter()
+            .filter_map(|c| c.last_time.clone())
+            .max()?;
         Some((first, last))
     }
 }
@@ -198,7 +210,9 @@ pub fn verify_dir_with(
     options: &VerifyOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<VerifySummary, VerifyError> {
-    let files = fs.list(dir).map_err(|e| err(dir, None, format!("cannot list directory: {e}")))?;
+    let files = fs
+        .list(dir)
+        .map_err(|e| err(dir, None, format!("cannot list directory: {e}")))?;
     let mut summary = VerifySummary {
         key: options.key.as_ref().map(VerifierKey::label),
         ..VerifySummary::default()
@@ -207,8 +221,16 @@ pub fn verify_dir_with(
     let mut total = 0u64;
     for (name, size) in &files {
         let (service, chain) = match format::classify(name) {
-            FileKind::Segment { service, chain, segment } => {
-                chains.entry(chain).or_default().segments.insert(segment, name.clone());
+            FileKind::Segment {
+                service,
+                chain,
+                segment,
+            } => {
+                chains
+                    .entry(chain)
+                    .or_default()
+                    .segments
+                    .insert(segment, name.clone());
                 (service, chain)
             }
             FileKind::CheckpointLog { service, chain } => {
@@ -246,7 +268,14 @@ pub fn verify_dir_with(
              (<service>.<chain>.ckpt) files",
         ));
     }
-    let mut ctx = Ctx { fs, dir, key: options.key.as_ref(), done: 0, total, progress };
+    let mut ctx = Ctx {
+        fs,
+        dir,
+        key: options.key.as_ref(),
+        done: 0,
+        total,
+        progress,
+    };
     for (chain, files) in chains {
         let s = ctx.chain(chain, files)?;
         summary.chains.push(s);
@@ -327,8 +356,16 @@ impl Lines {
 impl Ctx<'_> {
     fn open(&self, name: &str) -> Result<Lines, VerifyError> {
         let path = self.dir.join(name);
-        let r = self.fs.open_read(&path).map_err(|e| err(&path, None, format!("cannot open: {e}")))?;
-        Ok(Lines { reader: BufReader::with_capacity(1 << 16, r), path, line: 0, text: String::new() })
+        let r = self
+            .fs
+            .open_read(&path)
+            .map_err(|e| err(&path, None, format!("cannot open: {e}")))?;
+        Ok(Lines {
+            reader: BufReader::with_capacity(1 << 16, r),
+            path,
+            line: 0,
+            text: String::new(),
+        })
     }
 
     fn advance(&mut self, n: usize) {
@@ -336,7 +373,10 @@ impl Ctx<'_> {
         let before = self.done / STEP;
         self.done += n as u64;
         if self.done / STEP != before {
-            (self.progress)(Progress { done: self.done, total: self.total });
+            (self.progress)(Progress {
+                done: self.done,
+                total: self.total,
+            });
         }
     }
 
@@ -376,14 +416,21 @@ impl Ctx<'_> {
                 ));
             }
             if body.count == 0 && body.head != RecordHash::GENESIS {
-                return Err(err(&path, Some(at), "checkpoint of 0 records with a head hash"));
+                return Err(err(
+                    &path,
+                    Some(at),
+                    "checkpoint of 0 records with a head hash",
+                ));
             }
             if let Some(key) = self.key {
                 if !c.is_signed() {
                     return Err(err(
                         &path,
                         Some(at),
-                        format!("checkpoint is not signed, but key {} is pinned", key.label()),
+                        format!(
+                            "checkpoint is not signed, but key {} is pinned",
+                            key.label()
+                        ),
                     ));
                 }
                 key.verify(&c.note)
@@ -468,9 +515,7 @@ impl Ctx<'_> {
             }
             let mut verifier = match (head, header.prev()) {
                 (None, None) if header.prev_hash == GENESIS_PREV => ChainVerifier::new(),
-                (Some(h), Some(p)) if h == p => {
-                    ChainVerifier::resume(h.0, h.1, chain.to_string())
-                }
+                (Some(h), Some(p)) if h == p => ChainVerifier::resume(h.0, h.1, chain.to_string()),
                 (h, _) => {
                     return Err(err(
                         &path,
@@ -493,12 +538,17 @@ impl Ctx<'_> {
             let mut in_segment = 0u64;
             while let Some(n) = lines.next()? {
                 let at = lines.line;
-                let record = verifier.push(lines.text()).map_err(|e| lines.err(e.to_string()))?;
+                let record = verifier
+                    .push(lines.text())
+                    .map_err(|e| lines.err(e.to_string()))?;
                 if record.service.instance != chain {
                     return Err(err(
                         &lines.path,
                         Some(at),
-                        format!("record of chain {} in a segment of chain {chain}", record.service.instance),
+                        format!(
+                            "record of chain {} in a segment of chain {chain}",
+                            record.service.instance
+                        ),
                     ));
                 }
                 let (seq, hash) = verifier.head().unwrap_or((record.seq, RecordHash::GENESIS));
@@ -542,7 +592,11 @@ impl Ctx<'_> {
                 self.advance(n);
             }
             if in_segment == 0 && number != last_segment {
-                return Err(err(&path, None, "segment holds no record but is not the last one"));
+                return Err(err(
+                    &path,
+                    None,
+                    "segment holds no record but is not the last one",
+                ));
             }
             summary.records += in_segment;
             head = verifier.head().or(head);

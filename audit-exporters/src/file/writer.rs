@@ -187,17 +187,23 @@ impl FileExporterBuilder {
     /// record, whose `service.instance` names the chain.
     pub fn open(self) -> Result<FileExporter, FileLogError> {
         if self.max_segment_bytes < 4096 {
-            return Err(FileLogError::Config("max_segment_bytes must be at least 4096".into()));
+            return Err(FileLogError::Config(
+                "max_segment_bytes must be at least 4096".into(),
+            ));
         }
         if self.checkpoint_records == Some(0) {
-            return Err(FileLogError::Config("checkpoint_every_records must be at least 1".into()));
+            return Err(FileLogError::Config(
+                "checkpoint_every_records must be at least 1".into(),
+            ));
         }
         let signer = self.signer()?;
-        self.fs.create_dir_all(&self.dir).map_err(|source| FileLogError::Io {
-            op: "create directory",
-            path: self.dir.clone(),
-            source,
-        })?;
+        self.fs
+            .create_dir_all(&self.dir)
+            .map_err(|source| FileLogError::Io {
+                op: "create directory",
+                path: self.dir.clone(),
+                source,
+            })?;
         let recovery = recover_dir(&*self.fs, &self.dir)?;
         for r in &recovery.repairs {
             eprintln!(
@@ -205,7 +211,8 @@ impl FileExporterBuilder {
                  ({})",
                 r.file.display(),
                 r.kept_bytes,
-                r.last_good_seq.map_or_else(String::new, |s| format!(" (up to seq {s})")),
+                r.last_good_seq
+                    .map_or_else(String::new, |s| format!(" (up to seq {s})")),
                 r.quarantined_bytes,
                 r.quarantine.display(),
                 r.reason
@@ -294,7 +301,11 @@ fn now_rfc3339() -> String {
 }
 
 fn io(op: &'static str, path: &Path, source: std::io::Error) -> FileLogError {
-    FileLogError::Io { op, path: path.to_owned(), source }
+    FileLogError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn write_all(file: &mut dyn LogFile, mut buf: &[u8], path: &Path) -> Result<(), FileLogError> {
@@ -388,19 +399,28 @@ impl FileExporter {
             .unwrap_or_else(|| format::sanitize_service(&first.record.service.name));
         let chain = first.record.service.instance;
         let ckpt_path = self.dir.join(format::checkpoint_file_name(&service, chain));
-        let ckpt = self.fs.create_new(&ckpt_path).map_err(|e| io("create", &ckpt_path, e))?;
+        let ckpt = self
+            .fs
+            .create_new(&ckpt_path)
+            .map_err(|e| io("create", &ckpt_path, e))?;
         // Recovery in another process may hold the lock for a moment while it looks at this
         // new, empty log; wait for it rather than fail.
         let mut lock = None;
         for _ in 0..100 {
-            lock = self.fs.try_lock(&ckpt_path).map_err(|e| io("lock", &ckpt_path, e))?;
+            lock = self
+                .fs
+                .try_lock(&ckpt_path)
+                .map_err(|e| io("lock", &ckpt_path, e))?;
             if lock.is_some() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         let lock = lock.ok_or_else(|| {
-            FileLogError::Chain(format!("{} is locked by another process", ckpt_path.display()))
+            FileLogError::Chain(format!(
+                "{} is locked by another process",
+                ckpt_path.display()
+            ))
         })?;
         let now = Instant::now();
         let (seg_path, file, seg_bytes) = self.create_segment(&service, chain, 1, None)?;
@@ -433,15 +453,22 @@ impl FileExporter {
         segment: u32,
         prev: Option<(u64, RecordHash)>,
     ) -> Result<(PathBuf, Box<dyn LogFile>, u64), FileLogError> {
-        let path = self.dir.join(format::segment_file_name(service, chain, segment));
+        let path = self
+            .dir
+            .join(format::segment_file_name(service, chain, segment));
         let header = SegmentHeader::new(service, chain, segment, prev, now_rfc3339());
         let (mut line, _) =
             format::seal(&header).map_err(|e| FileLogError::Chain(e.to_string()))?;
         line.push('\n');
-        let mut file = self.fs.create_new(&path).map_err(|e| io("create", &path, e))?;
+        let mut file = self
+            .fs
+            .create_new(&path)
+            .map_err(|e| io("create", &path, e))?;
         write_all(&mut *file, line.as_bytes(), &path)?;
         file.sync().map_err(|e| io("fsync", &path, e))?;
-        self.fs.sync_dir(&self.dir).map_err(|e| io("fsync directory", &self.dir, e))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| io("fsync directory", &self.dir, e))?;
         Ok((path, file, line.len() as u64))
     }
 
@@ -449,7 +476,9 @@ impl FileExporter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let Some(c) = self.chain.as_mut() else { return Ok(()) };
+        let Some(c) = self.chain.as_mut() else {
+            return Ok(());
+        };
         let r = write_all(&mut *c.file, &self.buf, &c.seg_path);
         self.buf.clear();
         r
@@ -457,7 +486,9 @@ impl FileExporter {
 
     fn sync_segment(&mut self) -> Result<(), FileLogError> {
         self.write_buf()?;
-        let Some(c) = self.chain.as_mut() else { return Ok(()) };
+        let Some(c) = self.chain.as_mut() else {
+            return Ok(());
+        };
         if c.synced == c.written {
             return Ok(());
         }
@@ -470,7 +501,9 @@ impl FileExporter {
 
     fn checkpoint(&mut self) -> Result<(), FileLogError> {
         self.sync_segment()?;
-        let Some(c) = self.chain.as_mut() else { return Ok(()) };
+        let Some(c) = self.chain.as_mut() else {
+            return Ok(());
+        };
         let body = CheckpointBody {
             service: c.service.clone(),
             chain: c.chain,
@@ -481,7 +514,9 @@ impl FileExporter {
         };
         let text = body.to_text();
         let note = match &self.signer {
-            Some(s) => s.sign(&text).map_err(|e| FileLogError::Key(e.to_string()))?,
+            Some(s) => s
+                .sign(&text)
+                .map_err(|e| FileLogError::Key(e.to_string()))?,
             None => text,
         };
         let (mut line, _) = format::seal(&CheckpointLine::new(&body, note))
@@ -496,7 +531,9 @@ impl FileExporter {
 
     fn rotate(&mut self) -> Result<(), FileLogError> {
         self.checkpoint()?;
-        let Some(c) = self.chain.as_ref() else { return Ok(()) };
+        let Some(c) = self.chain.as_ref() else {
+            return Ok(());
+        };
         let (service, chain, next, head) = (c.service.clone(), c.chain, c.segment + 1, c.head);
         let (seg_path, file, seg_bytes) = self.create_segment(&service, chain, next, head)?;
         if let Some(c) = self.chain.as_mut() {
@@ -515,7 +552,9 @@ impl FileExporter {
             self.open_chain(&batch[0])?;
         }
         for rec in batch {
-            let Some(c) = self.chain.as_ref() else { return Ok(()) };
+            let Some(c) = self.chain.as_ref() else {
+                return Ok(());
+            };
             if rec.record.service.instance != c.chain {
                 return Err(FileLogError::Chain(format!(
                     "record of chain {} given to the writer of chain {}",
@@ -531,7 +570,9 @@ impl FileExporter {
             }
             let len = rec.line.len() as u64 + 1;
             let too_big = c.seg_bytes + len > self.max_segment_bytes;
-            let too_old = self.max_segment_age.is_some_and(|a| c.seg_opened.elapsed() >= a);
+            let too_old = self
+                .max_segment_age
+                .is_some_and(|a| c.seg_opened.elapsed() >= a);
             if c.seg_records > 0 && (too_big || too_old) {
                 self.rotate()?;
             }
@@ -545,7 +586,9 @@ impl FileExporter {
             }
         }
         self.write_buf()?;
-        let Some(c) = self.chain.as_ref() else { return Ok(()) };
+        let Some(c) = self.chain.as_ref() else {
+            return Ok(());
+        };
         let sync_now = match self.fsync {
             FsyncPolicy::EveryBatch => true,
             FsyncPolicy::EveryMillis(ms) => c.last_sync.elapsed() >= Duration::from_millis(ms),
@@ -554,7 +597,9 @@ impl FileExporter {
         let since = c.written - c.checkpointed.unwrap_or(0);
         let checkpoint_due = self.checkpoint_records.is_some_and(|n| since >= n)
             || (since > 0
-                && self.checkpoint_interval.is_some_and(|i| c.last_checkpoint.elapsed() >= i));
+                && self
+                    .checkpoint_interval
+                    .is_some_and(|i| c.last_checkpoint.elapsed() >= i));
         if checkpoint_due {
             self.checkpoint()?;
         } else if sync_now {
@@ -590,8 +635,15 @@ impl Exporter for FileExporter {
         if let Some(e) = self.refuse() {
             return Err(e);
         }
-        let due = self.chain.as_ref().is_some_and(|c| c.checkpointed != Some(c.written));
-        let r = if due { self.checkpoint() } else { self.sync_segment() };
+        let due = self
+            .chain
+            .as_ref()
+            .is_some_and(|c| c.checkpointed != Some(c.written));
+        let r = if due {
+            self.checkpoint()
+        } else {
+            self.sync_segment()
+        };
         r.map_err(|e| self.fail(e))?;
         self.chain = None;
         self.shut = true;
