@@ -2,6 +2,8 @@
 //! OTLP/gRPC to the loopback receiver, which decodes the real protobuf. Every span and log
 //! record is checked against the sealed record the memory exporter saw in the same run.
 
+#![allow(clippy::unwrap_used)]
+
 mod otlp_common;
 
 use std::collections::HashMap;

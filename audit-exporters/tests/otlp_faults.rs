@@ -3,6 +3,8 @@
 //! (records spill to disk and arrive later, in order, once), and a spill file that outlives
 //! its process.
 
+#![allow(clippy::unwrap_used)]
+
 mod otlp_common;
 
 use std::collections::HashMap;

@@ -8,6 +8,8 @@
 //! * the OpenTelemetry layer filters the `audit` target out: records join the application's
 //!   trace and nest under the application span that was current when the audited call began.
 
+#![allow(clippy::unwrap_used)]
+
 mod otlp_common;
 
 use std::time::Duration;

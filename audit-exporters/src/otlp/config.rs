@@ -159,13 +159,13 @@ impl Endpoint {
                 format!("`{url}` has an invalid host"),
             ));
         }
-        if let Some(p) = port {
-            if p.parse::<u16>().map_or(true, |p| p == 0) {
-                return Err(OtlpConfigError::new(
-                    setting,
-                    format!("`{url}` has an invalid port `{p}`"),
-                ));
-            }
+        if let Some(p) = port
+            && p.parse::<u16>().ok().is_none_or(|p| p == 0)
+        {
+            return Err(OtlpConfigError::new(
+                setting,
+                format!("`{url}` has an invalid port `{p}`"),
+            ));
         }
         if https && !cfg!(feature = "otlp-tls") {
             return Err(OtlpConfigError::new(
@@ -707,6 +707,7 @@ fn check_header(name: &str, value: &str, setting: &str) -> Result<(), OtlpConfig
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::collections::HashMap;

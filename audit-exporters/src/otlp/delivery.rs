@@ -604,16 +604,14 @@ impl Sender {
                     .0;
             }
             if st.stop {
-                if let Source::Memory = work.source {
-                    if st
+                if let Source::Memory = work.source
+                    && st
                         .in_flight
                         .as_ref()
                         .is_some_and(|f| f.spilled_end.is_none())
-                    {
-                        if let Err(e) = shared.spill_all(&mut st, &[]) {
-                            warn(&format!("cannot spill at shutdown: {e}"));
-                        }
-                    }
+                    && let Err(e) = shared.spill_all(&mut st, &[])
+                {
+                    warn(&format!("cannot spill at shutdown: {e}"));
                 }
                 return Finish::Stopped;
             }
@@ -675,10 +673,10 @@ impl Sender {
         let mut st = self.shared.lock();
         match work.source {
             Source::Spill { end, .. } => {
-                if !(work.traces_done && work.logs_done) {
-                    if let Err(e) = st.spill.mark_partial(end, signal) {
-                        warn(&format!("cannot record delivery progress: {e}"));
-                    }
+                if !(work.traces_done && work.logs_done)
+                    && let Err(e) = st.spill.mark_partial(end, signal)
+                {
+                    warn(&format!("cannot record delivery progress: {e}"));
                 }
             }
             Source::Memory => {
@@ -689,12 +687,11 @@ impl Sender {
                     }
                     f.spilled_end
                 });
-                if let Some(end) = spilled_end {
-                    if !(work.traces_done && work.logs_done) {
-                        if let Err(e) = st.spill.mark_partial(end, signal) {
-                            warn(&format!("cannot record delivery progress: {e}"));
-                        }
-                    }
+                if let Some(end) = spilled_end
+                    && !(work.traces_done && work.logs_done)
+                    && let Err(e) = st.spill.mark_partial(end, signal)
+                {
+                    warn(&format!("cannot record delivery progress: {e}"));
                 }
             }
         }
@@ -718,12 +715,11 @@ impl Sender {
                     .fetch_add(work.records.len() as u64, Ordering::Relaxed);
             }
             Source::Memory => {
-                if let Some(f) = st.in_flight.take() {
-                    if let Some(end) = f.spilled_end {
-                        if let Err(e) = st.spill.advance(end, f.spilled_lines) {
-                            warn(&format!("cannot move the spill cursor: {e}"));
-                        }
-                    }
+                if let Some(f) = st.in_flight.take()
+                    && let Some(end) = f.spilled_end
+                    && let Err(e) = st.spill.advance(end, f.spilled_lines)
+                {
+                    warn(&format!("cannot move the spill cursor: {e}"));
                 }
             }
         }

@@ -397,15 +397,13 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
         }
     }
     if let Some(o) = &r.outcome {
-        if matches!(
-            o.status,
-            OutcomeStatus::Err | OutcomeStatus::Panic | OutcomeStatus::Cancelled
-        ) {
-            let t = match o.status {
-                OutcomeStatus::Err => o.error_type.as_deref().unwrap_or("err"),
-                OutcomeStatus::Panic => "panic",
-                _ => "cancelled",
-            };
+        let t = match o.status {
+            OutcomeStatus::Err => Some(o.error_type.as_deref().unwrap_or("err")),
+            OutcomeStatus::Panic => Some("panic"),
+            OutcomeStatus::Cancelled => Some("cancelled"),
+            OutcomeStatus::Ok | OutcomeStatus::Started => None,
+        };
+        if let Some(t) = t {
             a.push(kv_str("error.type", t));
         }
     }
@@ -670,6 +668,7 @@ pub fn parse_rfc3339_nanos(s: &str) -> Option<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use audit_runtime::ids::rfc3339_nanos;

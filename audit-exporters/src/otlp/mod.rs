@@ -189,10 +189,10 @@ impl OtlpExporter {
 
     fn stop_sender(&mut self) {
         self.shared.stop();
-        if let Some(h) = self.sender.take() {
-            if h.join().is_err() {
-                eprintln!("audit-otlp: the sender thread panicked");
-            }
+        if let Some(h) = self.sender.take()
+            && h.join().is_err()
+        {
+            eprintln!("audit-otlp: the sender thread panicked");
         }
     }
 }

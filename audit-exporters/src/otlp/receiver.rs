@@ -709,14 +709,14 @@ fn ok_body(signal: Signal, rejected: i64, message: String) -> Vec<u8> {
     let partial = rejected != 0 || !message.is_empty();
     match signal {
         Signal::Traces => ExportTraceServiceResponse {
-            partial_success: partial.then(|| ExportTracePartialSuccess {
+            partial_success: partial.then_some(ExportTracePartialSuccess {
                 rejected_spans: rejected,
                 error_message: message,
             }),
         }
         .encode_to_vec(),
         Signal::Logs => ExportLogsServiceResponse {
-            partial_success: partial.then(|| ExportLogsPartialSuccess {
+            partial_success: partial.then_some(ExportLogsPartialSuccess {
                 rejected_log_records: rejected,
                 error_message: message,
             }),
