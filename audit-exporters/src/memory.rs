@@ -57,14 +57,15 @@ impl MemoryExporter {
         self.lock().clear();
     }
 
-    /// Records of calls to the audit point `name` (completed calls, not `started` records).
+    /// Records of calls to the audit point `name` (completed calls: not `started` records or
+    /// findings about them).
     pub fn find(&self, name: &str) -> RecordQuery {
         RecordQuery {
             records: self
                 .records()
                 .into_iter()
                 .filter(|r| {
-                    r.kind != RecordKind::Started && r.point.as_ref().is_some_and(|p| p.name == name)
+                    is_call(r.kind) && r.point.as_ref().is_some_and(|p| p.name == name)
                 })
                 .collect(),
             what: format!("records of `{name}`"),
@@ -85,7 +86,7 @@ impl MemoryExporter {
             records: self
                 .records()
                 .into_iter()
-                .filter(|r| r.kind != RecordKind::Started && r.correlation.parent_id == Some(id))
+                .filter(|r| is_call(r.kind) && r.correlation.parent_id == Some(id))
                 .collect(),
             what: format!("children of {id}"),
         }
@@ -111,6 +112,17 @@ impl Exporter for MemoryExporter {
         self.lock().extend_from_slice(batch);
         Ok(())
     }
+}
+
+fn is_call(kind: RecordKind) -> bool {
+    matches!(
+        kind,
+        RecordKind::AgentRun
+            | RecordKind::Decision
+            | RecordKind::Tool
+            | RecordKind::ModelCall
+            | RecordKind::PolicyCheck
+    )
 }
 
 /// A selection of records with assertions that explain what they found on failure.

@@ -1,0 +1,126 @@
+//! Every outcome is recorded: Ok, Err, panic (which still reaches the caller), cancellation of a
+//! dropped future, and `started` records for long or aborted calls; rationale from the attribute
+//! and from the body.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use audit_runtime::record::{OutcomeStatus, RecordKind};
+use audit_runtime::{Rationale, audited_agent, audited_decision, audited_tool};
+use audit_tests::local_runtime;
+
+#[audited_tool]
+fn boom(x: u8) -> u8 {
+    if x > 0 {
+        panic!("tool exploded on {x}");
+    }
+    x
+}
+
+#[audited_tool]
+async fn async_boom() -> u8 {
+    tokio::task::yield_now().await;
+    panic!("async tool exploded")
+}
+
+#[audited_tool]
+async fn slow() -> u8 {
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    1
+}
+
+#[audited_agent(name = "outcomes.run")]
+async fn run_agent() -> u8 {
+    slow().await
+}
+
+#[audited_decision(
+    name = "outcomes.rationale",
+    policy = "lending",
+    policy_version = "2026-10",
+    capture(score),
+    rationale = |approved: &bool| Rationale::new()
+        .explain(if *approved { "score above threshold" } else { "score below threshold" })
+        .signal("threshold", 0.7)
+)]
+fn decide(score: f64) -> bool {
+    audit_runtime::signal("score", score);
+    audit_runtime::explain("checked against the lending policy");
+    audit_runtime::lineage("bureau-snapshots", Some("2026-11-01"));
+    score > 0.7
+}
+
+#[test]
+fn panic_is_recorded_and_continues() {
+    let (guard, mem) = local_runtime();
+    let caught = catch_unwind(AssertUnwindSafe(|| boom(3)));
+    let payload = caught.expect_err("the panic must reach the caller");
+    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("tool exploded on 3"));
+    assert_eq!(boom(0), 0);
+    guard.flush().unwrap();
+    let recs = mem.find("boom");
+    assert_eq!(recs.count(), 2);
+    let p = recs.all()[0].outcome.clone().unwrap();
+    assert_eq!(p.status, OutcomeStatus::Panic);
+    assert_eq!(p.error.as_deref(), Some("tool exploded on 3"));
+    assert_eq!(recs.all()[1].outcome.as_ref().unwrap().status, OutcomeStatus::Ok);
+}
+
+#[tokio::test]
+async fn async_panic_is_recorded_and_continues() {
+    let (guard, mem) = local_runtime();
+    let handle = tokio::spawn(async_boom());
+    let err = handle.await.expect_err("the task panicked");
+    assert!(err.is_panic());
+    guard.flush().unwrap();
+    // The spawned task ran on this (current-thread) runtime, so it reported to this runtime.
+    let r = mem.find("async_boom").expect_one().assert_panicked();
+    assert_eq!(r.record().outcome.as_ref().unwrap().error.as_deref(), Some("async tool exploded"));
+}
+
+#[tokio::test]
+async fn dropped_future_is_cancelled_and_started_record_exists() {
+    let (guard, mem) = local_runtime();
+    let r = tokio::time::timeout(Duration::from_millis(20), run_agent()).await;
+    assert!(r.is_err(), "timed out");
+    guard.flush().unwrap();
+    let run = mem.find("outcomes.run").expect_one().assert_cancelled();
+    mem.find("slow").expect_one().assert_cancelled().assert_parent(run.record().record_id);
+    // The agent run wrote a `started` record first, referring to the run's record id.
+    let started = mem.of_kind(RecordKind::Started).expect_one();
+    assert_eq!(started.record().refers_to, Some(run.record().record_id));
+    assert!(started.record().seq < run.record().seq);
+    mem.assert_chain_valid();
+}
+
+#[test]
+fn rationale_from_attribute_and_body() {
+    let (guard, mem) = local_runtime();
+    assert!(decide(0.9));
+    assert!(!decide(0.1));
+    guard.flush().unwrap();
+    let recs = mem.find("outcomes.rationale");
+    let yes = &recs.all()[0];
+    assert_eq!(yes.rationale.explanation.as_deref(), Some("score above threshold\nchecked against the lending policy"));
+    let names: Vec<&str> = yes.rationale.signals.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["threshold", "score"]);
+    assert_eq!(yes.lineage[0].dataset, "bureau-snapshots");
+    assert_eq!(yes.versions[0].version.as_deref(), Some("2026-10"));
+    assert!(recs.all()[1].rationale.explanation.as_deref().unwrap().starts_with("score below"));
+}
+
+#[test]
+fn every_record_carries_its_point_and_timing() {
+    let (guard, mem) = local_runtime();
+    decide(0.5);
+    guard.flush().unwrap();
+    let r = mem.find("outcomes.rationale").expect_one();
+    let rec = r.record();
+    let p = rec.point.as_ref().unwrap();
+    assert_eq!(p.function, "decide");
+    assert_eq!(p.crate_name, "audit-tests");
+    assert!(p.module.starts_with("outcomes"));
+    assert!(rec.time.duration_ns.is_some() && rec.time.end.is_some());
+    assert_eq!(rec.code_version.as_deref(), Some(concat!("audit-tests@", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(rec.correlation.decision_id, Some(rec.record_id));
+}
