@@ -145,8 +145,8 @@ fn email(m: &str) -> bool {
 pub(crate) enum Boundary {
     /// Anything.
     Any,
-    /// Not a digit, and not `-` or `.` followed (before: preceded) by a digit: keeps parts of
-    /// longer numbers, dotted versions and dashed references out.
+    /// Not a letter, digit or `_`, and not `-` or `.` followed (before: preceded) by one: keeps
+    /// parts of longer numbers, dotted versions (`v1.2.3.4`) and dashed references out.
     Numeric,
     /// Not an ASCII letter, digit or `_` (and not `:` for IPv6 forms).
     Token,
@@ -220,7 +220,7 @@ fn b(
 /// The built-in detectors, in priority order: when matches of two detectors overlap, the union
 /// is redacted under the name and action of the one listed first. Secrets come first (a bearer
 /// JWT is a secret before it is anything else), then payment and identity numbers, then contact
-/// data and addresses.
+/// data and addresses (IPv6 before IPv4, which it may embed).
 pub fn builtin() -> Vec<Detector> {
     use Boundary::{Any, Numeric, Token};
     use RedactAction::{Erase, Hash, Mask};
@@ -297,7 +297,7 @@ pub fn builtin() -> Vec<Detector> {
         ),
         b(
             "url_password",
-            r#"[A-Za-z][A-Za-z0-9+.-]{1,20}://[^/ \t\r\n:@"'<>]{1,256}:(?P<value>[^/ \t\r\n@"'<>]{1,256})@"#,
+            r#"[A-Za-z][A-Za-z0-9+.-]{1,20}://[^/ \t\r\n:@"'<>]{0,256}:(?P<value>[^/ \t\r\n@"'<>]{1,256})@"#,
             Validator::None,
             Erase,
             Any,
@@ -366,18 +366,18 @@ pub fn builtin() -> Vec<Detector> {
             Numeric,
         ),
         b(
-            "ipv4",
-            r"(?:[0-9]{1,3}\.){3}[0-9]{1,3}",
-            Validator::Ipv4,
-            Hash,
-            Numeric,
-        ),
-        b(
             "ipv6",
             r"(?:[0-9A-Fa-f]{1,4})?(?:::?[0-9A-Fa-f]{1,4}){1,7}(?:\.[0-9]{1,3}){0,3}(?:::)?|::",
             Validator::Ipv6,
             Hash,
             Token,
+        ),
+        b(
+            "ipv4",
+            r"(?:[0-9]{1,3}\.){3}[0-9]{1,3}",
+            Validator::Ipv4,
+            Hash,
+            Numeric,
         ),
     ]
 }

@@ -43,6 +43,9 @@ struct CompiledRule {
     /// Whether a path that matches nothing is reported (not for `point = "*"` rules).
     report_missing: bool,
     warned: AtomicBool,
+    /// Whether the path ever reached a value: once it has, later records where it reaches
+    /// nothing carry another enum variant or a `None`, not a misnamed path.
+    matched_ever: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -254,6 +257,7 @@ impl RedactionEngine {
                 rule: format!("attribute:{}", spec.path),
                 report_missing: true,
                 warned: AtomicBool::new(false),
+                matched_ever: AtomicBool::new(false),
             });
         }
         let named = self.named.iter().filter(|(point, ..)| point == p.name);
@@ -269,6 +273,7 @@ impl RedactionEngine {
                 rule: rule.clone(),
                 report_missing: point != "*",
                 warned: AtomicBool::new(false),
+                matched_ever: AtomicBool::new(false),
             });
         }
         Ok(PointRules { rules })
@@ -289,7 +294,8 @@ impl RedactionEngine {
     /// (for measuring detectors; redaction merges overlaps).
     pub fn scan_text(&self, text: &str) -> Vec<Detection> {
         let mut hits = Vec::new();
-        self.scanner.find(text, &mut hits);
+        self.scanner.find_unmerged(text, &mut hits);
+        hits.sort_unstable_by_key(|h| (h.start, h.det));
         hits.iter()
             .map(|h| Detection {
                 detector: self.scanner.detector(h.det).name.clone(),
@@ -339,6 +345,7 @@ impl RedactionEngine {
                             rule: "fail_closed".to_owned(),
                             report_missing: false,
                             warned: AtomicBool::new(true),
+                            matched_ever: AtomicBool::new(true),
                         })
                         .collect(),
                 }
@@ -395,14 +402,21 @@ impl RedactionEngine {
             if failed > 0 {
                 cx.counters.fail_closed.fetch_add(failed, Ordering::Relaxed);
             }
-            if reach.missing && !reach.found && rule.report_missing {
+            if reach.found {
+                if !rule.matched_ever.load(Ordering::Relaxed) {
+                    rule.matched_ever.store(true, Ordering::Relaxed);
+                }
+            } else if reach.missing
+                && rule.report_missing
+                && !rule.matched_ever.load(Ordering::Relaxed)
+            {
                 cx.counters.unmatched_paths.fetch_add(1, Ordering::Relaxed);
                 if !rule.warned.swap(true, Ordering::Relaxed) {
                     crate::install::warn(&format!(
-                        "redaction rule `{}` of `{}` ({}:{}) matched nothing in a record: no field \
-                         on that path exists. Check the path against the serialized value (serde \
-                         renames, enum tagging). Reported once; counted in \
-                         AuditStats::redaction_unmatched_paths.",
+                        "redaction rule `{}` of `{}` ({}:{}) matched nothing: no field on that path \
+                         exists in the record. Check the path against the serialized value (serde \
+                         renames, enum tagging). Reported once; records where it has never matched \
+                         are counted in AuditStats::redaction_unmatched_paths.",
                         rule.rule, point.name, point.file, point.line
                     ));
                 }

@@ -9,10 +9,12 @@
 //!
 //! What must hold (fail closed): when a path meets a value it cannot traverse (a number or text
 //! where it expects an object or a sequence) that value is erased and the entry says why. Two
-//! shapes are recognised as "another enum variant" instead: a bare identifier string (a unit
-//! variant, `"Cash"`) and an object with one identifier key that is not the one asked for
-//! (`{"Cash":{..}}` when the path says `Card`). A key missing from any other object is a
-//! path that matched nothing: reported once per rule (see the engine), never ignored silently.
+//! shapes are recognised as "another enum variant" instead, when names follow Rust's default
+//! (variants start upper-case): a bare variant-name string (a unit variant, `"Cash"`) and an
+//! object with one variant-name key when the path asks for another (`{"Cash":{..}}` when the
+//! path says `Card`). Enums renamed to lower case lose this: their unit variants are erased.
+//! A key missing from any other object is a path that matched nothing: reported once per rule
+//! (see the engine), never ignored silently.
 
 use serde_json::Value;
 
@@ -114,6 +116,13 @@ fn is_identifier(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// Looks like a serde variant name with Rust's default naming: an identifier starting with an
+/// upper-case letter. (A field name in Rust's default naming starts lower-case, so a misnamed
+/// field in a one-member struct is still reported as missing.)
+fn is_variant(s: &str) -> bool {
+    s.bytes().next().is_some_and(|b| b.is_ascii_uppercase()) && is_identifier(s)
+}
+
 fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -152,10 +161,7 @@ pub(crate) fn apply(
             if let Some(child) = map.get_mut(k.as_str()) {
                 push_key(path, k);
                 apply(child, rest, rule, path, out)
-            } else if map.len() == 1
-                && map.keys().all(|only| is_identifier(only))
-                && is_identifier(k)
-            {
+            } else if map.len() == 1 && map.keys().all(|only| is_variant(only)) && is_variant(k) {
                 // `{"Cash": {..}}`: an externally tagged enum in another variant.
                 Reach::default()
             } else {
@@ -200,7 +206,7 @@ pub(crate) fn apply(
             }
             r
         }
-        (Seg::Key(_), Value::String(s)) if is_identifier(s) => {
+        (Seg::Key(_), Value::String(s)) if is_variant(s) => {
             // `"Cash"`: a unit variant of an enum whose other variants hold the field.
             Reach::default()
         }

@@ -95,26 +95,8 @@ impl Scanner {
     /// Append the detections in `text` to `out` (cleared first), ordered and without overlaps.
     /// Returns whether there is any. Allocates nothing when `text` holds no candidate.
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Hit>) -> bool {
-        out.clear();
-        if self.dets.is_empty() || !self.set.is_match(text) {
+        if !self.find_unmerged(text, out) {
             return false;
-        }
-        for i in self.set.matches(text).iter() {
-            let d = &self.dets[i];
-            match d.value_group {
-                None => {
-                    for m in d.regex.find_iter(text) {
-                        d.accept(text, m.start(), m.end(), i, out);
-                    }
-                }
-                Some(g) => {
-                    for caps in d.regex.captures_iter(text) {
-                        if let Some(m) = caps.get(g) {
-                            d.accept(text, m.start(), m.end(), i, out);
-                        }
-                    }
-                }
-            }
         }
         if out.len() > 1 {
             // Earlier start first; at the same start the higher-priority (lower index) detector.
@@ -133,6 +115,18 @@ impl Scanner {
                 }
             }
             out.truncate(w + 1);
+        }
+        !out.is_empty()
+    }
+
+    /// Every detector's accepted matches in `text`, unordered, overlaps kept.
+    pub(crate) fn find_unmerged(&self, text: &str, out: &mut Vec<Hit>) -> bool {
+        out.clear();
+        if self.dets.is_empty() || !self.set.is_match(text) {
+            return false;
+        }
+        for i in self.set.matches(text).iter() {
+            self.dets[i].find_all(text, i, out);
         }
         !out.is_empty()
     }
@@ -158,17 +152,45 @@ impl Scanner {
 }
 
 impl Compiled {
-    fn accept(&self, text: &str, start: usize, end: usize, det: usize, out: &mut Vec<Hit>) {
-        let Some(m) = text.get(start..end) else {
-            return;
-        };
-        let Some(len) = self.validator.accept(m) else {
-            return;
-        };
-        let end = start + len;
-        if boundary_ok(self.boundary, text.as_bytes(), start, end) {
-            out.push(Hit { det, start, end });
+    /// Every accepted match of this detector. A candidate that fails its validator or boundary
+    /// does not consume its text: the search resumes one character after the candidate's start,
+    /// so a rejected candidate cannot hide a real one it overlaps (in `v1.2 4976...` the greedy
+    /// card pattern first matches `2 4976...`, which fails; the card starts two bytes later).
+    fn find_all(&self, text: &str, det: usize, out: &mut Vec<Hit>) {
+        let mut at = 0;
+        while at <= text.len() {
+            // (start of the whole match, redacted span)
+            let found = match self.value_group {
+                None => self
+                    .regex
+                    .find_at(text, at)
+                    .map(|m| (m.start(), m.start(), m.end())),
+                Some(g) => self.regex.captures_at(text, at).and_then(|c| {
+                    let whole = c.get(0)?;
+                    let v = c.get(g).unwrap_or(whole);
+                    Some((whole.start(), v.start(), v.end()))
+                }),
+            };
+            let Some((whole_start, start, end)) = found else {
+                break;
+            };
+            match self.accept(text, start, end) {
+                Some(end) => {
+                    out.push(Hit { det, start, end });
+                    at = end.max(whole_start + 1);
+                }
+                None => {
+                    at = whole_start + text[whole_start..].chars().next().map_or(1, char::len_utf8);
+                }
+            }
         }
+    }
+
+    fn accept(&self, text: &str, start: usize, end: usize) -> Option<usize> {
+        let m = text.get(start..end)?;
+        let len = self.validator.accept(m)?;
+        let end = start + len;
+        boundary_ok(self.boundary, text.as_bytes(), start, end).then_some(end)
     }
 }
 
@@ -180,7 +202,8 @@ fn boundary_ok(kind: Boundary, b: &[u8], start: usize, end: usize) -> bool {
     match kind {
         Boundary::Any => true,
         Boundary::Numeric => {
-            let digit = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_digit());
+            // Letters and `_` count as digits here: `v1.2.3.4` and `x4111...` are tokens.
+            let digit = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_');
             let joiner = |c: Option<u8>| matches!(c, Some(b'-' | b'.'));
             !digit(before)
                 && !digit(after)
@@ -286,6 +309,17 @@ mod tests {
         assert!(names(&s, "ref 123-45-6789-0001").is_empty());
         assert!(names(&s, "v1.2.3.4.5").is_empty());
         assert_eq!(names(&s, "ssn 123-45-6789.").len(), 1);
+    }
+
+    #[test]
+    fn a_rejected_candidate_does_not_hide_an_overlapping_match() {
+        // Found by the property test: the greedy card pattern first matches `2 4976...` (17
+        // digits, no valid issuer), which must not consume the real card after it.
+        let s = Scanner::new(&builtin()).unwrap();
+        assert_eq!(
+            names(&s, "v1.2 4976776519831298, v1.2"),
+            vec![("payment_card".into(), "4976776519831298".into())]
+        );
     }
 
     #[test]

@@ -42,12 +42,19 @@ fn luhn_digits(d: &[u8]) -> bool {
     !d.is_empty() && sum % 10 == 0
 }
 
-/// Whether the digits of `s` (spaces and dashes ignored) pass the Luhn check.
+/// Whether the ASCII digits of `s` (every other character ignored, so `LC12345674` checks
+/// `12345674`) pass the Luhn check; at least 2 and at most 32 digits.
 pub fn luhn(s: &str) -> bool {
-    match digits::<32>(s) {
-        Some((d, n)) => n >= 2 && luhn_digits(&d[..n]),
-        None => false,
+    let mut d = [0u8; 32];
+    let mut n = 0;
+    for b in s.bytes().filter(u8::is_ascii_digit) {
+        let Some(slot) = d.get_mut(n) else {
+            return false;
+        };
+        *slot = b - b'0';
+        n += 1;
     }
+    n >= 2 && luhn_digits(&d[..n])
 }
 
 /// A payment card number: 13 to 19 digits (ISO/IEC 7812), separated by spaces or dashes in
