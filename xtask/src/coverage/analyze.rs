@@ -623,11 +623,16 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
     let mut dup_points = Vec::new();
     for (name, idx) in by_name.iter().filter(|(_, v)| v.len() > 1) {
         for &i in idx {
-            let others: Vec<String> = idx
+            // At most three other places, so n duplicates cost O(n) text, not O(n^2).
+            let mut others: Vec<String> = idx
                 .iter()
                 .filter(|&&j| j != i)
+                .take(3)
                 .map(|&j| format!("{}:{}", points[j].file, points[j].line))
                 .collect();
+            if idx.len() - 1 > others.len() {
+                others.push(format!("{} more places", idx.len() - 1 - others.len()));
+            }
             findings.push(Finding {
                 code: "duplicate_name".to_owned(),
                 severity: Severity::Error,

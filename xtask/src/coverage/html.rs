@@ -42,7 +42,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .audited{color:#1a7f37}.unaudited{color:#cf222e;font-weight:600}.exempt{color:#8250df}
 .error{color:#cf222e;font-weight:600}.warning{color:#9a6700;font-weight:600}.info{color:#0969da}
-.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:700}
+pre{margin:0;white-space:pre-wrap}.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:700}
 tr.mod td:first-child{padding-left:24px}
 details{background:#fff;border:1px solid #d8dde3;border-radius:6px;margin:6px 0;padding:6px 10px}
 details summary{cursor:pointer}details table{margin-top:6px}

@@ -120,7 +120,13 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
         .iter()
         .filter(|p| p.status == Status::Exempt)
         .collect();
-    if !exempt.is_empty() {
+    if !exempt.is_empty() && !opts.show_missing {
+        let _ = writeln!(
+            out,
+            "{} exemptions (--show-missing lists them with their reasons)",
+            exempt.len()
+        );
+    } else if !exempt.is_empty() {
         let _ = writeln!(out, "\nExemptions:");
         for p in exempt {
             let _ = writeln!(
