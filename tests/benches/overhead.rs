@@ -8,6 +8,7 @@
 //! |----------------------------|------------------------------------------------------------------|
 //! | `bare`                     | nothing (`#[inline(never)]`, as every variant)                   |
 //! | `tracing_no_subscriber`    | `#[tracing::instrument(skip_all)]`, no subscriber anywhere       |
+//! | `clock_reads_3`            | no call: the three clock reads an audited call makes (reference) |
 //! | `fastrace_child`           | fastrace `#[trace]` under a local root span re-made every 64 calls |
 //! | `fastrace_root_per_call`   | a fastrace root span per call, with `#[trace]` inside it         |
 //! | `audit_{none,three,1kb}_*` | `#[audited_decision(unversioned = "bench", capture(..))]`        |
@@ -32,6 +33,10 @@
 //! Each `t2` variant runs two threads calling concurrently; the time reported is per call per
 //! thread (the slower thread's loop time divided by its calls).
 //!
+//! Caller-side variants are timed by wall clock, or with `AUDIT_BENCH_CLOCK=cpu` by the calling
+//! thread's own CPU time, which other processes competing for a shared machine's cores do not
+//! inflate; `block` and `pipeline` are always wall clock, since waiting is what they measure.
+//!
 //! Exporters do no I/O: [`DiscardRecords`] and [`DiscardSpans`] count and drop what they get,
 //! and fastrace's reporter does the same, so the figures are the instrumentation's own.
 //!
@@ -40,7 +45,7 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use audit_runtime::chain::SealedRecord;
@@ -186,15 +191,54 @@ impl fastrace::collector::Reporter for DiscardFastrace {
 /// Calls made by every bench so far (warm-up included), to compare with what was delivered.
 static CALLS: AtomicU64 = AtomicU64::new(0);
 
+/// What a caller-side measurement counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    /// Elapsed time: includes waiting (back-pressure) and time the thread was not scheduled.
+    Wall,
+    /// The calling thread's own CPU time (`AUDIT_BENCH_CLOCK=cpu`): what the instrumentation
+    /// costs the caller, unaffected by other processes competing for the cores. Waiting for
+    /// the queue is not counted, so `block` and `pipeline` always use [`Clock::Wall`].
+    ThreadCpu,
+}
+
+impl Clock {
+    /// The clock for caller-cost measurements, from `AUDIT_BENCH_CLOCK` (`wall` by default).
+    fn for_callers() -> Clock {
+        static CLOCK: OnceLock<Clock> = OnceLock::new();
+        *CLOCK.get_or_init(|| match std::env::var("AUDIT_BENCH_CLOCK").as_deref() {
+            Ok("cpu") => Clock::ThreadCpu,
+            Ok("wall") | Err(_) => Clock::Wall,
+            Ok(other) => panic!("AUDIT_BENCH_CLOCK is `wall` or `cpu`, not `{other}`"),
+        })
+    }
+
+    /// Time `iters` calls on the current thread.
+    fn time(self, iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
+        match self {
+            Clock::Wall => {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    call();
+                }
+                start.elapsed()
+            }
+            Clock::ThreadCpu => {
+                let start = cpu_time::ThreadTime::now();
+                for _ in 0..iters {
+                    call();
+                }
+                start.elapsed()
+            }
+        }
+    }
+}
+
 /// Run `call` `iters` times on each of `threads` threads; the time of the slowest thread.
-fn timed(threads: usize, iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
+fn timed(clock: Clock, threads: usize, iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
     CALLS.fetch_add(iters * threads as u64, Ordering::Relaxed);
     if threads == 1 {
-        let start = Instant::now();
-        for _ in 0..iters {
-            call();
-        }
-        return start.elapsed();
+        return clock.time(iters, call);
     }
     let barrier = Barrier::new(threads);
     std::thread::scope(|s| {
@@ -202,11 +246,7 @@ fn timed(threads: usize, iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        call();
-                    }
-                    start.elapsed()
+                    clock.time(iters, call)
                 })
             })
             .collect();
@@ -232,7 +272,7 @@ fn timed_bursts(
     let mut left = iters;
     while left > 0 {
         let n = left.min(BURST);
-        total += timed(threads, n, call);
+        total += timed(Clock::for_callers(), threads, n, call);
         guard.flush().expect("audit worker alive");
         left -= n;
     }
@@ -245,7 +285,9 @@ fn bench(
     threads: usize,
     call: &(dyn Fn() + Sync),
 ) {
-    group.bench_function(id, |b| b.iter_custom(|iters| timed(threads, iters, call)));
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| timed(Clock::for_callers(), threads, iters, call));
+    });
 }
 
 /// A call of `f` on the shared input.
@@ -312,8 +354,11 @@ fn audit_benches(
                 Mode::Burst => group.bench_function(&id, |b| {
                     b.iter_custom(|iters| timed_bursts(threads, iters, &call, &guard));
                 }),
-                Mode::Block | Mode::Drop => group.bench_function(&id, |b| {
-                    b.iter_custom(|iters| timed(threads, iters, &call));
+                Mode::Block => group.bench_function(&id, |b| {
+                    b.iter_custom(|iters| timed(Clock::Wall, threads, iters, &call));
+                }),
+                Mode::Drop => group.bench_function(&id, |b| {
+                    b.iter_custom(|iters| timed(Clock::for_callers(), threads, iters, &call));
                 }),
             };
             guard.flush().expect("audit worker alive");
@@ -343,7 +388,7 @@ fn pipeline(c: &mut Criterion, input: &Application) {
         group.bench_function(format!("end_to_end_{capture}"), |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
-                timed(1, iters, &call);
+                timed(Clock::Wall, 1, iters, &call);
                 guard.flush().expect("audit worker alive");
                 start.elapsed()
             });
@@ -430,6 +475,13 @@ fn main() {
             threads,
             &call_of(traced, &input),
         );
+        // What an audited call pays the clock: one wall-clock read at the start, a monotonic
+        // read at the start and another at the end.
+        bench(&mut group, "clock_reads_3", threads, &|| {
+            black_box(std::time::SystemTime::now());
+            black_box(Instant::now());
+            black_box(Instant::now());
+        });
         let child = |iters: u64| {
             // One local root per 64 calls, its cost included: the spans of a long-lived root
             // would otherwise pile up in the thread's buffer.
@@ -440,7 +492,7 @@ fn main() {
                     black_box(fastraced(black_box(&input), 25_000, "EU-West", true));
                 }
             };
-            timed(threads, iters.div_ceil(64), &call) / 64
+            timed(Clock::for_callers(), threads, iters.div_ceil(64), &call) / 64
         };
         group.bench_function("fastrace_child", |b| b.iter_custom(child));
         bench(&mut group, "fastrace_root_per_call", threads, &|| {
