@@ -117,6 +117,10 @@ struct Inner {
     script: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<ReceivedRequest>>,
     arrived: Condvar,
+    /// Count only (for benchmarks): accepted items are counted, requests are not kept.
+    count_only: std::sync::atomic::AtomicBool,
+    counted_spans: std::sync::atomic::AtomicU64,
+    counted_logs: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,7 +133,28 @@ impl Inner {
     }
 
     fn record(&self, r: ReceivedRequest) {
-        lock(&self.requests).push(r);
+        use std::sync::atomic::Ordering::Relaxed;
+        if r.accepted() {
+            let spans: usize = r
+                .traces
+                .iter()
+                .flat_map(|t| &t.resource_spans)
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum();
+            let logs: usize = r
+                .logs
+                .iter()
+                .flat_map(|l| &l.resource_logs)
+                .flat_map(|rl| &rl.scope_logs)
+                .map(|sl| sl.log_records.len())
+                .sum();
+            self.counted_spans.fetch_add(spans as u64, Relaxed);
+            self.counted_logs.fetch_add(logs as u64, Relaxed);
+        }
+        if !self.count_only.load(Relaxed) {
+            lock(&self.requests).push(r);
+        }
         self.arrived.notify_all();
     }
 }
@@ -264,6 +289,23 @@ impl Receiver {
     /// Queue replies for the next requests (after them: [`Reply::Ok`]).
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         lock(&self.inner.script).extend(replies);
+    }
+
+    /// Stop keeping requests; only count accepted spans and log records (for benchmarks, where
+    /// keeping every request would grow memory without bound).
+    pub fn count_only(&self) {
+        self.inner
+            .count_only
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Spans and log records accepted so far (counted whether or not requests are kept).
+    pub fn accepted_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.inner.counted_spans.load(Relaxed),
+            self.inner.counted_logs.load(Relaxed),
+        )
     }
 
     /// Every request received so far, accepted or not.
