@@ -110,13 +110,16 @@ impl ChainHead {
     pub fn seal(&mut self, mut record: AuditRecord) -> Result<SealedRecord, SealError> {
         record.seq = self.next_seq;
         record.prev = self.head.to_hex();
-        let mut bytes = serde_json::to_vec(&record).map_err(SealError)?;
-        let hash = RecordHash(*blake3::hash(&bytes).as_bytes());
+        // Typical records are 0.7–2 KB; start big enough to avoid most regrowth.
+        let mut bytes = Vec::with_capacity(2048);
+        serde_json::to_writer(&mut bytes, &record).map_err(SealError)?;
+        let digest = blake3::hash(&bytes);
+        let hash = RecordHash(*digest.as_bytes());
         // Canonical bytes always end with the record object's closing brace.
         debug_assert_eq!(bytes.last(), Some(&b'}'));
         bytes.pop();
         bytes.extend_from_slice(b",\"hash\":\"");
-        bytes.extend_from_slice(hash.to_hex().as_bytes());
+        bytes.extend_from_slice(digest.to_hex().as_bytes());
         bytes.extend_from_slice(b"\"}");
         let line = String::from_utf8(bytes).map_err(|e| {
             SealError(serde::ser::Error::custom(format!("non-UTF-8 output: {e}")))

@@ -81,8 +81,9 @@ impl RecordId {
     }
 }
 
-impl fmt::Display for RecordId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl RecordId {
+    /// The hyphenated lower-case form in a stack buffer (no allocation).
+    fn encode(self) -> [u8; 36] {
         let b = self.0.to_be_bytes();
         let mut out = [0u8; 36];
         let mut j = 0;
@@ -95,8 +96,14 @@ impl fmt::Display for RecordId {
             out[j + 1] = HEX[usize::from(byte & 0xF)];
             j += 2;
         }
+        out
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The buffer holds only ASCII hex digits and dashes.
-        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+        f.write_str(std::str::from_utf8(&self.encode()).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -188,12 +195,18 @@ pub(crate) fn hex_val(c: u8) -> Option<u8> {
 
 /// Lower-case hex of `bytes`.
 pub fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0xF)]));
+    let mut out = vec![0u8; bytes.len() * 2];
+    hex_into(bytes, &mut out);
+    // Only ASCII hex digits were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Lower-case hex of `bytes` into `out`, which must be twice as long.
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xF)];
     }
-    s
 }
 
 /// Parse lower- or upper-case hex into exactly `N` bytes.
@@ -235,13 +248,28 @@ macro_rules! hex_id {
 hex_id!(TraceId, 16, "W3C trace id");
 hex_id!(SpanId, 8, "W3C span id");
 
-macro_rules! serde_via_str {
-    ($($ty:ident),*) => {$(
+impl Serialize for RecordId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let buf = self.encode();
+        s.serialize_str(std::str::from_utf8(&buf).map_err(serde::ser::Error::custom)?)
+    }
+}
+
+macro_rules! serialize_hex {
+    ($($ty:ident, $n:literal);*) => {$(
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                let mut buf = [0u8; $n * 2];
+                hex_into(&self.0, &mut buf);
+                s.serialize_str(std::str::from_utf8(&buf).map_err(serde::ser::Error::custom)?)
             }
         }
+    )*};
+}
+serialize_hex!(TraceId, 16; SpanId, 8);
+
+macro_rules! deserialize_via_str {
+    ($($ty:ident),*) => {$(
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
@@ -250,7 +278,7 @@ macro_rules! serde_via_str {
         }
     )*};
 }
-serde_via_str!(RecordId, TraceId, SpanId);
+deserialize_via_str!(RecordId, TraceId, SpanId);
 
 /// Format Unix nanoseconds as RFC 3339 UTC with nine fractional digits,
 /// e.g. `2026-11-26T18:54:08.123456789Z`.
@@ -260,12 +288,23 @@ pub fn rfc3339_nanos(unix_nanos: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    // Fixed layout, written digit by digit: this runs twice per record on the worker.
+    let mut b = *b"0000-00-00T00:00:00.000000000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y.min(9999));
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, rem / 3600);
+    put(14, 2, (rem % 3600) / 60);
+    put(17, 2, rem % 60);
+    put(20, 9, nanos);
+    // Only ASCII digits and separators were written.
+    String::from_utf8(b.to_vec()).unwrap_or_default()
 }
 
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's `civil_from_days`,
