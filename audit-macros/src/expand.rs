@@ -30,7 +30,6 @@ struct Param {
     name: Option<Ident>,
     /// Whether its type is a reference (`&T`, `&mut T`, `&self`, `&mut self`).
     is_ref: bool,
-    span: Span,
 }
 
 fn params(f: &ItemFn) -> Vec<Param> {
@@ -41,14 +40,13 @@ fn params(f: &ItemFn) -> Vec<Param> {
             FnArg::Receiver(r) => Param {
                 name: Some(Ident::new("self", r.self_token.span)),
                 is_ref: matches!(r.kind, syn::ReceiverKind::Reference(..)),
-                span: r.span(),
             },
             FnArg::Typed(t) => {
                 let name = match &*t.pat {
                     Pat::Ident(p) if p.subpat.is_none() => Some(p.ident.clone()),
                     _ => None,
                 };
-                Param { name, is_ref: matches!(&*t.ty, Type::Reference(_)), span: t.pat.span() }
+                Param { name, is_ref: matches!(&*t.ty, Type::Reference(_)) }
             }
         })
         .collect()
@@ -62,14 +60,14 @@ fn future_output(ty: &Type) -> Option<&Type> {
         for b in bounds {
             if let TypeParamBound::Trait(t) = b {
                 let last = t.path.segments.last()?;
-                if last.ident == "Future" {
-                    if let PathArguments::AngleBracketed(a) = &last.arguments {
-                        for arg in &a.args {
-                            if let GenericArgument::AssocType(at) = arg {
-                                if at.ident == "Output" {
-                                    return Some(&at.ty);
-                                }
-                            }
+                if last.ident == "Future"
+                    && let PathArguments::AngleBracketed(a) = &last.arguments
+                {
+                    for arg in &a.args {
+                        if let GenericArgument::AssocType(at) = arg
+                            && at.ident == "Output"
+                        {
+                            return Some(&at.ty);
                         }
                     }
                 }
@@ -88,10 +86,10 @@ fn future_output(ty: &Type) -> Option<&Type> {
             if last.ident != "Pin" && last.ident != "Box" {
                 return None;
             }
-            if let PathArguments::AngleBracketed(a) = &last.arguments {
-                if let Some(GenericArgument::Type(inner)) = a.args.first() {
-                    return future_output(inner);
-                }
+            if let PathArguments::AngleBracketed(a) = &last.arguments
+                && let Some(GenericArgument::Type(inner)) = a.args.first()
+            {
+                return future_output(inner);
             }
             None
         }
@@ -279,7 +277,6 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             "`skip(..)` only makes sense with `capture_all`: nothing is captured unless listed",
         ));
     }
-    let _ = params.iter().map(|p| p.span).count();
 
     // ---- versions ----------------------------------------------------------------------------
     let versions = args.versions(errors);
@@ -308,10 +305,10 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             "`#[audited_model_call]` must name the model: add `model = \"...\"`",
         ));
     }
-    if let Some((id, _)) = &args.side_effect {
-        if kind != Kind::Tool {
-            errors.push(syn::Error::new(id.span(), "`side_effect` applies to `#[audited_tool]` only"));
-        }
+    if let Some((id, _)) = &args.side_effect
+        && kind != Kind::Tool
+    {
+        errors.push(syn::Error::new(id.span(), "`side_effect` applies to `#[audited_tool]` only"));
     }
 
     // ---- output / result ---------------------------------------------------------------------

@@ -173,10 +173,10 @@ impl CallGuard {
 
     /// Emit the `started` record, when the point or the runtime asks for one.
     pub fn started(&mut self) {
-        if let (Some(rt), Some(state)) = (self.rt, self.state.as_ref()) {
-            if rt.started_policy.wants(state.head.point) {
-                rt.submit(install::Msg::Started(Box::new(state.head.clone())));
-            }
+        if let (Some(rt), Some(state)) = (self.rt, self.state.as_ref())
+            && rt.started_policy.wants(state.head.point)
+        {
+            rt.submit(install::Msg::Started(Box::new(state.head.clone())));
         }
     }
 

@@ -556,13 +556,13 @@ impl AuditBuilder {
                     .into(),
             });
         }
-        if let Some(s) = &self.service {
-            if s.trim().is_empty() {
-                return Err(InstallError::InvalidSetting {
-                    setting: "service",
-                    reason: "must not be empty".into(),
-                });
-            }
+        if let Some(s) = &self.service
+            && s.trim().is_empty()
+        {
+            return Err(InstallError::InvalidSetting {
+                setting: "service",
+                reason: "must not be empty".into(),
+            });
         }
         Ok(())
     }
@@ -757,10 +757,10 @@ impl AuditGuard {
         if self.shared.tx.send(Msg::Shutdown(ack_tx)).is_ok() {
             let _ = ack_rx.recv();
         }
-        if let Some(h) = self.worker.take() {
-            if h.join().is_err() {
-                warn("the audit worker panicked; some records may not have been exported");
-            }
+        if let Some(h) = self.worker.take()
+            && h.join().is_err()
+        {
+            warn("the audit worker panicked; some records may not have been exported");
         }
     }
 }

@@ -269,24 +269,24 @@ impl Assembler {
                 ),
                 VersionSource::Registry => (deployed.as_ref().map(|a| a.version.clone()), "registry"),
             };
-            if let (Some(declared), Some(dep)) = (&version, &deployed) {
-                if *declared != dep.version {
-                    let mut f = self.base(
-                        RecordId::new_v7(head.start_unix),
-                        RecordKind::Finding,
-                        head.start_unix,
-                    );
-                    f.point = Some(Self::point_info(point));
-                    f.correlation = Self::correlation(head);
-                    f.refers_to = Some(head.ctx.id);
-                    f.finding = Some(format!(
-                        "declared {} `{}` version {declared} but version {} is deployed",
-                        spec.role.as_str(),
-                        spec.name,
-                        dep.version
-                    ));
-                    findings.push(f);
-                }
+            if let (Some(declared), Some(dep)) = (&version, &deployed)
+                && *declared != dep.version
+            {
+                let mut f = self.base(
+                    RecordId::new_v7(head.start_unix),
+                    RecordKind::Finding,
+                    head.start_unix,
+                );
+                f.point = Some(Self::point_info(point));
+                f.correlation = Self::correlation(head);
+                f.refers_to = Some(head.ctx.id);
+                f.finding = Some(format!(
+                    "declared {} `{}` version {declared} but version {} is deployed",
+                    spec.role.as_str(),
+                    spec.name,
+                    dep.version
+                ));
+                findings.push(f);
             }
             if matches!(spec.version, VersionSource::Registry) && deployed.is_none() {
                 let mut f =

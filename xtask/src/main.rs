@@ -1,11 +1,13 @@
 //! `cargo xtask <command>`: the repository's own tooling.
 //!
-//! Commands: `coverage` (audit coverage reports and gates, see `docs/COVERAGE.md`), `verify`
+//! Commands: `ci` (exactly what CI runs), `demo` (the main job: the loan agent, its verified
+//! audit log and a coverage report), `coverage` (audit coverage reports and gates, see `docs/COVERAGE.md`), `verify`
 //! (check an audit log directory, see `docs/FILE-FORMAT.md`).
 
 use std::process::ExitCode;
 
 mod coverage;
+mod tasks;
 mod verify;
 
 fn main() -> ExitCode {
@@ -15,10 +17,12 @@ fn main() -> ExitCode {
         None => ("", &[][..]),
     };
     match command {
+        "ci" => tasks::ci(rest),
+        "demo" => tasks::demo(rest),
         "coverage" => coverage::run(rest),
         "verify" => verify::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  coverage   audit coverage of a workspace (--help for options)\n  verify     verify an audit log directory: verify <dir> [--key <vkey file>]");
+            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  ci         format, clippy, all tests, coverage gate (what .ci/run runs)\n  demo       run the loan agent, verify its audit log, report coverage\n  coverage   audit coverage of a workspace (--help for options)\n  verify     verify an audit log directory: verify <dir> [--key <vkey file>]");
             ExitCode::from(2)
         }
     }
