@@ -368,3 +368,31 @@ mod tests {
         assert_eq!(rfc3339_nanos(1_798_761_599_999_999_999), "2026-12-31T23:59:59.999999999Z");
     }
 }
+
+#[cfg(feature = "schema")]
+mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+    macro_rules! string_schema {
+        ($ty:ty, $name:literal, $desc:literal, $pattern:literal) => {
+            impl JsonSchema for $ty {
+                fn schema_name() -> Cow<'static, str> {
+                    Cow::Borrowed($name)
+                }
+                fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                    json_schema!({ "type": "string", "description": $desc, "pattern": $pattern })
+                }
+            }
+        };
+    }
+    string_schema!(
+        super::RecordId,
+        "RecordId",
+        "A UUIDv7 (RFC 9562), lower-case, hyphenated",
+        "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+    );
+    string_schema!(super::TraceId, "TraceId", "W3C trace id: 32 lower-case hex digits", "^[0-9a-f]{32}$");
+    string_schema!(super::SpanId, "SpanId", "W3C span id: 16 lower-case hex digits", "^[0-9a-f]{16}$");
+}

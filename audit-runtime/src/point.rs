@@ -13,6 +13,7 @@ use serde::Serialize;
 
 /// What an audited function is, as declared by the attribute that annotates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PointKind {
     /// `#[audited_agent]`: one run of an agent, the root that decisions and tools nest under.
@@ -75,6 +76,7 @@ pub struct ArgSpec {
 
 /// The role a versioned artifact plays in a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ArtifactRole {
     /// A model (LLM, classifier, scorer).
@@ -156,6 +158,7 @@ pub struct RedactSpec {
 
 /// The side-effect class of a tool, so reviewers can tell reads from writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SideEffect {
     /// No side effects (pure computation).

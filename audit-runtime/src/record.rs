@@ -20,6 +20,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// What a record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     /// A completed (or failed, panicked, cancelled) agent run.
@@ -61,6 +62,7 @@ impl From<PointKind> for RecordKind {
 
 /// The process that wrote the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ServiceInfo {
     /// Service name (builder, `AUDIT_SERVICE_NAME` or `OTEL_SERVICE_NAME`).
     pub name: String,
@@ -73,6 +75,7 @@ pub struct ServiceInfo {
 
 /// Where the audited function lives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PointInfo {
     /// Audit name.
     pub name: String,
@@ -95,6 +98,7 @@ pub struct PointInfo {
 
 /// When the call ran. `seq` orders records; these are the process's wall clock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TimeInfo {
     /// Start, RFC 3339 UTC with nanoseconds.
     pub start: String,
@@ -108,6 +112,7 @@ pub struct TimeInfo {
 
 /// How the record relates to the calls around it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Correlation {
     /// The decision this record belongs to: its own id for a decision, the enclosing decision's
     /// id for tools, model calls and policy checks made inside one.
@@ -138,6 +143,7 @@ pub struct Correlation {
 
 /// A keyed BLAKE3 digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyedDigest {
     /// Always `blake3-keyed` in schema 1.
     pub alg: String,
@@ -149,6 +155,7 @@ pub struct KeyedDigest {
 
 /// One captured argument (or output).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CapturedValue {
     /// `captured`, `digest` or `error`.
     pub mode: String,
@@ -165,6 +172,7 @@ pub struct CapturedValue {
 
 /// What went in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Inputs {
     /// Keyed digest over the canonical serialization of every captured or hash-only argument,
     /// computed *before* redaction (see `docs/record-schema.md` for the exact bytes).
@@ -176,6 +184,7 @@ pub struct Inputs {
 
 /// A captured value with its parameter name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NamedValue {
     /// Parameter name.
     pub name: String,
@@ -186,6 +195,7 @@ pub struct NamedValue {
 
 /// One versioned artifact in force for the call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VersionRef {
     /// Its role.
     pub role: ArtifactRole,
@@ -203,6 +213,7 @@ pub struct VersionRef {
 
 /// One signal that contributed to a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Signal {
     /// Signal name (`score`, `dti`, `rule.7`).
     pub name: String,
@@ -212,6 +223,7 @@ pub struct Signal {
 
 /// Why the decision was taken.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Rationale {
     /// Human-readable explanation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,6 +242,7 @@ impl Rationale {
 
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeStatus {
     /// Returned normally (`Ok` for `Result` functions).
@@ -246,6 +259,7 @@ pub enum OutcomeStatus {
 
 /// What came out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Outcome {
     /// How the call ended.
     pub status: OutcomeStatus,
@@ -266,6 +280,7 @@ pub struct Outcome {
 
 /// A data set or feature version a decision read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LineageRef {
     /// Data set or feature view name.
     pub dataset: String,
@@ -279,6 +294,7 @@ pub struct LineageRef {
 
 /// One redaction applied to the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RedactionEntry {
     /// JSON path of the value within the record (`inputs.applicant.email`).
     pub path: String,
@@ -294,6 +310,7 @@ pub struct RedactionEntry {
 
 /// What redaction did to the record. The original values are never recorded.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Redactions {
     /// Version of the rule set in force.
     pub rule_set: String,
@@ -307,6 +324,7 @@ pub struct Redactions {
 
 /// A human action on a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HumanActionInfo {
     /// `approve`, `override`, `reject`, `appeal` or `comment`.
     pub action: String,
@@ -322,6 +340,7 @@ pub struct HumanActionInfo {
 
 /// One audit record. Field order is the canonical serialization order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditRecord {
     /// Schema version ([`SCHEMA_VERSION`]).
     pub v: u32,
@@ -377,4 +396,28 @@ pub struct AuditRecord {
     /// Free attributes reported with follow-up records.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub attributes: serde_json::Map<String, Value>,
+}
+
+/// The JSON Schema (draft 2020-12) of a schema-1 record line: an [`AuditRecord`] plus the `hash`
+/// member the chain appends. `docs/schema/record.v1.json` is this output, checked by a test.
+#[cfg(feature = "schema")]
+pub fn json_schema() -> String {
+    let mut schema = schemars::schema_for!(AuditRecord);
+    if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        props.insert(
+            "hash".into(),
+            serde_json::json!({
+                "description": "BLAKE3-256 of the record's canonical bytes, 64 lower-case hex digits (see docs/FILE-FORMAT.md)",
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$"
+            }),
+        );
+    }
+    if let Some(req) = schema.get_mut("required").and_then(|r| r.as_array_mut()) {
+        req.push(serde_json::Value::String("hash".into()));
+    }
+    schema.insert("$id".into(), "https://audit-sdk.invalid/schema/record.v1.json".into());
+    let mut out = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    out.push('\n');
+    out
 }
