@@ -4,6 +4,8 @@
 //! (memory, file, stdout) ever contain a secret. The corpus measurement (recall and
 //! false-positive rate per detector over `tests/redaction-corpus/`) is `corpus_recall_and_fpr`.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,11 +13,11 @@ use std::process::Command;
 use audit_exporters::{FileExporter, FsyncPolicy, MemoryExporter, StdoutExporter};
 use audit_runtime::digest::DigestKey;
 use audit_runtime::install::InstallError;
+use audit_runtime::point::RedactAction;
 use audit_runtime::record::{AuditRecord, RecordKind};
 use audit_runtime::redact::{
     Detector, RedactContext, RedactionConfig, RedactionEngine, Redactor, Validator,
 };
-use audit_runtime::point::RedactAction;
 use audit_runtime::{
     AuditBuilder, AuditGuard, AuditRuntime, HumanAction, HumanActionKind, audited_decision,
     audited_tool, explain, record_human_action, record_outcome, signal,
@@ -37,18 +39,28 @@ fn install(mem: &MemoryExporter) -> AuditGuard {
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("audit-redaction-{tag}-{}", audit_runtime::RecordId::now()));
+    let d = std::env::temp_dir().join(format!(
+        "audit-redaction-{tag}-{}",
+        audit_runtime::RecordId::now()
+    ));
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }
 
 /// (path, rule, action) of every provenance entry.
 fn entries(r: &AuditRecord) -> Vec<(String, String, String)> {
-    r.redactions.entries.iter().map(|e| (e.path.clone(), e.rule.clone(), e.action.clone())).collect()
+    r.redactions
+        .entries
+        .iter()
+        .map(|e| (e.path.clone(), e.rule.clone(), e.action.clone()))
+        .collect()
 }
 
 fn has_entry(r: &AuditRecord, path: &str, rule: &str, action: &str) -> bool {
-    r.redactions.entries.iter().any(|e| e.path == path && e.rule == rule && e.action == action)
+    r.redactions
+        .entries
+        .iter()
+        .any(|e| e.path == path && e.rule == rule && e.action == action)
 }
 
 fn all_file_bytes(dir: &Path) -> Vec<u8> {
@@ -140,19 +152,37 @@ fn applicant(first: bool) -> Applicant {
         email: "jane.doe@example.com".into(),
         ssn: "123-45-6789".into(),
         phones: vec!["+1 415 555 0132".into(), "+44 20 7946 0958".into()],
-        address: first.then(|| Address { street: "1 Main Street".into(), city: "Springfield".into() }),
-        notes: BTreeMap::from([("a".into(), "private one".into()), ("b".into(), "private two".into())]),
+        address: first.then(|| Address {
+            street: "1 Main Street".into(),
+            city: "Springfield".into(),
+        }),
+        notes: BTreeMap::from([
+            ("a".into(), "private one".into()),
+            ("b".into(), "private two".into()),
+        ]),
         payment: if first {
-            Payment::Card { number: "4111111111111111".into(), holder: "JANE DOE".into() }
+            Payment::Card {
+                number: "4111111111111111".into(),
+                holder: "JANE DOE".into(),
+            }
         } else {
             Payment::Cash
         },
         contact: if first {
-            Contact::Email { address: "jd@example.org".into() }
+            Contact::Email {
+                address: "jd@example.org".into(),
+            }
         } else {
-            Contact::Phone { number: "call me".into() }
+            Contact::Phone {
+                number: "call me".into(),
+            }
         },
-        tags: vec![Tag::Label("vip".into()), Tag::Secret { value: "the vault code".into() }],
+        tags: vec![
+            Tag::Label("vip".into()),
+            Tag::Secret {
+                value: "the vault code".into(),
+            },
+        ],
     }
 }
 
@@ -166,53 +196,138 @@ fn attribute_rules_cover_nested_paths_collections_maps_enums_and_options() {
     guard.flush().unwrap();
     let stats = guard.stats();
     let recs = mem.find("red.shapes");
-    let [first, second] = recs.all() else { panic!("two records expected") };
+    let [first, second] = recs.all() else {
+        panic!("two records expected")
+    };
 
-    let app = |r: &AuditRecord| r.inputs.as_ref().unwrap().args[0].captured.value.clone().unwrap();
+    let app = |r: &AuditRecord| {
+        r.inputs.as_ref().unwrap().args[0]
+            .captured
+            .value
+            .clone()
+            .unwrap()
+    };
     let v = app(first);
     assert_eq!(v["name"], "Jane Doe", "untouched fields stay");
     assert_eq!(v["email"], "****************.com");
     assert_eq!(v["ssn"], "[erased]");
     let phone0 = v["phones"][0].as_str().unwrap().to_owned();
-    assert!(phone0.starts_with("hash:") && phone0.len() == 5 + 64, "{phone0}");
+    assert!(
+        phone0.starts_with("hash:") && phone0.len() == 5 + 64,
+        "{phone0}"
+    );
     assert_ne!(v["phones"][0], v["phones"][1]);
-    assert_eq!(v["address"], json!({"street": "[erased]", "city": "Springfield"}));
+    assert_eq!(
+        v["address"],
+        json!({"street": "[erased]", "city": "Springfield"})
+    );
     assert_eq!(v["notes"], json!({"a": "[erased]", "b": "[erased]"}));
     assert_eq!(v["payment"]["Card"]["number"], "************1111");
     assert_eq!(v["payment"]["Card"]["holder"], "JANE DOE");
-    assert!(v["contact"]["address"].as_str().unwrap().starts_with("hash:"));
+    assert!(
+        v["contact"]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("hash:")
+    );
     // An adjacently tagged newtype variant holds text where the path expects an object: the
     // rule cannot be applied there, so the text is erased and the entry says why (fail closed).
     assert_eq!(v["tags"][0], json!({"t": "Label", "c": "[erased]"}));
-    let why = first.redactions.entries.iter().find(|e| e.path == "inputs.applicant.tags[0].c").expect("entry");
-    assert!(why.reason.as_deref().unwrap().contains("expects an object"), "{why:?}");
-    assert_eq!(v["tags"][1], json!({"t": "Secret", "c": {"value": "[erased]"}}));
-    let extra_v = first.inputs.as_ref().unwrap().args[1].captured.value.clone().unwrap();
+    let why = first
+        .redactions
+        .entries
+        .iter()
+        .find(|e| e.path == "inputs.applicant.tags[0].c")
+        .expect("entry");
+    assert!(
+        why.reason.as_deref().unwrap().contains("expects an object"),
+        "{why:?}"
+    );
+    assert_eq!(
+        v["tags"][1],
+        json!({"t": "Secret", "c": {"value": "[erased]"}})
+    );
+    let extra_v = first.inputs.as_ref().unwrap().args[1]
+        .captured
+        .value
+        .clone()
+        .unwrap();
     assert!(extra_v["e-mail"].as_str().unwrap().starts_with("hash:"));
-    let out = first.outcome.as_ref().unwrap().value.as_ref().unwrap().value.clone().unwrap();
+    let out = first
+        .outcome
+        .as_ref()
+        .unwrap()
+        .value
+        .as_ref()
+        .unwrap()
+        .value
+        .clone()
+        .unwrap();
     assert_eq!(out["card"]["digest"]["alg"], "blake3-keyed");
-    assert_eq!(out["history"], json!([{"ip": "[erased]", "at": 1}, {"ip": "[erased]", "at": 2}]));
+    assert_eq!(
+        out["history"],
+        json!([{"ip": "[erased]", "at": 1}, {"ip": "[erased]", "at": 2}])
+    );
     assert_eq!(out["status"], "approved");
 
     // Provenance: one entry per redacted place, with the rule and action, never the value.
     for (path, rule, action) in [
-        ("inputs.applicant.email", "attribute:applicant.email", "mask(4)"),
+        (
+            "inputs.applicant.email",
+            "attribute:applicant.email",
+            "mask(4)",
+        ),
         ("inputs.applicant.ssn", "attribute:applicant.ssn", "erase"),
-        ("inputs.applicant.phones[1]", "attribute:applicant.phones[]", "hash"),
-        ("inputs.applicant.notes.b", "attribute:applicant.notes.*", "erase"),
-        ("inputs.applicant.payment.Card.number", "attribute:applicant.payment.Card.number", "mask(4)"),
-        ("inputs.applicant.tags[1].c.value", "attribute:applicant.tags[].c.value", "erase"),
+        (
+            "inputs.applicant.phones[1]",
+            "attribute:applicant.phones[]",
+            "hash",
+        ),
+        (
+            "inputs.applicant.notes.b",
+            "attribute:applicant.notes.*",
+            "erase",
+        ),
+        (
+            "inputs.applicant.payment.Card.number",
+            "attribute:applicant.payment.Card.number",
+            "mask(4)",
+        ),
+        (
+            "inputs.applicant.tags[1].c.value",
+            "attribute:applicant.tags[].c.value",
+            "erase",
+        ),
         ("inputs.extra.e-mail", "attribute:extra.e-mail", "hash"),
         ("outcome.value.card", "attribute:output.card", "digest"),
-        ("outcome.value.history[0].ip", "attribute:output.history[].ip", "erase"),
+        (
+            "outcome.value.history[0].ip",
+            "attribute:output.history[].ip",
+            "erase",
+        ),
     ] {
-        assert!(has_entry(first, path, rule, action), "missing {path} {rule} {action} in {:#?}", entries(first));
+        assert!(
+            has_entry(first, path, rule, action),
+            "missing {path} {rule} {action} in {:#?}",
+            entries(first)
+        );
     }
     let line = mem.lines()[0].clone();
-    for raw in ["jane.doe@example.com", "123-45-6789", "4111111111111111", "private one", "the vault code", "ops@example.com"] {
+    for raw in [
+        "jane.doe@example.com",
+        "123-45-6789",
+        "4111111111111111",
+        "private one",
+        "the vault code",
+        "ops@example.com",
+    ] {
         assert!(!line.contains(raw), "{raw} leaked: {line}");
     }
-    assert!(first.redactions.rule_set.starts_with("builtin.1#"), "{}", first.redactions.rule_set);
+    assert!(
+        first.redactions.rule_set.starts_with("builtin.1#"),
+        "{}",
+        first.redactions.rule_set
+    );
     assert!(!first.redactions.detectors_disabled);
 
     // Keyed hashes keep equality across records; other variants and `None` are not errors.
@@ -221,8 +336,18 @@ fn attribute_rules_cover_nested_paths_collections_maps_enums_and_options() {
     assert_eq!(w["address"], Value::Null);
     assert_eq!(w["payment"], "Cash");
     assert_eq!(w["contact"], json!({"type": "Phone", "number": "call me"}));
-    let reasons: Vec<&str> = second.redactions.entries.iter().filter(|e| e.reason.is_some()).map(|e| e.path.as_str()).collect();
-    assert_eq!(reasons, ["inputs.applicant.tags[0].c"], "only the newtype variant fails closed");
+    let reasons: Vec<&str> = second
+        .redactions
+        .entries
+        .iter()
+        .filter(|e| e.reason.is_some())
+        .map(|e| e.path.as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["inputs.applicant.tags[0].c"],
+        "only the newtype variant fails closed"
+    );
     assert_eq!(stats.redaction_unmatched_paths, 0);
     assert_eq!(stats.redaction_fail_closed, 2);
     mem.assert_chain_valid();
@@ -243,7 +368,11 @@ fn a_path_that_matches_nothing_is_reported_and_counted() {
     assert_eq!(guard.stats().redaction_unmatched_paths, 2);
     // The detectors still catch what the misnamed rule missed.
     let r = mem.find("red.misnamed").all()[0].clone();
-    assert!(has_entry(&r, "inputs.applicant.email", "detector:email", "hash"), "{:#?}", entries(&r));
+    assert!(
+        has_entry(&r, "inputs.applicant.email", "detector:email", "hash"),
+        "{:#?}",
+        entries(&r)
+    );
 }
 
 #[audited_decision(name = "red.untraversable", unversioned = "test", capture(doc), redact(doc.inner.secret = erase))]
@@ -258,11 +387,23 @@ fn a_rule_that_cannot_be_applied_erases_and_says_why() {
     untraversable(&json!({"inner": "secret: opaque blob 42 not an object"}));
     guard.flush().unwrap();
     let r = mem.find("red.untraversable").all()[0].clone();
-    let v = r.inputs.as_ref().unwrap().args[0].captured.value.clone().unwrap();
+    let v = r.inputs.as_ref().unwrap().args[0]
+        .captured
+        .value
+        .clone()
+        .unwrap();
     assert_eq!(v["inner"], "[erased]");
-    let e = r.redactions.entries.iter().find(|e| e.path == "inputs.doc.inner").expect("entry");
+    let e = r
+        .redactions
+        .entries
+        .iter()
+        .find(|e| e.path == "inputs.doc.inner")
+        .expect("entry");
     assert_eq!(e.action, "erase");
-    assert!(e.reason.as_deref().unwrap().contains("fail closed"), "{e:?}");
+    assert!(
+        e.reason.as_deref().unwrap().contains("fail closed"),
+        "{e:?}"
+    );
     assert_eq!(guard.stats().redaction_fail_closed, 1);
 }
 
@@ -278,13 +419,25 @@ impl Redactor for PanickingRedactor {
 #[test]
 fn a_failing_redactor_scrubs_the_record() {
     let mem = MemoryExporter::new();
-    let guard = builder(&mem).redactor(PanickingRedactor).install_thread_local().unwrap();
+    let guard = builder(&mem)
+        .redactor(PanickingRedactor)
+        .install_thread_local()
+        .unwrap();
     untraversable(&json!({"inner": {"secret": "jane@example.com"}}));
     guard.flush().unwrap();
     let r = mem.find("red.untraversable").all()[0].clone();
-    assert_eq!(r.inputs.as_ref().unwrap().args[0].captured.value, Some(json!("[erased]")));
+    assert_eq!(
+        r.inputs.as_ref().unwrap().args[0].captured.value,
+        Some(json!("[erased]"))
+    );
     assert_eq!(r.redactions.entries[0].rule, "fail_closed");
-    assert!(r.redactions.entries[0].reason.as_deref().unwrap().contains("panicked"));
+    assert!(
+        r.redactions.entries[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("panicked")
+    );
     assert!(!mem.lines()[0].contains("jane@example.com"));
     assert_eq!(guard.stats().redaction_fail_closed, 1);
     mem.assert_chain_valid();
@@ -321,16 +474,52 @@ fn detectors_run_over_every_string_of_every_record() {
 
     let r = mem.find("red.everywhere").all()[0].clone();
     let e = entries(&r);
-    assert!(has_entry(&r, "inputs.text", "detector:email", "hash"), "{e:#?}");
-    assert!(has_entry(&r, "rationale.explanation", "detector:payment_card", "mask(4)"), "{e:#?}");
-    assert!(has_entry(&r, "rationale.signals.contact", "detector:phone", "hash"), "{e:#?}");
-    assert!(has_entry(&r, "outcome.error", "detector:stripe_key", "erase"), "{e:#?}");
-    assert_eq!(r.outcome.as_ref().unwrap().error.as_deref(), Some("upstream said: invalid key [stripe_key]"));
-    assert!(r.rationale.explanation.as_deref().unwrap().contains("***************1111"));
+    assert!(
+        has_entry(&r, "inputs.text", "detector:email", "hash"),
+        "{e:#?}"
+    );
+    assert!(
+        has_entry(
+            &r,
+            "rationale.explanation",
+            "detector:payment_card",
+            "mask(4)"
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        has_entry(&r, "rationale.signals.contact", "detector:phone", "hash"),
+        "{e:#?}"
+    );
+    assert!(
+        has_entry(&r, "outcome.error", "detector:stripe_key", "erase"),
+        "{e:#?}"
+    );
+    assert_eq!(
+        r.outcome.as_ref().unwrap().error.as_deref(),
+        Some("upstream said: invalid key [stripe_key]")
+    );
+    assert!(
+        r.rationale
+            .explanation
+            .as_deref()
+            .unwrap()
+            .contains("***************1111")
+    );
     let p = mem.find("red.panics").all()[0].clone();
-    assert!(has_entry(&p, "outcome.error", "detector:url_password", "erase"), "{:#?}", entries(&p));
+    assert!(
+        has_entry(&p, "outcome.error", "detector:url_password", "erase"),
+        "{:#?}",
+        entries(&p)
+    );
     for line in mem.lines() {
-        for raw in ["jane.doe@example.com", "4111 1111 1111 1111", "7946 0958", "sk_live_abcdefghijklmnop1234", "hunter2secret"] {
+        for raw in [
+            "jane.doe@example.com",
+            "4111 1111 1111 1111",
+            "7946 0958",
+            "sk_live_abcdefghijklmnop1234",
+            "hunter2secret",
+        ] {
             assert!(!line.contains(raw), "{raw} leaked: {line}");
         }
     }
@@ -347,7 +536,12 @@ fn follow_up_records_are_redacted_too() {
     let guard = install(&mem);
     decide_for_followups();
     let id = audit_runtime::last_decision_id().unwrap();
-    record_outcome(id, "chargeback from jane.doe@example.com", json!({"card": "5555 5555 5555 4444", "password": "swordfish"})).unwrap();
+    record_outcome(
+        id,
+        "chargeback from jane.doe@example.com",
+        json!({"card": "5555 5555 5555 4444", "password": "swordfish"}),
+    )
+    .unwrap();
     record_human_action(
         id,
         HumanAction::new(HumanActionKind::Override, "officer@example.com")
@@ -356,11 +550,33 @@ fn follow_up_records_are_redacted_too() {
     )
     .unwrap();
     guard.flush().unwrap();
-    let outcome = mem.of_kind(RecordKind::Outcome).expect_one().record().clone();
-    assert!(has_entry(&outcome, "attributes.label", "detector:email", "hash"), "{:#?}", entries(&outcome));
-    assert!(has_entry(&outcome, "outcome.value.card", "detector:payment_card", "mask(4)"));
-    assert!(has_entry(&outcome, "outcome.value.password", "detector:sensitive_key", "erase"));
-    let human = mem.of_kind(RecordKind::HumanAction).expect_one().record().clone();
+    let outcome = mem
+        .of_kind(RecordKind::Outcome)
+        .expect_one()
+        .record()
+        .clone();
+    assert!(
+        has_entry(&outcome, "attributes.label", "detector:email", "hash"),
+        "{:#?}",
+        entries(&outcome)
+    );
+    assert!(has_entry(
+        &outcome,
+        "outcome.value.card",
+        "detector:payment_card",
+        "mask(4)"
+    ));
+    assert!(has_entry(
+        &outcome,
+        "outcome.value.password",
+        "detector:sensitive_key",
+        "erase"
+    ));
+    let human = mem
+        .of_kind(RecordKind::HumanAction)
+        .expect_one()
+        .record()
+        .clone();
     for (path, rule) in [
         ("human_action.actor", "detector:email"),
         ("human_action.note", "detector:phone"),
@@ -368,10 +584,26 @@ fn follow_up_records_are_redacted_too() {
         ("human_action.new_value.api_key", "detector:sensitive_key"),
         ("human_action.new_value.ip", "detector:ipv4"),
     ] {
-        assert!(human.redactions.entries.iter().any(|e| e.path == path && e.rule == rule), "{path} {rule}: {:#?}", entries(&human));
+        assert!(
+            human
+                .redactions
+                .entries
+                .iter()
+                .any(|e| e.path == path && e.rule == rule),
+            "{path} {rule}: {:#?}",
+            entries(&human)
+        );
     }
     for line in mem.lines() {
-        for raw in ["jane.doe@example.com", "5555 5555 5555 4444", "swordfish", "officer@example.com", "555 0132", "GB82 WEST", "203.0.113.7"] {
+        for raw in [
+            "jane.doe@example.com",
+            "5555 5555 5555 4444",
+            "swordfish",
+            "officer@example.com",
+            "555 0132",
+            "GB82 WEST",
+            "203.0.113.7",
+        ] {
             assert!(!line.contains(raw), "{raw} leaked: {line}");
         }
     }
@@ -388,7 +620,11 @@ fn object_keys_and_integers_are_scanned() {
     }));
     let counters = Default::default();
     engine.redact(&RedactContext::new(None, &key, &counters), &mut r);
-    let v = r.inputs.as_ref().unwrap().args[0].captured.value.clone().unwrap();
+    let v = r.inputs.as_ref().unwrap().args[0]
+        .captured
+        .value
+        .clone()
+        .unwrap();
     let keys: Vec<&String> = v["scores"].as_object().unwrap().keys().collect();
     assert_eq!(keys.len(), 2, "distinct keys stay distinct: {keys:?}");
     assert!(keys.iter().all(|k| k.starts_with("[email:")), "{keys:?}");
@@ -398,7 +634,10 @@ fn object_keys_and_integers_are_scanned() {
 
 fn sample_record(value: Value) -> AuditRecord {
     let mem = MemoryExporter::new();
-    let guard = builder(&mem).redactor(Passthrough).install_thread_local().unwrap();
+    let guard = builder(&mem)
+        .redactor(Passthrough)
+        .install_thread_local()
+        .unwrap();
     untraversable(&value);
     guard.flush().unwrap();
     drop(guard);
@@ -450,7 +689,10 @@ action = "erase"
 "#,
     );
     let mem = MemoryExporter::new();
-    let guard = builder(&mem).redaction_config_file(&path).install_thread_local().unwrap();
+    let guard = builder(&mem)
+        .redaction_config_file(&path)
+        .install_thread_local()
+        .unwrap();
     configured(&json!({
         "dob": "1990-01-01",
         "note": "EMP-123456 wrote from jane@example.com at 10.1.2.3",
@@ -458,15 +700,35 @@ action = "erase"
     }));
     guard.flush().unwrap();
     let r = mem.find("red.config").all()[0].clone();
-    let v = r.inputs.as_ref().unwrap().args[0].captured.value.clone().unwrap();
+    let v = r.inputs.as_ref().unwrap().args[0]
+        .captured
+        .value
+        .clone()
+        .unwrap();
     assert_eq!(v["dob"], "[erased]");
     assert_eq!(v["Internal_Ref"], "[erased]");
     let note = v["note"].as_str().unwrap();
     assert!(note.starts_with("EMP-[employee_id:"), "{note}");
-    assert!(note.contains("wrote from [email] at 10.1.2.3"), "ipv4 is off: {note}");
-    assert!(has_entry(&r, "inputs.req.dob", "config:req.dob", "erase"), "{:#?}", entries(&r));
-    assert!(has_entry(&r, "inputs.req.note", "detector:employee_id", "hash"));
-    assert!(r.redactions.rule_set.starts_with("acme-7+builtin.1#"), "{}", r.redactions.rule_set);
+    assert!(
+        note.contains("wrote from [email] at 10.1.2.3"),
+        "ipv4 is off: {note}"
+    );
+    assert!(
+        has_entry(&r, "inputs.req.dob", "config:req.dob", "erase"),
+        "{:#?}",
+        entries(&r)
+    );
+    assert!(has_entry(
+        &r,
+        "inputs.req.note",
+        "detector:employee_id",
+        "hash"
+    ));
+    assert!(
+        r.redactions.rule_set.starts_with("acme-7+builtin.1#"),
+        "{}",
+        r.redactions.rule_set
+    );
 }
 
 fn install_err(b: AuditBuilder) -> String {
@@ -483,22 +745,35 @@ fn bad_rule_sets_stop_installation_naming_the_rule() {
     let e = install_err(builder(&mem).redaction_config_file(write_config(
         "format = 1\n[[detector]]\nname = \"emp\"\npattern = 'EMP-([0-9]'\naction = \"hash\"\n",
     )));
-    assert!(e.contains("detector \"emp\"") && e.contains("invalid pattern"), "{e}");
+    assert!(
+        e.contains("detector \"emp\"") && e.contains("invalid pattern"),
+        "{e}"
+    );
     let e = install_err(builder(&mem).redaction_config_file(write_config(
         "format = 1\n[detectors.actions]\nemail = \"shred\"\n",
     )));
-    assert!(e.contains("[detectors.actions] email") && e.contains("unknown action `shred`"), "{e}");
+    assert!(
+        e.contains("[detectors.actions] email") && e.contains("unknown action `shred`"),
+        "{e}"
+    );
     let e = install_err(builder(&mem).redaction_config_file(write_config(
         "format = 1\n[[rule]]\npoint = \"red.nope\"\npath = \"a.b\"\naction = \"erase\"\n",
     )));
-    assert!(e.contains("[[rule]] #1 (red.nope: a.b)") && e.contains("no audit point named `red.nope`"), "{e}");
+    assert!(
+        e.contains("[[rule]] #1 (red.nope: a.b)") && e.contains("no audit point named `red.nope`"),
+        "{e}"
+    );
     let e = install_err(builder(&mem).redaction_config_file(write_config(
         "format = 1\n[[rule]]\npoint = \"red.config\"\npath = \"request.b\"\naction = \"erase\"\n",
     )));
     assert!(e.contains("has no parameter `request`"), "{e}");
-    let e = install_err(builder(&mem).redaction(
-        RedactionConfig::new().detector(Detector::new("bad name!", "x", RedactAction::Erase)),
-    ));
+    let e = install_err(
+        builder(&mem).redaction(RedactionConfig::new().detector(Detector::new(
+            "bad name!",
+            "x",
+            RedactAction::Erase,
+        ))),
+    );
     assert!(e.contains("bad name!"), "{e}");
     let e = install_err(builder(&mem).redaction_config_file("/nonexistent/redaction.toml"));
     assert!(e.contains("/nonexistent/redaction.toml"), "{e}");
@@ -511,7 +786,14 @@ fn code_config_user_detector_with_validator() {
         .redaction(
             RedactionConfig::new()
                 .version("v9")
-                .detector(Detector::new("loyalty_card", r"LC[0-9]{8}", RedactAction::Mask { keep: 2 }).validate(Validator::Luhn))
+                .detector(
+                    Detector::new(
+                        "loyalty_card",
+                        r"LC[0-9]{8}",
+                        RedactAction::Mask { keep: 2 },
+                    )
+                    .validate(Validator::Luhn),
+                )
                 .detector_action("email", RedactAction::Mask { keep: 4 }),
         )
         .install_thread_local()
@@ -519,7 +801,15 @@ fn code_config_user_detector_with_validator() {
     // LC12345674 passes Luhn (1234567 4); LC12345670 does not.
     configured(&json!({"a": "LC12345674 and LC12345670", "b": "jo@example.com"}));
     guard.flush().unwrap();
-    let v = mem.find("red.config").all()[0].inputs.as_ref().unwrap().args[0].captured.value.clone().unwrap();
+    let v = mem.find("red.config").all()[0]
+        .inputs
+        .as_ref()
+        .unwrap()
+        .args[0]
+        .captured
+        .value
+        .clone()
+        .unwrap();
     assert_eq!(v["a"], "********74 and LC12345670");
     assert_eq!(v["b"], "**********.com");
 }
@@ -527,18 +817,33 @@ fn code_config_user_detector_with_validator() {
 #[test]
 fn turning_detectors_off_is_explicit_and_visible() {
     let mem = MemoryExporter::new();
-    let guard = builder(&mem).without_default_detectors().install_thread_local().unwrap();
+    let guard = builder(&mem)
+        .without_default_detectors()
+        .install_thread_local()
+        .unwrap();
     configured(&json!({"email": "jane@example.com"}));
     shapes(&applicant(true), &HashMap::new());
     guard.flush().unwrap();
     let r = mem.find("red.config").all()[0].clone();
     assert!(r.redactions.detectors_disabled);
-    assert!(r.redactions.rule_set.starts_with("no-builtin-detectors#"), "{}", r.redactions.rule_set);
-    assert_eq!(r.inputs.as_ref().unwrap().args[0].captured.value, Some(json!({"email": "jane@example.com"})));
+    assert!(
+        r.redactions.rule_set.starts_with("no-builtin-detectors#"),
+        "{}",
+        r.redactions.rule_set
+    );
+    assert_eq!(
+        r.inputs.as_ref().unwrap().args[0].captured.value,
+        Some(json!({"email": "jane@example.com"}))
+    );
     assert!(mem.lines()[0].contains("\"detectors_disabled\":true"));
     // The attribute's rules still apply.
     let s = mem.find("red.shapes").all()[0].clone();
-    assert!(has_entry(&s, "inputs.applicant.ssn", "attribute:applicant.ssn", "erase"));
+    assert!(has_entry(
+        &s,
+        "inputs.applicant.ssn",
+        "attribute:applicant.ssn",
+        "erase"
+    ));
 }
 
 // ---- done means: every exporter -------------------------------------------------------------
@@ -560,7 +865,10 @@ const E2E_KEY: &str = "sk_live_4eC39HqLyjWDarjtT1zdp7dc";
 
 fn e2e_call() {
     charge(
-        &ToolConfig { endpoint: "https://api.stripe.example/v1".into(), stripe: E2E_KEY.into() },
+        &ToolConfig {
+            endpoint: "https://api.stripe.example/v1".into(),
+            stripe: E2E_KEY.into(),
+        },
         &format!("Charge card {E2E_CARD} and send the receipt to {E2E_EMAIL}."),
     );
 }
@@ -571,7 +879,11 @@ fn assert_e2e_record(r: &AuditRecord) {
         ("inputs.message", "detector:payment_card", "mask(4)"),
         ("inputs.message", "detector:email", "hash"),
     ] {
-        assert!(has_entry(r, path, rule, action), "{path} {rule} {action}: {:#?}", entries(r));
+        assert!(
+            has_entry(r, path, rule, action),
+            "{path} {rule} {action}: {:#?}",
+            entries(r)
+        );
     }
 }
 
@@ -579,7 +891,9 @@ fn assert_e2e_record(r: &AuditRecord) {
 /// process: this test binary, re-run with `E2E_CHILD` set, runs the call with a stdout exporter.
 #[test]
 fn e2e_stdout_child() {
-    let Ok(mode) = std::env::var("AUDIT_REDACTION_CHILD") else { return };
+    let Ok(mode) = std::env::var("AUDIT_REDACTION_CHILD") else {
+        return;
+    };
     let guard = AuditRuntime::builder()
         .service("redaction-child")
         .exporter(StdoutExporter::json())
@@ -588,7 +902,8 @@ fn e2e_stdout_child() {
     if mode == "e2e" {
         e2e_call();
     } else {
-        let docs: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&mode).unwrap()).unwrap();
+        let docs: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&mode).unwrap()).unwrap();
         for d in &docs {
             let _ = carry(d);
         }
@@ -598,11 +913,20 @@ fn e2e_stdout_child() {
 
 fn run_child(mode: &str) -> String {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "e2e_stdout_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "e2e_stdout_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("AUDIT_REDACTION_CHILD", mode)
         .output()
         .expect("run child");
-    assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -610,7 +934,10 @@ fn run_child(mode: &str) -> String {
 fn an_agent_call_with_an_email_a_card_and_an_api_key_is_redacted_in_every_exporter() {
     let mem = MemoryExporter::new();
     let dir = temp_dir("e2e");
-    let file = FileExporter::builder(&dir).fsync(FsyncPolicy::EveryBatch).open().unwrap();
+    let file = FileExporter::builder(&dir)
+        .fsync(FsyncPolicy::EveryBatch)
+        .open()
+        .unwrap();
     let guard = builder(&mem).exporter(file).install_thread_local().unwrap();
     e2e_call();
     guard.flush().unwrap();
@@ -623,21 +950,42 @@ fn an_agent_call_with_an_email_a_card_and_an_api_key_is_redacted_in_every_export
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .find(|l| l.contains("\"red.charge\""))
         .expect("record in the file log");
-    let from_file: AuditRecord = serde_json::from_str(&file_line).unwrap_or_else(|e| panic!("{e}: {file_line}"));
+    let from_file: AuditRecord =
+        serde_json::from_str(&file_line).unwrap_or_else(|e| panic!("{e}: {file_line}"));
     assert_e2e_record(&from_file);
 
     let stdout = run_child("e2e");
     // libtest prints `test e2e_stdout_child ... ` before the test's own output on the same line.
-    let line = stdout.lines().find_map(|l| l.find("{\"v\":1").filter(|_| l.contains("\"red.charge\"")).map(|i| &l[i..])).expect("record on stdout");
+    let line = stdout
+        .lines()
+        .find_map(|l| {
+            l.find("{\"v\":1")
+                .filter(|_| l.contains("\"red.charge\""))
+                .map(|i| &l[i..])
+        })
+        .expect("record on stdout");
     let from_stdout: AuditRecord = serde_json::from_str(line).unwrap();
     assert_e2e_record(&from_stdout);
 
-    for (what, bytes) in [("memory", mem.lines().join("\n").into_bytes()), ("file", file_bytes), ("stdout", stdout.into_bytes())] {
+    for (what, bytes) in [
+        ("memory", mem.lines().join("\n").into_bytes()),
+        ("file", file_bytes),
+        ("stdout", stdout.into_bytes()),
+    ] {
         for raw in [E2E_EMAIL, E2E_CARD, E2E_KEY] {
-            assert!(!contains(&bytes, raw), "{raw} leaked through the {what} exporter");
+            assert!(
+                !contains(&bytes, raw),
+                "{raw} leaked through the {what} exporter"
+            );
         }
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -664,8 +1012,13 @@ fn luhn_complete(prefix: &str) -> String {
 }
 
 fn iban_de(bban: &str) -> String {
-    let digits: String = format!("{bban}DE00").chars().map(|c| c.to_digit(36).unwrap().to_string()).collect();
-    let rem = digits.bytes().fold(0u32, |r, b| (r * 10 + u32::from(b - b'0')) % 97);
+    let digits: String = format!("{bban}DE00")
+        .chars()
+        .map(|c| c.to_digit(36).unwrap().to_string())
+        .collect();
+    let rem = digits
+        .bytes()
+        .fold(0u32, |r, b| (r * 10 + u32::from(b - b'0')) % 97);
     format!("DE{:02}{bban}", 98 - rem)
 }
 
@@ -674,7 +1027,9 @@ const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 fn pick(seed: &mut u64, set: &[u8], n: usize) -> String {
     (0..n)
         .map(|_| {
-            *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             char::from(set[((*seed >> 33) % set.len() as u64) as usize])
         })
         .collect()
@@ -685,7 +1040,12 @@ fn secret(kind: u8, mut seed: u64) -> (String, String) {
     let s = &mut seed;
     match kind % 12 {
         0 => {
-            let e = format!("{}.{}@{}.com", pick(s, b"abcdefghijklmnopqrstuvwxyz", 6), pick(s, b"abcdefghij", 4), pick(s, b"klmnopqrstu", 7));
+            let e = format!(
+                "{}.{}@{}.com",
+                pick(s, b"abcdefghijklmnopqrstuvwxyz", 6),
+                pick(s, b"abcdefghij", 4),
+                pick(s, b"klmnopqrstu", 7)
+            );
             (e.clone(), e)
         }
         1 => {
@@ -710,7 +1070,11 @@ fn secret(kind: u8, mut seed: u64) -> (String, String) {
         }
         6 => {
             let area = 100 + (*s % 500);
-            let v = format!("{area}-{}-{}", 10 + (*s >> 8) % 89, 1000 + (*s >> 16) % 8999);
+            let v = format!(
+                "{area}-{}-{}",
+                10 + (*s >> 8) % 89,
+                1000 + (*s >> 16) % 8999
+            );
             (v.clone(), v)
         }
         7 => {
@@ -719,7 +1083,10 @@ fn secret(kind: u8, mut seed: u64) -> (String, String) {
         }
         8 => {
             let body = pick(s, ALNUM, 64);
-            (format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----"), body)
+            (
+                format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----"),
+                body,
+            )
         }
         9 => {
             let t = format!("xoxb-{}-{}", pick(s, b"0123456789", 12), pick(s, ALNUM, 24));
@@ -736,16 +1103,27 @@ fn secret(kind: u8, mut seed: u64) -> (String, String) {
     }
 }
 
-const FILLER: &[&str] = &["please", "review", "the", "loan", "of", "customer", "today", "ok", "ref 42", "v1.2", "note:"];
-const KEYS: &[&str] = &["data", "items", "meta", "payload", "x1", "body", "args", "ctx"];
+const FILLER: &[&str] = &[
+    "please", "review", "the", "loan", "of", "customer", "today", "ok", "ref 42", "v1.2", "note:",
+];
+const KEYS: &[&str] = &[
+    "data", "items", "meta", "payload", "x1", "body", "args", "ctx",
+];
 
 /// Place `text` at `depth` inside nested objects and arrays chosen by `seed`, within prose.
 fn nest(text: &str, depth: u8, seed: u64, as_key: bool) -> Value {
     let words = |n: u64| -> String {
-        (0..n).map(|i| FILLER[((seed >> (i * 3)) % FILLER.len() as u64) as usize]).collect::<Vec<_>>().join(" ")
+        (0..n)
+            .map(|i| FILLER[((seed >> (i * 3)) % FILLER.len() as u64) as usize])
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let leaf = format!("{} {text}, {}", words(seed % 4), words((seed >> 5) % 3));
-    let mut v = if as_key { json!({ text: 1 }) } else { Value::String(leaf) };
+    let mut v = if as_key {
+        json!({ text: 1 })
+    } else {
+        Value::String(leaf)
+    };
     for level in 0..depth {
         v = if (seed >> level) & 1 == 0 {
             json!({ KEYS[((seed >> (level * 2)) % KEYS.len() as u64) as usize]: v, "n": level })
@@ -765,7 +1143,9 @@ fn doc_for(secrets: &[(u8, u64, u8, u8)]) -> (Value, Vec<String>) {
         raw.push(must_not_leak);
         match place % 5 {
             0 => doc.insert("explain".into(), Value::String(format!("because {text}"))),
-            1 if !doc.contains_key("fail") => doc.insert("fail".into(), Value::String(format!("tool failed: {text}"))),
+            1 if !doc.contains_key("fail") => {
+                doc.insert("fail".into(), Value::String(format!("tool failed: {text}")))
+            }
             2 => doc.insert(format!("echo{i}"), nest(&text, depth, seed, false)),
             3 if !text.contains('\n') && !text.contains(' ') => {
                 items.push(nest(&text, depth, seed, true));
@@ -819,7 +1199,10 @@ proptest! {
 #[test]
 fn random_secrets_never_reach_the_stdout_exporter() {
     // One child process for many generated documents (a process per case would be slow).
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 32, ..ProptestConfig::default() });
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 32,
+        ..ProptestConfig::default()
+    });
     let mut docs = Vec::new();
     let mut raw = Vec::new();
     for _ in 0..32 {
@@ -833,7 +1216,10 @@ fn random_secrets_never_reach_the_stdout_exporter() {
     std::fs::write(&path, serde_json::to_vec(&docs).unwrap()).unwrap();
     let stdout = run_child(path.to_str().unwrap());
     std::fs::remove_dir_all(&dir).ok();
-    let records = stdout.lines().filter(|l| l.contains("\"red.carry\"")).count();
+    let records = stdout
+        .lines()
+        .filter(|l| l.contains("\"red.carry\""))
+        .count();
     assert_eq!(records, docs.len(), "every call printed a record");
     for s in &raw {
         assert!(!stdout.contains(s.as_str()), "stdout exporter leaked {s}");
@@ -872,12 +1258,22 @@ fn parse_positive(line: &str) -> (String, Vec<(usize, usize)>) {
 }
 
 fn measure(engine: &RedactionEngine, detector: &str, corpus: &str) -> Score {
-    let mut s = Score { detector: detector.to_owned(), positives: 0, found: 0, negatives: 0, false_pos: 0 };
+    let mut s = Score {
+        detector: detector.to_owned(),
+        positives: 0,
+        found: 0,
+        negatives: 0,
+        false_pos: 0,
+    };
     for line in corpus.lines() {
         let line = line.replace("\\n", "\n");
         if let Some(p) = line.strip_prefix("+ ") {
             let (text, spans) = parse_positive(p);
-            let dets: Vec<_> = engine.scan_text(&text).into_iter().filter(|d| d.detector == detector).collect();
+            let dets: Vec<_> = engine
+                .scan_text(&text)
+                .into_iter()
+                .filter(|d| d.detector == detector)
+                .collect();
             for (a, b) in spans {
                 s.positives += 1;
                 if dets.iter().any(|d| d.start <= a && d.end >= b) {
@@ -906,7 +1302,9 @@ fn corpus_recall_and_fpr() {
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .collect();
     files.sort();
-    let mut table = String::from("| detector | positives | recall | near-misses | false-positive rate |\n|---|---:|---:|---:|---:|\n");
+    let mut table = String::from(
+        "| detector | positives | recall | near-misses | false-positive rate |\n|---|---:|---:|---:|---:|\n",
+    );
     let (mut tp, mut fp, mut pos, mut neg) = (0, 0, 0, 0);
     let mut failures = Vec::new();
     for f in &files {
@@ -916,7 +1314,11 @@ fn corpus_recall_and_fpr() {
         let fpr = s.false_pos as f64 / s.negatives as f64;
         table.push_str(&format!(
             "| `{}` | {} | {:.1}% | {} | {:.1}% |\n",
-            s.detector, s.positives, recall * 100.0, s.negatives, fpr * 100.0
+            s.detector,
+            s.positives,
+            recall * 100.0,
+            s.negatives,
+            fpr * 100.0
         ));
         // The bar each detector must clear: most positives found, few near-misses flagged.
         if s.positives < 4 || s.negatives < 3 || recall < 0.85 || fpr > 0.2 {
@@ -934,5 +1336,8 @@ fn corpus_recall_and_fpr() {
     ));
     println!("{table}");
     assert_eq!(files.len(), 22, "one corpus file per built-in detector");
-    assert!(failures.is_empty(), "detectors below the bar: {failures:#?}\n{table}");
+    assert!(
+        failures.is_empty(),
+        "detectors below the bar: {failures:#?}\n{table}"
+    );
 }

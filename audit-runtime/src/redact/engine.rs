@@ -593,26 +593,22 @@ impl Walk<'_, '_> {
             }
             Value::Number(n) => {
                 // A card number kept as an integer (13-19 digits).
-                if let (Some(card), Some(x)) = (self.engine.card, n.as_u64()) {
-                    if x >= 1_000_000_000_000 {
-                        let text = x.to_string();
-                        if Validator::PaymentCard.accept(&text).is_some() {
-                            let d = self.engine.scanner.detector(card);
-                            let mut s = String::new();
-                            scan::replacement(&d.name, d.action, &text, &self.hash(), &mut s);
-                            *v = Value::String(s);
-                            self.entries_for(
-                                &[Hit {
-                                    det: card,
-                                    start: 0,
-                                    end: text.len(),
-                                }],
-                                loc,
-                                None,
-                            );
-                            // entries_for wrote the detector's action; correct for a number.
-                        }
-                    }
+                let Some(card) = self.engine.card else { return };
+                let Some(x) = n.as_u64().filter(|x| *x >= 1_000_000_000_000) else {
+                    return;
+                };
+                let text = x.to_string();
+                if Validator::PaymentCard.accept(&text).is_some() {
+                    let d = self.engine.scanner.detector(card);
+                    let mut s = String::new();
+                    scan::replacement(&d.name, d.action, &text, &self.hash(), &mut s);
+                    *v = Value::String(s);
+                    let hit = Hit {
+                        det: card,
+                        start: 0,
+                        end: text.len(),
+                    };
+                    self.entries_for(&[hit], loc, None);
                 }
             }
             Value::Null | Value::Bool(_) => {}

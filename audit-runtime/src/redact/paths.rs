@@ -309,6 +309,7 @@ fn act(v: &mut Value, rule: &RuleRef<'_>, path: &str, out: &mut Vec<RedactionEnt
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

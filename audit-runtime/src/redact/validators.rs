@@ -39,7 +39,7 @@ fn luhn_digits(d: &[u8]) -> bool {
         }
         sum += v;
     }
-    !d.is_empty() && sum % 10 == 0
+    !d.is_empty() && sum.is_multiple_of(10)
 }
 
 /// Whether the ASCII digits of `s` (every other character ignored, so `LC12345674` checks
@@ -167,10 +167,11 @@ pub fn iban(s: &str) -> bool {
     if !buf[2].is_ascii_digit() || !buf[3].is_ascii_digit() {
         return false;
     }
-    if let Some((_, len)) = IBAN_LENGTHS.iter().find(|(c, _)| c[..] == buf[..2]) {
-        if n != *len {
-            return false;
-        }
+    if IBAN_LENGTHS
+        .iter()
+        .any(|(c, len)| c[..] == buf[..2] && n != *len)
+    {
+        return false;
     }
     // Process the rearranged string digit by digit, keeping the remainder below 97 so the
     // arithmetic fits a u32 (97 * 100 + 99 < 2^32).
@@ -364,6 +365,7 @@ pub fn jwt(s: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
