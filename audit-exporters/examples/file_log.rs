@@ -13,7 +13,7 @@ fn credit_score(customer: &str) -> u32 {
     600 + (customer.len() as u32 * 17) % 200
 }
 
-#[audited_decision(name = "loan.approve", unversioned = "demo rule", capture(customer, amount), output = capture)]
+#[audited_decision(name = "demo.approve", unversioned = "demo rule", capture(customer, amount), output = capture)]
 fn approve(customer: &str, amount: u64) -> bool {
     credit_score(customer) > 650 && amount < 20_000
 }
