@@ -115,7 +115,10 @@ impl Llm {
 async fn credit_report(applicant_id: &str) -> Result<BureauReport, AgentError> {
     tokio::time::sleep(Duration::from_millis(1)).await;
     let seed = applicant_id.bytes().map(u32::from).sum::<u32>();
-    Ok(BureauReport { score: 600 + seed % 250, open_accounts: (seed % 7) as u8 })
+    Ok(BureauReport {
+        score: 600 + seed % 250,
+        open_accounts: (seed % 7) as u8,
+    })
 }
 
 #[audited_tool(
@@ -136,7 +139,11 @@ async fn fraud_screen(applicant: &Applicant) -> Result<bool, AgentError> {
 /// (the future is dropped), which the audit log records as `cancelled`.
 #[audited_tool(name = "sanctions.check", capture(applicant_id), side_effect = read)]
 async fn sanctions_check(applicant_id: &str) -> bool {
-    let delay = if applicant_id.ends_with('3') { 5_000 } else { 1 };
+    let delay = if applicant_id.ends_with('3') {
+        5_000
+    } else {
+        1
+    };
     tokio::time::sleep(Duration::from_millis(delay)).await;
     true
 }
@@ -151,13 +158,19 @@ async fn sanctions_check(applicant_id: &str) -> bool {
 fn policy_check(amount: u64, dti: f64, score: u32) -> Result<(), AgentError> {
     audit_runtime::signal("dti", dti);
     if amount > 50_000 {
-        return Err(AgentError::PolicyViolation(format!("amount {amount} above 50000")));
+        return Err(AgentError::PolicyViolation(format!(
+            "amount {amount} above 50000"
+        )));
     }
     if dti > 0.45 {
-        return Err(AgentError::PolicyViolation(format!("dti {dti:.2} above 0.45")));
+        return Err(AgentError::PolicyViolation(format!(
+            "dti {dti:.2} above 0.45"
+        )));
     }
     if score < 640 {
-        return Err(AgentError::PolicyViolation(format!("score {score} below 640")));
+        return Err(AgentError::PolicyViolation(format!(
+            "score {score} below 640"
+        )));
     }
     Ok(())
 }
@@ -222,7 +235,9 @@ fn disburse(applicant_id: &str, amount: u64) -> Result<String, AgentError> {
 
 /// Deliberate coverage gap: decides with the LLM, but nobody annotated it.
 async fn triage_note(llm: &Llm, note: &str) -> bool {
-    llm.complete(format!("Is this note urgent? {note}")).await.contains("APPROVE")
+    llm.complete(format!("Is this note urgent? {note}"))
+        .await
+        .contains("APPROVE")
 }
 
 /// Deliberate weak annotation: no side-effect class, and a personal-data argument captured with
@@ -233,7 +248,11 @@ fn notify_customer(customer_email: &str, verdict: Verdict) -> bool {
 }
 
 #[audited_agent(name = "loan.agent_run", session = session, capture(session))]
-async fn run_agent(llm: &Llm, session: &str, queue: &[(Applicant, u64)]) -> Vec<audit_runtime::RecordId> {
+async fn run_agent(
+    llm: &Llm,
+    session: &str,
+    queue: &[(Applicant, u64)],
+) -> Vec<audit_runtime::RecordId> {
     let mut approved = Vec::new();
     for (applicant, amount) in queue {
         let verdict = approve(llm, applicant, *amount).await;
@@ -252,7 +271,10 @@ async fn run_agent(llm: &Llm, session: &str, queue: &[(Applicant, u64)]) -> Vec<
                     audit_runtime::record_human_action(
                         id,
                         HumanAction::new(HumanActionKind::Override, "officer-17")
-                            .note(format!("reviewed {}; reach them at {}", applicant.id, applicant.email))
+                            .note(format!(
+                                "reviewed {}; reach them at {}",
+                                applicant.id, applicant.email
+                            ))
                             .new_value(Verdict::Approve),
                     )
                     .ok();
@@ -294,17 +316,64 @@ fn applicants() -> Vec<(Applicant, u64)> {
         note: note.to_owned(),
     };
     vec![
-        (a("app-1000", "Ada Lovelace", 120_000, 20_000, "repeat customer"), 25_000),
-        (a("app-1013", "Grace Hopper", 90_000, 10_000, "call me at +1 415 555 0100"), 15_000),
-        (a("app-1029", "Edsger Dijkstra", 60_000, 5_000, "prefers e-mail: edsger@example.org"), 10_000),
-        (a("app-1042", "Barbara Liskov", 50_000, 40_000, "high existing debt"), 30_000),
-        (a("app-1057", "Alan Kay", 80_000, 8_000, "config: api_key=sk_live_51HxYzAbCdEf0123456789"), 90_000),
+        (
+            a(
+                "app-1000",
+                "Ada Lovelace",
+                120_000,
+                20_000,
+                "repeat customer",
+            ),
+            25_000,
+        ),
+        (
+            a(
+                "app-1013",
+                "Grace Hopper",
+                90_000,
+                10_000,
+                "call me at +1 415 555 0100",
+            ),
+            15_000,
+        ),
+        (
+            a(
+                "app-1029",
+                "Edsger Dijkstra",
+                60_000,
+                5_000,
+                "prefers e-mail: edsger@example.org",
+            ),
+            10_000,
+        ),
+        (
+            a(
+                "app-1042",
+                "Barbara Liskov",
+                50_000,
+                40_000,
+                "high existing debt",
+            ),
+            30_000,
+        ),
+        (
+            a(
+                "app-1057",
+                "Alan Kay",
+                80_000,
+                8_000,
+                "config: api_key=sk_live_51HxYzAbCdEf0123456789",
+            ),
+            90_000,
+        ),
     ]
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "target/audit-demo".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "target/audit-demo".into());
     let dir = std::path::PathBuf::from(dir);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
@@ -312,8 +381,18 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
 
     // Deployed artifacts: the prompt's version and digest come from here.
-    artifacts::register(Artifact::from_bytes(ArtifactRole::Prompt, "planner-prompt", "v12", PLANNER_PROMPT.as_bytes()));
-    artifacts::register(Artifact::from_bytes(ArtifactRole::Policy, "lending", "2026-10", LENDING_POLICY.as_bytes()));
+    artifacts::register(Artifact::from_bytes(
+        ArtifactRole::Prompt,
+        "planner-prompt",
+        "v12",
+        PLANNER_PROMPT.as_bytes(),
+    ));
+    artifacts::register(Artifact::from_bytes(
+        ArtifactRole::Policy,
+        "lending",
+        "2026-10",
+        LENDING_POLICY.as_bytes(),
+    ));
     artifacts::register(Artifact::new(ArtifactRole::Model, "loan-llm", "2026-09-q4"));
 
     // A real deployment loads its signing key from a 0600 file (`.signing_key_file(..)`); the
@@ -349,7 +428,11 @@ async fn main() -> anyhow::Result<()> {
 
     // A month later: the first approved loan was repaid on time.
     if let Some(first) = approved.first() {
-        audit_runtime::record_outcome(*first, "repayment", serde_json::json!({"status": "on_time", "month": 1}))?;
+        audit_runtime::record_outcome(
+            *first,
+            "repayment",
+            serde_json::json!({"status": "on_time", "month": 1}),
+        )?;
     }
     let stats = guard.shutdown();
     println!(
@@ -357,9 +440,22 @@ async fn main() -> anyhow::Result<()> {
         stats.sealed, stats.exporters[0].exported, stats.dropped
     );
 
-    std::fs::write(dir.join("registry.json"), audit_runtime::point::registry_json())?;
-    let summary = verify_dir(&log_dir, &VerifyOptions { key: Some(signer.verifier().clone()) })?;
+    std::fs::write(
+        dir.join("registry.json"),
+        audit_runtime::point::registry_json(),
+    )?;
+    let summary = verify_dir(
+        &log_dir,
+        &VerifyOptions {
+            key: Some(signer.verifier().clone()),
+        },
+    )?;
     print!("{summary}");
-    println!("log: {}  key: {}  registry: {}", log_dir.display(), vkey_path.display(), dir.join("registry.json").display());
+    println!(
+        "log: {}  key: {}  registry: {}",
+        log_dir.display(),
+        vkey_path.display(),
+        dir.join("registry.json").display()
+    );
     Ok(())
 }

@@ -37,10 +37,16 @@ fn threads_and_tasks_lose_and_duplicate_nothing() {
             });
         }
     });
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     const TASKS: u64 = 2_000;
     rt.block_on(async {
-        let handles: Vec<_> = (0..TASKS).map(|i| tokio::spawn(async_work(100_000 + i))).collect();
+        let handles: Vec<_> = (0..TASKS)
+            .map(|i| tokio::spawn(async_work(100_000 + i)))
+            .collect();
         for h in handles {
             h.await.unwrap();
         }
@@ -55,8 +61,17 @@ fn threads_and_tasks_lose_and_duplicate_nothing() {
     assert_eq!(stats.exporters[0].exported, total);
     // Every input appears exactly once among the tools.
     let mut seen = HashSet::new();
-    for r in records.iter().filter(|r| r.point.as_ref().unwrap().name == "work") {
-        let i = r.inputs.as_ref().unwrap().args[0].captured.value.clone().unwrap().as_u64().unwrap();
+    for r in records
+        .iter()
+        .filter(|r| r.point.as_ref().unwrap().name == "work")
+    {
+        let i = r.inputs.as_ref().unwrap().args[0]
+            .captured
+            .value
+            .clone()
+            .unwrap()
+            .as_u64()
+            .unwrap();
         assert!(seen.insert(i), "input {i} recorded twice");
     }
     assert_eq!(seen.len() as u64, THREADS * PER_THREAD + TASKS);
@@ -65,8 +80,17 @@ fn threads_and_tasks_lose_and_duplicate_nothing() {
     assert_eq!(ids.len(), records.len());
     mem.assert_chain_valid();
     // Tools called from the async decision nest under it.
-    for r in records.iter().filter(|r| r.point.as_ref().unwrap().name == "work") {
-        let i = r.inputs.as_ref().unwrap().args[0].captured.value.clone().unwrap().as_u64().unwrap();
+    for r in records
+        .iter()
+        .filter(|r| r.point.as_ref().unwrap().name == "work")
+    {
+        let i = r.inputs.as_ref().unwrap().args[0]
+            .captured
+            .value
+            .clone()
+            .unwrap()
+            .as_u64()
+            .unwrap();
         assert_eq!(r.correlation.parent_id.is_some(), i >= 100_000, "input {i}");
     }
 }

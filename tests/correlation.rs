@@ -24,7 +24,9 @@ async fn decide(q: String) -> usize {
     let spawned = tokio::spawn(async { lookup("spawned").await }.with_audit_context());
     let c = spawned.await.unwrap_or(0);
     let ctx = context::current();
-    let from_thread = std::thread::spawn(move || context::enter(ctx.as_ref(), sync_tool)).join().unwrap_or(0);
+    let from_thread = std::thread::spawn(move || context::enter(ctx.as_ref(), sync_tool))
+        .join()
+        .unwrap_or(0);
     a + b + c + usize::from(from_thread)
 }
 
@@ -51,7 +53,10 @@ async fn nesting_across_await_spawn_and_threads() {
 
     let run = mem.find("corr.run").expect_one().assert_ok();
     let run_rec = run.record();
-    assert_eq!(run_rec.correlation.session_id.as_deref(), Some("session-42"));
+    assert_eq!(
+        run_rec.correlation.session_id.as_deref(),
+        Some("session-42")
+    );
     let decisions = mem.find("decide");
     assert_eq!(decisions.count(), 2);
     for d in decisions.all() {
@@ -62,8 +67,17 @@ async fn nesting_across_await_spawn_and_threads() {
         assert_eq!(d.correlation.session_id.as_deref(), Some("session-42"));
         assert_eq!(d.correlation.parent_span_id, run_rec.correlation.span_id);
         let tools = mem.children_of(d.record_id);
-        let names: Vec<_> = tools.all().iter().map(|t| t.point.as_ref().unwrap().name.clone()).collect();
-        assert_eq!(names, ["lookup", "lookup", "lookup", "sync_tool"], "children of {}", d.record_id);
+        let names: Vec<_> = tools
+            .all()
+            .iter()
+            .map(|t| t.point.as_ref().unwrap().name.clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["lookup", "lookup", "lookup", "sync_tool"],
+            "children of {}",
+            d.record_id
+        );
         for t in tools.all() {
             assert_eq!(t.correlation.decision_id, Some(d.record_id));
             assert_eq!(t.correlation.run_id, Some(run_rec.record_id));

@@ -55,7 +55,10 @@ fn panic_is_recorded_and_continues() {
     let (guard, mem) = local_runtime();
     let caught = catch_unwind(AssertUnwindSafe(|| boom(3)));
     let payload = caught.expect_err("the panic must reach the caller");
-    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("tool exploded on 3"));
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("tool exploded on 3")
+    );
     assert_eq!(boom(0), 0);
     guard.flush().unwrap();
     let recs = mem.find("boom");
@@ -63,7 +66,10 @@ fn panic_is_recorded_and_continues() {
     let p = recs.all()[0].outcome.clone().unwrap();
     assert_eq!(p.status, OutcomeStatus::Panic);
     assert_eq!(p.error.as_deref(), Some("tool exploded on 3"));
-    assert_eq!(recs.all()[1].outcome.as_ref().unwrap().status, OutcomeStatus::Ok);
+    assert_eq!(
+        recs.all()[1].outcome.as_ref().unwrap().status,
+        OutcomeStatus::Ok
+    );
 }
 
 #[tokio::test]
@@ -75,7 +81,10 @@ async fn async_panic_is_recorded_and_continues() {
     guard.flush().unwrap();
     // The spawned task ran on this (current-thread) runtime, so it reported to this runtime.
     let r = mem.find("async_boom").expect_one().assert_panicked();
-    assert_eq!(r.record().outcome.as_ref().unwrap().error.as_deref(), Some("async tool exploded"));
+    assert_eq!(
+        r.record().outcome.as_ref().unwrap().error.as_deref(),
+        Some("async tool exploded")
+    );
 }
 
 #[tokio::test]
@@ -85,7 +94,10 @@ async fn dropped_future_is_cancelled_and_started_record_exists() {
     assert!(r.is_err(), "timed out");
     guard.flush().unwrap();
     let run = mem.find("outcomes.run").expect_one().assert_cancelled();
-    mem.find("slow").expect_one().assert_cancelled().assert_parent(run.record().record_id);
+    mem.find("slow")
+        .expect_one()
+        .assert_cancelled()
+        .assert_parent(run.record().record_id);
     // The agent run wrote a `started` record first, referring to the run's record id.
     let started = mem.of_kind(RecordKind::Started).expect_one();
     assert_eq!(started.record().refers_to, Some(run.record().record_id));
@@ -101,12 +113,27 @@ fn rationale_from_attribute_and_body() {
     guard.flush().unwrap();
     let recs = mem.find("outcomes.rationale");
     let yes = &recs.all()[0];
-    assert_eq!(yes.rationale.explanation.as_deref(), Some("score above threshold\nchecked against the lending policy"));
-    let names: Vec<&str> = yes.rationale.signals.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        yes.rationale.explanation.as_deref(),
+        Some("score above threshold\nchecked against the lending policy")
+    );
+    let names: Vec<&str> = yes
+        .rationale
+        .signals
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(names, ["threshold", "score"]);
     assert_eq!(yes.lineage[0].dataset, "bureau-snapshots");
     assert_eq!(yes.versions[0].version.as_deref(), Some("2026-10"));
-    assert!(recs.all()[1].rationale.explanation.as_deref().unwrap().starts_with("score below"));
+    assert!(
+        recs.all()[1]
+            .rationale
+            .explanation
+            .as_deref()
+            .unwrap()
+            .starts_with("score below")
+    );
 }
 
 #[test]
@@ -121,6 +148,9 @@ fn every_record_carries_its_point_and_timing() {
     assert_eq!(p.crate_name, "audit-tests");
     assert!(p.module.starts_with("outcomes"));
     assert!(rec.time.duration_ns.is_some() && rec.time.end.is_some());
-    assert_eq!(rec.code_version.as_deref(), Some(concat!("audit-tests@", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(
+        rec.code_version.as_deref(),
+        Some(concat!("audit-tests@", env!("CARGO_PKG_VERSION")))
+    );
     assert_eq!(rec.correlation.decision_id, Some(rec.record_id));
 }

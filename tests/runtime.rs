@@ -10,7 +10,12 @@ use audit_runtime::{
 };
 use audit_tests::local_runtime;
 
-#[audited_decision(name = "rt.approve", model = "rt-scorer", model_version = "2.0.0", prompt = "rt-prompt")]
+#[audited_decision(
+    name = "rt.approve",
+    model = "rt-scorer",
+    model_version = "2.0.0",
+    prompt = "rt-prompt"
+)]
 fn approve(amount: u64) -> bool {
     amount < 100
 }
@@ -20,7 +25,11 @@ fn plain(amount: u64) -> bool {
     amount < 100
 }
 
-#[audited_decision(name = "rt.mismatch", model = "rt-mismatch-scorer", model_version = "2.0.0")]
+#[audited_decision(
+    name = "rt.mismatch",
+    model = "rt-mismatch-scorer",
+    model_version = "2.0.0"
+)]
 fn mismatch() -> bool {
     true
 }
@@ -28,30 +37,68 @@ fn mismatch() -> bool {
 #[test]
 fn follow_ups_refer_to_the_decision() {
     let (guard, mem) = local_runtime();
-    artifacts::register(Artifact::from_bytes(ArtifactRole::Prompt, "rt-prompt", "v7", b"You are a careful loan officer."));
+    artifacts::register(Artifact::from_bytes(
+        ArtifactRole::Prompt,
+        "rt-prompt",
+        "v7",
+        b"You are a careful loan officer.",
+    ));
     approve(5);
     let id = audit_runtime::last_decision_id().unwrap();
     record_outcome(id, "repaid", serde_json::json!({"on_time": true})).unwrap();
     record_human_action(
         id,
-        HumanAction::new(HumanActionKind::Override, "officer-17").note("customer hardship").new_value(false),
+        HumanAction::new(HumanActionKind::Override, "officer-17")
+            .note("customer hardship")
+            .new_value(false),
     )
     .unwrap();
-    record_lineage(id, [audit_runtime::record::LineageRef { dataset: "applications".into(), version: Some("2026-11".into()), digest: None }]).unwrap();
+    record_lineage(
+        id,
+        [audit_runtime::record::LineageRef {
+            dataset: "applications".into(),
+            version: Some("2026-11".into()),
+            digest: None,
+        }],
+    )
+    .unwrap();
     guard.flush().unwrap();
-    for kind in [RecordKind::Outcome, RecordKind::HumanAction, RecordKind::Lineage] {
+    for kind in [
+        RecordKind::Outcome,
+        RecordKind::HumanAction,
+        RecordKind::Lineage,
+    ] {
         let r = mem.of_kind(kind).expect_one();
         assert_eq!(r.record().refers_to, Some(id));
         assert_eq!(r.record().correlation.decision_id, Some(id));
     }
     let h = mem.of_kind(RecordKind::HumanAction).expect_one();
     let ha = h.record().human_action.as_ref().unwrap();
-    assert_eq!((ha.action.as_str(), ha.actor.as_str()), ("override", "officer-17"));
+    assert_eq!(
+        (ha.action.as_str(), ha.actor.as_str()),
+        ("override", "officer-17")
+    );
     // The prompt's version came from the registry, with its digest.
-    let d = mem.find("rt.approve").expect_one().assert_version("prompt", "v7").assert_version("model", "2.0.0");
-    let prompt = d.record().versions.iter().find(|v| v.name == "rt-prompt").unwrap();
+    let d = mem
+        .find("rt.approve")
+        .expect_one()
+        .assert_version("prompt", "v7")
+        .assert_version("model", "2.0.0");
+    let prompt = d
+        .record()
+        .versions
+        .iter()
+        .find(|v| v.name == "rt-prompt")
+        .unwrap();
     assert_eq!(prompt.source, "registry");
-    assert_eq!(prompt.digest.as_deref(), Some(blake3::hash(b"You are a careful loan officer.").to_hex().as_str()));
+    assert_eq!(
+        prompt.digest.as_deref(),
+        Some(
+            blake3::hash(b"You are a careful loan officer.")
+                .to_hex()
+                .as_str()
+        )
+    );
 }
 
 #[test]
@@ -62,7 +109,13 @@ fn unregistered_artifact_becomes_a_finding() {
     unregistered();
     guard.flush().unwrap();
     let f = mem.of_kind(RecordKind::Finding).expect_one();
-    assert!(f.record().finding.as_deref().unwrap().contains("no such artifact is registered"));
+    assert!(
+        f.record()
+            .finding
+            .as_deref()
+            .unwrap()
+            .contains("no such artifact is registered")
+    );
     let d = mem.find("rt.unregistered").expect_one();
     assert_eq!(d.record().versions[0].version, None);
 }
@@ -70,12 +123,19 @@ fn unregistered_artifact_becomes_a_finding() {
 #[test]
 fn version_mismatch_becomes_a_finding() {
     let (guard, mem) = local_runtime();
-    artifacts::register(Artifact::new(ArtifactRole::Model, "rt-mismatch-scorer", "2.1.0"));
+    artifacts::register(Artifact::new(
+        ArtifactRole::Model,
+        "rt-mismatch-scorer",
+        "2.1.0",
+    ));
     mismatch();
     guard.flush().unwrap();
     let f = mem.of_kind(RecordKind::Finding).expect_one();
     let text = f.record().finding.clone().unwrap();
-    assert!(text.contains("version 2.0.0 but version 2.1.0 is deployed"), "{text}");
+    assert!(
+        text.contains("version 2.0.0 but version 2.1.0 is deployed"),
+        "{text}"
+    );
     let d = mem.find("rt.mismatch").expect_one();
     assert_eq!(f.record().refers_to, Some(d.record().record_id));
 }
@@ -92,15 +152,25 @@ fn not_installed_means_plain_calls() {
 fn global_warn_filter_does_not_switch_auditing_off() {
     use tracing_subscriber::layer::SubscriberExt as _;
     let filter = tracing_subscriber::EnvFilter::new("warn");
-    let subscriber = tracing_subscriber::registry().with(filter).with(tracing_subscriber::fmt::layer());
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer());
     let (guard, mem) = local_runtime();
     tracing::subscriber::with_default(subscriber, || {
         plain(3);
         plain(4);
     });
     guard.flush().unwrap();
-    assert_eq!(mem.find("rt.plain").count(), 2, "records written despite RUST_LOG=warn");
-    assert_eq!(guard.stats().filtered_spans, 2, "and the filtering was noticed");
+    assert_eq!(
+        mem.find("rt.plain").count(),
+        2,
+        "records written despite RUST_LOG=warn"
+    );
+    assert_eq!(
+        guard.stats().filtered_spans,
+        2,
+        "and the filtering was noticed"
+    );
 }
 
 #[test]
@@ -110,7 +180,10 @@ fn drop_and_count_counts() {
         fn name(&self) -> &str {
             "slow"
         }
-        fn export(&mut self, _: &[audit_runtime::chain::SealedRecord]) -> Result<(), audit_runtime::export::ExportError> {
+        fn export(
+            &mut self,
+            _: &[audit_runtime::chain::SealedRecord],
+        ) -> Result<(), audit_runtime::export::ExportError> {
             std::thread::sleep(std::time::Duration::from_millis(50));
             Ok(())
         }
@@ -140,9 +213,14 @@ fn failing_exporter_retries_then_falls_back() {
         fn name(&self) -> &str {
             "down"
         }
-        fn export(&mut self, _: &[audit_runtime::chain::SealedRecord]) -> Result<(), audit_runtime::export::ExportError> {
+        fn export(
+            &mut self,
+            _: &[audit_runtime::chain::SealedRecord],
+        ) -> Result<(), audit_runtime::export::ExportError> {
             self.0 += 1;
-            Err(audit_runtime::export::ExportError::transient("collector unreachable"))
+            Err(audit_runtime::export::ExportError::transient(
+                "collector unreachable",
+            ))
         }
     }
     let fallback = audit_exporters::MemoryExporter::new();
@@ -169,12 +247,20 @@ fn panicking_exporter_does_not_kill_the_pipeline() {
         fn name(&self) -> &str {
             "bomb"
         }
-        fn export(&mut self, _: &[audit_runtime::chain::SealedRecord]) -> Result<(), audit_runtime::export::ExportError> {
+        fn export(
+            &mut self,
+            _: &[audit_runtime::chain::SealedRecord],
+        ) -> Result<(), audit_runtime::export::ExportError> {
             panic!("exporter bug")
         }
     }
     let mem = audit_exporters::MemoryExporter::new();
-    let guard = AuditRuntime::builder().service("bomb").exporter(Bomb).exporter(mem.clone()).install_thread_local().unwrap();
+    let guard = AuditRuntime::builder()
+        .service("bomb")
+        .exporter(Bomb)
+        .exporter(mem.clone())
+        .install_thread_local()
+        .unwrap();
     plain(1);
     plain(2);
     guard.flush().unwrap();
@@ -184,7 +270,10 @@ fn panicking_exporter_does_not_kill_the_pipeline() {
 
 #[test]
 fn bad_configuration_names_the_setting() {
-    let e = AuditRuntime::builder().service("x").install_thread_local().unwrap_err();
+    let e = AuditRuntime::builder()
+        .service("x")
+        .install_thread_local()
+        .unwrap_err();
     assert!(e.to_string().contains("`exporter`"), "{e}");
     let e = AuditRuntime::builder()
         .service("x")
@@ -193,6 +282,10 @@ fn bad_configuration_names_the_setting() {
         .install_thread_local()
         .unwrap_err();
     assert!(e.to_string().contains("`queue_capacity`"), "{e}");
-    let e = AuditRuntime::builder().service(" ").exporter(audit_exporters::MemoryExporter::new()).install_thread_local().unwrap_err();
+    let e = AuditRuntime::builder()
+        .service(" ")
+        .exporter(audit_exporters::MemoryExporter::new())
+        .install_thread_local()
+        .unwrap_err();
     assert!(e.to_string().contains("`service`"), "{e}");
 }

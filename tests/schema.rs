@@ -37,9 +37,15 @@ fn decide(x: u32) -> Result<u32, String> {
 /// present: a cheap structural check that the schema describes what is written.
 #[test]
 fn real_records_fit_the_schema() {
-    let schema: serde_json::Value = serde_json::from_str(&audit_runtime::record::json_schema()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&audit_runtime::record::json_schema()).unwrap();
     let props = schema["properties"].as_object().unwrap();
-    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
     let (guard, mem) = local_runtime();
     decide(1).unwrap();
     decide(0).unwrap_err();
@@ -51,7 +57,10 @@ fn real_records_fit_the_schema() {
             assert!(props.contains_key(k), "member `{k}` is not in the schema");
         }
         for r in &required {
-            assert!(obj.contains_key(*r), "required member `{r}` missing from {line}");
+            assert!(
+                obj.contains_key(*r),
+                "required member `{r}` missing from {line}"
+            );
         }
     }
 }

@@ -147,20 +147,31 @@ impl NativeAsync for Search {
 #[audited_tool(name = "shapes.impl_future")]
 fn returns_future(x: u8) -> impl std::future::Future<Output = Result<u8, AgentError>> {
     let y = x * 2;
-    async move { if y > 100 { Err(AgentError("big")) } else { Ok(y) } }
+    async move {
+        if y > 100 {
+            Err(AgentError("big"))
+        } else {
+            Ok(y)
+        }
+    }
 }
 
 #[audited_decision(unversioned = "test")]
 async fn async_free(n: u64) -> Result<u64, String> {
     tokio::task::yield_now().await;
-    let v: u64 = "5".parse().map_err(|e: std::num::ParseIntError| e.to_string())?;
+    let v: u64 = "5"
+        .parse()
+        .map_err(|e: std::num::ParseIntError| e.to_string())?;
     Ok(n + v)
 }
 
 #[test]
 fn sync_shapes_behave_as_before() {
     let (guard, mem) = local_runtime();
-    let a = Applicant { name: "Ada".into(), income: 10 };
+    let a = Applicant {
+        name: "Ada".into(),
+        income: 10,
+    };
     assert_eq!(sync_fn(&a, 2), 12);
     assert_eq!(early_return(-1), Err(AgentError("negative")));
     assert_eq!(early_return(1), Ok(42));
@@ -168,7 +179,10 @@ fn sync_shapes_behave_as_before() {
     assert_eq!(question_mark_conversion("9").ok(), Some(9));
     assert_eq!(generic_fn(&[1, 2, 3]), vec![1, 2, 3]);
     assert_eq!(impl_trait_arg_and_return(5).to_string(), "<5>");
-    let mut agent = Agent { calls: 0, label: "x".into() };
+    let mut agent = Agent {
+        calls: 0,
+        label: "x".into(),
+    };
     assert_eq!(agent.by_ref(), "x");
     *agent.by_mut() += 10;
     assert_eq!(agent.calls, 11);
@@ -178,7 +192,11 @@ fn sync_shapes_behave_as_before() {
     assert_eq!(agent.by_value(), "x");
     guard.flush().unwrap();
 
-    let r = mem.find("shapes.sync").expect_one().assert_ok().assert_version("model", "1");
+    let r = mem
+        .find("shapes.sync")
+        .expect_one()
+        .assert_ok()
+        .assert_version("model", "1");
     assert_eq!(r.arg("a"), serde_json::json!({"name": "Ada", "income": 10}));
     assert_eq!(r.arg("n"), serde_json::json!(2));
     assert!(r.record().inputs.as_ref().unwrap().digest.is_some());
@@ -191,13 +209,30 @@ fn sync_shapes_behave_as_before() {
     assert!(out.error_type.as_deref().unwrap().ends_with("AgentError"));
     // Debug-only errors are described with Debug.
     let q = mem.find("question_mark_conversion");
-    assert_eq!(q.all()[0].outcome.as_ref().unwrap().error.as_deref(), Some("ParseFail"));
+    assert_eq!(
+        q.all()[0].outcome.as_ref().unwrap().error.as_deref(),
+        Some("ParseFail")
+    );
     let g = mem.find("generic_fn").expect_one();
     assert_eq!(
-        g.record().outcome.as_ref().unwrap().value.as_ref().unwrap().value,
+        g.record()
+            .outcome
+            .as_ref()
+            .unwrap()
+            .value
+            .as_ref()
+            .unwrap()
+            .value,
         Some(serde_json::json!([1, 2, 3]))
     );
-    for name in ["shapes.by_ref", "shapes.by_mut", "shapes.by_value", "shapes.trait_impl", "shapes.trait_default", "impl_trait_arg_and_return"] {
+    for name in [
+        "shapes.by_ref",
+        "shapes.by_mut",
+        "shapes.by_value",
+        "shapes.trait_impl",
+        "shapes.trait_default",
+        "impl_trait_arg_and_return",
+    ] {
         mem.find(name).expect_one().assert_ok();
     }
     mem.assert_chain_valid();
@@ -206,7 +241,10 @@ fn sync_shapes_behave_as_before() {
 #[tokio::test]
 async fn async_shapes_behave_as_before() {
     let (guard, mem) = local_runtime();
-    let agent = Agent { calls: 1, label: String::new() };
+    let agent = Agent {
+        calls: 1,
+        label: String::new(),
+    };
     assert_eq!(agent.async_method(2).await, 3);
     assert_eq!(Search.call("rust").await.unwrap(), "results for rust");
     assert_eq!(Search.call("").await, Err(AgentError("empty query")));
@@ -219,15 +257,23 @@ async fn async_shapes_behave_as_before() {
     mem.find("shapes.async_method").expect_one().assert_ok();
     let calls = mem.find("shapes.async_trait");
     assert_eq!(calls.count(), 2);
-    assert_eq!(calls.all()[1].outcome.as_ref().unwrap().error.as_deref(), Some("agent error: empty query"));
+    assert_eq!(
+        calls.all()[1].outcome.as_ref().unwrap().error.as_deref(),
+        Some("agent error: empty query")
+    );
     assert_eq!(
         calls.all()[0].outcome.as_ref().unwrap().side_effect,
         Some(audit_runtime::point::SideEffect::Read)
     );
-    mem.find("shapes.native_async_trait").expect_one().assert_ok();
+    mem.find("shapes.native_async_trait")
+        .expect_one()
+        .assert_ok();
     let f = mem.find("shapes.impl_future");
     assert_eq!(f.count(), 2);
-    assert_eq!(f.all()[1].outcome.as_ref().unwrap().status, audit_runtime::record::OutcomeStatus::Err);
+    assert_eq!(
+        f.all()[1].outcome.as_ref().unwrap().status,
+        audit_runtime::record::OutcomeStatus::Err
+    );
     mem.find("async_free").expect_one().assert_ok();
     mem.assert_chain_valid();
 }
@@ -235,10 +281,17 @@ async fn async_shapes_behave_as_before() {
 #[test]
 fn registry_lists_points_of_this_binary() {
     let names: Vec<&str> = audit_runtime::points().map(|p| p.name).collect();
-    for n in ["shapes.sync", "shapes.async_trait", "shapes.trait_default", "early_return"] {
+    for n in [
+        "shapes.sync",
+        "shapes.async_trait",
+        "shapes.trait_default",
+        "early_return",
+    ] {
         assert!(names.contains(&n), "{n} missing from {names:?}");
     }
-    let p = audit_runtime::points().find(|p| p.name == "shapes.sync").unwrap();
+    let p = audit_runtime::points()
+        .find(|p| p.name == "shapes.sync")
+        .unwrap();
     assert_eq!(p.crate_name, "audit-tests");
     assert_eq!(p.args.len(), 2);
     assert!(p.file.ends_with("shapes.rs"));

@@ -11,6 +11,6 @@ mod stdout;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 
+pub use file::{FileExporter, FsyncPolicy};
 pub use memory::{MemoryExporter, RecordAssert, RecordQuery};
 pub use stdout::StdoutExporter;
-pub use file::{FileExporter, FsyncPolicy};

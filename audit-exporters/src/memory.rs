@@ -64,9 +64,7 @@ impl MemoryExporter {
             records: self
                 .records()
                 .into_iter()
-                .filter(|r| {
-                    is_call(r.kind) && r.point.as_ref().is_some_and(|p| p.name == name)
-                })
+                .filter(|r| is_call(r.kind) && r.point.as_ref().is_some_and(|p| p.name == name))
                 .collect(),
             what: format!("records of `{name}`"),
         }
@@ -75,7 +73,11 @@ impl MemoryExporter {
     /// Records of a kind.
     pub fn of_kind(&self, kind: RecordKind) -> RecordQuery {
         RecordQuery {
-            records: self.records().into_iter().filter(|r| r.kind == kind).collect(),
+            records: self
+                .records()
+                .into_iter()
+                .filter(|r| r.kind == kind)
+                .collect(),
             what: format!("records of kind {kind:?}"),
         }
     }
@@ -148,7 +150,11 @@ impl RecordQuery {
     pub fn expect_one(&self) -> RecordAssert {
         match self.records.as_slice() {
             [one] => RecordAssert(one.clone()),
-            other => panic!("expected exactly one of {}, found {}", self.what, other.len()),
+            other => panic!(
+                "expected exactly one of {}, found {}",
+                self.what,
+                other.len()
+            ),
         }
     }
 }
@@ -197,17 +203,28 @@ impl RecordAssert {
     /// A versioned artifact of this role has this version.
     #[track_caller]
     pub fn assert_version(self, role: &str, version: &str) -> Self {
-        let found = self.0.versions.iter().any(|v| {
-            v.role.as_str() == role && v.version.as_deref() == Some(version)
-        });
-        assert!(found, "no {role} version {version} in {:?}", self.0.versions);
+        let found = self
+            .0
+            .versions
+            .iter()
+            .any(|v| v.role.as_str() == role && v.version.as_deref() == Some(version));
+        assert!(
+            found,
+            "no {role} version {version} in {:?}",
+            self.0.versions
+        );
         self
     }
 
     /// The record is a child of `parent`.
     #[track_caller]
     pub fn assert_parent(self, parent: RecordId) -> Self {
-        assert_eq!(self.0.correlation.parent_id, Some(parent), "parent of {}", self.0.record_id);
+        assert_eq!(
+            self.0.correlation.parent_id,
+            Some(parent),
+            "parent of {}",
+            self.0.record_id
+        );
         self
     }
 
@@ -226,9 +243,16 @@ impl RecordAssert {
     #[track_caller]
     pub fn arg(&self, name: &str) -> serde_json::Value {
         let inputs = self.0.inputs.as_ref().expect("record has no inputs");
-        let a = inputs.args.iter().find(|a| a.name == name).unwrap_or_else(|| {
-            panic!("no argument `{name}` in {:?}", inputs.args.iter().map(|a| &a.name).collect::<Vec<_>>())
-        });
+        let a = inputs
+            .args
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no argument `{name}` in {:?}",
+                    inputs.args.iter().map(|a| &a.name).collect::<Vec<_>>()
+                )
+            });
         a.captured.value.clone().unwrap_or(serde_json::Value::Null)
     }
 }

@@ -72,6 +72,7 @@ impl Exporter for StdoutExporter {
             };
             res.map_err(|e| ExportError::transient("cannot write to stdout").with_source(e))?;
         }
-        out.flush().map_err(|e| ExportError::transient("cannot flush stdout").with_source(e))
+        out.flush()
+            .map_err(|e| ExportError::transient("cannot flush stdout").with_source(e))
     }
 }

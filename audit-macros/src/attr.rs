@@ -138,7 +138,11 @@ impl Args {
     pub(crate) fn versions(&self, errors: &mut Errors) -> Vec<VersionDecl> {
         let mut out = Vec::new();
         for (role, (_, _, variant)) in ROLES.iter().enumerate() {
-            let name = self.artifact_names.iter().find(|(r, _)| *r == role).map(|(_, n)| n);
+            let name = self
+                .artifact_names
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, n)| n);
             let version = self.artifact_versions.iter().find(|(r, _, _)| *r == role);
             match (name, version) {
                 (Some(name), v) => out.push(VersionDecl {
@@ -194,7 +198,10 @@ fn parse_redact_rule(input: ParseStream<'_>) -> syn::Result<RedactRule> {
                 path.push_str(&l.value());
             } else {
                 let seg = Ident::parse_any(input).map_err(|e| {
-                    syn::Error::new(e.span(), "expected a field name, `*` or a quoted key after `.`")
+                    syn::Error::new(
+                        e.span(),
+                        "expected a field name, `*` or a quoted key after `.`",
+                    )
                 })?;
                 path.push('.');
                 path.push_str(seg.to_string().trim_start_matches("r#"));
@@ -227,7 +234,10 @@ fn parse_redact_rule(input: ParseStream<'_>) -> syn::Result<RedactRule> {
                 syn::parenthesized!(content in input);
                 let n: syn::LitInt = content.parse()?;
                 let keep = n.base10_parse::<u8>().map_err(|_| {
-                    syn::Error::new(n.span(), "mask(N) keeps N trailing characters visible; N must be 0..=255")
+                    syn::Error::new(
+                        n.span(),
+                        "mask(N) keeps N trailing characters visible; N must be 0..=255",
+                    )
                 })?;
                 RedactAction::Mask(keep)
             } else {
@@ -246,7 +256,10 @@ fn parse_redact_rule(input: ParseStream<'_>) -> syn::Result<RedactRule> {
 
 fn parse_lit_str(input: ParseStream<'_>, key: &Ident, example: &str) -> syn::Result<LitStr> {
     input.parse::<LitStr>().map_err(|e| {
-        syn::Error::new(e.span(), format!("`{key}` takes a string literal, e.g. `{key} = {example}`"))
+        syn::Error::new(
+            e.span(),
+            format!("`{key}` takes a string literal, e.g. `{key} = {example}`"),
+        )
     })
 }
 
@@ -276,14 +289,22 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>, errors: &mut Errors) -> sy
     let key = Ident::parse_any(input)?;
     let key_str = key.to_string();
     if !KEYS.contains(&key_str.as_str()) {
-        let hint = suggest(&key_str).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        let hint = suggest(&key_str)
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
         return Err(syn::Error::new(
             key.span(),
-            format!("unknown audit option `{key_str}`{hint} (known options: {})", KEYS.join(", ")),
+            format!(
+                "unknown audit option `{key_str}`{hint} (known options: {})",
+                KEYS.join(", ")
+            ),
         ));
     }
     if args.seen.contains(&key_str) {
-        errors.push(syn::Error::new(key.span(), format!("`{key_str}` is given more than once")));
+        errors.push(syn::Error::new(
+            key.span(),
+            format!("`{key_str}` is given more than once"),
+        ));
     }
     args.seen.push(key_str.clone());
 
@@ -296,9 +317,15 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>, errors: &mut Errors) -> sy
         }
         let content;
         syn::parenthesized!(content in input);
-        let rules = Punctuated::<RedactRule, Token![,]>::parse_terminated_with(&content, parse_redact_rule)?;
+        let rules = Punctuated::<RedactRule, Token![,]>::parse_terminated_with(
+            &content,
+            parse_redact_rule,
+        )?;
         if rules.is_empty() {
-            return Err(syn::Error::new(key.span(), "`redact(..)` needs at least one rule"));
+            return Err(syn::Error::new(
+                key.span(),
+                "`redact(..)` needs at least one rule",
+            ));
         }
         args.redact = rules.into_iter().collect();
         return Ok(());
@@ -309,7 +336,9 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>, errors: &mut Errors) -> sy
         if !input.peek(syn::token::Paren) {
             return Err(syn::Error::new(
                 key.span(),
-                format!("`{key_str}` takes a list of parameter names, e.g. `{key_str}(applicant, amount)`"),
+                format!(
+                    "`{key_str}` takes a list of parameter names, e.g. `{key_str}(applicant, amount)`"
+                ),
             ));
         }
         let list = parse_list(input)?;
@@ -328,7 +357,10 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>, errors: &mut Errors) -> sy
         return Ok(());
     }
     if !input.peek(Token![=]) {
-        return Err(syn::Error::new(key.span(), format!("expected `{key_str} = ...`")));
+        return Err(syn::Error::new(
+            key.span(),
+            format!("expected `{key_str} = ...`"),
+        ));
     }
     input.parse::<Token![=]>()?;
     match key_str.as_str() {
@@ -336,16 +368,25 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>, errors: &mut Errors) -> sy
         "unversioned" => {
             let lit = parse_lit_str(input, &key, "\"rule-based, no model or policy artifact\"")?;
             if lit.value().trim().is_empty() {
-                return Err(syn::Error::new(lit.span(), "`unversioned` needs a reason, not an empty string"));
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "`unversioned` needs a reason, not an empty string",
+                ));
             }
             args.unversioned = Some(lit);
         }
         "capture_all" => {
-            return Err(syn::Error::new(key.span(), "`capture_all` is a flag: write `capture_all`, not `capture_all = ...`"));
+            return Err(syn::Error::new(
+                key.span(),
+                "`capture_all` is a flag: write `capture_all`, not `capture_all = ...`",
+            ));
         }
         "started" => {
             let b: LitBool = input.parse().map_err(|e| {
-                syn::Error::new(e.span(), "`started` takes `true` or `false` (or write just `started`)")
+                syn::Error::new(
+                    e.span(),
+                    "`started` takes `true` or `false` (or write just `started`)",
+                )
             })?;
             args.started = Some(b.value);
         }
@@ -353,7 +394,11 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>, errors: &mut Errors) -> sy
             args.output = Some(parse_ident_choice(
                 input,
                 &key,
-                &[("status", OutputMode::Status), ("capture", OutputMode::Capture), ("hash_only", OutputMode::HashOnly)],
+                &[
+                    ("status", OutputMode::Status),
+                    ("capture", OutputMode::Capture),
+                    ("hash_only", OutputMode::HashOnly),
+                ],
             )?);
         }
         "side_effect" => {
@@ -369,9 +414,11 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>, errors: &mut Errors) -> sy
             )?);
         }
         "result" => {
-            args.result = Some(input.parse::<LitBool>().map_err(|e| {
-                syn::Error::new(e.span(), "`result` takes `true` or `false`")
-            })?);
+            args.result = Some(
+                input
+                    .parse::<LitBool>()
+                    .map_err(|e| syn::Error::new(e.span(), "`result` takes `true` or `false`"))?,
+            );
         }
         "rationale" => args.rationale = Some(input.parse()?),
         "session" => args.session = Some(input.parse()?),
@@ -379,7 +426,8 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>, errors: &mut Errors) -> sy
         other => {
             if let Some(role) = ROLES.iter().position(|(n, _, _)| *n == other) {
                 let example = format!("\"{}-name\"", ROLES[role].0.replace('_', "-"));
-                args.artifact_names.push((role, parse_lit_str(input, &key, &example)?));
+                args.artifact_names
+                    .push((role, parse_lit_str(input, &key, &example)?));
             } else if let Some(role) = ROLES.iter().position(|(_, v, _)| *v == other) {
                 let value = if input.peek(LitStr) {
                     VersionValue::Literal(input.parse()?)
@@ -425,7 +473,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -446,7 +496,10 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
                 break;
             }
             if let Err(e) = input.parse::<Token![,]>() {
-                errors.push(syn::Error::new(e.span(), "expected `,` between audit options"));
+                errors.push(syn::Error::new(
+                    e.span(),
+                    "expected `,` between audit options",
+                ));
                 skip_to_comma(input);
             }
         }
@@ -484,10 +537,20 @@ mod tests {
     #[test]
     fn full_grammar() {
         let a = parse_ok(quote!(
-            name = "loan.approve", model = "credit-scorer", model_version = "2.3.1",
-            policy = "lending", policy_version = POLICY_VERSION, capture(applicant, amount),
-            hash_only(document), output = capture, result = true, rationale = |r| "x",
-            session = ctx.session(), side_effect = read, started, crate = ::my::audit
+            name = "loan.approve",
+            model = "credit-scorer",
+            model_version = "2.3.1",
+            policy = "lending",
+            policy_version = POLICY_VERSION,
+            capture(applicant, amount),
+            hash_only(document),
+            output = capture,
+            result = true,
+            rationale = |r| "x",
+            session = ctx.session(),
+            side_effect = read,
+            started,
+            crate = ::my::audit
         ));
         assert_eq!(a.name.as_ref().unwrap().value(), "loan.approve");
         assert_eq!(a.capture.len(), 2);
@@ -506,12 +569,26 @@ mod tests {
 
     #[test]
     fn all_errors_reported_together() {
-        let msgs = parse_err(quote!(nmae = "x", output = everything, capture = a, result = 3));
+        let msgs = parse_err(quote!(
+            nmae = "x",
+            output = everything,
+            capture = a,
+            result = 3
+        ));
         assert_eq!(msgs.len(), 4, "{msgs:?}");
         assert!(msgs[0].contains("did you mean `name`"), "{msgs:?}");
-        assert!(msgs[1].contains("must be one of: status, capture, hash_only"), "{msgs:?}");
-        assert!(msgs[2].contains("takes a list of parameter names"), "{msgs:?}");
-        assert!(msgs[3].contains("`result` takes `true` or `false`"), "{msgs:?}");
+        assert!(
+            msgs[1].contains("must be one of: status, capture, hash_only"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs[2].contains("takes a list of parameter names"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs[3].contains("`result` takes `true` or `false`"),
+            "{msgs:?}"
+        );
     }
 
     #[test]
@@ -525,14 +602,26 @@ mod tests {
     #[test]
     fn duplicates_and_empty_reason() {
         let msgs = parse_err(quote!(name = "a", name = "b", unversioned = ""));
-        assert!(msgs.iter().any(|m| m.contains("more than once")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("needs a reason")), "{msgs:?}");
+        assert!(
+            msgs.iter().any(|m| m.contains("more than once")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.contains("needs a reason")),
+            "{msgs:?}"
+        );
     }
 
     #[test]
     fn redact_paths() {
-        let a = parse_ok(quote!(redact(applicant.email = mask(4), applicant.phones[] = hash, m.* = erase, output.card = digest, x."e-mail" = erase)));
-        let paths: Vec<_> = a.redact.iter().map(|r| (r.path.clone(), r.action)).collect();
+        let a = parse_ok(
+            quote!(redact(applicant.email = mask(4), applicant.phones[] = hash, m.* = erase, output.card = digest, x."e-mail" = erase)),
+        );
+        let paths: Vec<_> = a
+            .redact
+            .iter()
+            .map(|r| (r.path.clone(), r.action))
+            .collect();
         assert_eq!(
             paths,
             vec![

@@ -46,7 +46,10 @@ fn params(f: &ItemFn) -> Vec<Param> {
                     Pat::Ident(p) if p.subpat.is_none() => Some(p.ident.clone()),
                     _ => None,
                 };
-                Param { name, is_ref: matches!(&*t.ty, Type::Reference(_)) }
+                Param {
+                    name,
+                    is_ref: matches!(&*t.ty, Type::Reference(_)),
+                }
             }
         })
         .collect()
@@ -54,9 +57,7 @@ fn params(f: &ItemFn) -> Vec<Param> {
 
 /// The `Output` type of `impl Future<Output = T>` or `Pin<Box<dyn Future<Output = T> + ..>>`.
 fn future_output(ty: &Type) -> Option<&Type> {
-    fn from_bounds<'a>(
-        bounds: impl IntoIterator<Item = &'a TypeParamBound>,
-    ) -> Option<&'a Type> {
+    fn from_bounds<'a>(bounds: impl IntoIterator<Item = &'a TypeParamBound>) -> Option<&'a Type> {
         for b in bounds {
             if let TypeParamBound::Trait(t) = b {
                 let last = t.path.segments.last()?;
@@ -147,17 +148,29 @@ enum Shape<'a> {
     Async,
     /// A non-async fn whose tail is an async block (possibly in `Box::pin`): the index of the
     /// tail statement, and whether it is boxed.
-    TailAsync { boxed: bool, output: Option<&'a Type> },
+    TailAsync {
+        boxed: bool,
+        output: Option<&'a Type>,
+    },
 }
 
 fn tail_async(block: &Block) -> Option<(bool, &syn::ExprAsync)> {
     let last = block.stmts.last()?;
-    let Stmt::Expr(expr, None) = last else { return None };
+    let Stmt::Expr(expr, None) = last else {
+        return None;
+    };
     match expr {
         Expr::Async(a) => Some((false, a)),
         Expr::Call(call) => {
-            let Expr::Path(p) = &*call.func else { return None };
-            let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let Expr::Path(p) = &*call.func else {
+                return None;
+            };
+            let segs: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
             let is_box_pin = segs.ends_with(&["Box".to_owned(), "pin".to_owned()]);
             if !is_box_pin || call.args.len() != 1 {
                 return None;
@@ -187,7 +200,10 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         ));
     }
     if let Some(v) = &f.sig.variadic {
-        errors.push(syn::Error::new(v.span(), format!("`#[{attr_name}]` does not support variadic functions")));
+        errors.push(syn::Error::new(
+            v.span(),
+            format!("`#[{attr_name}]` does not support variadic functions"),
+        ));
     }
 
     let output_ty: Option<&Type> = match &f.sig.output {
@@ -198,7 +214,10 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         Shape::Async
     } else if let Some(out) = output_ty.and_then(future_output) {
         if tail_async(&f.block).is_some() {
-            Shape::TailAsync { boxed: tail_async(&f.block).is_some_and(|(b, _)| b), output: Some(out) }
+            Shape::TailAsync {
+                boxed: tail_async(&f.block).is_some_and(|(b, _)| b),
+                output: Some(out),
+            }
         } else {
             errors.push(syn::Error::new(
                 output_ty.map_or(f.sig.ident.span(), Spanned::span),
@@ -222,11 +241,20 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     // ---- parameters and capture ------------------------------------------------------------
     let params = params(&f);
     let find = |id: &Ident| -> Option<usize> {
-        params.iter().position(|p| p.name.as_ref().is_some_and(|n| n == id))
+        params
+            .iter()
+            .position(|p| p.name.as_ref().is_some_and(|n| n == id))
     };
     let names_list = || {
-        let v: Vec<String> = params.iter().filter_map(|p| p.name.as_ref().map(ToString::to_string)).collect();
-        if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+        let v: Vec<String> = params
+            .iter()
+            .filter_map(|p| p.name.as_ref().map(ToString::to_string))
+            .collect();
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.join(", ")
+        }
     };
     #[derive(Clone, Copy, PartialEq)]
     enum Mode {
@@ -237,8 +265,11 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     let mut modes = vec![Mode::Skip; params.len()];
     let mut assigned: Vec<Option<&'static str>> = vec![None; params.len()];
     let mut mode_tokens: Vec<Option<Ident>> = vec![None; params.len()];
-    let lists: [(&Vec<Ident>, Mode, &'static str); 3] =
-        [(&args.capture, Mode::Capture, "capture"), (&args.hash_only, Mode::HashOnly, "hash_only"), (&args.skip, Mode::Skip, "skip")];
+    let lists: [(&Vec<Ident>, Mode, &'static str); 3] = [
+        (&args.capture, Mode::Capture, "capture"),
+        (&args.hash_only, Mode::HashOnly, "hash_only"),
+        (&args.skip, Mode::Skip, "skip"),
+    ];
     for (list, mode, key) in lists {
         for id in list {
             match find(id) {
@@ -256,14 +287,21 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
                 }
                 None => errors.push(syn::Error::new(
                     id.span(),
-                    format!("`{id}` is not a parameter of `{}` (parameters: {})", f.sig.ident, names_list()),
+                    format!(
+                        "`{id}` is not a parameter of `{}` (parameters: {})",
+                        f.sig.ident,
+                        names_list()
+                    ),
                 )),
             }
         }
     }
     if let Some(all) = &args.capture_all {
         if !args.capture.is_empty() {
-            errors.push(syn::Error::new(all.span(), "use either `capture_all` or `capture(..)`, not both"));
+            errors.push(syn::Error::new(
+                all.span(),
+                "use either `capture_all` or `capture(..)`, not both",
+            ));
         }
         for (i, p) in params.iter().enumerate() {
             if assigned[i].is_none() && p.name.is_some() {
@@ -299,7 +337,11 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             ),
         ));
     }
-    if kind == Kind::ModelCall && args.unversioned.is_none() && !versions.iter().any(|v| v.role_variant == "Model") && !versions.is_empty() {
+    if kind == Kind::ModelCall
+        && args.unversioned.is_none()
+        && !versions.iter().any(|v| v.role_variant == "Model")
+        && !versions.is_empty()
+    {
         errors.push(syn::Error::new(
             attr::call_site(),
             "`#[audited_model_call]` must name the model: add `model = \"...\"`",
@@ -308,7 +350,10 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     if let Some((id, _)) = &args.side_effect
         && kind != Kind::Tool
     {
-        errors.push(syn::Error::new(id.span(), "`side_effect` applies to `#[audited_tool]` only"));
+        errors.push(syn::Error::new(
+            id.span(),
+            "`side_effect` applies to `#[audited_tool]` only",
+        ));
     }
 
     // ---- output / result ---------------------------------------------------------------------
@@ -360,7 +405,10 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
 
     // ---- the static audit point ----------------------------------------------------------------
     let fn_name = f.sig.ident.to_string();
-    let audit_name = args.name.as_ref().map_or_else(|| fn_name.clone(), syn::LitStr::value);
+    let audit_name = args
+        .name
+        .as_ref()
+        .map_or_else(|| fn_name.clone(), syn::LitStr::value);
     let kind_variant = format_ident!("{}", kind.variant());
     let arg_specs = params.iter().zip(&modes).filter_map(|(p, m)| {
         let name = p.name.as_ref()?.to_string();
@@ -409,21 +457,27 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     };
     let side_effect = match &args.side_effect {
         Some((_, s)) => {
-            let v = format_ident!("{}", match s {
-                SideEffect::None => "None",
-                SideEffect::Read => "Read",
-                SideEffect::Write => "Write",
-                SideEffect::Irreversible => "Irreversible",
-            });
+            let v = format_ident!(
+                "{}",
+                match s {
+                    SideEffect::None => "None",
+                    SideEffect::Read => "Read",
+                    SideEffect::Write => "Write",
+                    SideEffect::Irreversible => "Irreversible",
+                }
+            );
             quote!(#private::core::option::Option::Some(#private::SideEffect::#v))
         }
         None => quote!(#private::core::option::Option::None),
     };
-    let output_variant = format_ident!("{}", match output_mode {
-        OutputMode::Status => "Status",
-        OutputMode::Capture => "Capture",
-        OutputMode::HashOnly => "HashOnly",
-    });
+    let output_variant = format_ident!(
+        "{}",
+        match output_mode {
+            OutputMode::Status => "Status",
+            OutputMode::Capture => "Capture",
+            OutputMode::HashOnly => "HashOnly",
+        }
+    );
     let started = args.started.unwrap_or(kind == Kind::AgentRun);
     let is_async = !matches!(shape, Shape::Sync);
 
@@ -478,7 +532,11 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         let Some(name) = &p.name else { continue };
         let idx = arg_index[i];
         let Some(tok) = &mode_tokens[i] else { continue };
-        let value = if p.is_ref { quote!(&*#name) } else { quote!(&#name) };
+        let value = if p.is_ref {
+            quote!(&*#name)
+        } else {
+            quote!(&#name)
+        };
         // Span the call at the token in the attribute so a missing `Serialize` points there.
         let sp = tok.span();
         match modes[i] {
@@ -511,11 +569,17 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     let ok_tokens = |v: TokenStream| match output_mode {
         OutputMode::Status => quote!(#guard.ok();),
         OutputMode::Capture => {
-            let sp = args.output.as_ref().map_or(Span::call_site(), |(id, _)| id.span());
+            let sp = args
+                .output
+                .as_ref()
+                .map_or(Span::call_site(), |(id, _)| id.span());
             quote_spanned!(sp=> #guard.ok_value(#v, false);)
         }
         OutputMode::HashOnly => {
-            let sp = args.output.as_ref().map_or(Span::call_site(), |(id, _)| id.span());
+            let sp = args
+                .output
+                .as_ref()
+                .map_or(Span::call_site(), |(id, _)| id.span());
             quote_spanned!(sp=> #guard.ok_value(#v, true);)
         }
     };
@@ -538,9 +602,10 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     } else {
         ok_tokens(quote!(&#ret))
     };
-    let rationale = args.rationale.as_ref().map(|r| {
-        quote_spanned!(r.span()=> #guard.rationale(&#ret, #r);)
-    });
+    let rationale = args
+        .rationale
+        .as_ref()
+        .map(|r| quote_spanned!(r.span()=> #guard.rationale(&#ret, #r);));
     let finish = quote! {
         #outcome
         #rationale
@@ -548,8 +613,11 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     };
 
     // ---- assemble ----------------------------------------------------------------------------
-    let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) =
-        f.attrs.iter().cloned().partition(|a| matches!(a.style, AttrStyle::Inner(_)));
+    let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = f
+        .attrs
+        .iter()
+        .cloned()
+        .partition(|a| matches!(a.style, AttrStyle::Inner(_)));
     f.attrs = outer_attrs;
     let allow = quote! {
         #[allow(
@@ -617,7 +685,11 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
                     #ret
                 }
             };
-            let wrapped = if boxed { quote!(::std::boxed::Box::pin(#wrapped)) } else { wrapped };
+            let wrapped = if boxed {
+                quote!(::std::boxed::Box::pin(#wrapped))
+            } else {
+                wrapped
+            };
             quote! {
                 #(#inner_attrs)*
                 #point_def
@@ -662,7 +734,10 @@ mod tests {
         let t = ty("impl Future<Output = Result<u8, E>> + Send");
         assert!(is_result(future_output(&t).unwrap()));
         let t = ty("Pin<Box<dyn Future<Output = u8> + Send + 'a>>");
-        assert_eq!(future_output(&t).unwrap().to_token_stream().to_string(), "u8");
+        assert_eq!(
+            future_output(&t).unwrap().to_token_stream().to_string(),
+            "u8"
+        );
         assert!(future_output(&ty("Vec<u8>")).is_none());
     }
 

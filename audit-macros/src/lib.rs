@@ -80,7 +80,10 @@ impl Errors {
         self.0.iter().map(ToString::to_string).collect()
     }
     fn into_compile_errors(self) -> TokenStream2 {
-        self.0.into_iter().map(syn::Error::into_compile_error).collect()
+        self.0
+            .into_iter()
+            .map(syn::Error::into_compile_error)
+            .collect()
     }
 }
 
@@ -101,7 +104,10 @@ pub(crate) fn expand_item(kind: Kind, args: TokenStream2, item: TokenStream2) ->
                     kind.attr_name()
                 )
             } else {
-                format!("`#[{}]` can only be applied to functions and methods", kind.attr_name())
+                format!(
+                    "`#[{}]` can only be applied to functions and methods",
+                    kind.attr_name()
+                )
             };
             let first = item.clone().into_iter().next();
             let err = match first {
@@ -165,7 +171,11 @@ mod tests {
         let out = expand_item(
             Kind::Decision,
             quote!(capture(nope)),
-            quote!(fn f(a: u8) -> u8 { a }),
+            quote!(
+                fn f(a: u8) -> u8 {
+                    a
+                }
+            ),
         )
         .to_string();
         assert!(out.contains("fn f (a : u8) -> u8 { a }"), "{out}");
@@ -175,15 +185,30 @@ mod tests {
 
     #[test]
     fn non_functions_are_rejected() {
-        let out = expand_item(Kind::Tool, quote!(), quote!(struct S;)).to_string();
+        let out = expand_item(
+            Kind::Tool,
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
         assert!(out.contains("can only be applied to functions"), "{out}");
         assert!(out.contains("struct S ;"), "{out}");
     }
 
     #[test]
     fn const_fn_is_rejected() {
-        let out =
-            expand_item(Kind::Tool, quote!(), quote!(const fn f() -> u8 { 1 })).to_string();
+        let out = expand_item(
+            Kind::Tool,
+            quote!(),
+            quote!(
+                const fn f() -> u8 {
+                    1
+                }
+            ),
+        )
+        .to_string();
         assert!(out.contains("cannot be applied to a `const fn`"), "{out}");
     }
 
@@ -192,7 +217,11 @@ mod tests {
         let out = expand_item(
             Kind::Tool,
             quote!(),
-            quote!(fn f() -> impl Future<Output = u8> { make() }),
+            quote!(
+                fn f() -> impl Future<Output = u8> {
+                    make()
+                }
+            ),
         )
         .to_string();
         assert!(out.contains("cannot see into the future"), "{out}");
@@ -203,7 +232,11 @@ mod tests {
         let sync = expand_item(
             Kind::Decision,
             quote!(unversioned = "rules", capture(a)),
-            quote!(fn f(a: &str) -> Result<u8, E> { Ok(1) }),
+            quote!(
+                fn f(a: &str) -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
         )
         .to_string();
         assert!(sync.contains("CallGuard :: start"), "{sync}");
@@ -212,7 +245,11 @@ mod tests {
         let asy = expand_item(
             Kind::Tool,
             quote!(),
-            quote!(async fn f() -> u8 { 1 }),
+            quote!(
+                async fn f() -> u8 {
+                    1
+                }
+            ),
         )
         .to_string();
         assert!(asy.contains(". instrument (async move"), "{asy}");

@@ -27,7 +27,12 @@ pub struct Artifact {
 impl Artifact {
     /// An artifact known by name and version only.
     pub fn new(role: ArtifactRole, name: impl Into<String>, version: impl Into<String>) -> Self {
-        Artifact { role, name: name.into(), version: version.into(), digest: None }
+        Artifact {
+            role,
+            name: name.into(),
+            version: version.into(),
+            digest: None,
+        }
     }
 
     /// An artifact whose digest is the BLAKE3 of `bytes` (a prompt template, a policy document).
@@ -66,19 +71,25 @@ fn registry() -> &'static Registry {
 
 /// Register (or replace) a deployed artifact.
 pub fn register(artifact: Artifact) {
-    let mut map = registry().write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut map = registry()
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     map.insert((artifact.role, artifact.name.clone()), artifact);
 }
 
 /// The deployed artifact with this role and name.
 pub fn deployed(role: ArtifactRole, name: &str) -> Option<Artifact> {
-    let map = registry().read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let map = registry()
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     map.get(&(role, name.to_owned())).cloned()
 }
 
 /// Every registered artifact.
 pub fn all() -> Vec<Artifact> {
-    let map = registry().read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let map = registry()
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut v: Vec<Artifact> = map.values().cloned().collect();
     v.sort_by(|a, b| (a.role.as_str(), &a.name).cmp(&(b.role.as_str(), &b.name)));
     v

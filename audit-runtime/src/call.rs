@@ -64,7 +64,10 @@ pub(crate) struct RawValue {
 #[derive(Debug)]
 pub(crate) enum RawOutcome {
     Ok(Option<RawValue>),
-    Err { description: String, type_name: &'static str },
+    Err {
+        description: String,
+        type_name: &'static str,
+    },
 }
 
 /// The part of a call known when it starts; also the payload of `started` records.
@@ -106,7 +109,10 @@ impl CallGuard {
     pub fn start(point: &'static AuditPoint, span: tracing::Span) -> Self {
         let Some(rt) = install::current() else {
             install::warn_not_installed(point);
-            return CallGuard { rt: None, state: None };
+            return CallGuard {
+                rt: None,
+                state: None,
+            };
         };
         if span.is_disabled() {
             install::note_span_disabled(rt);
@@ -117,7 +123,14 @@ impl CallGuard {
         let parent = context::current();
         let kind = point.kind;
         let (parent_id, parent_decision, parent_span, run, session, trace_id) = match &parent {
-            Some(p) => (Some(p.id), p.decision, Some(p.span_id), p.run, p.session.clone(), p.trace_id),
+            Some(p) => (
+                Some(p.id),
+                p.decision,
+                Some(p.span_id),
+                p.run,
+                p.session.clone(),
+                p.trace_id,
+            ),
             None => {
                 // No audited parent: join the application's OpenTelemetry trace, if any.
                 let app = otel::current();
@@ -128,8 +141,16 @@ impl CallGuard {
         // An audit span tracked by the OpenTelemetry layer lends the record its ids, so the
         // record and the application's span are one span in the backend.
         let (trace_id, span_id) = otel::span_ids(&span).unwrap_or((trace_id, SpanId::random()));
-        let decision = if kind == PointKind::Decision { Some(id) } else { parent_decision };
-        let run = if kind == PointKind::AgentRun { Some(id) } else { run };
+        let decision = if kind == PointKind::Decision {
+            Some(id)
+        } else {
+            parent_decision
+        };
+        let run = if kind == PointKind::AgentRun {
+            Some(id)
+        } else {
+            run
+        };
         let ctx = AuditContext {
             id,
             kind,
@@ -146,7 +167,11 @@ impl CallGuard {
             point,
             ctx,
             parent: parent_id,
-            parent_decision: if kind == PointKind::Decision { parent_decision } else { None },
+            parent_decision: if kind == PointKind::Decision {
+                parent_decision
+            } else {
+                None
+            },
             parent_span,
             start_unix,
         };
@@ -162,7 +187,10 @@ impl CallGuard {
             panic: None,
             span,
         });
-        CallGuard { rt: Some(rt), state: Some(state) }
+        CallGuard {
+            rt: Some(rt),
+            state: Some(state),
+        }
     }
 
     /// Whether this call is being recorded.
@@ -192,7 +220,11 @@ impl CallGuard {
         if let Some(state) = self.state.as_mut() {
             let mut buf = Vec::new();
             let json = value.capture_json(&mut buf).map(|()| buf);
-            state.inputs.push(RawValue { arg, hash_only: false, json });
+            state.inputs.push(RawValue {
+                arg,
+                hash_only: false,
+                json,
+            });
         }
     }
 
@@ -201,7 +233,11 @@ impl CallGuard {
         if let Some(state) = self.state.as_mut() {
             let mut buf = Vec::new();
             let json = value.capture_json(&mut buf).map(|()| buf);
-            state.inputs.push(RawValue { arg, hash_only: true, json });
+            state.inputs.push(RawValue {
+                arg,
+                hash_only: true,
+                json,
+            });
         }
     }
 
@@ -213,12 +249,17 @@ impl CallGuard {
     }
 
     fn frame(state: &CallState) -> Frame {
-        Frame { ctx: state.head.ctx.clone(), notes: Some(Vec::new()) }
+        Frame {
+            ctx: state.head.ctx.clone(),
+            notes: Some(Vec::new()),
+        }
     }
 
     /// Run a synchronous body inside the call.
     pub fn run<R>(&mut self, body: impl FnOnce() -> R) -> R {
-        let Some(state) = self.state.as_mut() else { return body() };
+        let Some(state) = self.state.as_mut() else {
+            return body();
+        };
         let (result, notes) = {
             let _entered = state.span.enter();
             context::push(Self::frame(state));
@@ -237,7 +278,10 @@ impl CallGuard {
 
     /// Run an `async` body inside the call; the future yields the body's output and the guard.
     pub fn instrument<F: Future>(self, body: F) -> Instrumented<F> {
-        Instrumented { inner: body, guard: Some(self) }
+        Instrumented {
+            inner: body,
+            guard: Some(self),
+        }
     }
 
     /// Record an `Ok` (or plain) return without capturing the value.
@@ -252,14 +296,21 @@ impl CallGuard {
         if let Some(state) = self.state.as_mut() {
             let mut buf = Vec::new();
             let json = value.capture_json(&mut buf).map(|()| buf);
-            state.outcome = Some(RawOutcome::Ok(Some(RawValue { arg: u16::MAX, hash_only, json })));
+            state.outcome = Some(RawOutcome::Ok(Some(RawValue {
+                arg: u16::MAX,
+                hash_only,
+                json,
+            })));
         }
     }
 
     /// Record an `Err` return.
     pub fn err(&mut self, description: String, type_name: &'static str) {
         if let Some(state) = self.state.as_mut() {
-            state.outcome = Some(RawOutcome::Err { description, type_name });
+            state.outcome = Some(RawOutcome::Err {
+                description,
+                type_name,
+            });
         }
     }
 
@@ -280,7 +331,9 @@ impl CallGuard {
     }
 
     fn emit(&mut self) {
-        let (Some(rt), Some(mut state)) = (self.rt, self.state.take()) else { return };
+        let (Some(rt), Some(mut state)) = (self.rt, self.state.take()) else {
+            return;
+        };
         state.duration = state.start.elapsed();
         if state.head.point.kind == PointKind::Decision {
             context::set_last_decision(state.head.ctx.id);
@@ -325,7 +378,10 @@ impl<F: Future> Future for Instrumented<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let inner = this.inner;
-        let guard = this.guard.as_mut().expect("audited future polled after completion");
+        let guard = this
+            .guard
+            .as_mut()
+            .expect("audited future polled after completion");
         let Some(state) = guard.state.as_mut() else {
             // Inactive guard: plain pass-through.
             return match inner.poll(cx) {
@@ -405,8 +461,12 @@ mod otel {
     fn of(cx: &opentelemetry::Context) -> Option<(TraceId, SpanId)> {
         let span = cx.span();
         let sc = span.span_context();
-        sc.is_valid()
-            .then(|| (TraceId(sc.trace_id().to_bytes()), SpanId(sc.span_id().to_bytes())))
+        sc.is_valid().then(|| {
+            (
+                TraceId(sc.trace_id().to_bytes()),
+                SpanId(sc.span_id().to_bytes()),
+            )
+        })
     }
 
     /// The ids of `span` when the OpenTelemetry layer tracks it.

@@ -71,7 +71,10 @@ pub struct ChainHead {
 
 impl Default for ChainHead {
     fn default() -> Self {
-        ChainHead { next_seq: 0, head: RecordHash::GENESIS }
+        ChainHead {
+            next_seq: 0,
+            head: RecordHash::GENESIS,
+        }
     }
 }
 
@@ -121,12 +124,15 @@ impl ChainHead {
         bytes.extend_from_slice(b",\"hash\":\"");
         bytes.extend_from_slice(digest.to_hex().as_bytes());
         bytes.extend_from_slice(b"\"}");
-        let line = String::from_utf8(bytes).map_err(|e| {
-            SealError(serde::ser::Error::custom(format!("non-UTF-8 output: {e}")))
-        })?;
+        let line = String::from_utf8(bytes)
+            .map_err(|e| SealError(serde::ser::Error::custom(format!("non-UTF-8 output: {e}"))))?;
         self.next_seq += 1;
         self.head = hash;
-        Ok(SealedRecord { record: Arc::new(record), hash, line: line.into() })
+        Ok(SealedRecord {
+            record: Arc::new(record),
+            hash,
+            line: line.into(),
+        })
     }
 }
 
@@ -193,7 +199,10 @@ pub fn check_line(line: &str) -> Result<(AuditRecord, RecordHash), LineError> {
     let record: AuditRecord =
         serde_json::from_str(&canonical).map_err(|e| LineError::Schema(e.to_string()))?;
     if record.v != crate::record::SCHEMA_VERSION {
-        return Err(LineError::Schema(format!("unknown schema version {}", record.v)));
+        return Err(LineError::Schema(format!(
+            "unknown schema version {}",
+            record.v
+        )));
     }
     Ok((record, stored))
 }
@@ -264,7 +273,10 @@ impl ChainVerifier {
 
     /// A verifier that continues after a known head (for verifying a later segment alone).
     pub fn resume(last_seq: u64, last_hash: RecordHash, chain: String) -> Self {
-        ChainVerifier { head: Some((last_seq, last_hash, chain)), count: 0 }
+        ChainVerifier {
+            head: Some((last_seq, last_hash, chain)),
+            count: 0,
+        }
     }
 
     /// Check the next line of the chain.
@@ -274,7 +286,10 @@ impl ChainVerifier {
         match &self.head {
             None => {
                 if record.seq != 0 {
-                    return Err(LinkError::Seq { expected: 0, found: record.seq });
+                    return Err(LinkError::Seq {
+                        expected: 0,
+                        found: record.seq,
+                    });
                 }
                 if record.prev != GENESIS_PREV {
                     return Err(LinkError::Prev {
@@ -291,7 +306,10 @@ impl ChainVerifier {
                     });
                 }
                 if record.seq != seq + 1 {
-                    return Err(LinkError::Seq { expected: seq + 1, found: record.seq });
+                    return Err(LinkError::Seq {
+                        expected: seq + 1,
+                        found: record.seq,
+                    });
                 }
                 if record.prev != prev_hash.to_hex() {
                     return Err(LinkError::Prev {

@@ -131,7 +131,9 @@ pub(crate) fn set_last_decision(id: RecordId) {
 /// Attach a note to the innermost call; returns false if there is none that can take it.
 pub(crate) fn add_note(note: Note) -> bool {
     STACK.with(|s| match s.borrow_mut().last_mut() {
-        Some(Frame { notes: Some(notes), .. }) => {
+        Some(Frame {
+            notes: Some(notes), ..
+        }) => {
             notes.push(note);
             true
         }
@@ -143,7 +145,10 @@ pub(crate) fn add_note(note: Note) -> bool {
 /// children.
 pub fn enter<R>(ctx: Option<&AuditContext>, f: impl FnOnce() -> R) -> R {
     let Some(ctx) = ctx else { return f() };
-    push(Frame { ctx: ctx.clone(), notes: None });
+    push(Frame {
+        ctx: ctx.clone(),
+        notes: None,
+    });
     let _pop = PopOnDrop;
     f()
 }
@@ -178,7 +183,10 @@ impl<F: Future> Future for WithAuditContext<F> {
 pub trait FutureExt: Future + Sized {
     /// Capture the current context now; enter it on every poll.
     fn with_audit_context(self) -> WithAuditContext<Self> {
-        WithAuditContext { inner: self, ctx: current() }
+        WithAuditContext {
+            inner: self,
+            ctx: current(),
+        }
     }
 
     /// Enter the given context on every poll.

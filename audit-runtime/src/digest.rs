@@ -64,7 +64,11 @@ impl fmt::Display for KeyError {
                 write!(f, "{var} must hold exactly 64 hex digits (a 32-byte key)")
             }
             KeyError::Io { path, source } => {
-                write!(f, "cannot read digest key file {}: {source}", path.display())
+                write!(
+                    f,
+                    "cannot read digest key file {}: {source}",
+                    path.display()
+                )
             }
             KeyError::Permissions { path, mode } => write!(
                 f,
@@ -94,7 +98,11 @@ impl DigestKey {
     /// A key from 32 bytes.
     pub fn from_bytes(key: [u8; 32]) -> Self {
         let id = Self::compute_id(&key);
-        DigestKey { key, id, ephemeral: false }
+        DigestKey {
+            key,
+            id,
+            ephemeral: false,
+        }
     }
 
     /// A random key for this process only.
@@ -103,7 +111,11 @@ impl DigestKey {
         // Without OS randomness a key would be guessable; fall back to hashing time and ids,
         // which is still unique but must be flagged. getrandom does not fail on supported OSes.
         if getrandom::fill(&mut key).is_err() {
-            let seed = format!("{}-{}", crate::ids::unix_nanos(), crate::ids::RecordId::now());
+            let seed = format!(
+                "{}-{}",
+                crate::ids::unix_nanos(),
+                crate::ids::RecordId::now()
+            );
             key = *blake3::hash(seed.as_bytes()).as_bytes();
         }
         let mut k = Self::from_bytes(key);
@@ -127,16 +139,18 @@ impl DigestKey {
     /// Load from a file holding 32 raw bytes or 64 hex digits; on Unix the file must not be
     /// readable by group or others.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
-        let bytes = read_secret_file(path)
-            .map_err(|e| e.into_key_error(path))?;
+        let bytes = read_secret_file(path).map_err(|e| e.into_key_error(path))?;
         let key = if bytes.len() == 32 {
             let mut k = [0u8; 32];
             k.copy_from_slice(&bytes);
             k
         } else {
-            let text = std::str::from_utf8(&bytes)
-                .map_err(|_| KeyError::BadFile { path: path.to_owned() })?;
-            from_hex::<32>(text.trim()).ok_or_else(|| KeyError::BadFile { path: path.to_owned() })?
+            let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::BadFile {
+                path: path.to_owned(),
+            })?;
+            from_hex::<32>(text.trim()).ok_or_else(|| KeyError::BadFile {
+                path: path.to_owned(),
+            })?
         };
         Ok(Self::from_bytes(key))
     }
@@ -170,7 +184,9 @@ impl DigestKey {
 
 impl fmt::Debug for DigestKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DigestKey").field("key_id", &self.id).finish_non_exhaustive()
+        f.debug_struct("DigestKey")
+            .field("key_id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -186,10 +202,14 @@ pub enum SecretFileError {
 impl SecretFileError {
     fn into_key_error(self, path: &Path) -> KeyError {
         match self {
-            SecretFileError::Io(source) => KeyError::Io { path: path.to_owned(), source },
-            SecretFileError::Permissions(mode) => {
-                KeyError::Permissions { path: path.to_owned(), mode }
-            }
+            SecretFileError::Io(source) => KeyError::Io {
+                path: path.to_owned(),
+                source,
+            },
+            SecretFileError::Permissions(mode) => KeyError::Permissions {
+                path: path.to_owned(),
+                mode,
+            },
         }
     }
 }
@@ -198,10 +218,9 @@ impl fmt::Display for SecretFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretFileError::Io(e) => e.fmt(f),
-            SecretFileError::Permissions(mode) => write!(
-                f,
-                "mode {mode:04o} lets group or others read it; chmod 600"
-            ),
+            SecretFileError::Permissions(mode) => {
+                write!(f, "mode {mode:04o} lets group or others read it; chmod 600")
+            }
         }
     }
 }
@@ -252,9 +271,15 @@ mod tests {
         assert!(err.to_string().contains("chmod 600"), "{err}");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let k = DigestKey::from_file(&p).unwrap();
-        assert_eq!(k.digest(b"x"), DigestKey::from_bytes([0xab; 32]).digest(b"x"));
+        assert_eq!(
+            k.digest(b"x"),
+            DigestKey::from_bytes([0xab; 32]).digest(b"x")
+        );
         std::fs::write(&p, "short").unwrap();
-        assert!(matches!(DigestKey::from_file(&p), Err(KeyError::BadFile { .. })));
+        assert!(matches!(
+            DigestKey::from_file(&p),
+            Err(KeyError::BadFile { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -32,12 +32,20 @@ pub struct ExportError {
 impl ExportError {
     /// A failure that may succeed when retried.
     pub fn transient(message: impl Into<String>) -> Self {
-        ExportError { class: ErrorClass::Transient, message: message.into(), source: None }
+        ExportError {
+            class: ErrorClass::Transient,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// A failure retrying will not fix.
     pub fn permanent(message: impl Into<String>) -> Self {
-        ExportError { class: ErrorClass::Permanent, message: message.into(), source: None }
+        ExportError {
+            class: ErrorClass::Permanent,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attach the underlying error.
@@ -64,7 +72,9 @@ impl fmt::Display for ExportError {
 
 impl std::error::Error for ExportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -77,7 +77,8 @@ pub fn record_outcome(
         error_type: None,
         side_effect: None,
     });
-    f.attributes.insert("label".into(), Value::String(label.to_owned()));
+    f.attributes
+        .insert("label".into(), Value::String(label.to_owned()));
     f.submit()
 }
 
@@ -120,7 +121,12 @@ pub struct HumanAction {
 impl HumanAction {
     /// `actor` did `kind`.
     pub fn new(kind: HumanActionKind, actor: impl Into<String>) -> Self {
-        HumanAction { kind, actor: actor.into(), note: None, new_value: None }
+        HumanAction {
+            kind,
+            actor: actor.into(),
+            note: None,
+            new_value: None,
+        }
     }
 
     /// A free-text note (redacted like any other text).

@@ -131,7 +131,10 @@ impl std::error::Error for ParseIdError {}
 impl FromStr for RecordId {
     type Err = ParseIdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseIdError { what: "UUID", input: s.chars().take(64).collect() };
+        let err = || ParseIdError {
+            what: "UUID",
+            input: s.chars().take(64).collect(),
+        };
         if s.len() != 36 {
             return Err(err());
         }
@@ -239,7 +242,10 @@ macro_rules! hex_id {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match from_hex::<$n>(s) {
                     Some(b) if b != [0u8; $n] => Ok($ty(b)),
-                    _ => Err(ParseIdError { what: $what, input: s.chars().take(64).collect() }),
+                    _ => Err(ParseIdError {
+                        what: $what,
+                        input: s.chars().take(64).collect(),
+                    }),
                 }
             }
         }
@@ -333,7 +339,10 @@ mod tests {
         let s = id.to_string();
         assert_eq!(s.len(), 36);
         assert_eq!(&s[14..15], "7", "version nibble in {s}");
-        assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"), "variant in {s}");
+        assert!(
+            matches!(&s[19..20], "8" | "9" | "a" | "b"),
+            "variant in {s}"
+        );
         assert_eq!(id.unix_millis(), t / 1_000_000);
         assert_eq!(s.parse::<RecordId>().unwrap(), id);
         assert!("not-a-uuid".parse::<RecordId>().is_err());
@@ -355,7 +364,11 @@ mod tests {
         let t = TraceId::random();
         assert_eq!(t.to_string().len(), 32);
         assert_eq!(t.to_string().parse::<TraceId>().unwrap(), t);
-        assert!("00000000000000000000000000000000".parse::<TraceId>().is_err());
+        assert!(
+            "00000000000000000000000000000000"
+                .parse::<TraceId>()
+                .is_err()
+        );
         let s = SpanId::random();
         assert_eq!(s.to_string().parse::<SpanId>().unwrap(), s);
     }
@@ -364,8 +377,14 @@ mod tests {
     fn rfc3339_known_values() {
         assert_eq!(rfc3339_nanos(0), "1970-01-01T00:00:00.000000000Z");
         // 2000-02-29T12:34:56.000000007Z (a leap day).
-        assert_eq!(rfc3339_nanos(951_827_696_000_000_007), "2000-02-29T12:34:56.000000007Z");
-        assert_eq!(rfc3339_nanos(1_798_761_599_999_999_999), "2026-12-31T23:59:59.999999999Z");
+        assert_eq!(
+            rfc3339_nanos(951_827_696_000_000_007),
+            "2000-02-29T12:34:56.000000007Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(1_798_761_599_999_999_999),
+            "2026-12-31T23:59:59.999999999Z"
+        );
     }
 }
 
@@ -393,6 +412,16 @@ mod schema {
         "A UUIDv7 (RFC 9562), lower-case, hyphenated",
         "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
     );
-    string_schema!(super::TraceId, "TraceId", "W3C trace id: 32 lower-case hex digits", "^[0-9a-f]{32}$");
-    string_schema!(super::SpanId, "SpanId", "W3C span id: 16 lower-case hex digits", "^[0-9a-f]{16}$");
+    string_schema!(
+        super::TraceId,
+        "TraceId",
+        "W3C trace id: 32 lower-case hex digits",
+        "^[0-9a-f]{32}$"
+    );
+    string_schema!(
+        super::SpanId,
+        "SpanId",
+        "W3C span id: 16 lower-case hex digits",
+        "^[0-9a-f]{16}$"
+    );
 }

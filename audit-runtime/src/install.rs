@@ -122,7 +122,9 @@ pub(crate) struct Shared {
 
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared").field("instance", &self.instance).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
     }
 }
 
@@ -201,9 +203,8 @@ pub(crate) fn warn_not_installed(point: &AuditPoint) {
 pub(crate) fn note_span_disabled(rt: &Shared) {
     // A disabled span with no subscriber at all is normal; with one, the filter dropped it.
     if !tracing::dispatcher::has_been_set() {
-        let has_default = tracing::dispatcher::get_default(|d| {
-            !d.is::<tracing::subscriber::NoSubscriber>()
-        });
+        let has_default =
+            tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>());
         if !has_default {
             return;
         }
@@ -383,7 +384,14 @@ impl fmt::Debug for AuditBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuditBuilder")
             .field("service", &self.service)
-            .field("exporters", &self.exporters.iter().map(|e| e.name().to_owned()).collect::<Vec<_>>())
+            .field(
+                "exporters",
+                &self
+                    .exporters
+                    .iter()
+                    .map(|e| e.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
             .field("queue_capacity", &self.queue_capacity)
             .field("on_full", &self.on_full)
             .finish_non_exhaustive()
@@ -477,7 +485,10 @@ impl AuditBuilder {
     /// Retries of a failing exporter: attempts after the first, and the first backoff (doubled
     /// each time, with jitter, capped at 5 s).
     pub fn retries(mut self, attempts: u32, first_backoff: Duration) -> Self {
-        self.retry = RetryPolicy { attempts, first_backoff };
+        self.retry = RetryPolicy {
+            attempts,
+            first_backoff,
+        };
         self
     }
 
@@ -523,7 +534,8 @@ impl AuditBuilder {
             .take()
             .or_else(|| std::env::var_os("AUDIT_REDACTION_CONFIG").map(Into::into));
         if let Some(path) = file {
-            config = config.merge(RedactionConfig::from_toml_file(&path).map_err(InstallError::Redaction)?);
+            config = config
+                .merge(RedactionConfig::from_toml_file(&path).map_err(InstallError::Redaction)?);
         }
         let engine = RedactionEngine::new(&config).map_err(InstallError::Redaction)?;
         if engine.detectors_disabled() {
@@ -590,7 +602,9 @@ impl AuditBuilder {
             Some(s) => s,
             None => env_service_name()?,
         };
-        let code_version = self.code_version.or_else(|| std::env::var("AUDIT_CODE_VERSION").ok());
+        let code_version = self
+            .code_version
+            .or_else(|| std::env::var("AUDIT_CODE_VERSION").ok());
         let instance = RecordId::now();
         let (tx, rx): (SyncSender<Msg>, Receiver<Msg>) = mpsc::sync_channel(self.queue_capacity);
         let exporters: Vec<ExporterSlot> =
@@ -613,7 +627,11 @@ impl AuditBuilder {
         let worker = Worker::new(
             shared,
             worker::Assembler::new(
-                crate::record::ServiceInfo { name: service, version: self.service_version, instance },
+                crate::record::ServiceInfo {
+                    name: service,
+                    version: self.service_version,
+                    instance,
+                },
                 key,
                 code_version,
                 redactor,
@@ -634,13 +652,20 @@ impl AuditBuilder {
     /// Install as the process-wide runtime. Fails if one is installed already.
     pub fn install(self) -> Result<AuditGuard, InstallError> {
         static INSTALL_LOCK: Mutex<()> = Mutex::new(());
-        let _lock = INSTALL_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _lock = INSTALL_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if GLOBAL.load().is_some() {
             return Err(InstallError::AlreadyInstalled);
         }
         let (shared, handle) = self.build()?;
         GLOBAL.store(Some(Arc::new(shared)));
-        Ok(AuditGuard { shared, worker: Some(handle), scope: Scope::Global, shut: false })
+        Ok(AuditGuard {
+            shared,
+            worker: Some(handle),
+            scope: Scope::Global,
+            shut: false,
+        })
     }
 
     /// Install for the current thread only (overriding any global runtime), until the guard is
@@ -714,7 +739,10 @@ impl AuditGuard {
     /// flushed.
     pub fn flush(&self) -> Result<(), WorkerGone> {
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-        self.shared.tx.send(Msg::Flush(ack_tx)).map_err(|_| WorkerGone)?;
+        self.shared
+            .tx
+            .send(Msg::Flush(ack_tx))
+            .map_err(|_| WorkerGone)?;
         ack_rx.recv().map_err(|_| WorkerGone)
     }
 
@@ -742,7 +770,10 @@ impl AuditGuard {
         match self.scope {
             Scope::Global => {
                 let current = GLOBAL.load();
-                if current.as_deref().is_some_and(|s| std::ptr::eq(*s, self.shared)) {
+                if current
+                    .as_deref()
+                    .is_some_and(|s| std::ptr::eq(*s, self.shared))
+                {
                     GLOBAL.store(None);
                 }
             }

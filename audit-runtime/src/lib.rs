@@ -20,7 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! See `ARCHITECTURE.md` for the data flow and `docs/record-schema.md` for every field.
+//! See `ARCHITECTURE.md` for the data flow and `docs/RECORD-SCHEMA.md` for every field.
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -42,7 +42,9 @@ mod worker;
 
 pub use call::AuditCapture;
 pub use context::{current_decision_id, last_decision_id};
-pub use followup::{HumanAction, HumanActionKind, record_human_action, record_lineage, record_outcome};
+pub use followup::{
+    HumanAction, HumanActionKind, record_human_action, record_lineage, record_outcome,
+};
 pub use ids::RecordId;
 pub use install::{AuditBuilder, AuditGuard, AuditRuntime, AuditStats, QueueFull, StartedRecords};
 pub use point::{AuditPoint, points};

@@ -22,8 +22,8 @@ use crate::record::{LineageRef, Rationale, Signal};
 
 /// Record a signal or score that contributed to the decision.
 pub fn signal(name: &str, value: impl Serialize) {
-    let value =
-        serde_json::to_value(value).unwrap_or_else(|e| Value::String(format!("<not serializable: {e}>")));
+    let value = serde_json::to_value(value)
+        .unwrap_or_else(|e| Value::String(format!("<not serializable: {e}>")));
     if !context::add_note(Note::Signal(name.to_owned(), value)) {
         install::orphan_note("audit_runtime::signal");
     }
@@ -38,7 +38,11 @@ pub fn explain(text: impl Into<String>) {
 
 /// Record a data set (and version) the decision read.
 pub fn lineage(dataset: &str, version: Option<&str>) {
-    let l = LineageRef { dataset: dataset.to_owned(), version: version.map(str::to_owned), digest: None };
+    let l = LineageRef {
+        dataset: dataset.to_owned(),
+        version: version.map(str::to_owned),
+        digest: None,
+    };
     if !context::add_note(Note::Lineage(l)) {
         install::orphan_note("audit_runtime::lineage");
     }
@@ -60,7 +64,10 @@ impl Rationale {
     pub fn signal(mut self, name: &str, value: impl Serialize) -> Self {
         let value = serde_json::to_value(value)
             .unwrap_or_else(|e| Value::String(format!("<not serializable: {e}>")));
-        self.signals.push(Signal { name: name.to_owned(), value });
+        self.signals.push(Signal {
+            name: name.to_owned(),
+            value,
+        });
         self
     }
 }
@@ -79,6 +86,9 @@ impl From<&str> for Rationale {
 
 impl From<Option<String>> for Rationale {
     fn from(s: Option<String>) -> Self {
-        Rationale { explanation: s, signals: Vec::new() }
+        Rationale {
+            explanation: s,
+            signals: Vec::new(),
+        }
     }
 }

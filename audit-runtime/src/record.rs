@@ -3,7 +3,7 @@
 //! One [`AuditRecord`] is one line of the audit log (and one span or log record in OTLP). The field
 //! order of these structs *is* the canonical serialization order: the record hash is computed over
 //! the bytes `serde_json` writes for them (see [`crate::chain`]), so reordering fields, renaming
-//! them or changing `skip_serializing_if` rules is a schema change. `docs/record-schema.md`
+//! them or changing `skip_serializing_if` rules is a schema change. `docs/RECORD-SCHEMA.md`
 //! describes every field and `docs/schema/record.v1.json` is the JSON Schema.
 //!
 //! Outcomes that arrive later, human actions and lineage are separate records that refer to a
@@ -175,7 +175,7 @@ pub struct CapturedValue {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Inputs {
     /// Keyed digest over the canonical serialization of every captured or hash-only argument,
-    /// computed *before* redaction (see `docs/record-schema.md` for the exact bytes).
+    /// computed *before* redaction (see `docs/RECORD-SCHEMA.md` for the exact bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<KeyedDigest>,
     /// The arguments, by name, in declaration order.
@@ -416,7 +416,10 @@ pub fn json_schema() -> String {
     if let Some(req) = schema.get_mut("required").and_then(|r| r.as_array_mut()) {
         req.push(serde_json::Value::String("hash".into()));
     }
-    schema.insert("$id".into(), "https://audit-sdk.invalid/schema/record.v1.json".into());
+    schema.insert(
+        "$id".into(),
+        "https://audit-sdk.invalid/schema/record.v1.json".into(),
+    );
     let mut out = serde_json::to_string_pretty(&schema).unwrap_or_default();
     out.push('\n');
     out

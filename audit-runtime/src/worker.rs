@@ -31,9 +31,8 @@ use crate::ids::{RecordId, rfc3339_nanos};
 use crate::install::{ExporterCounters, Msg, Shared, warn};
 use crate::point::{AuditPoint, VersionSource};
 use crate::record::{
-    AuditRecord, CapturedValue, Correlation, Inputs, NamedValue, Outcome,
-    OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo,
-    Signal, TimeInfo, VersionRef,
+    AuditRecord, CapturedValue, Correlation, Inputs, NamedValue, Outcome, OutcomeStatus, PointInfo,
+    Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo, Signal, TimeInfo, VersionRef,
 };
 use crate::redact::{RedactContext, RedactionCounters, Redactor};
 
@@ -46,7 +45,10 @@ pub(crate) struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 3, first_backoff: Duration::from_millis(50) }
+        RetryPolicy {
+            attempts: 3,
+            first_backoff: Duration::from_millis(50),
+        }
     }
 }
 
@@ -55,10 +57,16 @@ impl RetryPolicy {
 
     /// Backoff before retry `n` (1-based): first * 2^(n-1), capped, with up to 50% jitter.
     fn backoff(&self, n: u32) -> Duration {
-        let base = self.first_backoff.saturating_mul(1u32 << (n - 1).min(16)).min(Self::MAX_BACKOFF);
+        let base = self
+            .first_backoff
+            .saturating_mul(1u32 << (n - 1).min(16))
+            .min(Self::MAX_BACKOFF);
         let jitter_ms = u64::try_from(base.as_millis() / 2).unwrap_or(0);
-        let jitter =
-            if jitter_ms == 0 { 0 } else { crate::ids::next_u64() % (jitter_ms + 1) };
+        let jitter = if jitter_ms == 0 {
+            0
+        } else {
+            crate::ids::next_u64() % (jitter_ms + 1)
+        };
         base + Duration::from_millis(jitter)
     }
 }
@@ -71,9 +79,15 @@ pub(crate) struct ExporterSlot {
 
 impl ExporterSlot {
     pub(crate) fn new(exporter: Box<dyn Exporter>) -> Self {
-        let counters =
-            Arc::new(ExporterCounters { name: exporter.name().to_owned(), ..Default::default() });
-        ExporterSlot { exporter, counters, warned: false }
+        let counters = Arc::new(ExporterCounters {
+            name: exporter.name().to_owned(),
+            ..Default::default()
+        });
+        ExporterSlot {
+            exporter,
+            counters,
+            warned: false,
+        }
     }
 
     fn call<T>(
@@ -109,7 +123,14 @@ impl Assembler {
         redactor: Box<dyn Redactor>,
         redaction: Arc<RedactionCounters>,
     ) -> Self {
-        Assembler { service, key, build, redactor, redaction, warned_scrub: false }
+        Assembler {
+            service,
+            key,
+            build,
+            redactor,
+            redaction,
+            warned_scrub: false,
+        }
     }
 
     fn base(&self, record_id: RecordId, kind: RecordKind, start_unix: u64) -> AuditRecord {
@@ -121,7 +142,11 @@ impl Assembler {
             prev: String::new(),
             service: self.service.clone(),
             point: None,
-            time: TimeInfo { start: rfc3339_nanos(start_unix), end: None, duration_ns: None },
+            time: TimeInfo {
+                start: rfc3339_nanos(start_unix),
+                end: None,
+                duration_ns: None,
+            },
             correlation: Correlation::default(),
             refers_to: None,
             inputs: None,
@@ -174,7 +199,11 @@ impl Assembler {
 
     /// The record of a `started` call.
     pub(crate) fn started(&mut self, head: &CallHead) -> AuditRecord {
-        let mut r = self.base(RecordId::new_v7(head.start_unix), RecordKind::Started, head.start_unix);
+        let mut r = self.base(
+            RecordId::new_v7(head.start_unix),
+            RecordKind::Started,
+            head.start_unix,
+        );
         r.point = Some(Self::point_info(head.point));
         r.correlation = Self::correlation(head);
         r.refers_to = Some(head.ctx.id);
@@ -248,10 +277,18 @@ impl Assembler {
                 if let Some(v) = value {
                     canonical_inputs.insert(name.to_owned(), v);
                 }
-                args.push(NamedValue { name: name.to_owned(), captured });
+                args.push(NamedValue {
+                    name: name.to_owned(),
+                    captured,
+                });
             }
-            let digest = self.key.digest(&canonical::to_vec(&Value::Object(canonical_inputs)));
-            r.inputs = Some(Inputs { digest: Some(digest), args });
+            let digest = self
+                .key
+                .digest(&canonical::to_vec(&Value::Object(canonical_inputs)));
+            r.inputs = Some(Inputs {
+                digest: Some(digest),
+                args,
+            });
         }
 
         let mut findings = Vec::new();
@@ -267,7 +304,9 @@ impl Assembler {
                         .map(|(_, v)| v.clone()),
                     "expr",
                 ),
-                VersionSource::Registry => (deployed.as_ref().map(|a| a.version.clone()), "registry"),
+                VersionSource::Registry => {
+                    (deployed.as_ref().map(|a| a.version.clone()), "registry")
+                }
             };
             if let (Some(declared), Some(dep)) = (&version, &deployed)
                 && *declared != dep.version
@@ -289,8 +328,11 @@ impl Assembler {
                 findings.push(f);
             }
             if matches!(spec.version, VersionSource::Registry) && deployed.is_none() {
-                let mut f =
-                    self.base(RecordId::new_v7(head.start_unix), RecordKind::Finding, head.start_unix);
+                let mut f = self.base(
+                    RecordId::new_v7(head.start_unix),
+                    RecordKind::Finding,
+                    head.start_unix,
+                );
                 f.point = Some(Self::point_info(point));
                 f.correlation = Self::correlation(head);
                 f.refers_to = Some(head.ctx.id);
@@ -317,7 +359,10 @@ impl Assembler {
         for note in &state.notes {
             match note {
                 Note::Signal(name, value) => {
-                    r.rationale.signals.push(Signal { name: name.clone(), value: value.clone() });
+                    r.rationale.signals.push(Signal {
+                        name: name.clone(),
+                        value: value.clone(),
+                    });
                 }
                 Note::Explain(text) => match &mut r.rationale.explanation {
                     Some(e) => {
@@ -346,7 +391,13 @@ impl Assembler {
                 error_type: None,
                 side_effect,
             },
-            (Some(RawOutcome::Err { description, type_name }), None) => Outcome {
+            (
+                Some(RawOutcome::Err {
+                    description,
+                    type_name,
+                }),
+                None,
+            ) => Outcome {
                 status: OutcomeStatus::Err,
                 value: None,
                 error: Some(description.clone()),
@@ -391,7 +442,10 @@ impl Assembler {
         let red = &*self.redactor;
         if catch_unwind(AssertUnwindSafe(|| red.redact(&cx, r))).is_err() {
             self.redaction.count_fail_closed();
-            crate::redact::scrub(r, "the redactor panicked; every captured value and text was erased");
+            crate::redact::scrub(
+                r,
+                "the redactor panicked; every captured value and text was erased",
+            );
             if !self.warned_scrub {
                 self.warned_scrub = true;
                 warn(
@@ -422,7 +476,15 @@ impl Worker {
         batch_max: usize,
         retry: RetryPolicy,
     ) -> Self {
-        Worker { shared, assembler, chain: ChainHead::default(), exporters, fallback, batch_max, retry }
+        Worker {
+            shared,
+            assembler,
+            chain: ChainHead::default(),
+            exporters,
+            fallback,
+            batch_max,
+            retry,
+        }
     }
 
     fn seal(&mut self, record: AuditRecord, batch: &mut Vec<SealedRecord>) {
@@ -432,8 +494,13 @@ impl Worker {
                 batch.push(s);
             }
             Err(e) => {
-                self.shared.counters.seal_errors.fetch_add(1, Ordering::Relaxed);
-                warn(&format!("an audit record could not be sealed and is missing: {e}"));
+                self.shared
+                    .counters
+                    .seal_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                warn(&format!(
+                    "an audit record could not be sealed and is missing: {e}"
+                ));
             }
         }
     }
@@ -468,7 +535,10 @@ impl Worker {
                 self.export(batch);
                 for slot in self.exporters.iter_mut().chain(self.fallback.as_mut()) {
                     if let Err(e) = slot.call(|e| e.shutdown()) {
-                        warn(&format!("exporter `{}` failed to shut down: {e}", slot.counters.name));
+                        warn(&format!(
+                            "exporter `{}` failed to shut down: {e}",
+                            slot.counters.name
+                        ));
                     }
                 }
                 let _ = ack.send(());
@@ -501,7 +571,10 @@ impl Worker {
     fn flush_all(&mut self) {
         for slot in self.exporters.iter_mut().chain(self.fallback.as_mut()) {
             if let Err(e) = slot.call(|e| e.flush()) {
-                warn(&format!("exporter `{}` failed to flush: {e}", slot.counters.name));
+                warn(&format!(
+                    "exporter `{}` failed to flush: {e}",
+                    slot.counters.name
+                ));
             }
         }
     }

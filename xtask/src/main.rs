@@ -22,7 +22,9 @@ fn main() -> ExitCode {
         "coverage" => coverage::run(rest),
         "verify" => verify::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  ci         format, clippy, all tests, coverage gate (what .ci/run runs)\n  demo       run the loan agent, verify its audit log, report coverage\n  coverage   audit coverage of a workspace (--help for options)\n  verify     verify an audit log directory: verify <dir> [--key <vkey file>]");
+            eprintln!(
+                "usage: cargo xtask <command>\n\ncommands:\n  ci         format, clippy, all tests, coverage gate (what .ci/run runs)\n  demo       run the loan agent, verify its audit log, report coverage\n  coverage   audit coverage of a workspace (--help for options)\n  verify     verify an audit log directory: verify <dir> [--key <vkey file>]"
+            );
             ExitCode::from(2)
         }
     }

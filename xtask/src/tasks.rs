@@ -5,7 +5,9 @@ use std::process::{Command, ExitCode};
 
 fn root() -> PathBuf {
     // xtask lives one level below the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 fn cargo() -> Command {
@@ -17,8 +19,14 @@ fn cargo() -> Command {
 /// Run a step; print it first so CI logs show what ran.
 fn step(name: &str, mut cmd: Command) -> Result<(), String> {
     eprintln!("\n==> {name}: {cmd:?}");
-    let status = cmd.status().map_err(|e| format!("{name}: cannot start: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{name} failed ({status})")) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{name}: cannot start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{name} failed ({status})"))
+    }
 }
 
 fn finish(result: Result<(), String>) -> ExitCode {
@@ -40,13 +48,29 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
         fmt.args(["fmt", "--all", "--check"]);
         step("format", fmt)?;
         let mut clippy = cargo();
-        clippy.args(["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]);
+        clippy.args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]);
         step("clippy", clippy)?;
         let mut test = cargo();
         test.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
         step("tests", test)?;
         let mut cov = cargo();
-        cov.args(["xtask", "coverage", "--fail-under", "80", "--min-complete-annotations", "50", "--no-write"]);
+        cov.args([
+            "xtask",
+            "coverage",
+            "--fail-under",
+            "80",
+            "--min-complete-annotations",
+            "50",
+            "--no-write",
+        ]);
         step("audit coverage gate", cov)
     })())
 }
@@ -54,10 +78,21 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
 /// Run the loan agent (audit log to local files), verify the log offline, and report audit
 /// coverage from the sources, the binary's registry and the log.
 pub(crate) fn demo(args: &[String]) -> ExitCode {
-    let dir = args.first().map_or_else(|| root().join("target/audit-demo"), PathBuf::from);
+    let dir = args
+        .first()
+        .map_or_else(|| root().join("target/audit-demo"), PathBuf::from);
     finish((|| {
         let mut run = cargo();
-        run.args(["run", "--quiet", "-p", "examples", "--example", "loan_agent", "--"]).arg(&dir);
+        run.args([
+            "run",
+            "--quiet",
+            "-p",
+            "examples",
+            "--example",
+            "loan_agent",
+            "--",
+        ])
+        .arg(&dir);
         step("loan agent", run)?;
         let mut verify = cargo();
         verify

@@ -920,7 +920,11 @@ impl Scanner<'_, '_> {
             if text.starts_with("///") || text.starts_with("//!") {
                 return None;
             }
-            let rest = text.strip_prefix("//")?.trim_start().strip_prefix("audit:")?.trim_start();
+            let rest = text
+                .strip_prefix("//")?
+                .trim_start()
+                .strip_prefix("audit:")?
+                .trim_start();
             rest.starts_with("exempt").then(|| Exemption {
                 reason: reason_in(rest),
                 form: "comment",
