@@ -14,3 +14,10 @@ pub fn local_runtime() -> (AuditGuard, MemoryExporter) {
         .expect("install");
     (guard, mem)
 }
+
+/// An audited function in a library crate, so tests can check that a binary's registry lists the
+/// audit points of every crate it links (`inventory` sees only linked crates).
+#[audit_runtime::audited_tool(name = "lib.helper", side_effect = none)]
+pub fn lib_helper(x: u8) -> u8 {
+    x.wrapping_add(1)
+}

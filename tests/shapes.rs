@@ -280,6 +280,12 @@ async fn async_shapes_behave_as_before() {
 
 #[test]
 fn registry_lists_points_of_this_binary() {
+    // Points of a linked library crate are listed next to this crate's own.
+    assert_eq!(audit_tests::lib_helper(1), 2);
+    let lib = audit_runtime::points()
+        .find(|p| p.name == "lib.helper")
+        .expect("library point listed");
+    assert_eq!(lib.module_path, "audit_tests");
     let names: Vec<&str> = audit_runtime::points().map(|p| p.name).collect();
     for n in [
         "shapes.sync",
