@@ -52,6 +52,9 @@ pub(crate) struct Scanner {
 /// defaults are 10 MiB; the built-in set needs well under 1 MiB).
 const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 const SET_SIZE_LIMIT: usize = 8 << 20;
+/// Lazy-DFA cache of the set: 8 MiB (default 2 MiB), so the 22-pattern DFA is built once on the
+/// worker thread and not rebuilt when varied text visits new states.
+const DFA_CACHE_LIMIT: usize = 8 << 20;
 
 impl Scanner {
     pub(crate) fn new(detectors: &[Detector]) -> Result<Self, PatternError> {
@@ -76,6 +79,7 @@ impl Scanner {
         }
         let set = regex::RegexSetBuilder::new(detectors.iter().map(|d| d.pattern.as_str()))
             .size_limit(SET_SIZE_LIMIT)
+            .dfa_size_limit(DFA_CACHE_LIMIT)
             .build()
             .map_err(|e| PatternError {
                 detector: "(all detectors together)".into(),
@@ -152,10 +156,13 @@ impl Scanner {
 }
 
 impl Compiled {
-    /// Every accepted match of this detector. A candidate that fails its validator or boundary
-    /// does not consume its text: the search resumes one character after the candidate's start,
-    /// so a rejected candidate cannot hide a real one it overlaps (in `v1.2 4976...` the greedy
-    /// card pattern first matches `2 4976...`, which fails; the card starts two bytes later).
+    /// Every accepted match of this detector. For numeric detectors (cards, phones, national
+    /// ids, IPv4) a rejected candidate does not consume its text: the search resumes one
+    /// character after the candidate's start, so it cannot hide a real number it overlaps (in
+    /// `v1.2 4976...` the greedy card pattern first matches `2 4976...`, which fails; the card
+    /// starts two bytes later). Other detectors resume after a rejected candidate: their
+    /// candidates are delimited by their own syntax, and re-searching inside each would cost a
+    /// search per character of a long rejected token.
     fn find_all(&self, text: &str, det: usize, out: &mut Vec<Hit>) {
         let mut at = 0;
         while at <= text.len() {
@@ -179,9 +186,10 @@ impl Compiled {
                     out.push(Hit { det, start, end });
                     at = end.max(whole_start + 1);
                 }
-                None => {
+                None if self.boundary == Boundary::Numeric || end <= whole_start => {
                     at = whole_start + text[whole_start..].chars().next().map_or(1, char::len_utf8);
                 }
+                None => at = end,
             }
         }
     }
