@@ -28,12 +28,18 @@ struct Rig {
 
 impl Rig {
     fn new(policy: FsyncPolicy) -> Self {
+        Self::with_segment_bytes(policy, 4096)
+    }
+
+    /// A rig whose segments rotate after `max_segment_bytes` (rotation writes a checkpoint, so
+    /// tests that aim a fault at one particular segment write must not rotate under it).
+    fn with_segment_bytes(policy: FsyncPolicy, max_segment_bytes: u64) -> Self {
         let mem = MemFs::new();
         let faults = Faults::new();
         let w = FileExporter::builder(DIR)
             .file_system(FaultyFs::new(mem.clone(), faults.clone()))
             .fsync(policy)
-            .max_segment_bytes(4096)
+            .max_segment_bytes(max_segment_bytes)
             .checkpoint_every_records(Some(10))
             .signing_key(signer())
             .open()
@@ -141,7 +147,9 @@ fn short_writes_are_completed() {
 
 #[test]
 fn torn_write_leaves_a_tail_that_recovery_quarantines() {
-    let mut rig = Rig::new(FsyncPolicy::EveryBatch);
+    // Large segments: the torn write must hit the segment, not a rotation's checkpoint (records
+    // grew past 4096 bytes per six once redaction provenance was added).
+    let mut rig = Rig::with_segment_bytes(FsyncPolicy::EveryBatch, 1 << 20);
     rig.batch(6).unwrap();
     let at = rig.faults.writes();
     rig.faults.set(FaultPlan {
