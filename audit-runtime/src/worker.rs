@@ -197,6 +197,20 @@ impl Assembler {
         }
     }
 
+    /// A `finding` record about the call of `head`.
+    fn finding(&self, head: &CallHead, text: String) -> AuditRecord {
+        let mut f = self.base(
+            RecordId::new_v7(head.start_unix),
+            RecordKind::Finding,
+            head.start_unix,
+        );
+        f.point = Some(Self::point_info(head.point));
+        f.correlation = Self::correlation(head);
+        f.refers_to = Some(head.ctx.id);
+        f.finding = Some(text);
+        f
+    }
+
     /// The record of a `started` call.
     pub(crate) fn started(&mut self, head: &CallHead) -> AuditRecord {
         let mut r = self.base(
@@ -311,38 +325,26 @@ impl Assembler {
             if let (Some(declared), Some(dep)) = (&version, &deployed)
                 && *declared != dep.version
             {
-                let mut f = self.base(
-                    RecordId::new_v7(head.start_unix),
-                    RecordKind::Finding,
-                    head.start_unix,
-                );
-                f.point = Some(Self::point_info(point));
-                f.correlation = Self::correlation(head);
-                f.refers_to = Some(head.ctx.id);
-                f.finding = Some(format!(
-                    "declared {} `{}` version {declared} but version {} is deployed",
-                    spec.role.as_str(),
-                    spec.name,
-                    dep.version
+                findings.push(self.finding(
+                    head,
+                    format!(
+                        "declared {} `{}` version {declared} but version {} is deployed",
+                        spec.role.as_str(),
+                        spec.name,
+                        dep.version
+                    ),
                 ));
-                findings.push(f);
             }
             if matches!(spec.version, VersionSource::Registry) && deployed.is_none() {
-                let mut f = self.base(
-                    RecordId::new_v7(head.start_unix),
-                    RecordKind::Finding,
-                    head.start_unix,
-                );
-                f.point = Some(Self::point_info(point));
-                f.correlation = Self::correlation(head);
-                f.refers_to = Some(head.ctx.id);
-                f.finding = Some(format!(
-                    "{} `{}` takes its version from the artifact registry, but no such artifact \
-                     is registered",
-                    spec.role.as_str(),
-                    spec.name
+                findings.push(self.finding(
+                    head,
+                    format!(
+                        "{} `{}` takes its version from the artifact registry, but no such \
+                         artifact is registered",
+                        spec.role.as_str(),
+                        spec.name
+                    ),
                 ));
-                findings.push(f);
             }
             r.versions.push(VersionRef {
                 role: spec.role,
