@@ -21,12 +21,23 @@ struct Run {
     stderr: String,
 }
 
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn xtask(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("coverage")
-        .args(args)
-        .output()
-        .expect("run xtask");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("coverage").args(args);
+    // Without an explicit output directory the report lands in (and is compared with the previous
+    // report in) `<target-dir>/audit-coverage`, and the target dir follows CARGO_TARGET_DIR: a
+    // report left there by `cargo xtask demo` would leak into the expected output. Isolate it.
+    if !args.contains(&"--output-dir") {
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-coverage-out-{}-{}",
+            std::process::id(),
+            CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        cmd.arg("--output-dir").arg(dir);
+    }
+    let out = cmd.output().expect("run xtask");
     Run {
         code: out.status.code().expect("exit code"),
         stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
