@@ -39,9 +39,9 @@ fn finish(result: Result<(), String>) -> ExitCode {
     }
 }
 
-/// fmt, clippy (warnings denied), every test of every crate with every feature (trybuild UI
-/// tests, kill -9 crash tests, OTLP over real loopback sockets), then the audit-coverage gate on
-/// this repository, whose examples carry deliberate gaps.
+/// fmt, clippy (warnings denied), the audit-coverage gate on this repository (whose examples
+/// carry deliberate gaps), then every test of every crate with every feature (trybuild UI tests,
+/// kill -9 crash tests, OTLP over real loopback sockets).
 pub(crate) fn ci(_args: &[String]) -> ExitCode {
     finish((|| {
         let mut fmt = cargo();
@@ -58,9 +58,6 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
             "warnings",
         ]);
         step("clippy", clippy)?;
-        let mut test = cargo();
-        test.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
-        step("tests", test)?;
         let mut cov = cargo();
         cov.args([
             "xtask",
@@ -71,7 +68,11 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
             "50",
             "--no-write",
         ]);
-        step("audit coverage gate", cov)
+        step("audit coverage gate", cov)?;
+        // Tests last, so the log ends with the test runner's own summary lines.
+        let mut test = cargo();
+        test.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
+        step("tests", test)
     })())
 }
 
