@@ -69,11 +69,52 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
             "--no-write",
         ]);
         step("audit coverage gate", cov)?;
-        // Tests last, so the log ends with the test runner's own summary lines.
         let mut test = cargo();
         test.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
-        step("tests", test)
+        run_tests(test)
     })())
+}
+
+/// Run the test suite, echoing its output, and end the log with one line that totals every
+/// `test result:` line (the per-binary summaries end with doc-test crates that hold no tests).
+fn run_tests(mut cmd: Command) -> Result<(), String> {
+    use std::io::{BufRead as _, BufReader};
+    eprintln!("\n==> tests: {cmd:?}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("tests: cannot start: {e}"))?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let count = |what: &str| {
+                    rest.split(';')
+                        .find_map(|part| {
+                            part.trim()
+                                .strip_suffix(what)?
+                                .trim()
+                                .rsplit(' ')
+                                .next()?
+                                .parse::<u64>()
+                                .ok()
+                        })
+                        .unwrap_or(0)
+                };
+                passed += count("passed");
+                failed += count("failed");
+                ignored += count("ignored");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| format!("tests: {e}"))?;
+    println!("\ntests: {passed} passed, {failed} failed, {ignored} skipped");
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("tests failed ({status})"))
+    }
 }
 
 /// Run the loan agent (audit log to local files), verify the log offline, and report audit
