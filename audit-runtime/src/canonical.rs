@@ -14,6 +14,29 @@ pub fn to_vec(v: &Value) -> Vec<u8> {
     out
 }
 
+/// Canonical bytes of the object `{key: value, ...}` from each member's canonical bytes, without
+/// rebuilding a `Value`: the same bytes as [`to_vec`] of that object. Keys must be distinct.
+pub fn object_of(mut members: Vec<(&str, Vec<u8>)>) -> Vec<u8> {
+    members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = Vec::with_capacity(
+        2 + members
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum::<usize>(),
+    );
+    out.push(b'{');
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_scalar(&Value::String((*k).to_owned()), &mut out);
+        out.push(b':');
+        out.extend_from_slice(v);
+    }
+    out.push(b'}');
+    out
+}
+
 fn write(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
@@ -61,6 +84,20 @@ mod tests {
             String::from_utf8(to_vec(&v)).unwrap(),
             r#"{"a":{"c":true,"d":[3,{"y":"x","z":null}]},"b":1}"#
         );
+    }
+
+    #[test]
+    fn object_of_matches_to_vec_of_the_object() {
+        let a = json!({"z": [1, {"b": 2, "a": "é\n"}], "y": null});
+        let b = json!("text");
+        let members = vec![
+            ("zeta", to_vec(&a)),
+            ("alpha", to_vec(&b)),
+            ("Mid", to_vec(&json!(3.5))),
+        ];
+        let object = json!({"zeta": a, "alpha": b, "Mid": 3.5});
+        assert_eq!(object_of(members), to_vec(&object));
+        assert_eq!(object_of(Vec::new()), b"{}");
     }
 
     #[test]

@@ -233,7 +233,9 @@ impl Assembler {
         r
     }
 
-    fn captured(&self, raw: &RawValue) -> (CapturedValue, Option<Value>) {
+    /// The record field for one captured value and, when `want_canonical`, its canonical bytes
+    /// (for the input digest). A `hash_only` value always needs them for its own digest.
+    fn captured(&self, raw: &RawValue, want_canonical: bool) -> (CapturedValue, Option<Vec<u8>>) {
         let parsed: Result<Value, String> = match &raw.json {
             Ok(bytes) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
             Err(e) => Err(e.clone()),
@@ -248,24 +250,31 @@ impl Assembler {
                 },
                 None,
             ),
-            Ok(v) if raw.hash_only => (
-                CapturedValue {
-                    mode: "digest".into(),
-                    value: None,
-                    digest: Some(self.key.digest(&canonical::to_vec(&v))),
-                    error: None,
-                },
-                Some(v),
-            ),
-            Ok(v) => (
-                CapturedValue {
-                    mode: "captured".into(),
-                    value: Some(v.clone()),
-                    digest: None,
-                    error: None,
-                },
-                Some(v),
-            ),
+            Ok(v) if raw.hash_only => {
+                let canonical = canonical::to_vec(&v);
+                let digest = self.key.digest(&canonical);
+                (
+                    CapturedValue {
+                        mode: "digest".into(),
+                        value: None,
+                        digest: Some(digest),
+                        error: None,
+                    },
+                    want_canonical.then_some(canonical),
+                )
+            }
+            Ok(v) => {
+                let canonical = want_canonical.then(|| canonical::to_vec(&v));
+                (
+                    CapturedValue {
+                        mode: "captured".into(),
+                        value: Some(v),
+                        digest: None,
+                        error: None,
+                    },
+                    canonical,
+                )
+            }
         }
     }
 
@@ -284,21 +293,19 @@ impl Assembler {
 
         if !state.inputs.is_empty() {
             let mut args = Vec::with_capacity(state.inputs.len());
-            let mut canonical_inputs = serde_json::Map::new();
+            let mut canonical_inputs = Vec::with_capacity(state.inputs.len());
             for raw in &state.inputs {
                 let name = point.args.get(usize::from(raw.arg)).map_or("?", |a| a.name);
-                let (captured, value) = self.captured(raw);
-                if let Some(v) = value {
-                    canonical_inputs.insert(name.to_owned(), v);
+                let (captured, canonical) = self.captured(raw, true);
+                if let Some(bytes) = canonical {
+                    canonical_inputs.push((name, bytes));
                 }
                 args.push(NamedValue {
                     name: name.to_owned(),
                     captured,
                 });
             }
-            let digest = self
-                .key
-                .digest(&canonical::to_vec(&Value::Object(canonical_inputs)));
+            let digest = self.key.digest(&canonical::object_of(canonical_inputs));
             r.inputs = Some(Inputs {
                 digest: Some(digest),
                 args,
@@ -388,7 +395,7 @@ impl Assembler {
             },
             (Some(RawOutcome::Ok(v)), None) => Outcome {
                 status: OutcomeStatus::Ok,
-                value: v.as_ref().map(|raw| self.captured(raw).0),
+                value: v.as_ref().map(|raw| self.captured(raw, false).0),
                 error: None,
                 error_type: None,
                 side_effect,
