@@ -59,38 +59,29 @@ fn threads_and_tasks_lose_and_duplicate_nothing() {
     assert_eq!(stats.dropped, 0);
     assert_eq!(stats.sealed, total);
     assert_eq!(stats.exporters[0].exported, total);
-    // Every input appears exactly once among the tools.
+    let input = |r: &audit_runtime::record::AuditRecord| {
+        r.inputs.as_ref().unwrap().args[0]
+            .captured
+            .value
+            .as_ref()
+            .unwrap()
+            .as_u64()
+            .unwrap()
+    };
     let mut seen = HashSet::new();
     for r in records
         .iter()
         .filter(|r| r.point.as_ref().unwrap().name == "work")
     {
-        let i = r.inputs.as_ref().unwrap().args[0]
-            .captured
-            .value
-            .clone()
-            .unwrap()
-            .as_u64()
-            .unwrap();
+        let i = input(r);
+        // Every input appears exactly once among the tools...
         assert!(seen.insert(i), "input {i} recorded twice");
+        // ...and tools called from the async decision nest under it.
+        assert_eq!(r.correlation.parent_id.is_some(), i >= 100_000, "input {i}");
     }
     assert_eq!(seen.len() as u64, THREADS * PER_THREAD + TASKS);
     // Ids are unique and the chain is intact.
     let ids: HashSet<_> = records.iter().map(|r| r.record_id).collect();
     assert_eq!(ids.len(), records.len());
     mem.assert_chain_valid();
-    // Tools called from the async decision nest under it.
-    for r in records
-        .iter()
-        .filter(|r| r.point.as_ref().unwrap().name == "work")
-    {
-        let i = r.inputs.as_ref().unwrap().args[0]
-            .captured
-            .value
-            .clone()
-            .unwrap()
-            .as_u64()
-            .unwrap();
-        assert_eq!(r.correlation.parent_id.is_some(), i >= 100_000, "input {i}");
-    }
 }

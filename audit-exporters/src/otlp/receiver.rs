@@ -464,43 +464,61 @@ fn metadata_headers(m: &tonic::metadata::MetadataMap) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tonic::async_trait]
-impl TraceService for Svc {
-    async fn export(
+impl Svc {
+    /// What both gRPC services do: take the scripted reply (waiting out a delay), record the
+    /// request, and turn the reply into a status error or the `(rejected, message)` of a
+    /// partial success.
+    async fn receive(
         &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        metadata: &tonic::metadata::MetadataMap,
+        signal: Signal,
+        traces: Option<ExportTraceServiceRequest>,
+        logs: Option<ExportLogsServiceRequest>,
+    ) -> Result<Option<(i64, String)>, tonic::Status> {
         let at = Instant::now();
         let reply = self.0.next_reply();
         if let Reply::Delay(d) = &reply {
             tokio::time::sleep(*d).await;
         }
-        let headers = metadata_headers(request.metadata());
+        let headers = metadata_headers(metadata);
         let gzip = headers
             .iter()
             .any(|(k, v)| k == "grpc-encoding" && v == "gzip");
         self.0.record(ReceivedRequest {
             transport: "grpc",
-            signal: Signal::Traces,
+            signal,
             headers,
             gzip,
-            traces: Some(request.into_inner()),
-            logs: None,
+            traces,
+            logs,
             reply: reply.clone(),
             at,
         });
         if let Some(st) = grpc_status(&reply) {
             return Err(st);
         }
-        let partial_success = match reply {
-            Reply::Partial { rejected, message } => Some(ExportTracePartialSuccess {
+        Ok(match reply {
+            Reply::Partial { rejected, message } => Some((rejected, message)),
+            _ => None,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Svc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let metadata = request.metadata().clone();
+        let partial = self
+            .receive(&metadata, Signal::Traces, Some(request.into_inner()), None)
+            .await?;
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: partial.map(|(rejected, message)| ExportTracePartialSuccess {
                 rejected_spans: rejected,
                 error_message: message,
             }),
-            _ => None,
-        };
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success,
         }))
     }
 }
@@ -511,37 +529,15 @@ impl LogsService for Svc {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        let at = Instant::now();
-        let reply = self.0.next_reply();
-        if let Reply::Delay(d) = &reply {
-            tokio::time::sleep(*d).await;
-        }
-        let headers = metadata_headers(request.metadata());
-        let gzip = headers
-            .iter()
-            .any(|(k, v)| k == "grpc-encoding" && v == "gzip");
-        self.0.record(ReceivedRequest {
-            transport: "grpc",
-            signal: Signal::Logs,
-            headers,
-            gzip,
-            traces: None,
-            logs: Some(request.into_inner()),
-            reply: reply.clone(),
-            at,
-        });
-        if let Some(st) = grpc_status(&reply) {
-            return Err(st);
-        }
-        let partial_success = match reply {
-            Reply::Partial { rejected, message } => Some(ExportLogsPartialSuccess {
+        let metadata = request.metadata().clone();
+        let partial = self
+            .receive(&metadata, Signal::Logs, None, Some(request.into_inner()))
+            .await?;
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
+            partial_success: partial.map(|(rejected, message)| ExportLogsPartialSuccess {
                 rejected_log_records: rejected,
                 error_message: message,
             }),
-            _ => None,
-        };
-        Ok(tonic::Response::new(ExportLogsServiceResponse {
-            partial_success,
         }))
     }
 }
