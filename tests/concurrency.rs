@@ -1,6 +1,11 @@
-//! Many threads and tasks through one runtime: nothing lost, nothing duplicated, one valid chain.
+//! Many threads and tasks through one runtime: nothing lost, nothing duplicated, one valid chain;
+//! the chain follows causal order across threads; threads that exit, and calls made while a
+//! thread's thread-locals are torn down, lose nothing.
+//!
+//! Each test installs the process-wide runtime, so they take turns ([`serial`]).
 
 use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard};
 
 use audit_runtime::{AuditRuntime, audited_decision, audited_tool};
 
@@ -15,8 +20,16 @@ async fn async_work(i: u64) -> u64 {
     work(i)
 }
 
+/// The tests of this binary share the global runtime slot: one at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn threads_and_tasks_lose_and_duplicate_nothing() {
+    let _serial = serial();
     let mem = audit_exporters::MemoryExporter::new();
     // A small queue so callers really contend for it and block.
     let guard = AuditRuntime::builder()
@@ -59,21 +72,12 @@ fn threads_and_tasks_lose_and_duplicate_nothing() {
     assert_eq!(stats.dropped, 0);
     assert_eq!(stats.sealed, total);
     assert_eq!(stats.exporters[0].exported, total);
-    let input = |r: &audit_runtime::record::AuditRecord| {
-        r.inputs.as_ref().unwrap().args[0]
-            .captured
-            .value
-            .as_ref()
-            .unwrap()
-            .as_u64()
-            .unwrap()
-    };
     let mut seen = HashSet::new();
     for r in records
         .iter()
         .filter(|r| r.point.as_ref().unwrap().name == "work")
     {
-        let i = input(r);
+        let i = input_of(r);
         // Every input appears exactly once among the tools...
         assert!(seen.insert(i), "input {i} recorded twice");
         // ...and tools called from the async decision nest under it.
@@ -84,4 +88,136 @@ fn threads_and_tasks_lose_and_duplicate_nothing() {
     let ids: HashSet<_> = records.iter().map(|r| r.record_id).collect();
     assert_eq!(ids.len(), records.len());
     mem.assert_chain_valid();
+}
+
+/// The one captured argument of a `work` or `step` record.
+fn input_of(r: &audit_runtime::record::AuditRecord) -> u64 {
+    r.inputs.as_ref().expect("inputs captured").args[0]
+        .captured
+        .value
+        .as_ref()
+        .and_then(serde_json::Value::as_u64)
+        .expect("a captured integer")
+}
+
+#[audited_tool(capture(i))]
+fn step(i: u64) -> u64 {
+    i
+}
+
+/// Two threads take turns: each call happens after the other thread's previous call finished
+/// (a channel hands the turn over), so call `i + 1` causally follows call `i`. Each thread
+/// writes to its own lane; with a tiny queue the worker takes the lanes after nearly every
+/// call, so many of its rounds fall between two turns. The chain must still list the calls in
+/// turn order.
+#[test]
+fn chain_order_follows_causal_order_across_threads() {
+    let _serial = serial();
+    let mem = audit_exporters::MemoryExporter::new();
+    let guard = AuditRuntime::builder()
+        .service("causal")
+        .queue_capacity(4)
+        .exporter(mem.clone())
+        .install()
+        .unwrap();
+    const TURNS: u64 = 2_000;
+    let (to_b, b_rx) = std::sync::mpsc::channel::<u64>();
+    let (to_a, a_rx) = std::sync::mpsc::channel::<u64>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut i = 0;
+            while i < TURNS {
+                step(i);
+                to_b.send(i + 1).unwrap();
+                i = a_rx.recv().unwrap();
+            }
+            drop(to_b);
+        });
+        s.spawn(move || {
+            while let Ok(i) = b_rx.recv() {
+                step(i);
+                if to_a.send(i + 1).is_err() {
+                    break;
+                }
+            }
+        });
+    });
+    guard.flush().unwrap();
+    let order: Vec<u64> = mem.records().iter().map(input_of).collect();
+    assert_eq!(order.len() as u64, TURNS);
+    for (pos, w) in order.windows(2).enumerate() {
+        assert!(
+            w[0] < w[1],
+            "call {} is sealed after call {} (chain positions {pos} and {})",
+            w[0],
+            w[1],
+            pos + 1
+        );
+    }
+    mem.assert_chain_valid();
+}
+
+/// Threads that make a few calls and exit: their lanes outlive them until the worker has
+/// taken every record, and the counters still add up.
+#[test]
+fn records_of_exited_threads_are_all_exported() {
+    let _serial = serial();
+    let mem = audit_exporters::MemoryExporter::new();
+    let guard = AuditRuntime::builder()
+        .service("exited")
+        .exporter(mem.clone())
+        .install()
+        .unwrap();
+    const THREADS: u64 = 64;
+    for t in 0..THREADS {
+        std::thread::spawn(move || {
+            for i in 0..3 {
+                step(t * 3 + i);
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    guard.flush().unwrap();
+    let seen: HashSet<u64> = mem.records().iter().map(input_of).collect();
+    assert_eq!(seen.len() as u64, THREADS * 3);
+    let stats = guard.shutdown();
+    assert_eq!(stats.submitted, THREADS * 3);
+    assert_eq!(stats.sealed, THREADS * 3);
+}
+
+struct CallOnDrop(u64);
+
+impl Drop for CallOnDrop {
+    fn drop(&mut self) {
+        step(self.0);
+    }
+}
+
+thread_local! {
+    static CALL_ON_EXIT: std::cell::RefCell<Option<CallOnDrop>> = const { std::cell::RefCell::new(None) };
+}
+
+/// An audited call made by a thread-local destructor, after (or before: the order is not
+/// specified) the runtime's own thread-locals are gone, still reaches the record.
+#[test]
+fn calls_from_thread_local_destructors_are_recorded() {
+    let _serial = serial();
+    let mem = audit_exporters::MemoryExporter::new();
+    let guard = AuditRuntime::builder()
+        .service("tls-teardown")
+        .exporter(mem.clone())
+        .install()
+        .unwrap();
+    std::thread::spawn(|| {
+        step(1);
+        CALL_ON_EXIT.with(|c| *c.borrow_mut() = Some(CallOnDrop(2)));
+    })
+    .join()
+    .unwrap();
+    guard.flush().unwrap();
+    let mut seen: Vec<u64> = mem.records().iter().map(input_of).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [1, 2]);
+    assert_eq!(guard.shutdown().after_shutdown, 0);
 }

@@ -515,17 +515,19 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     let guard = Ident::new("audit_guard", Span::mixed_site());
     let ret = Ident::new("audit_ret", Span::mixed_site());
     let span_name = format!("audit.{}", kind.record_kind());
+    // One `let`, so the guard is built where it lives (it holds the call's state inline).
     let start = quote! {
-        let #guard = {
-            let span = #private::tracing::span!(
+        #[allow(unused_mut)]
+        let mut #guard = #private::CallGuard::start(
+            &#point,
+            #private::tracing::span!(
                 target: "audit",
                 #private::tracing::Level::INFO,
                 #span_name,
                 audit.point = #audit_name,
                 audit.record_id = #private::tracing::field::Empty,
-            );
-            #private::CallGuard::start(&#point, span)
-        };
+            ),
+        );
     };
     let mut captures = Vec::new();
     for (i, p) in params.iter().enumerate() {
@@ -556,8 +558,6 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     }
     let setup = quote! {
         #start
-        #[allow(unused_mut)]
-        let mut #guard = #guard;
         if #guard.is_active() {
             #(#captures)*
         }

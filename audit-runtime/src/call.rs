@@ -7,6 +7,10 @@
 //! schema, canonical digests, redaction, hashing, chaining, exporting) happens on the pipeline's
 //! worker thread.
 //!
+//! The caller's thread does as little as it can (see `docs/BENCHMARKS.md`): two reads of the
+//! tick clock ([`crate::clock`]), the ids, the correlation frame, and a push of the call's state,
+//! inline and unallocated, onto this thread's lane of the queue ([`crate::queue`]).
+//!
 //! Architecture Invariant: the guard never changes what the caller sees. The body's value is
 //! returned unchanged, a panic is recorded and then resumed with the same payload, and a dropped
 //! future is recorded as cancelled by the guard's `Drop`.
@@ -22,14 +26,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::clock::{self, Ticks};
 use crate::context::{self, AuditContext, Frame, Note};
-use crate::ids::{RecordId, SpanId, TraceId, unix_nanos};
+use crate::ids::{self, RecordId, SpanId};
 use crate::install::{self, Shared};
 use crate::point::{AuditPoint, PointKind};
+use crate::queue::Item;
 use crate::record::Rationale;
 
 /// A value that can be captured into an audit record.
@@ -78,29 +83,65 @@ pub(crate) struct CallHead {
     pub(crate) parent: Option<RecordId>,
     pub(crate) parent_decision: Option<RecordId>,
     pub(crate) parent_span: Option<SpanId>,
-    pub(crate) start_unix: u64,
+    /// When the call started (the worker converts it to Unix time).
+    pub(crate) start: Ticks,
 }
 
 /// Everything the worker needs to assemble the record of a finished call.
 #[derive(Debug)]
 pub(crate) struct CallState {
     pub(crate) head: CallHead,
-    pub(crate) start: Instant,
-    pub(crate) duration: Duration,
+    /// When the call ended.
+    pub(crate) end: Ticks,
     pub(crate) inputs: Vec<RawValue>,
+    pub(crate) outcome: Option<RawOutcome>,
+    /// What only some calls have, boxed so the state every call moves to the worker stays
+    /// small (four cache lines).
+    pub(crate) extra: Option<Box<CallExtra>>,
+}
+
+/// The less common parts of a call's state.
+#[derive(Debug, Default)]
+pub(crate) struct CallExtra {
     pub(crate) dyn_versions: Vec<(u16, String)>,
     pub(crate) notes: Vec<Note>,
     pub(crate) rationale: Option<Rationale>,
-    pub(crate) outcome: Option<RawOutcome>,
     pub(crate) panic: Option<String>,
-    pub(crate) span: tracing::Span,
+}
+
+static NO_EXTRA: CallExtra = CallExtra {
+    dyn_versions: Vec::new(),
+    notes: Vec::new(),
+    rationale: None,
+    panic: None,
+};
+
+impl CallState {
+    pub(crate) fn extra(&self) -> &CallExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+
+    fn extra_mut(&mut self) -> &mut CallExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    fn add_notes(&mut self, notes: Option<Vec<Note>>) {
+        if let Some(notes) = notes
+            && !notes.is_empty()
+        {
+            self.extra_mut().notes.extend(notes);
+        }
+    }
 }
 
 /// The guard an audited call runs under. Generated code only: not a stable API.
 #[derive(Debug)]
 pub struct CallGuard {
     rt: Option<&'static Shared>,
-    state: Option<Box<CallState>>,
+    /// The call's span, closed on the caller's thread when the call ends.
+    span: tracing::Span,
+    /// `None` when no runtime is installed, and once the call has been handed over.
+    state: Option<CallState>,
 }
 
 impl CallGuard {
@@ -111,36 +152,37 @@ impl CallGuard {
             install::warn_not_installed(point);
             return CallGuard {
                 rt: None,
+                span,
                 state: None,
             };
         };
         if span.is_disabled() {
             install::note_span_disabled(rt);
         }
-        let start_unix = unix_nanos();
-        let start = Instant::now();
-        let id = RecordId::new_v7(start_unix);
+        let start = Ticks::now();
+        let fresh = ids::fresh_call_ids(clock::approx_unix_nanos(start));
+        let id = fresh.record;
         let parent = context::current();
         let kind = point.kind;
-        let (parent_id, parent_decision, parent_span, run, session, trace_id) = match &parent {
+        let (parent_id, parent_decision, parent_span, run, session, trace_id) = match parent {
             Some(p) => (
                 Some(p.id),
                 p.decision,
                 Some(p.span_id),
                 p.run,
-                p.session.clone(),
+                p.session,
                 p.trace_id,
             ),
             None => {
                 // No audited parent: join the application's OpenTelemetry trace, if any.
                 let app = otel::current();
-                let trace = app.map_or_else(TraceId::random, |(t, _)| t);
+                let trace = app.map_or(fresh.trace, |(t, _)| t);
                 (None, None, app.map(|(_, s)| s), None, None, trace)
             }
         };
         // An audit span tracked by the OpenTelemetry layer lends the record its ids, so the
         // record and the application's span are one span in the backend.
-        let (trace_id, span_id) = otel::span_ids(&span).unwrap_or((trace_id, SpanId::random()));
+        let (trace_id, span_id) = otel::span_ids(&span).unwrap_or((trace_id, fresh.span));
         let decision = if kind == PointKind::Decision {
             Some(id)
         } else {
@@ -173,23 +215,18 @@ impl CallGuard {
                 None
             },
             parent_span,
-            start_unix,
-        };
-        let state = Box::new(CallState {
-            head,
             start,
-            duration: Duration::ZERO,
-            inputs: Vec::new(),
-            dyn_versions: Vec::new(),
-            notes: Vec::new(),
-            rationale: None,
-            outcome: None,
-            panic: None,
-            span,
-        });
+        };
         CallGuard {
             rt: Some(rt),
-            state: Some(state),
+            span,
+            state: Some(CallState {
+                head,
+                end: start,
+                inputs: Vec::new(),
+                outcome: None,
+                extra: None,
+            }),
         }
     }
 
@@ -204,7 +241,8 @@ impl CallGuard {
         if let (Some(rt), Some(state)) = (self.rt, self.state.as_ref())
             && rt.started_policy.wants(state.head.point)
         {
-            rt.submit(install::Msg::Started(Box::new(state.head.clone())));
+            let mut head = Some(Item::Started(state.head.clone()));
+            rt.submit(state.head.start, || head.take());
         }
     }
 
@@ -244,7 +282,10 @@ impl CallGuard {
     /// The value of version number `idx` (index into [`AuditPoint::versions`]) for this call.
     pub fn version(&mut self, idx: u16, value: &dyn std::fmt::Display) {
         if let Some(state) = self.state.as_mut() {
-            state.dyn_versions.push((idx, value.to_string()));
+            state
+                .extra_mut()
+                .dyn_versions
+                .push((idx, value.to_string()));
         }
     }
 
@@ -261,16 +302,16 @@ impl CallGuard {
             return body();
         };
         let (result, notes) = {
-            let _entered = state.span.enter();
+            let _entered = self.span.enter();
             context::push(Self::frame(state));
             let result = catch_unwind(AssertUnwindSafe(body));
             (result, context::pop())
         };
-        state.notes.extend(notes.unwrap_or_default());
+        state.add_notes(notes);
         match result {
             Ok(v) => v,
             Err(payload) => {
-                state.panic = Some(panic_message(payload.as_ref()));
+                state.extra_mut().panic = Some(panic_message(payload.as_ref()));
                 resume_unwind(payload)
             }
         }
@@ -321,7 +362,7 @@ impl CallGuard {
         X: Into<Rationale>,
     {
         if let Some(state) = self.state.as_mut() {
-            state.rationale = Some(f(ret).into());
+            state.extra_mut().rationale = Some(f(ret).into());
         }
     }
 
@@ -331,16 +372,17 @@ impl CallGuard {
     }
 
     fn emit(&mut self) {
-        let (Some(rt), Some(mut state)) = (self.rt, self.state.take()) else {
+        let (Some(rt), Some(state)) = (self.rt, self.state.as_mut()) else {
             return;
         };
-        state.duration = state.start.elapsed();
+        let end = Ticks::now();
+        state.end = end;
         if state.head.point.kind == PointKind::Decision {
             context::set_last_decision(state.head.ctx.id);
         }
         // Close the span on the caller's thread, where the user's subscriber expects it.
-        drop(std::mem::replace(&mut state.span, tracing::Span::none()));
-        rt.submit(install::Msg::Call(state));
+        drop(std::mem::replace(&mut self.span, tracing::Span::none()));
+        rt.submit(end, || self.state.take().map(Item::Call));
     }
 }
 
@@ -390,17 +432,17 @@ impl<F: Future> Future for Instrumented<F> {
             };
         };
         let (result, notes) = {
-            let _entered = state.span.enter();
+            let _entered = guard.span.enter();
             context::push(CallGuard::frame(state));
             let result = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
             (result, context::pop())
         };
-        state.notes.extend(notes.unwrap_or_default());
+        state.add_notes(notes);
         match result {
             Ok(Poll::Ready(v)) => Poll::Ready((v, this.guard.take().expect("guard present"))),
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => {
-                state.panic = Some(panic_message(payload.as_ref()));
+                state.extra_mut().panic = Some(panic_message(payload.as_ref()));
                 resume_unwind(payload)
             }
         }

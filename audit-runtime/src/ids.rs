@@ -11,6 +11,7 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::num::NonZeroU128;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -35,12 +36,14 @@ fn seed() -> u64 {
 
 /// wyrand: one multiply per 64 random bits; passes BigCrush, which is plenty for unique ids.
 pub(crate) fn next_u64() -> u64 {
-    RNG.with(|s| {
-        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
-        s.set(x);
-        let t = u128::from(x).wrapping_mul(u128::from(x ^ 0xe703_7ed1_a0b4_28db));
-        ((t >> 64) as u64) ^ (t as u64)
-    })
+    RNG.with(wyrand)
+}
+
+fn wyrand(s: &Cell<u64>) -> u64 {
+    let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
+    s.set(x);
+    let t = u128::from(x).wrapping_mul(u128::from(x ^ 0xe703_7ed1_a0b4_28db));
+    ((t >> 64) as u64) ^ (t as u64)
 }
 
 /// Nanoseconds since the Unix epoch from the process's wall clock (saturating at 0 before 1970).
@@ -51,18 +54,58 @@ pub(crate) fn unix_nanos() -> u64 {
     })
 }
 
-/// A record id: a UUIDv7 (RFC 9562 §5.7).
+/// The ids an audited call may need, drawn in one visit to the generator.
+pub(crate) struct CallIds {
+    pub(crate) record: RecordId,
+    /// Used when the call has no parent to take a trace id from.
+    pub(crate) trace: TraceId,
+    pub(crate) span: SpanId,
+}
+
+/// A record id stamped `unix_nanos`, a trace id and a span id.
+pub(crate) fn fresh_call_ids(unix_nanos: u64) -> CallIds {
+    RNG.with(|s| {
+        let next = || wyrand(s);
+        let record = RecordId::from_parts(unix_nanos, next(), next());
+        let trace = loop {
+            let v = (u128::from(next()) << 64) | u128::from(next());
+            if v != 0 {
+                break TraceId(v.to_be_bytes());
+            }
+        };
+        let span = loop {
+            let v = next();
+            if v != 0 {
+                break SpanId(v.to_be_bytes());
+            }
+        };
+        CallIds {
+            record,
+            trace,
+            span,
+        }
+    })
+}
+
+/// A record id: a UUIDv7 (RFC 9562 §5.7). Never the nil UUID, which lets `Option<RecordId>`
+/// take no more room than the id (an audited call carries several).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RecordId(u128);
+pub struct RecordId(NonZeroU128);
 
 impl RecordId {
     /// A new id whose timestamp is `unix_nanos` (truncated to milliseconds).
     pub(crate) fn new_v7(unix_nanos: u64) -> Self {
+        Self::from_parts(unix_nanos, next_u64(), next_u64())
+    }
+
+    fn from_parts(unix_nanos: u64, hi: u64, lo: u64) -> Self {
         let ms = u128::from(unix_nanos / 1_000_000) & ((1 << 48) - 1);
-        let r = (u128::from(next_u64()) << 64) | u128::from(next_u64());
+        let r = (u128::from(hi) << 64) | u128::from(lo);
         let rand_a = (r >> 64) & 0xFFF;
         let rand_b = r & ((1u128 << 62) - 1);
-        RecordId((ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
+        let v = (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b;
+        // The version bits make `v` non-zero.
+        RecordId(NonZeroU128::new(v).unwrap_or(NonZeroU128::MAX))
     }
 
     /// A fresh id stamped with the current time.
@@ -72,19 +115,19 @@ impl RecordId {
 
     /// The raw 128 bits.
     pub fn as_u128(self) -> u128 {
-        self.0
+        self.0.get()
     }
 
     /// The Unix timestamp in milliseconds carried by the id.
     pub fn unix_millis(self) -> u64 {
-        (self.0 >> 80) as u64
+        (self.0.get() >> 80) as u64
     }
 }
 
 impl RecordId {
     /// The hyphenated lower-case form in a stack buffer (no allocation).
     fn encode(self) -> [u8; 36] {
-        let b = self.0.to_be_bytes();
+        let b = self.0.get().to_be_bytes();
         let mut out = [0u8; 36];
         let mut j = 0;
         for (i, byte) in b.iter().enumerate() {
@@ -149,7 +192,8 @@ impl FromStr for RecordId {
             let d = hex_val(c).ok_or_else(err)?;
             v = (v << 4) | u128::from(d);
         }
-        Ok(RecordId(v))
+        // The nil UUID is nobody's record.
+        NonZeroU128::new(v).map(RecordId).ok_or_else(err)
     }
 }
 

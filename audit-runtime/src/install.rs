@@ -21,22 +21,27 @@
 //! a caller waits for room; with [`QueueFull::DropAndCount`] it does not wait and the loss is
 //! counted in [`AuditStats::dropped`] and reported on stderr once. Records of calls still running
 //! when the runtime shuts down are counted in [`AuditStats::after_shutdown`].
+//!
+//! The queue has one lane per thread that makes audited calls (see [`crate::queue`]), so
+//! [`AuditBuilder::queue_capacity`] bounds the records waiting *per producing thread*.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
-use crate::call::{CallHead, CallState};
+use crate::clock::Ticks;
 use crate::digest::{DigestKey, KeyError};
 use crate::export::Exporter;
 use crate::followup::FollowUp;
 use crate::ids::RecordId;
 use crate::point::AuditPoint;
+use crate::queue::{Control, Entry, Item, Lane, Pushed, Queue};
 use crate::redact::{RedactionConfig, RedactionCounters, RedactionEngine, Redactor};
 use crate::worker::{self, ExporterSlot, RetryPolicy, Worker};
 
@@ -72,18 +77,9 @@ impl StartedRecords {
     }
 }
 
-pub(crate) enum Msg {
-    Call(Box<CallState>),
-    Started(Box<CallHead>),
-    Follow(Box<FollowUp>),
-    Flush(SyncSender<()>),
-    Shutdown(SyncSender<()>),
-}
-
-/// Counters shared between callers and the worker.
+/// Counters shared between callers and the worker (`submitted` is counted per lane).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) submitted: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) after_shutdown: AtomicU64,
     pub(crate) sealed: AtomicU64,
@@ -106,14 +102,11 @@ pub(crate) struct ExporterCounters {
 /// a `&'static` to it without reference counting on the hot path; a few hundred bytes (plus the
 /// queue) per installation.
 pub(crate) struct Shared {
-    tx: SyncSender<Msg>,
-    on_full: QueueFull,
+    pub(crate) queue: Queue,
     pub(crate) started_policy: StartedRecords,
     pub(crate) counters: Counters,
     pub(crate) exporters: Vec<Arc<ExporterCounters>>,
     pub(crate) fallback: Option<Arc<ExporterCounters>>,
-    closed: AtomicBool,
-    warned_drop: AtomicBool,
     warned_closed: AtomicBool,
     warned_filtered: AtomicBool,
     pub(crate) instance: RecordId,
@@ -128,34 +121,69 @@ impl fmt::Debug for Shared {
     }
 }
 
+thread_local! {
+    /// This thread's lane in the queue of the runtime it last submitted to.
+    static LANE: RefCell<Option<(&'static Shared, Arc<Lane>)>> = const { RefCell::new(None) };
+}
+
 impl Shared {
-    pub(crate) fn submit(&self, msg: Msg) {
-        self.counters.submitted.fetch_add(1, Ordering::Relaxed);
-        let result = match self.on_full {
-            QueueFull::Block => self.tx.send(msg).map_err(|_| ()),
-            QueueFull::DropAndCount => match self.tx.try_send(msg) {
-                Ok(()) => Ok(()),
-                Err(TrySendError::Full(_)) => {
-                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    if !self.warned_drop.swap(true, Ordering::Relaxed) {
-                        warn(
-                            "audit queue full: records are being DROPPED (QueueFull::DropAndCount \
-                             is configured); see AuditStats::dropped",
-                        );
+    /// Hand the item that `take` yields, completed at `tick`, to the worker through this
+    /// thread's lane. `take` moves the item out of the caller's storage straight into the lane
+    /// (a call's state is a few hundred bytes; every extra move of it shows in the benchmark);
+    /// it is called at most once with effect, and may be called again (returning `None`).
+    #[inline]
+    pub(crate) fn submit(&'static self, tick: Ticks, mut take: impl FnMut() -> Option<Item>) {
+        let pushed = LANE
+            .try_with(|slot| {
+                // Busy only if a push re-entered this thread's lane; use the control channel.
+                let mut slot = slot.try_borrow_mut().ok()?;
+                if !matches!(&*slot, Some((rt, _)) if std::ptr::eq(*rt, self)) {
+                    match self.queue.register() {
+                        Some(lane) => *slot = Some((self, lane)),
+                        None => {
+                            drop(take());
+                            return Some(Pushed::Closed);
+                        }
                     }
-                    return;
                 }
-                Err(TrySendError::Disconnected(_)) => Err(()),
+                let (_, lane) = slot.as_ref()?;
+                Some(self.queue.push(lane, tick, &mut take))
+            })
+            .ok()
+            .flatten();
+        let pushed = match pushed {
+            Some(p) => p,
+            None => match take() {
+                Some(item) => {
+                    if self.queue.push_control(Entry { tick, item }) {
+                        Pushed::Queued
+                    } else {
+                        Pushed::Closed
+                    }
+                }
+                None => return,
             },
         };
-        if result.is_err() {
-            self.counters.after_shutdown.fetch_add(1, Ordering::Relaxed);
-            if !self.warned_closed.swap(true, Ordering::Relaxed) {
-                warn(
-                    "an audited call finished after its audit runtime shut down; its record was \
-                     not written (see AuditStats::after_shutdown). Keep the AuditGuard alive \
-                     until all audited work has finished.",
-                );
+        match pushed {
+            Pushed::Queued => {}
+            Pushed::Dropped => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                if self.queue.first_drop() {
+                    warn(
+                        "audit queue full: records are being DROPPED (QueueFull::DropAndCount \
+                         is configured); see AuditStats::dropped",
+                    );
+                }
+            }
+            Pushed::Closed => {
+                self.counters.after_shutdown.fetch_add(1, Ordering::Relaxed);
+                if !self.warned_closed.swap(true, Ordering::Relaxed) {
+                    warn(
+                        "an audited call finished after its audit runtime shut down; its record \
+                         was not written (see AuditStats::after_shutdown). Keep the AuditGuard \
+                         alive until all audited work has finished.",
+                    );
+                }
             }
         }
     }
@@ -169,8 +197,22 @@ pub(crate) fn warn(msg: &str) {
 
 static GLOBAL: ArcSwapOption<&'static Shared> = ArcSwapOption::const_empty();
 
+/// Bumped on every change of [`GLOBAL`], so threads can cache what they loaded.
+static GLOBAL_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// Per thread: the thread-local override, and the cached global runtime with the generation it
+/// was loaded at (an `ArcSwap` load costs more than the rest of the lookup together).
+#[derive(Clone, Copy)]
+struct Dispatch {
+    local: Option<&'static Shared>,
+    generation: u64,
+    global: Option<&'static Shared>,
+}
+
 thread_local! {
-    static LOCAL: std::cell::Cell<Option<&'static Shared>> = const { std::cell::Cell::new(None) };
+    static DISPATCH: Cell<Dispatch> = const {
+        Cell::new(Dispatch { local: None, generation: 0, global: None })
+    };
 }
 
 static WARNED_OFF: AtomicBool = AtomicBool::new(false);
@@ -178,10 +220,40 @@ static WARNED_OFF: AtomicBool = AtomicBool::new(false);
 /// The runtime audited calls on this thread report to.
 #[inline]
 pub(crate) fn current() -> Option<&'static Shared> {
-    if let Some(local) = LOCAL.with(std::cell::Cell::get) {
-        return Some(local);
-    }
-    GLOBAL.load().as_deref().copied()
+    let generation = GLOBAL_GENERATION.load(Ordering::Acquire);
+    DISPATCH
+        .try_with(|d| {
+            let mut cached = d.get();
+            if cached.local.is_some() {
+                return cached.local;
+            }
+            if cached.generation != generation {
+                cached.global = GLOBAL.load().as_deref().copied();
+                cached.generation = generation;
+                d.set(cached);
+            }
+            cached.global
+        })
+        .unwrap_or_else(|_| GLOBAL.load().as_deref().copied())
+}
+
+fn set_global(shared: Option<&'static Shared>) {
+    GLOBAL.store(shared.map(Arc::new));
+    GLOBAL_GENERATION.fetch_add(1, Ordering::Release);
+}
+
+/// Replace this thread's override, returning the previous one.
+fn replace_local(shared: Option<&'static Shared>) -> Option<&'static Shared> {
+    DISPATCH.with(|d| {
+        let mut cur = d.get();
+        let previous = std::mem::replace(&mut cur.local, shared);
+        d.set(cur);
+        previous
+    })
+}
+
+fn local() -> Option<&'static Shared> {
+    DISPATCH.with(|d| d.get().local)
 }
 
 /// Whether an audit runtime is installed for the current thread.
@@ -202,6 +274,11 @@ pub(crate) fn warn_not_installed(point: &AuditPoint) {
 
 pub(crate) fn note_span_disabled(rt: &Shared) {
     // A disabled span with no subscriber at all is normal; with one, the filter dropped it.
+    // Every subscriber's level hint is OFF (in particular: there is none): nothing to say, and
+    // this check is one atomic load where the one below is a thread-local lookup.
+    if tracing::level_filters::LevelFilter::current() == tracing::level_filters::LevelFilter::OFF {
+        return;
+    }
     if !tracing::dispatcher::has_been_set() {
         let has_default =
             tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>());
@@ -280,7 +357,7 @@ impl Shared {
     fn stats(&self) -> AuditStats {
         let c = &self.counters;
         AuditStats {
-            submitted: c.submitted.load(Ordering::Relaxed),
+            submitted: self.queue.submitted(),
             dropped: c.dropped.load(Ordering::Relaxed),
             after_shutdown: c.after_shutdown.load(Ordering::Relaxed),
             sealed: c.sealed.load(Ordering::Relaxed),
@@ -348,7 +425,8 @@ impl std::error::Error for InstallError {
 pub struct AuditRuntime;
 
 impl AuditRuntime {
-    /// A builder with the defaults: queue of 8192 records that blocks when full, batches of up to
+    /// A builder with the defaults: up to 4096 records waiting per producing thread, blocking
+    /// when full, batches of up to
     /// 512, three retries with backoff, digest key from the environment (or ephemeral), service
     /// name from `AUDIT_SERVICE_NAME`, `OTEL_SERVICE_NAME` or the executable name.
     pub fn builder() -> AuditBuilder {
@@ -406,7 +484,7 @@ impl Default for AuditBuilder {
             code_version: None,
             exporters: Vec::new(),
             fallback: None,
-            queue_capacity: 8192,
+            queue_capacity: 4096,
             batch_max: 512,
             on_full: QueueFull::Block,
             started: StartedRecords::PerPoint,
@@ -452,7 +530,10 @@ impl AuditBuilder {
         self
     }
 
-    /// Records the queue holds before callers wait (or records drop, see [`Self::on_full`]).
+    /// Records that may wait per producing thread before that thread waits (or its records
+    /// drop, see [`Self::on_full`]). Each thread that makes audited calls has its own lane of
+    /// this size (allocated as it fills, not up front), so the queue's memory is bounded by this
+    /// times the number of such threads.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
         self
@@ -606,19 +687,17 @@ impl AuditBuilder {
             .code_version
             .or_else(|| std::env::var("AUDIT_CODE_VERSION").ok());
         let instance = RecordId::now();
-        let (tx, rx): (SyncSender<Msg>, Receiver<Msg>) = mpsc::sync_channel(self.queue_capacity);
+        crate::clock::init();
+        let (queue, rx) = Queue::new(self.queue_capacity, self.on_full);
         let exporters: Vec<ExporterSlot> =
             self.exporters.into_iter().map(ExporterSlot::new).collect();
         let fallback = self.fallback.map(ExporterSlot::new);
         let shared: &'static Shared = Box::leak(Box::new(Shared {
-            tx,
-            on_full: self.on_full,
+            queue,
             started_policy: self.started,
             counters: Counters::default(),
             exporters: exporters.iter().map(|e| e.counters.clone()).collect(),
             fallback: fallback.as_ref().map(|e| e.counters.clone()),
-            closed: AtomicBool::new(false),
-            warned_drop: AtomicBool::new(false),
             warned_closed: AtomicBool::new(false),
             warned_filtered: AtomicBool::new(false),
             instance,
@@ -644,8 +723,9 @@ impl AuditBuilder {
         );
         let handle = std::thread::Builder::new()
             .name("audit-worker".into())
-            .spawn(move || worker.run(rx))
+            .spawn(move || worker.run(&rx))
             .map_err(InstallError::Spawn)?;
+        shared.queue.set_worker(handle.thread().clone());
         Ok((shared, handle))
     }
 
@@ -659,7 +739,7 @@ impl AuditBuilder {
             return Err(InstallError::AlreadyInstalled);
         }
         let (shared, handle) = self.build()?;
-        GLOBAL.store(Some(Arc::new(shared)));
+        set_global(Some(shared));
         Ok(AuditGuard {
             shared,
             worker: Some(handle),
@@ -673,7 +753,7 @@ impl AuditBuilder {
     /// in it reach this runtime and no other test's.
     pub fn install_thread_local(self) -> Result<AuditGuard, InstallError> {
         let (shared, handle) = self.build()?;
-        let previous = LOCAL.with(|l| l.replace(Some(shared)));
+        let previous = replace_local(Some(shared));
         Ok(AuditGuard {
             shared,
             worker: Some(handle),
@@ -739,10 +819,9 @@ impl AuditGuard {
     /// flushed.
     pub fn flush(&self) -> Result<(), WorkerGone> {
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-        self.shared
-            .tx
-            .send(Msg::Flush(ack_tx))
-            .map_err(|_| WorkerGone)?;
+        if !self.shared.queue.send(Control::Flush(ack_tx)) {
+            return Err(WorkerGone);
+        }
         ack_rx.recv().map_err(|_| WorkerGone)
     }
 
@@ -774,18 +853,17 @@ impl AuditGuard {
                     .as_deref()
                     .is_some_and(|s| std::ptr::eq(*s, self.shared))
                 {
-                    GLOBAL.store(None);
+                    set_global(None);
                 }
             }
-            Scope::Local(previous) => LOCAL.with(|l| {
-                if l.get().is_some_and(|s| std::ptr::eq(s, self.shared)) {
-                    l.set(previous);
+            Scope::Local(previous) => {
+                if local().is_some_and(|s| std::ptr::eq(s, self.shared)) {
+                    replace_local(previous);
                 }
-            }),
+            }
         }
-        self.shared.closed.store(true, Ordering::Relaxed);
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-        if self.shared.tx.send(Msg::Shutdown(ack_tx)).is_ok() {
+        if self.shared.queue.send(Control::Shutdown(ack_tx)) {
             let _ = ack_rx.recv();
         }
         if let Some(h) = self.worker.take()
@@ -805,7 +883,8 @@ impl Drop for AuditGuard {
 /// Submit a follow-up record to the current runtime.
 pub(crate) fn submit_follow(f: FollowUp) -> Result<(), crate::followup::AuditOff> {
     let rt = current().ok_or(crate::followup::AuditOff)?;
-    rt.submit(Msg::Follow(Box::new(f)));
+    let mut item = Some(Item::Follow(Box::new(f)));
+    rt.submit(Ticks::now(), || item.take());
     Ok(())
 }
 

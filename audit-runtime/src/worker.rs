@@ -1,10 +1,12 @@
 //! The pipeline's worker thread: assemble, redact, digest, chain, export.
 //!
-//! One worker per installed runtime drains the bounded queue in arrival order. For each message
-//! it assembles the schema-1 record ([`Assembler`]), applies redaction, seals it into the chain
-//! ([`ChainHead::seal`]) and appends it to the current batch; the batch goes to every exporter
-//! when the queue is momentarily empty or the batch is full, so batches grow with load and an
-//! fsync-per-batch exporter amortizes its syncs.
+//! One worker per installed runtime works in rounds. A round takes every lane of the queue in one
+//! cut ([`crate::queue`]) and merges the entries by completion tick; for each entry it assembles
+//! the schema-1 record ([`Assembler`]), applies redaction, seals it into the chain
+//! ([`ChainHead::seal`]) and appends it to the current batch. The batch goes to every exporter
+//! when it is full and at the end of the round, so batches grow with load and an fsync-per-batch
+//! exporter amortizes its syncs. An idle worker sleeps until a lane fills to its wake-up mark,
+//! a `flush` or shutdown wakes it, or [`crate::queue::POLL_INTERVAL`] passes.
 //!
 //! Delivery: a transient exporter error is retried with exponential backoff and jitter; after the
 //! last retry (or at once for a permanent error) the batch goes to the fallback exporter when one
@@ -14,7 +16,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -23,13 +25,15 @@ use crate::artifacts;
 use crate::call::{CallHead, CallState, RawOutcome, RawValue};
 use crate::canonical;
 use crate::chain::{ChainHead, SealedRecord};
+use crate::clock::Anchor;
 use crate::context::Note;
 use crate::digest::DigestKey;
 use crate::export::{ErrorClass, ExportError, Exporter};
 use crate::followup::FollowUp;
 use crate::ids::{RecordId, rfc3339_nanos};
-use crate::install::{ExporterCounters, Msg, Shared, warn};
+use crate::install::{ExporterCounters, Shared, warn};
 use crate::point::{AuditPoint, VersionSource};
+use crate::queue::{self, Control, Entry, Item};
 use crate::record::{
     AuditRecord, CapturedValue, Correlation, Inputs, NamedValue, Outcome, OutcomeStatus, PointInfo,
     Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo, Signal, TimeInfo, VersionRef,
@@ -113,6 +117,8 @@ pub(crate) struct Assembler {
     redactor: Box<dyn Redactor>,
     redaction: Arc<RedactionCounters>,
     warned_scrub: bool,
+    /// Converts the calls' ticks to Unix time; refreshed every round.
+    anchor: Anchor,
 }
 
 impl Assembler {
@@ -130,6 +136,7 @@ impl Assembler {
             redactor,
             redaction,
             warned_scrub: false,
+            anchor: Anchor::now(),
         }
     }
 
@@ -199,10 +206,11 @@ impl Assembler {
 
     /// A `finding` record about the call of `head`.
     fn finding(&self, head: &CallHead, text: String) -> AuditRecord {
+        let start_unix = self.anchor.unix_nanos(head.start);
         let mut f = self.base(
-            RecordId::new_v7(head.start_unix),
+            RecordId::new_v7(start_unix),
             RecordKind::Finding,
-            head.start_unix,
+            start_unix,
         );
         f.point = Some(Self::point_info(head.point));
         f.correlation = Self::correlation(head);
@@ -213,10 +221,11 @@ impl Assembler {
 
     /// The record of a `started` call.
     pub(crate) fn started(&mut self, head: &CallHead) -> AuditRecord {
+        let start_unix = self.anchor.unix_nanos(head.start);
         let mut r = self.base(
-            RecordId::new_v7(head.start_unix),
+            RecordId::new_v7(start_unix),
             RecordKind::Started,
-            head.start_unix,
+            start_unix,
         );
         r.point = Some(Self::point_info(head.point));
         r.correlation = Self::correlation(head);
@@ -282,9 +291,10 @@ impl Assembler {
     pub(crate) fn call(&mut self, state: &CallState) -> (AuditRecord, Vec<AuditRecord>) {
         let head = &state.head;
         let point = head.point;
-        let mut r = self.base(head.ctx.id, point.kind.into(), head.start_unix);
-        let dur = u64::try_from(state.duration.as_nanos()).unwrap_or(u64::MAX);
-        r.time.end = Some(rfc3339_nanos(head.start_unix.saturating_add(dur)));
+        let start_unix = self.anchor.unix_nanos(head.start);
+        let mut r = self.base(head.ctx.id, point.kind.into(), start_unix);
+        let dur = self.anchor.nanos_between(head.start, state.end);
+        r.time.end = Some(rfc3339_nanos(start_unix.saturating_add(dur)));
         r.time.duration_ns = Some(dur);
         r.point = Some(Self::point_info(point));
         r.correlation = Self::correlation(head);
@@ -319,6 +329,7 @@ impl Assembler {
                 VersionSource::Literal(v) => (Some(v.to_owned()), "literal"),
                 VersionSource::Expr(_) => (
                     state
+                        .extra()
                         .dyn_versions
                         .iter()
                         .find(|(idx, _)| usize::from(*idx) == i)
@@ -362,10 +373,10 @@ impl Assembler {
             });
         }
 
-        if let Some(rat) = &state.rationale {
+        if let Some(rat) = &state.extra().rationale {
             r.rationale = rat.clone();
         }
-        for note in &state.notes {
+        for note in &state.extra().notes {
             match note {
                 Note::Signal(name, value) => {
                     r.rationale.signals.push(Signal {
@@ -385,7 +396,7 @@ impl Assembler {
         }
 
         let side_effect = point.side_effect;
-        r.outcome = Some(match (&state.outcome, &state.panic) {
+        r.outcome = Some(match (&state.outcome, &state.extra().panic) {
             (_, Some(msg)) => Outcome {
                 status: OutcomeStatus::Panic,
                 value: None,
@@ -474,7 +485,12 @@ pub(crate) struct Worker {
     fallback: Option<ExporterSlot>,
     batch_max: usize,
     retry: RetryPolicy,
+    /// Emptied lane buffers, handed back to lanes so callers reuse their capacity.
+    spares: Vec<Vec<Entry>>,
 }
+
+/// Spare lane buffers kept for reuse.
+const MAX_SPARES: usize = 64;
 
 impl Worker {
     pub(crate) fn new(
@@ -493,6 +509,7 @@ impl Worker {
             fallback,
             batch_max,
             retry,
+            spares: Vec::new(),
         }
     }
 
@@ -514,34 +531,130 @@ impl Worker {
         }
     }
 
-    fn handle(&mut self, msg: Msg, batch: &mut Vec<SealedRecord>) -> Control {
-        match msg {
-            Msg::Call(state) => {
-                let (record, findings) = self.assembler.call(&state);
+    fn handle(&mut self, item: &Item, batch: &mut Vec<SealedRecord>) {
+        match item {
+            Item::Call(state) => {
+                let (record, findings) = self.assembler.call(state);
                 self.seal(record, batch);
                 for f in findings {
                     self.seal(f, batch);
                 }
-                Control::Continue
             }
-            Msg::Started(head) => {
-                let r = self.assembler.started(&head);
+            Item::Started(head) => {
+                let r = self.assembler.started(head);
                 self.seal(r, batch);
-                Control::Continue
             }
-            Msg::Follow(f) => {
-                let r = self.assembler.follow(&f);
+            Item::Follow(f) => {
+                let r = self.assembler.follow(f);
                 self.seal(r, batch);
-                Control::Continue
             }
-            Msg::Flush(ack) => {
-                self.export(batch);
+        }
+        if batch.len() >= self.batch_max {
+            self.export(batch);
+        }
+    }
+
+    /// Take every lane's entries in one cut (all lane locks held at once) and seal them in
+    /// completion order, together with `extra` entries that came through the control channel.
+    /// With `closing`, the lanes are closed in the same cut. Returns how many entries there were.
+    fn round(&mut self, extra: Vec<Entry>, closing: bool, batch: &mut Vec<SealedRecord>) -> usize {
+        self.assembler.anchor = Anchor::now();
+        let mut taken: Vec<Vec<Entry>> = Vec::new();
+        {
+            let mut lanes = self.shared.queue.lock_lanes();
+            if closing {
+                lanes.closed = true;
+            }
+            let mut guards: Vec<_> = lanes.list.iter().map(|l| l.lock()).collect();
+            for g in &mut guards {
+                if closing {
+                    g.close();
+                }
+                if !g.entries.is_empty() {
+                    // The roomiest spare, so the caller does not grow it (by copying) itself.
+                    let roomiest =
+                        (0..self.spares.len()).max_by_key(|&i| self.spares[i].capacity());
+                    let spare = roomiest.map_or_else(Vec::new, |i| self.spares.swap_remove(i));
+                    taken.push(g.take(spare));
+                }
+            }
+            drop(guards);
+            if closing {
+                // Nothing more can arrive: free the registry's hold on every lane now (a thread
+                // still caching its lane frees it when it next submits or exits).
+                let submitted: u64 = lanes.list.iter().map(|l| l.lock().submitted()).sum();
+                lanes.retired_submitted += submitted;
+                lanes.list.clear();
+            } else {
+                queue::retire_dead(&mut lanes);
+            }
+        }
+        if !extra.is_empty() {
+            taken.push(extra);
+        }
+        let total = taken.iter().map(Vec::len).sum();
+        if let [one] = taken.as_slice() {
+            for e in one {
+                self.handle(&e.item, batch);
+            }
+        } else if total > 0 {
+            // Each lane is in completion order already; merge them by tick, ties by lane.
+            let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(total);
+            for (l, entries) in taken.iter().enumerate() {
+                for (i, e) in entries.iter().enumerate() {
+                    order.push((e.tick.0, l as u32, i as u32));
+                }
+            }
+            order.sort_unstable();
+            for (_, l, i) in order {
+                self.handle(&taken[l as usize][i as usize].item, batch);
+            }
+        }
+        for mut v in taken {
+            v.clear();
+            if self.spares.len() < MAX_SPARES {
+                self.spares.push(v);
+            }
+        }
+        total
+    }
+
+    pub(crate) fn run(mut self, rx: &Receiver<Control>) {
+        let mut batch = Vec::with_capacity(self.batch_max);
+        loop {
+            let mut extra = Vec::new();
+            let mut acks = Vec::new();
+            let mut shutdown = None;
+            for msg in rx.try_iter() {
+                match msg {
+                    Control::Entry(e) => extra.push(*e),
+                    Control::Flush(ack) => acks.push(ack),
+                    Control::Shutdown(ack) => shutdown = Some(ack),
+                }
+            }
+            // Taken after the control messages, so a flush covers everything submitted before it.
+            let n = self.round(extra, shutdown.is_some(), &mut batch);
+            self.export(&mut batch);
+            if !acks.is_empty() {
                 self.flush_all();
-                let _ = ack.send(());
-                Control::Continue
+                for ack in acks {
+                    let _ = ack.send(());
+                }
             }
-            Msg::Shutdown(ack) => {
-                self.export(batch);
+            if let Some(ack) = shutdown {
+                // Entries a torn-down thread sent while the lanes were being closed.
+                let late: Vec<Entry> = rx
+                    .try_iter()
+                    .filter_map(|m| match m {
+                        Control::Entry(e) => Some(*e),
+                        Control::Flush(ack) | Control::Shutdown(ack) => {
+                            let _ = ack.send(());
+                            None
+                        }
+                    })
+                    .collect();
+                self.round(late, true, &mut batch);
+                self.export(&mut batch);
                 for slot in self.exporters.iter_mut().chain(self.fallback.as_mut()) {
                     if let Err(e) = slot.call(|e| e.shutdown()) {
                         warn(&format!(
@@ -551,30 +664,12 @@ impl Worker {
                     }
                 }
                 let _ = ack.send(());
-                Control::Stop
+                return;
+            }
+            if n == 0 {
+                std::thread::park_timeout(queue::POLL_INTERVAL);
             }
         }
-    }
-
-    pub(crate) fn run(mut self, rx: Receiver<Msg>) {
-        let mut batch = Vec::with_capacity(self.batch_max);
-        'outer: while let Ok(first) = rx.recv() {
-            if let Control::Stop = self.handle(first, &mut batch) {
-                break;
-            }
-            while batch.len() < self.batch_max {
-                match rx.try_recv() {
-                    Ok(msg) => {
-                        if let Control::Stop = self.handle(msg, &mut batch) {
-                            break 'outer;
-                        }
-                    }
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
-            }
-            self.export(&mut batch);
-        }
-        self.export(&mut batch);
     }
 
     fn flush_all(&mut self) {
@@ -650,9 +745,4 @@ impl Worker {
         }
         batch.clear();
     }
-}
-
-enum Control {
-    Continue,
-    Stop,
 }
