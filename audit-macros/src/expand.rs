@@ -662,9 +662,8 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
                 #(#inner_attrs)*
                 #point_def
                 #setup
-                let (#ret, #guard) = #guard.instrument(async move { #fake #(#stmts)* }).await;
                 #[allow(unused_mut)]
-                let mut #guard = #guard;
+                let (#ret, mut #guard) = #guard.instrument(async move { #fake #(#stmts)* }).await;
                 #finish
                 #ret
             }
@@ -678,9 +677,8 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             let inner = Ident::new("audit_inner", Span::mixed_site());
             let wrapped = quote! {
                 async move {
-                    let (#ret, #guard) = #guard.instrument(#inner).await;
                     #[allow(unused_mut)]
-                    let mut #guard = #guard;
+                    let (#ret, mut #guard) = #guard.instrument(#inner).await;
                     #finish
                     #ret
                 }

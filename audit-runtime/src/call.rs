@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::clock::{self, Ticks};
 use crate::context::{self, AuditContext, Frame, Note};
-use crate::ids::{self, RecordId, SpanId};
+use crate::ids::{self, RecordId, SpanId, TraceId};
 use crate::install::{self, Shared};
 use crate::point::{AuditPoint, PointKind};
 use crate::queue::Item;
@@ -125,6 +125,7 @@ impl CallState {
         self.extra.get_or_insert_with(Box::default)
     }
 
+    #[inline]
     fn add_notes(&mut self, notes: Option<Vec<Note>>) {
         if let Some(notes) = notes
             && !notes.is_empty()
@@ -160,9 +161,9 @@ impl CallGuard {
             install::note_span_disabled(rt);
         }
         let start = Ticks::now();
-        let fresh = ids::fresh_call_ids(clock::approx_unix_nanos(start));
-        let id = fresh.record;
         let parent = context::current();
+        let fresh = ids::fresh_call_ids(clock::approx_unix_nanos(start), parent.is_none());
+        let id = fresh.record;
         let kind = point.kind;
         let (parent_id, parent_decision, parent_span, run, session, trace_id) = match parent {
             Some(p) => (
@@ -176,7 +177,8 @@ impl CallGuard {
             None => {
                 // No audited parent: join the application's OpenTelemetry trace, if any.
                 let app = otel::current();
-                let trace = app.map_or(fresh.trace, |(t, _)| t);
+                let trace =
+                    app.map_or_else(|| fresh.trace.unwrap_or_else(TraceId::random), |(t, _)| t);
                 (None, None, app.map(|(_, s)| s), None, None, trace)
             }
         };
@@ -237,13 +239,19 @@ impl CallGuard {
     }
 
     /// Emit the `started` record, when the point or the runtime asks for one.
+    #[inline]
     pub fn started(&mut self) {
         if let (Some(rt), Some(state)) = (self.rt, self.state.as_ref())
             && rt.started_policy.wants(state.head.point)
         {
-            let mut head = Some(Item::Started(state.head.clone()));
-            rt.submit(state.head.start, || head.take());
+            Self::submit_started(rt, state);
         }
+    }
+
+    #[inline(never)]
+    fn submit_started(rt: &'static Shared, state: &CallState) {
+        let mut head = Some(Item::Started(state.head.clone()));
+        rt.submit(state.head.start, || head.take());
     }
 
     /// Set the session id for this call and everything nested in it.
@@ -292,7 +300,7 @@ impl CallGuard {
     fn frame(state: &CallState) -> Frame {
         Frame {
             ctx: state.head.ctx.clone(),
-            notes: Some(Vec::new()),
+            takes_notes: true,
         }
     }
 
@@ -366,12 +374,21 @@ impl CallGuard {
         }
     }
 
-    /// Finish the call: the record is handed to the pipeline.
-    pub fn finish(mut self) {
+    /// Finish the call: the record is handed to the pipeline. By reference, so the guard
+    /// (which holds the call's state inline) is not moved once more.
+    pub fn finish(&mut self) {
         self.emit();
     }
 
+    #[inline]
     fn emit(&mut self) {
+        if self.state.is_some() {
+            self.emit_now();
+        }
+    }
+
+    #[inline(never)]
+    fn emit_now(&mut self) {
         let (Some(rt), Some(state)) = (self.rt, self.state.as_mut()) else {
             return;
         };

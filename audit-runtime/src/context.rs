@@ -89,33 +89,63 @@ impl AuditContext {
 
 pub(crate) struct Frame {
     pub(crate) ctx: AuditContext,
-    /// Notes recorded while this frame is on top; `None` for propagated frames.
-    pub(crate) notes: Option<Vec<Note>>,
+    /// Whether notes made while this frame is on top belong to it (`false` for propagated
+    /// frames, which have no record to put them in).
+    pub(crate) takes_notes: bool,
+}
+
+/// This thread's frames, and the notes of frames that took any, each with its frame's depth.
+/// Notes live beside the frames, not in them, so the common frame (no notes) is small and
+/// pushing and popping it moves no vector.
+struct Stack {
+    frames: Vec<Frame>,
+    notes: Vec<(usize, Note)>,
 }
 
 thread_local! {
-    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    static STACK: RefCell<Stack> = const {
+        RefCell::new(Stack { frames: Vec::new(), notes: Vec::new() })
+    };
     static LAST_DECISION: std::cell::Cell<Option<RecordId>> = const { std::cell::Cell::new(None) };
 }
 
+#[inline]
 pub(crate) fn push(frame: Frame) {
-    STACK.with(|s| s.borrow_mut().push(frame));
+    STACK.with(|s| s.borrow_mut().frames.push(frame));
 }
 
 /// Pop the top frame, returning its notes.
+#[inline]
 pub(crate) fn pop() -> Option<Vec<Note>> {
-    STACK.with(|s| s.borrow_mut().pop()).and_then(|f| f.notes)
+    STACK.with(|s| {
+        let mut s = s.borrow_mut();
+        let depth = s.frames.len().checked_sub(1)?;
+        s.frames.truncate(depth);
+        match s.notes.last() {
+            Some((d, _)) if *d == depth => Some(take_notes(&mut s.notes, depth)),
+            _ => None,
+        }
+    })
+}
+
+#[cold]
+fn take_notes(notes: &mut Vec<(usize, Note)>, depth: usize) -> Vec<Note> {
+    let from = notes
+        .iter()
+        .rposition(|(d, _)| *d != depth)
+        .map_or(0, |i| i + 1);
+    notes.drain(from..).map(|(_, n)| n).collect()
 }
 
 /// The context of the innermost audited call on this thread, if any.
 pub fn current() -> Option<AuditContext> {
-    STACK.with(|s| s.borrow().last().map(|f| f.ctx.clone()))
+    STACK.with(|s| s.borrow().frames.last().map(|f| f.ctx.clone()))
 }
 
 /// The decision the innermost audited call belongs to. Inside an `#[audited_decision]` function
 /// this is the id of its own record: keep it to report outcomes and human actions later.
 pub fn current_decision_id() -> Option<RecordId> {
-    STACK.with(|s| s.borrow().last().and_then(|f| f.ctx.decision))
+    STACK.with(|s| s.borrow().frames.last().and_then(|f| f.ctx.decision))
 }
 
 /// The id of the last decision that finished on this thread. Lets the caller of an audited
@@ -130,14 +160,16 @@ pub(crate) fn set_last_decision(id: RecordId) {
 
 /// Attach a note to the innermost call; returns false if there is none that can take it.
 pub(crate) fn add_note(note: Note) -> bool {
-    STACK.with(|s| match s.borrow_mut().last_mut() {
-        Some(Frame {
-            notes: Some(notes), ..
-        }) => {
-            notes.push(note);
-            true
+    STACK.with(|s| {
+        let mut s = s.borrow_mut();
+        match s.frames.last() {
+            Some(top) if top.takes_notes => {
+                let depth = s.frames.len() - 1;
+                s.notes.push((depth, note));
+                true
+            }
+            _ => false,
         }
-        _ => false,
     })
 }
 
@@ -147,7 +179,7 @@ pub fn enter<R>(ctx: Option<&AuditContext>, f: impl FnOnce() -> R) -> R {
     let Some(ctx) = ctx else { return f() };
     push(Frame {
         ctx: ctx.clone(),
-        notes: None,
+        takes_notes: false,
     });
     let _pop = PopOnDrop;
     f()

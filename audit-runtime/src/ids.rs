@@ -18,7 +18,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 thread_local! {
-    static RNG: Cell<u64> = Cell::new(seed());
+    /// The generator's state; 0 until first use (seeds are odd, see [`seed`]). A `const`
+    /// thread-local with lazy seeding costs less per use than a lazily initialized one.
+    static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
 fn seed() -> u64 {
@@ -40,10 +42,30 @@ pub(crate) fn next_u64() -> u64 {
 }
 
 fn wyrand(s: &Cell<u64>) -> u64 {
-    let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
-    s.set(x);
-    let t = u128::from(x).wrapping_mul(u128::from(x ^ 0xe703_7ed1_a0b4_28db));
-    ((t >> 64) as u64) ^ (t as u64)
+    let mut g = Generator::load(s);
+    let v = g.next();
+    s.set(g.0);
+    v
+}
+
+/// The generator's state, kept in a register while several values are drawn.
+struct Generator(u64);
+
+impl Generator {
+    #[inline]
+    fn load(s: &Cell<u64>) -> Generator {
+        match s.get() {
+            0 => Generator(seed()),
+            state => Generator(state),
+        }
+    }
+
+    #[inline]
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(self.0).wrapping_mul(u128::from(self.0 ^ 0xe703_7ed1_a0b4_28db));
+        ((t >> 64) as u64) ^ (t as u64)
+    }
 }
 
 /// Nanoseconds since the Unix epoch from the process's wall clock (saturating at 0 before 1970).
@@ -57,28 +79,31 @@ pub(crate) fn unix_nanos() -> u64 {
 /// The ids an audited call may need, drawn in one visit to the generator.
 pub(crate) struct CallIds {
     pub(crate) record: RecordId,
-    /// Used when the call has no parent to take a trace id from.
-    pub(crate) trace: TraceId,
+    /// Drawn only when asked for: a call with a parent takes the parent's trace id.
+    pub(crate) trace: Option<TraceId>,
     pub(crate) span: SpanId,
 }
 
-/// A record id stamped `unix_nanos`, a trace id and a span id.
-pub(crate) fn fresh_call_ids(unix_nanos: u64) -> CallIds {
+/// A record id stamped `unix_nanos`, a span id and, if `new_trace`, a trace id.
+pub(crate) fn fresh_call_ids(unix_nanos: u64, new_trace: bool) -> CallIds {
     RNG.with(|s| {
-        let next = || wyrand(s);
-        let record = RecordId::from_parts(unix_nanos, next(), next());
-        let trace = loop {
-            let v = (u128::from(next()) << 64) | u128::from(next());
-            if v != 0 {
-                break TraceId(v.to_be_bytes());
+        let mut g = Generator::load(s);
+        let record = RecordId::from_parts(unix_nanos, g.next(), g.next());
+        let trace = new_trace.then(|| {
+            loop {
+                let v = (u128::from(g.next()) << 64) | u128::from(g.next());
+                if v != 0 {
+                    break TraceId(v.to_be_bytes());
+                }
             }
-        };
+        });
         let span = loop {
-            let v = next();
+            let v = g.next();
             if v != 0 {
                 break SpanId(v.to_be_bytes());
             }
         };
+        s.set(g.0);
         CallIds {
             record,
             trace,
