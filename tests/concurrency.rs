@@ -221,3 +221,50 @@ fn calls_from_thread_local_destructors_are_recorded() {
     assert_eq!(seen, [1, 2]);
     assert_eq!(guard.shutdown().after_shutdown, 0);
 }
+
+/// An exporter runs on the worker thread; if it makes audited calls itself, the worker cannot
+/// wait for room in its own lane (it is the only thread that empties it). Those calls are taken
+/// over capacity instead of deadlocking, and their records follow in the next round.
+#[test]
+fn an_exporter_making_audited_calls_does_not_deadlock_the_worker() {
+    struct CallsBack {
+        inner: audit_exporters::MemoryExporter,
+        exports: u64,
+    }
+    impl audit_runtime::export::Exporter for CallsBack {
+        fn name(&self) -> &str {
+            "calls-back"
+        }
+        fn export(
+            &mut self,
+            batch: &[audit_runtime::chain::SealedRecord],
+        ) -> Result<(), audit_runtime::export::ExportError> {
+            if self.exports < 3 {
+                // Two calls: with a lane of one record the second would have to wait.
+                step(1_000 + 2 * self.exports);
+                step(1_001 + 2 * self.exports);
+            }
+            self.exports += 1;
+            self.inner.export(batch)
+        }
+    }
+    let _serial = serial();
+    let mem = audit_exporters::MemoryExporter::new();
+    let guard = AuditRuntime::builder()
+        .service("calls-back")
+        .queue_capacity(1)
+        .exporter(CallsBack {
+            inner: mem.clone(),
+            exports: 0,
+        })
+        .install()
+        .unwrap();
+    step(1);
+    for _ in 0..4 {
+        guard.flush().unwrap();
+    }
+    let mut seen: Vec<u64> = mem.records().iter().map(input_of).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [1, 1_000, 1_001, 1_002, 1_003, 1_004, 1_005]);
+    mem.assert_chain_valid();
+}

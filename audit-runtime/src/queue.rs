@@ -170,6 +170,13 @@ impl Queue {
         }
     }
 
+    #[cold]
+    fn is_worker(&self) -> bool {
+        self.worker
+            .get()
+            .is_some_and(|t| t.id() == std::thread::current().id())
+    }
+
     pub(crate) fn lock_lanes(&self) -> MutexGuard<'_, Lanes> {
         self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -205,7 +212,9 @@ impl Queue {
                 drop(take());
                 return Pushed::Closed;
             }
-            if inner.entries.len() < self.capacity {
+            // The worker cannot wait for itself (an exporter that makes audited calls): its own
+            // lane takes the entry over capacity rather than deadlock.
+            if inner.entries.len() < self.capacity || self.is_worker() {
                 if let Some(item) = take() {
                     inner.entries.push(Entry { tick, item });
                 }
