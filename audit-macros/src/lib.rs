@@ -22,6 +22,8 @@ use quote::ToTokens;
 
 mod attr;
 mod expand;
+#[cfg(test)]
+mod snapshots;
 
 /// The kinds of audited function, one per attribute.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -1,0 +1,81 @@
+// Expansion snapshot, written by audit-macros/src/snapshots.rs; do not edit.
+// Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p audit-macros snapshots
+// Spans are not shown: `audit_*` and `__AUDIT_POINT` are mixed-site hygienic locals,
+// invisible to (and never colliding with) the function's own names.
+//
+// Case: a `fn -> impl Future` whose body ends in an `async move` block
+//
+// Input:
+//     #[audited_tool(name = "search", capture(query))]
+//     fn search(&self, query: String) -> impl Future<Output = Vec<Hit>> + Send {
+//         let index = self.index.clone();
+//         async move { index.lookup(&query).await }
+//     }
+//
+// Expansion:
+
+fn search(&self, query: String) -> impl Future<Output = Vec<Hit>> + Send {
+    static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
+        name: "search",
+        kind: ::audit_runtime::__private::PointKind::Tool,
+        function: "search",
+        module_path: ::audit_runtime::__private::core::module_path!(),
+        file: ::audit_runtime::__private::core::file!(),
+        line: ::audit_runtime::__private::core::line!(),
+        crate_name: match ::audit_runtime::__private::core::option_env!(
+            "CARGO_PKG_NAME"
+        ) {
+            ::audit_runtime::__private::core::option::Option::Some(n) => n,
+            ::audit_runtime::__private::core::option::Option::None => "unknown",
+        },
+        crate_version: match ::audit_runtime::__private::core::option_env!(
+            "CARGO_PKG_VERSION"
+        ) {
+            ::audit_runtime::__private::core::option::Option::Some(v) => v,
+            ::audit_runtime::__private::core::option::Option::None => "0.0.0",
+        },
+        args: &[
+            ::audit_runtime::__private::ArgSpec {
+                name: "self",
+                mode: ::audit_runtime::__private::ArgMode::Skip,
+            },
+            ::audit_runtime::__private::ArgSpec {
+                name: "query",
+                mode: ::audit_runtime::__private::ArgMode::Capture,
+            },
+        ],
+        output: ::audit_runtime::__private::OutputMode::Status,
+        returns_result: false,
+        redact: &[],
+        versions: &[],
+        unversioned: ::audit_runtime::__private::core::option::Option::None,
+        side_effect: ::audit_runtime::__private::core::option::Option::None,
+        started: false,
+        is_async: true,
+    };
+    ::audit_runtime::__private::inventory::submit! {
+        ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
+    }
+    #[allow(unused_mut)]
+    let mut audit_guard = ::audit_runtime::__private::CallGuard::start(
+        &__AUDIT_POINT,
+        ::audit_runtime::__private::tracing::span!(
+            target : "audit", ::audit_runtime::__private::tracing::Level::INFO,
+            "audit.tool", audit.point = "search", audit.record_id =
+            ::audit_runtime::__private::tracing::field::Empty,
+        ),
+    );
+    if audit_guard.is_active() {
+        audit_guard.capture(1u16, &query);
+    }
+    audit_guard.started();
+    let index = self.index.clone();
+    let audit_inner = async move { index.lookup(&query).await };
+    async move {
+        #[allow(unused_mut)]
+        let (audit_ret, mut audit_guard) = audit_guard.instrument(audit_inner).await;
+        audit_guard.ok();
+        audit_guard.finish();
+        audit_ret
+    }
+}
