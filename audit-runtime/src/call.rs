@@ -21,7 +21,9 @@
 //! the runtime says so once (see [`crate::install`]).
 
 use std::any::Any;
+use std::cell::Cell;
 use std::future::Future;
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -58,12 +60,13 @@ impl<T: Serialize + ?Sized> AuditCapture for T {
     }
 }
 
-/// One captured value as raw JSON bytes (or why it could not be serialized).
+/// One captured value: where its JSON lies in the call's capture buffer
+/// ([`CallExtra::bytes`]), or why it could not be serialized.
 #[derive(Debug)]
 pub(crate) struct RawValue {
     pub(crate) arg: u16,
     pub(crate) hash_only: bool,
-    pub(crate) json: Result<Vec<u8>, String>,
+    pub(crate) json: Result<Range<usize>, String>,
 }
 
 #[derive(Debug)]
@@ -93,7 +96,6 @@ pub(crate) struct CallState {
     pub(crate) head: CallHead,
     /// When the call ended.
     pub(crate) end: Ticks,
-    pub(crate) inputs: Vec<RawValue>,
     pub(crate) outcome: Option<RawOutcome>,
     /// What only some calls have, boxed so the state every call moves to the worker stays
     /// small (four cache lines).
@@ -103,6 +105,10 @@ pub(crate) struct CallState {
 /// The less common parts of a call's state.
 #[derive(Debug, Default)]
 pub(crate) struct CallExtra {
+    pub(crate) inputs: Vec<RawValue>,
+    /// The JSON of every captured value of the call, back to back: one buffer per call rather
+    /// than one per argument (each was an allocation, and growing it a few more).
+    pub(crate) bytes: Vec<u8>,
     pub(crate) dyn_versions: Vec<(u16, String)>,
     pub(crate) notes: Vec<Note>,
     pub(crate) rationale: Option<Rationale>,
@@ -110,11 +116,54 @@ pub(crate) struct CallExtra {
 }
 
 static NO_EXTRA: CallExtra = CallExtra {
+    inputs: Vec::new(),
+    bytes: Vec::new(),
     dyn_versions: Vec::new(),
     notes: Vec::new(),
     rationale: None,
     panic: None,
 };
+
+thread_local! {
+    /// Bytes the previous capturing call on this thread needed: the next one's first guess.
+    static CAPTURE_HINT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The smallest capture buffer: room for a few small arguments.
+const MIN_CAPTURE_BYTES: usize = 128;
+
+impl CallExtra {
+    /// Serialize `value` onto the capture buffer.
+    fn capture<T: AuditCapture + ?Sized>(&mut self, value: &T) -> Result<Range<usize>, String> {
+        if self.bytes.capacity() == 0 {
+            let hint = CAPTURE_HINT.with(Cell::get);
+            self.bytes.reserve(hint.max(MIN_CAPTURE_BYTES));
+        }
+        let start = self.bytes.len();
+        match value.capture_json(&mut self.bytes) {
+            Ok(()) => {
+                let end = self.bytes.len();
+                let _ = CAPTURE_HINT.try_with(|h| h.set(end));
+                Ok(start..end)
+            }
+            Err(e) => {
+                self.bytes.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// The JSON of a captured value.
+    pub(crate) fn json(&self, raw: &RawValue) -> Result<&[u8], String> {
+        match &raw.json {
+            Ok(range) => self
+                .bytes
+                .get(range.clone())
+                .ok_or_else(|| "capture buffer out of range".to_owned()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
 
 impl CallState {
     pub(crate) fn extra(&self) -> &CallExtra {
@@ -225,7 +274,6 @@ impl CallGuard {
             state: Some(CallState {
                 head,
                 end: start,
-                inputs: Vec::new(),
                 outcome: None,
                 extra: None,
             }),
@@ -263,25 +311,25 @@ impl CallGuard {
 
     /// Capture argument number `arg` (index into [`AuditPoint::args`]).
     pub fn capture<T: AuditCapture + ?Sized>(&mut self, arg: u16, value: &T) {
-        if let Some(state) = self.state.as_mut() {
-            let mut buf = Vec::new();
-            let json = value.capture_json(&mut buf).map(|()| buf);
-            state.inputs.push(RawValue {
-                arg,
-                hash_only: false,
-                json,
-            });
-        }
+        self.capture_arg(arg, value, false);
     }
 
     /// Digest argument number `arg` without recording its value.
     pub fn hash_only<T: AuditCapture + ?Sized>(&mut self, arg: u16, value: &T) {
+        self.capture_arg(arg, value, true);
+    }
+
+    fn capture_arg<T: AuditCapture + ?Sized>(&mut self, arg: u16, value: &T, hash_only: bool) {
         if let Some(state) = self.state.as_mut() {
-            let mut buf = Vec::new();
-            let json = value.capture_json(&mut buf).map(|()| buf);
-            state.inputs.push(RawValue {
+            let args = state.head.point.args.len();
+            let extra = state.extra_mut();
+            if extra.inputs.capacity() == 0 {
+                extra.inputs.reserve_exact(args.max(1));
+            }
+            let json = extra.capture(value);
+            extra.inputs.push(RawValue {
                 arg,
-                hash_only: true,
+                hash_only,
                 json,
             });
         }
@@ -343,8 +391,7 @@ impl CallGuard {
     /// Record an `Ok` (or plain) return and capture the value.
     pub fn ok_value<T: AuditCapture + ?Sized>(&mut self, value: &T, hash_only: bool) {
         if let Some(state) = self.state.as_mut() {
-            let mut buf = Vec::new();
-            let json = value.capture_json(&mut buf).map(|()| buf);
+            let json = state.extra_mut().capture(value);
             state.outcome = Some(RawOutcome::Ok(Some(RawValue {
                 arg: u16::MAX,
                 hash_only,

@@ -244,11 +244,14 @@ impl Assembler {
 
     /// The record field for one captured value and, when `want_canonical`, its canonical bytes
     /// (for the input digest). A `hash_only` value always needs them for its own digest.
-    fn captured(&self, raw: &RawValue, want_canonical: bool) -> (CapturedValue, Option<Vec<u8>>) {
-        let parsed: Result<Value, String> = match &raw.json {
-            Ok(bytes) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-            Err(e) => Err(e.clone()),
-        };
+    fn captured(
+        &self,
+        json: Result<&[u8], String>,
+        raw: &RawValue,
+        want_canonical: bool,
+    ) -> (CapturedValue, Option<Vec<u8>>) {
+        let parsed: Result<Value, String> =
+            json.and_then(|bytes| serde_json::from_slice(bytes).map_err(|e| e.to_string()));
         match parsed {
             Err(e) => (
                 CapturedValue {
@@ -301,12 +304,13 @@ impl Assembler {
         r.code_version = Some(self.code_version(point));
         r.unversioned = point.unversioned.map(str::to_owned);
 
-        if !state.inputs.is_empty() {
-            let mut args = Vec::with_capacity(state.inputs.len());
-            let mut canonical_inputs = Vec::with_capacity(state.inputs.len());
-            for raw in &state.inputs {
+        let extra = state.extra();
+        if !extra.inputs.is_empty() {
+            let mut args = Vec::with_capacity(extra.inputs.len());
+            let mut canonical_inputs = Vec::with_capacity(extra.inputs.len());
+            for raw in &extra.inputs {
                 let name = point.args.get(usize::from(raw.arg)).map_or("?", |a| a.name);
-                let (captured, canonical) = self.captured(raw, true);
+                let (captured, canonical) = self.captured(extra.json(raw), raw, true);
                 if let Some(bytes) = canonical {
                     canonical_inputs.push((name, bytes));
                 }
@@ -406,7 +410,9 @@ impl Assembler {
             },
             (Some(RawOutcome::Ok(v)), None) => Outcome {
                 status: OutcomeStatus::Ok,
-                value: v.as_ref().map(|raw| self.captured(raw, false).0),
+                value: v
+                    .as_ref()
+                    .map(|raw| self.captured(extra.json(raw), raw, false).0),
                 error: None,
                 error_type: None,
                 side_effect,
