@@ -154,3 +154,115 @@ fn every_record_carries_its_point_and_timing() {
     );
     assert_eq!(rec.correlation.decision_id, Some(rec.record_id));
 }
+
+#[audited_tool(name = "outcomes.nap")]
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[audited_decision(name = "outcomes.timed", unversioned = "test")]
+fn timed() -> u64 {
+    nap(30) + nap(10)
+}
+
+fn unix_now() -> u64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    u64::try_from(d.as_nanos()).expect("fits")
+}
+
+/// Times come from the call clock (the TSC where the kernel trusts it, else `Instant`) and are
+/// turned into wall-clock time by the worker: a call's start lies between wall-clock readings
+/// taken around it, its duration covers its sleep, and a child lies inside its parent.
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test helper: a panic is the test failing"
+)]
+fn check_times() {
+    let (guard, mem) = local_runtime();
+    let before = unix_now();
+    timed();
+    let after = unix_now();
+    guard.flush().unwrap();
+    // Same fixed-width format, so string order is time order.
+    let (lo, hi) = (
+        audit_runtime::ids::rfc3339_nanos(before.saturating_sub(2_000_000)),
+        audit_runtime::ids::rfc3339_nanos(after + 2_000_000),
+    );
+    let parent = mem.find("outcomes.timed").expect_one().record().clone();
+    let naps = mem.find("outcomes.nap").all().to_vec();
+    assert_eq!(naps.len(), 2);
+    let p_dur = parent.time.duration_ns.unwrap();
+    assert!(
+        (40_000_000..2_000_000_000).contains(&p_dur),
+        "slept 40 ms, measured {p_dur} ns"
+    );
+    for r in naps.iter().chain([&parent]) {
+        let start = &r.time.start;
+        let end = r.time.end.as_ref().unwrap();
+        assert!(
+            *start >= lo && *end <= hi,
+            "{start}..{end} not within {lo}..{hi}"
+        );
+        assert!(start <= end);
+    }
+    for n in &naps {
+        assert!(
+            n.time.start >= parent.time.start,
+            "child starts before its parent"
+        );
+        assert!(n.time.end <= parent.time.end, "child ends after its parent");
+    }
+    let mut naps_ns: Vec<u64> = naps.iter().map(|n| n.time.duration_ns.unwrap()).collect();
+    naps_ns.sort_unstable();
+    assert!(
+        naps_ns[0] >= 10_000_000 && naps_ns[1] >= 30_000_000 && naps_ns[1] < p_dur,
+        "naps of 10 and 30 ms measured {naps_ns:?} ns, their parent {p_dur} ns"
+    );
+    // The record id's millisecond field is taken on the caller from the same clock.
+    let id_ms = parent.record_id.unix_millis();
+    assert!((before / 1_000_000).saturating_sub(5) <= id_ms && id_ms <= after / 1_000_000 + 5);
+}
+
+#[test]
+fn times_follow_the_call_clock_and_the_wall_clock() {
+    check_times();
+    let expected = if std::env::var("AUDIT_CLOCK").as_deref() == Ok("std") {
+        "monotonic"
+    } else if std::fs::read_to_string(
+        "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+    )
+    .is_ok_and(|s| s.trim() == "tsc")
+        && cfg!(target_arch = "x86_64")
+    {
+        "tsc"
+    } else {
+        "monotonic"
+    };
+    assert_eq!(audit_runtime::call_clock(), expected);
+}
+
+/// The same with the portable clock (`AUDIT_CLOCK=std`, what platforms without a trusted TSC
+/// use), in a child process since the clock is chosen once per process.
+#[test]
+fn times_with_the_std_clock() {
+    if std::env::var_os("AUDIT_TEST_CLOCK_CHILD").is_some() {
+        check_times();
+        assert_eq!(audit_runtime::call_clock(), "monotonic");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "times_with_the_std_clock", "--test-threads=1"])
+        .env("AUDIT_CLOCK", "std")
+        .env("AUDIT_TEST_CLOCK_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -64,6 +64,17 @@ pub(crate) fn init() {
     let _ = calibration();
 }
 
+/// Which clock times audited calls in this process: `"tsc"` (the CPU's time stamp counter,
+/// calibrated against the monotonic clock) or `"monotonic"` (`std::time::Instant`). Chosen once,
+/// at the first install; see the module documentation for how.
+pub fn call_clock() -> &'static str {
+    if calibration().tsc {
+        "tsc"
+    } else {
+        "monotonic"
+    }
+}
+
 fn calibrate() -> Calibration {
     let use_tsc = tsc::usable() && std::env::var("AUDIT_CLOCK").as_deref() != Ok("std");
     let base_instant = Instant::now();

@@ -43,6 +43,7 @@ pub mod redact;
 mod worker;
 
 pub use call::AuditCapture;
+pub use clock::call_clock;
 pub use context::{current_decision_id, last_decision_id};
 pub use followup::{
     HumanAction, HumanActionKind, record_human_action, record_lineage, record_outcome,
