@@ -495,8 +495,14 @@ pub(crate) struct Worker {
     spares: Vec<Vec<Entry>>,
 }
 
-/// Spare lane buffers kept for reuse.
-const MAX_SPARES: usize = 64;
+/// Spare lane buffers kept for reuse (about one per busy producing thread is enough: each
+/// buffer taken from a lane in a round comes back as a spare after it).
+const MAX_SPARES: usize = 16;
+
+/// The most entries a kept spare may have room for, so memory held for reuse is bounded
+/// (16 spares of 4096 entries of ~250 bytes: 16 MB at the very most, after a burst on many
+/// threads); a lane that needs more grows its buffer again.
+const SPARE_ENTRIES: usize = 4096;
 
 impl Worker {
     pub(crate) fn new(
@@ -619,6 +625,7 @@ impl Worker {
         for mut v in taken {
             v.clear();
             if self.spares.len() < MAX_SPARES {
+                v.shrink_to(SPARE_ENTRIES);
                 self.spares.push(v);
             }
         }
