@@ -48,6 +48,12 @@ impl FollowUp {
         }
     }
 
+    /// Any follow-up, for queue tests.
+    #[cfg(test)]
+    pub(crate) fn for_test() -> Self {
+        Self::new(RecordKind::Outcome, RecordId::now())
+    }
+
     fn submit(self) -> Result<RecordId, AuditOff> {
         let id = self.record_id;
         crate::install::submit_follow(self)?;

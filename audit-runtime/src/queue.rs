@@ -181,6 +181,24 @@ impl Queue {
         self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Close every lane and the registry, waking threads blocked on a full lane; returns the
+    /// entries left in the lanes (which nobody will take). The worker's exit path: after it,
+    /// every submission counts as `after_shutdown` instead of waiting for a worker that is gone.
+    pub(crate) fn close_all(&self) -> usize {
+        let mut lanes = self.lock_lanes();
+        lanes.closed = true;
+        let mut stranded = 0;
+        for lane in &lanes.list {
+            let mut inner = lane.lock();
+            inner.closed = true;
+            stranded += inner.entries.len();
+            if let Some(w) = inner.waiter.take() {
+                w.unpark();
+            }
+        }
+        stranded
+    }
+
     /// A new lane for the calling thread, or `None` after shutdown.
     pub(crate) fn register(&self) -> Option<Arc<Lane>> {
         let mut lanes = self.lock_lanes();
@@ -290,4 +308,45 @@ pub(crate) fn retire_dead(lanes: &mut Lanes) {
         }
     });
     lanes.retired_submitted += retired;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{Item, Pushed, Queue};
+    use crate::clock::Ticks;
+    use crate::install::QueueFull;
+
+    fn follow() -> Option<Item> {
+        Some(Item::Follow(
+            Box::new(crate::followup::FollowUp::for_test()),
+        ))
+    }
+
+    /// A thread blocked on a full lane is released, and told the record was not taken, when the
+    /// worker goes away (here: closes the queue without ever taking the lane).
+    #[test]
+    fn closing_releases_a_blocked_producer() {
+        let (queue, _rx) = Queue::new(1, QueueFull::Block);
+        let queue = Arc::new(queue);
+        let lane = queue.register().expect("open");
+        assert!(matches!(
+            queue.push(&lane, Ticks(1), &mut follow),
+            Pushed::Queued
+        ));
+        let q = queue.clone();
+        let l = lane.clone();
+        let blocked = std::thread::spawn(move || q.push(&l, Ticks(2), &mut follow));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !blocked.is_finished(),
+            "a full lane must make the producer wait"
+        );
+        assert_eq!(queue.close_all(), 1);
+        let pushed = blocked.join().expect("producer thread");
+        assert!(matches!(pushed, Pushed::Closed));
+        assert!(queue.register().is_none());
+    }
 }

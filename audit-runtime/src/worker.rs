@@ -495,6 +495,23 @@ pub(crate) struct Worker {
     spares: Vec<Vec<Entry>>,
 }
 
+/// Closes the queue when the worker's thread ends, whether by shutdown or by a panic (a bug: the
+/// exporters and the redactor are already contained), so no producer waits for a worker that is
+/// gone and what it leaves behind is reported.
+struct CloseOnExit(&'static Shared);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        let stranded = self.0.queue.close_all();
+        if std::thread::panicking() {
+            warn(&format!(
+                "the audit worker stopped on a panic; {stranded} queued record(s) were not \
+                 written, and later audited calls count as after_shutdown"
+            ));
+        }
+    }
+}
+
 /// Spare lane buffers kept for reuse (about one per busy producing thread is enough: each
 /// buffer taken from a lane in a round comes back as a spare after it).
 const MAX_SPARES: usize = 16;
@@ -633,6 +650,7 @@ impl Worker {
     }
 
     pub(crate) fn run(mut self, rx: &Receiver<Control>) {
+        let _close = CloseOnExit(self.shared);
         let mut batch = Vec::with_capacity(self.batch_max);
         loop {
             let mut extra = Vec::new();
