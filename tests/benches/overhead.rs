@@ -413,7 +413,8 @@ fn profile_calls(f: Variant, input: &Application, n: u64) {
 /// in bursts that fit the queue (flushing between bursts), without criterion, then exit. Meant
 /// for `valgrind --tool=callgrind --separate-threads=yes`: the caller's instructions per call
 /// are `profile_calls`' inclusive count divided by the calls, the worker's per record are the
-/// `audit-worker` thread's total divided by the calls.
+/// `audit-worker` thread's total divided by the calls. With `AUDIT_BENCH_PROFILE_OTEL=1` the
+/// calls run under the OpenTelemetry subscriber of phase 2.
 fn profile(spec: &str, input: &Application) {
     let (name, calls) = spec.split_once(':').unwrap_or((spec, "100000"));
     let calls: u64 = calls
@@ -424,6 +425,16 @@ fn profile(spec: &str, input: &Application) {
         .find(|(n, _)| *n == name)
         .map(|(_, f)| *f)
         .expect("AUDIT_BENCH_PROFILE variant is one of none, three, 1kb");
+    // `AUDIT_BENCH_PROFILE_OTEL=1`: under the OpenTelemetry subscriber of phase 2.
+    let provider = std::env::var_os("AUDIT_BENCH_PROFILE_OTEL").map(|_| {
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(DiscardSpans::default())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+        tracing::subscriber::set_global_default(subscriber).expect("set the global subscriber");
+        provider
+    });
     let guard = Mode::Burst.install();
     let start = Instant::now();
     let mut left = calls;
@@ -434,6 +445,9 @@ fn profile(spec: &str, input: &Application) {
         left -= n;
     }
     let stats = guard.shutdown();
+    if let Some(p) = provider {
+        p.shutdown().expect("shut the tracer provider down");
+    }
     eprintln!(
         "profiled {calls} calls of audit_{name} in {:?}: {stats:?}",
         start.elapsed()
