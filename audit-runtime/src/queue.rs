@@ -281,7 +281,8 @@ impl Queue {
 
     /// Whether this is the first drop (to warn once).
     pub(crate) fn first_drop(&self) -> bool {
-        !self.warned_drop.swap(true, Ordering::Relaxed)
+        // A plain load first: every dropped record asks, and a swap would be a write each time.
+        !self.warned_drop.load(Ordering::Relaxed) && !self.warned_drop.swap(true, Ordering::Relaxed)
     }
 
     /// Entries ever accepted, dropped ones included.
