@@ -266,3 +266,53 @@ fn times_with_the_std_clock() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[audited_tool(name = "outcomes.inner_note")]
+fn inner_note() -> u8 {
+    audit_runtime::signal("inner", 1);
+    1
+}
+
+#[audited_decision(name = "outcomes.outer_note", unversioned = "test")]
+fn outer_note() -> u8 {
+    audit_runtime::signal("before", 1);
+    inner_note();
+    audit_runtime::explain("after the tool");
+    audit_runtime::signal("after", 2);
+    2
+}
+
+#[audited_decision(name = "outcomes.async_notes", unversioned = "test")]
+async fn async_notes() -> u8 {
+    audit_runtime::signal("first_poll", 1);
+    tokio::task::yield_now().await;
+    inner_note();
+    audit_runtime::signal("second_poll", 2);
+    3
+}
+
+fn signal_names(r: &audit_runtime::record::AuditRecord) -> Vec<&str> {
+    r.rationale.signals.iter().map(|s| s.name.as_str()).collect()
+}
+
+/// Notes made in a body belong to the innermost call, also around a nested call and across the
+/// polls of an `async` body; a note made outside any call reaches no record and is counted.
+#[tokio::test]
+async fn notes_go_to_the_innermost_call() {
+    let (guard, mem) = local_runtime();
+    outer_note();
+    async_notes().await;
+    audit_runtime::signal("nobody", 0);
+    guard.flush().unwrap();
+    let outer = mem.find("outcomes.outer_note").expect_one().record().clone();
+    assert_eq!(signal_names(&outer), ["before", "after"]);
+    assert_eq!(outer.rationale.explanation.as_deref(), Some("after the tool"));
+    let asynchronous = mem.find("outcomes.async_notes").expect_one().record().clone();
+    assert_eq!(signal_names(&asynchronous), ["first_poll", "second_poll"]);
+    let inner = mem.find("outcomes.inner_note").all().to_vec();
+    assert_eq!(inner.len(), 2);
+    for r in &inner {
+        assert_eq!(signal_names(r), ["inner"]);
+    }
+    assert_eq!(guard.stats().orphan_notes, 1);
+}

@@ -210,18 +210,22 @@ impl CallGuard {
             install::note_span_disabled(rt);
         }
         let start = Ticks::now();
-        let parent = context::current();
+        let parent = context::current_frame();
         let fresh = ids::fresh_call_ids(clock::approx_unix_nanos(start), parent.is_none());
         let id = fresh.record;
         let kind = point.kind;
         let (parent_id, parent_decision, parent_span, run, session, trace_id) = match parent {
             Some(p) => (
-                Some(p.id),
-                p.decision,
-                Some(p.span_id),
-                p.run,
-                p.session,
-                p.trace_id,
+                Some(p.id()),
+                p.decision(),
+                Some(p.span_id()),
+                p.run(),
+                if p.has_session() {
+                    context::current_session()
+                } else {
+                    None
+                },
+                p.trace_id(),
             ),
             None => {
                 // No audited parent: join the application's OpenTelemetry trace, if any.
@@ -345,11 +349,11 @@ impl CallGuard {
         }
     }
 
-    fn frame(state: &CallState) -> Frame {
-        Frame {
-            ctx: state.head.ctx.clone(),
-            takes_notes: true,
-        }
+    /// Make the call's frame current on this thread (for the body, or for one poll).
+    #[inline]
+    fn enter(state: &CallState) -> context::Entered {
+        let ctx = &state.head.ctx;
+        context::enter_frame(Frame::of(ctx, true), ctx.session.as_ref())
     }
 
     /// Run a synchronous body inside the call.
@@ -359,9 +363,9 @@ impl CallGuard {
         };
         let (result, notes) = {
             let _entered = self.span.enter();
-            context::push(Self::frame(state));
+            let frame = Self::enter(state);
             let result = catch_unwind(AssertUnwindSafe(body));
-            (result, context::pop())
+            (result, frame.exit())
         };
         state.add_notes(notes);
         match result {
@@ -497,9 +501,9 @@ impl<F: Future> Future for Instrumented<F> {
         };
         let (result, notes) = {
             let _entered = guard.span.enter();
-            context::push(CallGuard::frame(state));
+            let frame = CallGuard::enter(state);
             let result = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
-            (result, context::pop())
+            (result, frame.exit())
         };
         state.add_notes(notes);
         match result {

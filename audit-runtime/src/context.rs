@@ -25,7 +25,7 @@
 //! thread they cannot reach that call's record, so they are counted as `orphan_notes` in the
 //! runtime's statistics and reported once, instead of vanishing silently.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -87,71 +87,170 @@ impl AuditContext {
     }
 }
 
+/// What nested calls need from the innermost call. `Copy` (the session, the one field that is
+/// not, lives on its own stack), so entering and leaving a call is a swap of a thread-local cell
+/// and a restore, with no vector, no borrow flag and no drop glue: the frame push and pop of a
+/// `Vec<AuditContext>` was ~40 ns of an audited call (`docs/BENCHMARKS.md`).
+#[derive(Clone, Copy)]
 pub(crate) struct Frame {
-    pub(crate) ctx: AuditContext,
-    /// Whether notes made while this frame is on top belong to it (`false` for propagated
-    /// frames, which have no record to put them in).
-    pub(crate) takes_notes: bool,
+    id: RecordId,
+    kind: PointKind,
+    decision: Option<RecordId>,
+    run: Option<RecordId>,
+    trace_id: TraceId,
+    span_id: SpanId,
+    /// The call has a session, on top of [`SESSIONS`] while the frame is current.
+    has_session: bool,
+    /// Whether notes made while this frame is current belong to it (`false` for propagated
+    /// contexts, which have no record to put them in).
+    takes_notes: bool,
 }
 
-/// This thread's frames, and the notes of frames that took any, each with its frame's depth.
-/// Notes live beside the frames, not in them, so the common frame (no notes) is small and
-/// pushing and popping it moves no vector.
-struct Stack {
-    frames: Vec<Frame>,
-    notes: Vec<(usize, Note)>,
+impl Frame {
+    /// The frame of a call (or of a propagated context, `takes_notes = false`).
+    pub(crate) fn of(ctx: &AuditContext, takes_notes: bool) -> Frame {
+        Frame {
+            id: ctx.id,
+            kind: ctx.kind,
+            decision: ctx.decision,
+            run: ctx.run,
+            trace_id: ctx.trace_id,
+            span_id: ctx.span_id,
+            has_session: ctx.session.is_some(),
+            takes_notes,
+        }
+    }
 }
 
 thread_local! {
-    static STACK: RefCell<Stack> = const {
-        RefCell::new(Stack { frames: Vec::new(), notes: Vec::new() })
-    };
-    static LAST_DECISION: std::cell::Cell<Option<RecordId>> = const { std::cell::Cell::new(None) };
+    /// The innermost frame; the outer ones are saved by the [`Entered`] guards of the calls
+    /// that replaced them.
+    static CURRENT: Cell<Option<Frame>> = const { Cell::new(None) };
+    /// Sessions of the frames that have one, innermost last.
+    static SESSIONS: RefCell<Vec<Arc<str>>> = const { RefCell::new(Vec::new()) };
+    /// Notes made from inside calls, each with the id of the call it belongs to.
+    static NOTES: RefCell<Vec<(RecordId, Note)>> = const { RefCell::new(Vec::new()) };
+    /// How many entries [`NOTES`] holds: leaving a call looks here first.
+    static PENDING_NOTES: Cell<usize> = const { Cell::new(0) };
+    static LAST_DECISION: Cell<Option<RecordId>> = const { Cell::new(None) };
 }
 
-#[inline]
-pub(crate) fn push(frame: Frame) {
-    STACK.with(|s| s.borrow_mut().frames.push(frame));
+/// A frame made current by [`enter_frame`]; [`Entered::exit`] restores the one before.
+#[must_use]
+pub(crate) struct Entered {
+    frame: Frame,
+    previous: Option<Frame>,
 }
 
-/// Pop the top frame, returning its notes.
+/// Make `frame` current (with `session`, which the frame's call carries, if any).
 #[inline]
-pub(crate) fn pop() -> Option<Vec<Note>> {
-    STACK.with(|s| {
-        let mut s = s.borrow_mut();
-        let depth = s.frames.len().checked_sub(1)?;
-        s.frames.truncate(depth);
-        match s.notes.last() {
-            Some((d, _)) if *d == depth => Some(take_notes(&mut s.notes, depth)),
-            _ => None,
+pub(crate) fn enter_frame(frame: Frame, session: Option<&Arc<str>>) -> Entered {
+    if let Some(s) = session {
+        SESSIONS.with(|v| v.borrow_mut().push(s.clone()));
+    }
+    let previous = CURRENT.with(|c| c.replace(Some(frame)));
+    Entered { frame, previous }
+}
+
+impl Entered {
+    /// Restore the previous frame; the notes made for this one, if any.
+    #[inline]
+    pub(crate) fn exit(self) -> Option<Vec<Note>> {
+        CURRENT.with(|c| c.set(self.previous));
+        if self.frame.has_session {
+            SESSIONS.with(|v| v.borrow_mut().pop());
         }
+        if self.frame.takes_notes && PENDING_NOTES.with(Cell::get) > 0 {
+            take_notes(self.frame.id)
+        } else {
+            None
+        }
+    }
+}
+
+/// The notes of call `id`: the newest entries of [`NOTES`], since calls nested in it collected
+/// theirs when they ended.
+#[cold]
+fn take_notes(id: RecordId) -> Option<Vec<Note>> {
+    NOTES.with(|n| {
+        let mut notes = n.borrow_mut();
+        let from = notes
+            .iter()
+            .rposition(|(owner, _)| *owner != id)
+            .map_or(0, |i| i + 1);
+        if from == notes.len() {
+            return None;
+        }
+        let mine: Vec<Note> = notes.drain(from..).map(|(_, n)| n).collect();
+        PENDING_NOTES.with(|p| p.set(notes.len()));
+        Some(mine)
     })
 }
 
-#[cold]
-fn take_notes(notes: &mut Vec<(usize, Note)>, depth: usize) -> Vec<Note> {
-    let from = notes
-        .iter()
-        .rposition(|(d, _)| *d != depth)
-        .map_or(0, |i| i + 1);
-    notes.drain(from..).map(|(_, n)| n).collect()
+/// The innermost frame on this thread, if any.
+#[inline]
+pub(crate) fn current_frame() -> Option<Frame> {
+    CURRENT.with(Cell::get)
+}
+
+/// The session of the innermost frame that has one (its own or inherited).
+pub(crate) fn current_session() -> Option<Arc<str>> {
+    SESSIONS.with(|v| v.borrow().last().cloned())
+}
+
+impl Frame {
+    /// The context a call nested in this frame inherits, as the public snapshot type.
+    pub(crate) fn context(self) -> AuditContext {
+        AuditContext {
+            id: self.id,
+            kind: self.kind,
+            decision: self.decision,
+            run: self.run,
+            session: if self.has_session {
+                current_session()
+            } else {
+                None
+            },
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+        }
+    }
+
+    pub(crate) fn id(self) -> RecordId {
+        self.id
+    }
+    pub(crate) fn decision(self) -> Option<RecordId> {
+        self.decision
+    }
+    pub(crate) fn run(self) -> Option<RecordId> {
+        self.run
+    }
+    pub(crate) fn trace_id(self) -> TraceId {
+        self.trace_id
+    }
+    pub(crate) fn span_id(self) -> SpanId {
+        self.span_id
+    }
+    pub(crate) fn has_session(self) -> bool {
+        self.has_session
+    }
 }
 
 /// The context of the innermost audited call on this thread, if any.
 pub fn current() -> Option<AuditContext> {
-    STACK.with(|s| s.borrow().frames.last().map(|f| f.ctx.clone()))
+    current_frame().map(Frame::context)
 }
 
 /// The decision the innermost audited call belongs to. Inside an `#[audited_decision]` function
 /// this is the id of its own record: keep it to report outcomes and human actions later.
 pub fn current_decision_id() -> Option<RecordId> {
-    STACK.with(|s| s.borrow().frames.last().and_then(|f| f.ctx.decision))
+    current_frame().and_then(Frame::decision)
 }
 
 /// The id of the last decision that finished on this thread. Lets the caller of an audited
 /// decision learn its id without changing the function's signature.
 pub fn last_decision_id() -> Option<RecordId> {
-    LAST_DECISION.with(std::cell::Cell::get)
+    LAST_DECISION.with(Cell::get)
 }
 
 pub(crate) fn set_last_decision(id: RecordId) {
@@ -160,35 +259,37 @@ pub(crate) fn set_last_decision(id: RecordId) {
 
 /// Attach a note to the innermost call; returns false if there is none that can take it.
 pub(crate) fn add_note(note: Note) -> bool {
-    STACK.with(|s| {
-        let mut s = s.borrow_mut();
-        match s.frames.last() {
-            Some(top) if top.takes_notes => {
-                let depth = s.frames.len() - 1;
-                s.notes.push((depth, note));
-                true
-            }
-            _ => false,
+    match current_frame() {
+        Some(top) if top.takes_notes => {
+            NOTES.with(|n| {
+                let mut notes = n.borrow_mut();
+                notes.push((top.id, note));
+                PENDING_NOTES.with(|p| p.set(notes.len()));
+            });
+            true
         }
-    })
+        _ => false,
+    }
 }
 
 /// Run `f` with `ctx` as the current context (when `Some`): audited calls inside become its
 /// children.
 pub fn enter<R>(ctx: Option<&AuditContext>, f: impl FnOnce() -> R) -> R {
     let Some(ctx) = ctx else { return f() };
-    push(Frame {
-        ctx: ctx.clone(),
-        takes_notes: false,
-    });
-    let _pop = PopOnDrop;
+    let _exit = ExitOnDrop(Some(enter_frame(
+        Frame::of(ctx, false),
+        ctx.session.as_ref(),
+    )));
     f()
 }
 
-struct PopOnDrop;
-impl Drop for PopOnDrop {
+/// Leaves a propagated context also when its closure unwinds.
+struct ExitOnDrop(Option<Entered>);
+impl Drop for ExitOnDrop {
     fn drop(&mut self) {
-        let _ = pop();
+        if let Some(e) = self.0.take() {
+            let _ = e.exit();
+        }
     }
 }
 
