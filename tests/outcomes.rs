@@ -292,7 +292,11 @@ async fn async_notes() -> u8 {
 }
 
 fn signal_names(r: &audit_runtime::record::AuditRecord) -> Vec<&str> {
-    r.rationale.signals.iter().map(|s| s.name.as_str()).collect()
+    r.rationale
+        .signals
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect()
 }
 
 /// Notes made in a body belong to the innermost call, also around a nested call and across the
@@ -304,10 +308,21 @@ async fn notes_go_to_the_innermost_call() {
     async_notes().await;
     audit_runtime::signal("nobody", 0);
     guard.flush().unwrap();
-    let outer = mem.find("outcomes.outer_note").expect_one().record().clone();
+    let outer = mem
+        .find("outcomes.outer_note")
+        .expect_one()
+        .record()
+        .clone();
     assert_eq!(signal_names(&outer), ["before", "after"]);
-    assert_eq!(outer.rationale.explanation.as_deref(), Some("after the tool"));
-    let asynchronous = mem.find("outcomes.async_notes").expect_one().record().clone();
+    assert_eq!(
+        outer.rationale.explanation.as_deref(),
+        Some("after the tool")
+    );
+    let asynchronous = mem
+        .find("outcomes.async_notes")
+        .expect_one()
+        .record()
+        .clone();
     assert_eq!(signal_names(&asynchronous), ["first_poll", "second_poll"]);
     let inner = mem.find("outcomes.inner_note").all().to_vec();
     assert_eq!(inner.len(), 2);
