@@ -40,6 +40,22 @@ struct Calibration {
     base_ticks: u64,
     /// Nanoseconds per tick, as first measured (1.0 for `std` ticks).
     initial_ns_per_tick: f64,
+    /// The same in 32.32 fixed point, for the callers' integer conversion.
+    initial_mult: u64,
+}
+
+impl Calibration {
+    /// Nanoseconds from the base to tick `t` at the initial rate (0 before the base).
+    #[inline]
+    fn nanos_since_base(&self, t: u64) -> u64 {
+        let ticks = u128::from(t.saturating_sub(self.base_ticks));
+        u64::try_from((ticks * u128::from(self.initial_mult)) >> 32).unwrap_or(u64::MAX)
+    }
+}
+
+/// `rate` nanoseconds per tick in 32.32 fixed point.
+fn fixed_point(rate: f64) -> u64 {
+    (rate * 4_294_967_296.0).round() as u64
 }
 
 static CALIBRATION: OnceLock<Calibration> = OnceLock::new();
@@ -84,6 +100,7 @@ fn calibrate() -> Calibration {
             base_instant,
             base_ticks: 0,
             initial_ns_per_tick: 1.0,
+            initial_mult: fixed_point(1.0),
         };
     }
     let base_ticks = tsc::read();
@@ -106,6 +123,7 @@ fn calibrate() -> Calibration {
         base_instant,
         base_ticks,
         initial_ns_per_tick: rate,
+        initial_mult: fixed_point(rate),
     }
 }
 
@@ -137,11 +155,9 @@ pub(crate) fn unix_now_nanos() -> u64 {
 /// record ids, which the caller needs before the worker sees the call.
 #[inline]
 pub(crate) fn approx_unix_nanos(t: Ticks) -> u64 {
-    let c = calibration();
-    let since_base = t.0.wrapping_sub(c.base_ticks) as i64 as f64 * c.initial_ns_per_tick;
     UNIX_AT_BASE
         .load(Ordering::Relaxed)
-        .saturating_add_signed(since_base as i64)
+        .saturating_add(calibration().nanos_since_base(t.0))
 }
 
 /// The worker's conversion from ticks to Unix time and durations, re-anchored every round.
@@ -171,9 +187,8 @@ impl Anchor {
         } else {
             1.0
         };
-        let since_base = ticks.wrapping_sub(c.base_ticks) as i64 as f64 * c.initial_ns_per_tick;
         UNIX_AT_BASE.store(
-            unix.saturating_add_signed(-(since_base as i64)),
+            unix.saturating_sub(c.nanos_since_base(ticks)),
             Ordering::Relaxed,
         );
         Anchor {
