@@ -71,11 +71,16 @@ pub(crate) struct RawValue {
 
 #[derive(Debug)]
 pub(crate) enum RawOutcome {
-    Ok(Option<RawValue>),
-    Err {
-        description: String,
-        type_name: &'static str,
-    },
+    Ok(Option<Box<RawValue>>),
+    Err(Box<RawError>),
+}
+
+/// An `Err` return, boxed in [`RawOutcome`] (most calls return `Ok`, and every byte of the call
+/// state is copied into the queue).
+#[derive(Debug)]
+pub(crate) struct RawError {
+    pub(crate) description: String,
+    pub(crate) type_name: &'static str,
 }
 
 /// The part of a call known when it starts; also the payload of `started` records.
@@ -302,8 +307,8 @@ impl CallGuard {
 
     #[inline(never)]
     fn submit_started(rt: &'static Shared, state: &CallState) {
-        let mut head = Some(Item::Started(state.head.clone()));
-        rt.submit(state.head.start, || head.take());
+        let mut head = Some(Item::Started(Box::new(state.head.clone())));
+        rt.submit(|| head.take());
     }
 
     /// Set the session id for this call and everything nested in it.
@@ -396,21 +401,21 @@ impl CallGuard {
     pub fn ok_value<T: AuditCapture + ?Sized>(&mut self, value: &T, hash_only: bool) {
         if let Some(state) = self.state.as_mut() {
             let json = state.extra_mut().capture(value);
-            state.outcome = Some(RawOutcome::Ok(Some(RawValue {
+            state.outcome = Some(RawOutcome::Ok(Some(Box::new(RawValue {
                 arg: u16::MAX,
                 hash_only,
                 json,
-            })));
+            }))));
         }
     }
 
     /// Record an `Err` return.
     pub fn err(&mut self, description: String, type_name: &'static str) {
         if let Some(state) = self.state.as_mut() {
-            state.outcome = Some(RawOutcome::Err {
+            state.outcome = Some(RawOutcome::Err(Box::new(RawError {
                 description,
                 type_name,
-            });
+            })));
         }
     }
 
@@ -443,14 +448,13 @@ impl CallGuard {
         let (Some(rt), Some(state)) = (self.rt, self.state.as_mut()) else {
             return;
         };
-        let end = Ticks::now();
-        state.end = end;
+        state.end = Ticks::now();
         if state.head.point.kind == PointKind::Decision {
             context::set_last_decision(state.head.ctx.id);
         }
         // Close the span on the caller's thread, where the user's subscriber expects it.
         drop(std::mem::replace(&mut self.span, tracing::Span::none()));
-        rt.submit(end, || self.state.take().map(Item::Call));
+        rt.submit(|| self.state.take().map(Item::Call));
     }
 }
 

@@ -27,6 +27,8 @@ pub(crate) struct FollowUp {
     pub(crate) kind: RecordKind,
     pub(crate) refers_to: RecordId,
     pub(crate) at_unix: u64,
+    /// When it was made, on the call clock: its place in the chain's order.
+    pub(crate) tick: crate::clock::Ticks,
     pub(crate) outcome: Option<Outcome>,
     pub(crate) human_action: Option<HumanActionInfo>,
     pub(crate) lineage: Vec<LineageRef>,
@@ -41,6 +43,7 @@ impl FollowUp {
             kind,
             refers_to,
             at_unix,
+            tick: crate::clock::Ticks::now(),
             outcome: None,
             human_action: None,
             lineage: Vec::new(),

@@ -35,7 +35,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
-use crate::clock::Ticks;
 use crate::digest::{DigestKey, KeyError};
 use crate::export::Exporter;
 use crate::followup::FollowUp;
@@ -127,12 +126,11 @@ thread_local! {
 }
 
 impl Shared {
-    /// Hand the item that `take` yields, completed at `tick`, to the worker through this
-    /// thread's lane. `take` moves the item out of the caller's storage straight into the lane
+    /// Hand the item that `take` yields to the worker through this thread's lane. `take` moves the item out of the caller's storage straight into the lane
     /// (a call's state is a few hundred bytes; every extra move of it shows in the benchmark);
     /// it is called at most once with effect, and may be called again (returning `None`).
     #[inline]
-    pub(crate) fn submit(&'static self, tick: Ticks, mut take: impl FnMut() -> Option<Item>) {
+    pub(crate) fn submit(&'static self, mut take: impl FnMut() -> Option<Item>) {
         let pushed = LANE
             .try_with(|slot| {
                 // Busy only if a push re-entered this thread's lane; use the control channel.
@@ -147,7 +145,7 @@ impl Shared {
                     }
                 }
                 let (_, lane) = slot.as_ref()?;
-                Some(self.queue.push(lane, tick, &mut take))
+                Some(self.queue.push(lane, &mut take))
             })
             .ok()
             .flatten();
@@ -155,7 +153,7 @@ impl Shared {
             Some(p) => p,
             None => match take() {
                 Some(item) => {
-                    if self.queue.push_control(Entry { tick, item }) {
+                    if self.queue.push_control(Entry { item }) {
                         Pushed::Queued
                     } else {
                         Pushed::Closed
@@ -884,7 +882,7 @@ impl Drop for AuditGuard {
 pub(crate) fn submit_follow(f: FollowUp) -> Result<(), crate::followup::AuditOff> {
     let rt = current().ok_or(crate::followup::AuditOff)?;
     let mut item = Some(Item::Follow(Box::new(f)));
-    rt.submit(Ticks::now(), || item.take());
+    rt.submit(|| item.take());
     Ok(())
 }
 

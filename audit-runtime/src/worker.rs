@@ -411,23 +411,17 @@ impl Assembler {
             (Some(RawOutcome::Ok(v)), None) => Outcome {
                 status: OutcomeStatus::Ok,
                 value: v
-                    .as_ref()
+                    .as_deref()
                     .map(|raw| self.captured(extra.json(raw), raw, false).0),
                 error: None,
                 error_type: None,
                 side_effect,
             },
-            (
-                Some(RawOutcome::Err {
-                    description,
-                    type_name,
-                }),
-                None,
-            ) => Outcome {
+            (Some(RawOutcome::Err(e)), None) => Outcome {
                 status: OutcomeStatus::Err,
                 value: None,
-                error: Some(description.clone()),
-                error_type: Some((*type_name).to_owned()),
+                error: Some(e.description.clone()),
+                error_type: Some(e.type_name.to_owned()),
                 side_effect,
             },
             (None, None) => Outcome {
@@ -631,7 +625,7 @@ impl Worker {
             let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(total);
             for (l, entries) in taken.iter().enumerate() {
                 for (i, e) in entries.iter().enumerate() {
-                    order.push((e.tick.0, l as u32, i as u32));
+                    order.push((e.tick().0, l as u32, i as u32));
                 }
             }
             order.sort_unstable();
