@@ -138,8 +138,11 @@ thread_local! {
 /// A frame made current by [`enter_frame`]; [`Entered::exit`] restores the one before.
 #[must_use]
 pub(crate) struct Entered {
-    frame: Frame,
     previous: Option<Frame>,
+    /// What leaving needs of the entered frame (not the whole frame: it is copied per call).
+    id: RecordId,
+    has_session: bool,
+    takes_notes: bool,
 }
 
 /// Make `frame` current (with `session`, which the frame's call carries, if any).
@@ -149,7 +152,12 @@ pub(crate) fn enter_frame(frame: Frame, session: Option<&Arc<str>>) -> Entered {
         SESSIONS.with(|v| v.borrow_mut().push(s.clone()));
     }
     let previous = CURRENT.with(|c| c.replace(Some(frame)));
-    Entered { frame, previous }
+    Entered {
+        previous,
+        id: frame.id,
+        has_session: frame.has_session,
+        takes_notes: frame.takes_notes,
+    }
 }
 
 impl Entered {
@@ -157,11 +165,11 @@ impl Entered {
     #[inline]
     pub(crate) fn exit(self) -> Option<Vec<Note>> {
         CURRENT.with(|c| c.set(self.previous));
-        if self.frame.has_session {
+        if self.has_session {
             SESSIONS.with(|v| v.borrow_mut().pop());
         }
-        if self.frame.takes_notes && PENDING_NOTES.with(Cell::get) > 0 {
-            take_notes(self.frame.id)
+        if self.takes_notes && PENDING_NOTES.with(Cell::get) > 0 {
+            take_notes(self.id)
         } else {
             None
         }
