@@ -1,8 +1,10 @@
 //! Correlation context: which audited call is running on this thread right now.
 //!
-//! Each thread keeps a stack of [`Frame`]s. An audited call pushes its frame while its body runs
-//! (for `async` functions: during every poll) and pops it afterwards, so nested calls find their
-//! parent on top of the stack, across `.await` and whichever worker thread polls the future.
+//! Each thread has one current [`Frame`] (in a thread-local cell). An audited call makes its own
+//! frame current while its body runs (for `async` functions: during every poll), keeping the
+//! frame it replaced and restoring it afterwards, so the frames form a stack through the calls
+//! themselves and nested calls find their parent as the current frame, across `.await` and
+//! whichever worker thread polls the future.
 //!
 //! Work that leaves the current task or thread (`tokio::spawn`, `std::thread::spawn`, a rayon
 //! pool) does not carry the stack with it, just as it does not carry the current `tracing` span.
@@ -21,7 +23,7 @@
 //! ```
 //!
 //! Rationale and lineage calls ([`crate::signal`], [`crate::explain`], [`crate::lineage`]) attach
-//! to the innermost audited call on the stack. Made from a propagated context on another task or
+//! to the innermost audited call. Made from a propagated context on another task or
 //! thread they cannot reach that call's record, so they are counted as `orphan_notes` in the
 //! runtime's statistics and reported once, instead of vanishing silently.
 
