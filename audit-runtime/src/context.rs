@@ -1,6 +1,6 @@
 //! Correlation context: which audited call is running on this thread right now.
 //!
-//! Each thread has one current [`Frame`] (in a thread-local cell). An audited call makes its own
+//! Each thread has one current frame (in a thread-local cell). An audited call makes its own
 //! frame current while its body runs (for `async` functions: during every poll), keeping the
 //! frame it replaced and restoring it afterwards, so the frames form a stack through the calls
 //! themselves and nested calls find their parent as the current frame, across `.await` and

@@ -22,7 +22,7 @@
 //! counted in [`AuditStats::dropped`] and reported on stderr once. Records of calls still running
 //! when the runtime shuts down are counted in [`AuditStats::after_shutdown`].
 //!
-//! The queue has one lane per thread that makes audited calls (see [`crate::queue`]), so
+//! The queue has one lane per thread that makes audited calls (the private `queue` module), so
 //! [`AuditBuilder::queue_capacity`] bounds the records waiting *per producing thread*.
 
 use std::cell::{Cell, RefCell};

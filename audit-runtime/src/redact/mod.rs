@@ -19,7 +19,7 @@
 //! Architecture Invariant: a record reaches an exporter only after the configured redactor ran on
 //! it; a redactor that cannot apply a rule must erase the value and say so in the record (fail
 //! closed), never pass it through. The worker enforces the last line of this: a redactor that
-//! panics leaves a record whose every free-text and captured value is erased ([`scrub`]).
+//! panics leaves a record whose every free-text and captured value is erased (`scrub`).
 
 mod config;
 pub mod detectors;
