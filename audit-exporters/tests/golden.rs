@@ -119,12 +119,25 @@ fn signed_checkpoint_note_is_pinned_byte_for_byte() {
     assert_eq!(key.verify(&pinned).unwrap(), golden_body().to_text());
 }
 
+/// A C2SP test vector: the copy vendored in `tests/fixtures/c2sp` (so a clean clone anywhere has
+/// it), checked against the external original in `../shared/testdata` when that is present.
 fn c2sp(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let vendored = fixtures().join("c2sp").join(name);
+    let text = std::fs::read_to_string(&vendored)
+        .unwrap_or_else(|e| panic!("the C2SP test vector {} is needed: {e}", vendored.display()));
+    let original = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/testdata/c2sp")
         .join(name);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("the C2SP test vector {} is needed: {e}", p.display()))
+    if let Ok(external) = std::fs::read_to_string(&original) {
+        assert_eq!(
+            text,
+            external,
+            "{} differs from {}",
+            vendored.display(),
+            original.display()
+        );
+    }
+    text
 }
 
 #[test]
