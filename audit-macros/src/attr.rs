@@ -29,41 +29,7 @@ use syn::{Expr, Ident, LitBool, LitStr, Path, Token};
 
 use crate::Errors;
 
-/// The roles a versioned artifact can have, with their attribute keys.
-pub(crate) const ROLES: &[(&str, &str, &str)] = &[
-    ("model", "model_version", "Model"),
-    ("prompt", "prompt_version", "Prompt"),
-    ("policy", "policy_version", "Policy"),
-    ("feature_set", "feature_set_version", "FeatureSet"),
-    ("reference_data", "reference_data_version", "ReferenceData"),
-];
-
-const KEYS: &[&str] = &[
-    "name",
-    "model",
-    "model_version",
-    "prompt",
-    "prompt_version",
-    "policy",
-    "policy_version",
-    "feature_set",
-    "feature_set_version",
-    "reference_data",
-    "reference_data_version",
-    "unversioned",
-    "capture",
-    "capture_all",
-    "hash_only",
-    "skip",
-    "output",
-    "result",
-    "rationale",
-    "session",
-    "side_effect",
-    "started",
-    "redact",
-    "crate",
-];
+pub(crate) use crate::grammar::{KEYS, ROLES};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum OutputMode {

@@ -22,6 +22,7 @@ use quote::ToTokens;
 
 mod attr;
 mod expand;
+mod grammar;
 #[cfg(test)]
 mod snapshots;
 

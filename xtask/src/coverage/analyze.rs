@@ -23,42 +23,11 @@ use super::model::{
 use super::scan::{self, FileCtx, FileScan, FnFacts, OptValue, PathSegs, Via};
 use super::workspace::Workspace;
 
-/// Versioned artifact roles and their version keys (the grammar of `audit-macros/src/attr.rs`).
-const ROLES: &[(&str, &str)] = &[
-    ("model", "model_version"),
-    ("prompt", "prompt_version"),
-    ("policy", "policy_version"),
-    ("feature_set", "feature_set_version"),
-    ("reference_data", "reference_data_version"),
-];
-
-/// Option keys this scanner understands (others are listed as `other_options`).
-const KNOWN_OPTIONS: &[&str] = &[
-    "name",
-    "model",
-    "model_version",
-    "prompt",
-    "prompt_version",
-    "policy",
-    "policy_version",
-    "feature_set",
-    "feature_set_version",
-    "reference_data",
-    "reference_data_version",
-    "unversioned",
-    "capture",
-    "capture_all",
-    "hash_only",
-    "skip",
-    "output",
-    "result",
-    "rationale",
-    "session",
-    "side_effect",
-    "started",
-    "crate",
-    "redact",
-];
+/// The attributes' option keys and artifact roles: the macros' own table, so the scanner and the
+/// macros cannot disagree (options missing from it are listed as `other_options`).
+#[path = "../../../audit-macros/src/grammar.rs"]
+mod grammar;
+use grammar::{KEYS as KNOWN_OPTIONS, ROLES};
 
 /// Named fields of every struct of one package, by struct name: for `self.client.chat()`.
 type StructFields = HashMap<String, Vec<(String, Vec<PathSegs>)>>;
@@ -314,7 +283,7 @@ fn opt_list(v: Option<&OptValue>) -> Vec<String> {
 /// The declared options, normalised.
 fn annotation(f: &FnFacts, a: &scan::AuditAttr) -> Annotation {
     let mut versions = Vec::new();
-    for (role, key) in ROLES {
+    for (role, key, _) in ROLES {
         let Some(OptValue::Str(name)) = opt(a, role) else {
             continue;
         };
