@@ -204,32 +204,27 @@ impl Assembler {
         }
     }
 
+    /// A record of its own (`kind`) about the call of `head`: its point and correlation, stamped
+    /// with the call's start, referring to the call's record.
+    fn about(&self, head: &CallHead, kind: RecordKind) -> AuditRecord {
+        let start_unix = self.anchor.unix_nanos(head.start);
+        let mut r = self.base(RecordId::new_v7(start_unix), kind, start_unix);
+        r.point = Some(Self::point_info(head.point));
+        r.correlation = Self::correlation(head);
+        r.refers_to = Some(head.ctx.id);
+        r
+    }
+
     /// A `finding` record about the call of `head`.
     fn finding(&self, head: &CallHead, text: String) -> AuditRecord {
-        let start_unix = self.anchor.unix_nanos(head.start);
-        let mut f = self.base(
-            RecordId::new_v7(start_unix),
-            RecordKind::Finding,
-            start_unix,
-        );
-        f.point = Some(Self::point_info(head.point));
-        f.correlation = Self::correlation(head);
-        f.refers_to = Some(head.ctx.id);
+        let mut f = self.about(head, RecordKind::Finding);
         f.finding = Some(text);
         f
     }
 
     /// The record of a `started` call.
     pub(crate) fn started(&mut self, head: &CallHead) -> AuditRecord {
-        let start_unix = self.anchor.unix_nanos(head.start);
-        let mut r = self.base(
-            RecordId::new_v7(start_unix),
-            RecordKind::Started,
-            start_unix,
-        );
-        r.point = Some(Self::point_info(head.point));
-        r.correlation = Self::correlation(head);
-        r.refers_to = Some(head.ctx.id);
+        let mut r = self.about(head, RecordKind::Started);
         r.code_version = Some(self.code_version(head.point));
         r.outcome = Some(Outcome {
             status: OutcomeStatus::Started,
