@@ -33,8 +33,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
-
 use crate::digest::{DigestKey, KeyError};
 use crate::export::Exporter;
 use crate::followup::FollowUp;
@@ -193,13 +191,21 @@ pub(crate) fn warn(msg: &str) {
     tracing::warn!(target: "audit_runtime", "{msg}");
 }
 
-static GLOBAL: ArcSwapOption<&'static Shared> = ArcSwapOption::const_empty();
+/// The process-wide runtime. Read only when [`GLOBAL_GENERATION`] says it changed, so a plain
+/// mutex is enough.
+static GLOBAL: Mutex<Option<&'static Shared>> = Mutex::new(None);
+
+fn global() -> Option<&'static Shared> {
+    *GLOBAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Bumped on every change of [`GLOBAL`], so threads can cache what they loaded.
 static GLOBAL_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// Per thread: the thread-local override, and the cached global runtime with the generation it
-/// was loaded at (an `ArcSwap` load costs more than the rest of the lookup together).
+/// was loaded at, so an audited call reads one atomic and one thread-local, never the mutex.
 #[derive(Clone, Copy)]
 struct Dispatch {
     local: Option<&'static Shared>,
@@ -226,17 +232,19 @@ pub(crate) fn current() -> Option<&'static Shared> {
                 return cached.local;
             }
             if cached.generation != generation {
-                cached.global = GLOBAL.load().as_deref().copied();
+                cached.global = global();
                 cached.generation = generation;
                 d.set(cached);
             }
             cached.global
         })
-        .unwrap_or_else(|_| GLOBAL.load().as_deref().copied())
+        .unwrap_or_else(|_| global())
 }
 
 fn set_global(shared: Option<&'static Shared>) {
-    GLOBAL.store(shared.map(Arc::new));
+    *GLOBAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = shared;
     GLOBAL_GENERATION.fetch_add(1, Ordering::Release);
 }
 
@@ -733,7 +741,7 @@ impl AuditBuilder {
         let _lock = INSTALL_LOCK
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if GLOBAL.load().is_some() {
+        if global().is_some() {
             return Err(InstallError::AlreadyInstalled);
         }
         let (shared, handle) = self.build()?;
@@ -846,11 +854,7 @@ impl AuditGuard {
         self.shut = true;
         match self.scope {
             Scope::Global => {
-                let current = GLOBAL.load();
-                if current
-                    .as_deref()
-                    .is_some_and(|s| std::ptr::eq(*s, self.shared))
-                {
+                if global().is_some_and(|s| std::ptr::eq(s, self.shared)) {
                     set_global(None);
                 }
             }
