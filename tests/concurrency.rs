@@ -260,9 +260,18 @@ fn an_exporter_making_audited_calls_does_not_deadlock_the_worker() {
         .install()
         .unwrap();
     step(1);
-    for _ in 0..4 {
-        guard.flush().unwrap();
-    }
+    // Flush from another thread, so a deadlocked worker fails the test instead of hanging it.
+    let (done, flushed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..4 {
+            guard.flush().unwrap();
+        }
+        done.send(guard).unwrap();
+    });
+    let guard = flushed
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the worker flushes; it must not wait for room in its own lane");
+    drop(guard);
     let mut seen: Vec<u64> = mem.records().iter().map(input_of).collect();
     seen.sort_unstable();
     assert_eq!(seen, [1, 1_000, 1_001, 1_002, 1_003, 1_004, 1_005]);

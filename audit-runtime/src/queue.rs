@@ -353,14 +353,17 @@ mod tests {
         assert!(matches!(queue.push(&lane, &mut follow), Pushed::Queued));
         let q = queue.clone();
         let l = lane.clone();
-        let blocked = std::thread::spawn(move || q.push(&l, &mut follow));
-        std::thread::sleep(Duration::from_millis(50));
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(q.push(&l, &mut follow)));
         assert!(
-            !blocked.is_finished(),
+            result.recv_timeout(Duration::from_millis(50)).is_err(),
             "a full lane must make the producer wait"
         );
         assert_eq!(queue.close_all(), 1);
-        let pushed = blocked.join().expect("producer thread");
+        // Fail, rather than hang, if closing does not release the producer.
+        let pushed = result
+            .recv_timeout(Duration::from_secs(10))
+            .expect("closing the queue releases the blocked producer");
         assert!(matches!(pushed, Pushed::Closed));
         assert!(queue.register().is_none());
     }
