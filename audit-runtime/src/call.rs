@@ -103,7 +103,7 @@ pub(crate) struct CallState {
     pub(crate) end: Ticks,
     pub(crate) outcome: Option<RawOutcome>,
     /// What only some calls have, boxed so the state every call moves to the worker stays
-    /// small (four cache lines).
+    /// small: a queue entry is three cache lines (see [`crate::queue::Entry`]).
     pub(crate) extra: Option<Box<CallExtra>>,
 }
 

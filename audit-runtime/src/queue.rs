@@ -83,7 +83,7 @@ pub(crate) enum Control {
 }
 
 /// One producing thread's buffer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Lane {
     inner: Mutex<LaneInner>,
 }
