@@ -140,6 +140,20 @@ impl Ticks {
     }
 }
 
+impl Ticks {
+    /// The current tick, read after every earlier load and before every later one (the
+    /// worker's cut: see `queue`). `Instant::now` is ordered so already (the kernel's vDSO
+    /// fences its own counter read).
+    pub(crate) fn now_ordered() -> Ticks {
+        let c = calibration();
+        if c.tsc {
+            Ticks(tsc::read_ordered())
+        } else {
+            Ticks(saturating_nanos(c.base_instant.elapsed()))
+        }
+    }
+}
+
 fn saturating_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -227,6 +241,20 @@ mod tsc {
         // intrinsic is `unsafe` only because `core::arch` marks all of its intrinsics so.
         unsafe { core::arch::x86_64::_rdtsc() }
     }
+
+    /// `RDTSC` between two `LFENCE`s: not executed before earlier instructions complete, and
+    /// completed before later ones start (Intel SDM, `RDTSC`; AMD with LFENCE made
+    /// dispatch-serializing, as Linux does on every AMD CPU it runs on).
+    #[allow(unsafe_code)]
+    pub(super) fn read_ordered() -> u64 {
+        // SAFETY: as `read`; `LFENCE` (SSE2, on every x86-64 CPU) touches no memory either.
+        unsafe {
+            core::arch::x86_64::_mm_lfence();
+            let t = core::arch::x86_64::_rdtsc();
+            core::arch::x86_64::_mm_lfence();
+            t
+        }
+    }
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
@@ -236,6 +264,10 @@ mod tsc {
     }
 
     pub(super) fn read() -> u64 {
+        0
+    }
+
+    pub(super) fn read_ordered() -> u64 {
         0
     }
 }

@@ -38,7 +38,7 @@ use crate::export::Exporter;
 use crate::followup::FollowUp;
 use crate::ids::RecordId;
 use crate::point::AuditPoint;
-use crate::queue::{Control, Entry, Item, Lane, Pushed, Queue};
+use crate::queue::{Control, Entry, Item, Producer, Pushed, Queue};
 use crate::redact::{RedactionConfig, RedactionCounters, RedactionEngine, Redactor};
 use crate::worker::{self, ExporterSlot, RetryPolicy, Worker};
 
@@ -120,7 +120,7 @@ impl fmt::Debug for Shared {
 
 thread_local! {
     /// This thread's lane in the queue of the runtime it last submitted to.
-    static LANE: RefCell<Option<(&'static Shared, Arc<Lane>)>> = const { RefCell::new(None) };
+    static LANE: RefCell<Option<(&'static Shared, Producer)>> = const { RefCell::new(None) };
 }
 
 impl Shared {
@@ -142,8 +142,8 @@ impl Shared {
                         }
                     }
                 }
-                let (_, lane) = slot.as_ref()?;
-                Some(self.queue.push(lane, &mut take))
+                let (_, producer) = slot.as_mut()?;
+                Some(self.queue.push(producer, &mut take))
             })
             .ok()
             .flatten();
@@ -363,9 +363,10 @@ impl Shared {
     fn stats(&self) -> AuditStats {
         let c = &self.counters;
         AuditStats {
-            submitted: self.queue.submitted(),
+            submitted: self.queue.submitted() + c.dropped.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
-            after_shutdown: c.after_shutdown.load(Ordering::Relaxed),
+            after_shutdown: c.after_shutdown.load(Ordering::Relaxed)
+                + self.queue.stranded.load(Ordering::Relaxed),
             sealed: c.sealed.load(Ordering::Relaxed),
             seal_errors: c.seal_errors.load(Ordering::Relaxed),
             orphan_notes: c.orphan_notes.load(Ordering::Relaxed),
@@ -538,8 +539,9 @@ impl AuditBuilder {
 
     /// Records that may wait per producing thread before that thread waits (or its records
     /// drop, see [`Self::on_full`]). Each thread that makes audited calls has its own lane of
-    /// this size (allocated as it fills, not up front), so the queue's memory is bounded by this
-    /// times the number of such threads.
+    /// this size: a ring that reserves `capacity` × 192 bytes of address space when the thread
+    /// first submits (768 KiB at the default), backed by memory as the ring first passes over
+    /// it. The queue's memory is bounded by that times the number of such threads.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
         self

@@ -3,11 +3,13 @@
 //! A shared channel costs every call an allocation (the message), a contended send, and a free
 //! of that allocation on the worker's thread; together about 270 ns per call on the benchmark
 //! machine, nearly twice the whole budget of an audited call. So each thread that makes audited
-//! calls gets its own [`Lane`]: a mutex-guarded `Vec` of entries that only this thread and the
-//! worker ever lock. A call appends its state inline (no allocation once the lane's buffer has
-//! grown) under an uncontended lock; the worker swaps the whole buffer out for an empty one it
-//! recycled earlier, so both sides hold the lock for a few nanoseconds. This is fastrace's
-//! per-thread buffer, made reachable by the worker so records of an idle thread are not stuck.
+//! calls gets its own [`Lane`]: a fixed ring of entries with one producer (the thread, through
+//! its [`Producer`]) and one consumer (the worker). A call writes its state into the next slot
+//! and publishes it with one release store: no allocation, no lock, no read-modify-write. A
+//! mutex-guarded buffer was the step before this one; its lock and unlock (two atomic
+//! read-modify-writes, each waiting for the entry's stores to drain) were about a third of an
+//! audited call's cost (`docs/BENCHMARKS.md`). This is fastrace's per-thread buffer, made
+//! reachable by the worker so records of an idle thread are not stuck.
 //!
 //! Callers do not wake the worker for every record (a futex wake costs microseconds): a lane wakes
 //! it when it fills to [`Queue::wake_at`], and otherwise the worker looks every
@@ -15,15 +17,30 @@
 //!
 //! Architecture Invariant: no record is lost silently. A lane holds at most `capacity` entries;
 //! when full, the caller waits ([`QueueFull::Block`]) or drops and counts. A lane closed by
-//! shutdown counts what arrives after it. A thread whose thread-local storage is already torn
-//! down (an audited call in a thread-local destructor) sends through the control channel.
+//! shutdown counts what arrives after it; an entry published by a call that raced with the
+//! closing, after the worker's last look, is counted as `after_shutdown` when its lane is freed
+//! (its thread exits or next submits). A thread whose thread-local storage is already torn down
+//! (an audited call in a thread-local destructor) sends through the control channel, and so does
+//! the worker itself when its own lane is full (it cannot wait for itself).
 //!
-//! Architecture Invariant: the chain's order is the completion order. Within a lane entries are
-//! in the order the thread finished them. The worker takes every lane's entries in one cut (it
-//! holds all lane locks at once, so a record that causally follows another is never taken
-//! without it) and merges the cut by the tick each entry was stamped with on completion.
+//! Architecture Invariant: the chain's order never contradicts causality. Within a lane entries
+//! are in the order the thread finished them. Lanes are read one after another, not at one
+//! instant, so the worker first reads the clock (the *cut*, fenced so it precedes every read of a
+//! lane) and seals, in tick order, only the entries stamped at or before it; later ones wait for
+//! the next round. If a sealed entry B causally follows an entry A (A's thread published A and
+//! then, directly or not, caused B's call), A was published before B was stamped, so before the
+//! cut: A is in this round or an earlier one, and its tick is smaller. Two entries sealed out of
+//! tick order across rounds are therefore concurrent. (Ticks of different threads are comparable:
+//! see [`crate::clock`].)
+//!
+//! Memory: a lane reserves `capacity` slots of [`Entry`] (192 bytes) when its thread first
+//! submits; the operating system backs the pages as the ring first passes over them.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#![allow(unsafe_code)]
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::Thread;
@@ -50,10 +67,9 @@ pub(crate) enum Item {
 
 /// One slot of a lane: an [`Item`], aligned to a cache line.
 ///
-/// Copying the entry into the lane is the costliest step of an audited call on its caller's
-/// thread: under load the lane's memory is not in this core's cache, and each line written must
-/// be fetched first. Three whole lines (192 bytes, pinned by a test) instead of a 240-byte entry
-/// straddling four or five.
+/// Copying the entry into the lane is a large part of an audited call on its caller's thread.
+/// Three whole lines (192 bytes, pinned by a test) instead of a 240-byte entry straddling four
+/// or five.
 #[derive(Debug)]
 #[repr(align(64))]
 pub(crate) struct Entry {
@@ -78,50 +94,158 @@ pub(crate) enum Control {
     Flush(SyncSender<()>),
     /// Take the last records, shut the exporters down, acknowledge and stop.
     Shutdown(SyncSender<()>),
-    /// An entry from a thread whose lane is unreachable (thread-local storage torn down).
+    /// An entry from a thread whose lane is unreachable (thread-local storage torn down), or
+    /// from the worker when its own lane is full.
     Entry(Box<Entry>),
 }
 
-/// One producing thread's buffer.
-#[derive(Debug)]
+/// A value alone on its cache line, so the producer's and the worker's counters do not share
+/// one (each write would take the line from the other core).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Padded<T>(T);
+
+/// One producing thread's ring: a single producer (the thread's [`Producer`]) writes slots and
+/// advances `tail`; a single consumer (the worker, [`Lane::drain_into`]) reads them and advances
+/// `head`.
 pub(crate) struct Lane {
-    inner: Mutex<LaneInner>,
+    /// Entry number `n` lives in slot `n & mask`.
+    slots: Box<[UnsafeCell<MaybeUninit<Entry>>]>,
+    mask: u64,
+    /// Entries published: slots of numbers below it (and at or above `head`) are initialized.
+    /// Written only by the producer.
+    tail: Padded<AtomicU64>,
+    /// Entries the worker has taken: slots of numbers below it are free again. Written only by
+    /// the consumer.
+    head: Padded<AtomicU64>,
+    /// Shut down: nothing more is accepted.
+    closed: AtomicBool,
+    /// The producer waits for room (slow path; see [`Queue::wait_for_room`]).
+    waiting: AtomicBool,
+    waiter: Mutex<Option<Thread>>,
+    /// Where entries left in the lane when it is freed are counted (the runtime's
+    /// `after_shutdown`: only a closed lane is freed with entries in it).
+    stranded: Arc<AtomicU64>,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct LaneInner {
-    pub(crate) entries: Vec<Entry>,
-    /// Entries ever accepted into this lane (for `AuditStats::submitted`).
-    submitted: u64,
-    /// Shut down: nothing more is accepted.
-    closed: bool,
-    /// A thread blocked on a full lane, to wake when the worker empties it.
-    waiter: Option<Thread>,
+// SAFETY: the slots are the only state not already `Sync`. Each slot is accessed by one side at
+// a time: the producer writes slot `n & mask` only while `n - head < capacity <= slots.len()`
+// (the consumer has released it, `head` read with `Acquire`) and publishes it with a `Release`
+// store of `tail`; the consumer reads slots of numbers in `head..tail` (`tail` read with
+// `Acquire`) and releases them with a `Release` store of `head`. There is one producer per lane
+// (its `Producer` is not `Clone`, lives in one thread's thread-local storage and is never
+// shared) and one consumer (the worker thread, or whoever holds the last reference on drop).
+unsafe impl Sync for Lane {}
+
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("slots", &self.slots.len())
+            .field("tail", &self.tail.0)
+            .field("head", &self.head.0)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Lane {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, LaneInner> {
-        // No code that can panic runs under the lock; a poisoned lane is still consistent.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    fn new(capacity: usize, stranded: Arc<AtomicU64>) -> Lane {
+        let len = capacity.next_power_of_two();
+        Lane {
+            slots: (0..len)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
+            mask: len as u64 - 1,
+            tail: Padded::default(),
+            head: Padded::default(),
+            closed: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
+            waiter: Mutex::new(None),
+            stranded,
+        }
+    }
+
+    /// Entries ever published into this lane.
+    pub(crate) fn published(&self) -> u64 {
+        self.tail.0.load(Ordering::Acquire)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head.0.load(Ordering::Acquire) == self.tail.0.load(Ordering::Acquire)
+    }
+
+    /// Stop accepting entries and release a producer waiting for room.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake_waiter();
+    }
+
+    fn wake_waiter(&self) {
+        if let Some(t) = self
+            .waiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            t.unpark();
+        }
+    }
+
+    /// Move every published entry to `out`, in order; returns how many. Consumer only: the
+    /// worker's thread (the lane registry's lock keeps two consumers apart).
+    pub(crate) fn drain_into(&self, out: &mut Vec<Entry>) -> usize {
+        let head = self.head.0.load(Ordering::Relaxed);
+        let tail = self.tail.0.load(Ordering::Acquire);
+        out.reserve((tail - head) as usize);
+        for n in head..tail {
+            let slot = &self.slots[(n & self.mask) as usize];
+            // SAFETY: `head <= n < tail`: the producer initialized the slot and published it with
+            // the `Release` store of `tail` that the `Acquire` load above read; it does not touch
+            // the slot again until `head` passes `n`. The value is moved out exactly once: `head`
+            // passes it right after.
+            out.push(unsafe { (*slot.get()).assume_init_read() });
+        }
+        self.head.0.store(tail, Ordering::Release);
+        // Pairs with the producer's `SeqCst` flag write and head read in `wait_for_room`: either
+        // it sees the new head, or this sees its flag and wakes it.
+        fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::Relaxed) {
+            self.wake_waiter();
+        }
+        (tail - head) as usize
     }
 }
 
-impl LaneInner {
-    /// Hand the lane's entries to the worker, leaving `spare` (empty) in their place.
-    pub(crate) fn take(&mut self, spare: Vec<Entry>) -> Vec<Entry> {
-        if let Some(w) = self.waiter.take() {
-            w.unpark();
+impl Drop for Lane {
+    fn drop(&mut self) {
+        let head = *self.head.0.get_mut();
+        let tail = *self.tail.0.get_mut();
+        for n in head..tail {
+            // SAFETY: `&mut self`: no producer or consumer is left; slots in `head..tail` are
+            // initialized and not yet moved out.
+            unsafe {
+                self.slots[(n & self.mask) as usize]
+                    .get_mut()
+                    .assume_init_drop()
+            };
         }
-        std::mem::replace(&mut self.entries, spare)
+        if tail > head {
+            self.stranded.fetch_add(tail - head, Ordering::Relaxed);
+        }
     }
+}
 
-    pub(crate) fn close(&mut self) {
-        self.closed = true;
-    }
-
-    pub(crate) fn submitted(&self) -> u64 {
-        self.submitted
-    }
+/// The producing side of one lane, kept in its thread's thread-local storage. Not `Clone`: one
+/// producer per lane is what makes [`Lane`]'s slots safe to share.
+#[derive(Debug)]
+pub(crate) struct Producer {
+    lane: Arc<Lane>,
+    /// The next entry number to write (the lane's `tail`, kept here so pushing does not read it
+    /// back from a line the worker reads).
+    tail: u64,
+    /// The worker's `head` as last read: numbers below it are free. Read again only when the
+    /// ring looks full by it.
+    head: u64,
 }
 
 /// The registry of lanes.
@@ -130,12 +254,39 @@ pub(crate) struct Lanes {
     pub(crate) list: Vec<Arc<Lane>>,
     /// Shut down: no new lanes.
     pub(crate) closed: bool,
-    /// `submitted` of lanes already retired (their threads exited and the worker emptied them).
+    /// Entries published into lanes already retired.
     pub(crate) retired_submitted: u64,
 }
 
-/// Entries a new lane has room for before its buffer grows.
-const INITIAL_LANE: usize = 64;
+impl Lanes {
+    /// Close every lane (and the registry): nothing more is accepted.
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        for lane in &self.list {
+            lane.close();
+        }
+    }
+
+    /// Forget every lane (after closing and the last drain): each is freed when its thread
+    /// lets go of it too, counting whatever a racing call left in it.
+    pub(crate) fn release_all(&mut self) {
+        self.retired_submitted += self.list.iter().map(|l| l.published()).sum::<u64>();
+        self.list.clear();
+    }
+
+    /// Retire lanes whose thread has exited (only the registry holds them) and that are empty.
+    pub(crate) fn retire_dead(&mut self) {
+        let mut retired = 0;
+        self.list.retain(|lane| {
+            if Arc::strong_count(lane) > 1 || !lane.is_empty() {
+                return true;
+            }
+            retired += lane.published();
+            false
+        });
+        self.retired_submitted += retired;
+    }
+}
 
 /// What a push did, for the caller's counters.
 pub(crate) enum Pushed {
@@ -151,10 +302,12 @@ pub(crate) struct Queue {
     control: Sender<Control>,
     worker: OnceLock<Thread>,
     capacity: usize,
-    wake_at: usize,
+    wake_at: u64,
     on_full: QueueFull,
     /// Entries sent through the control channel.
     control_submitted: AtomicU64,
+    /// Entries found in lanes when they were freed (see [`Lane`]'s `Drop`).
+    pub(crate) stranded: Arc<AtomicU64>,
     warned_drop: AtomicBool,
 }
 
@@ -169,9 +322,10 @@ impl Queue {
             capacity,
             // A quarter full wakes the worker: early enough that a busy thread rarely blocks,
             // rarely enough that the wake-up's system call is amortized over many records.
-            wake_at: (capacity / 4).clamp(1, 1024),
+            wake_at: (capacity / 4).clamp(1, 1024) as u64,
             on_full,
             control_submitted: AtomicU64::new(0),
+            stranded: Arc::new(AtomicU64::new(0)),
             warned_drop: AtomicBool::new(false),
         };
         (queue, rx)
@@ -199,77 +353,110 @@ impl Queue {
     }
 
     /// Close every lane and the registry, waking threads blocked on a full lane; returns the
-    /// entries left in the lanes (which nobody will take). The worker's exit path: after it,
-    /// every submission counts as `after_shutdown` instead of waiting for a worker that is gone.
-    pub(crate) fn close_all(&self) -> usize {
+    /// entries left in the lanes (which nobody will take, and which are counted as
+    /// `after_shutdown` when their lanes are freed). The worker's exit path: after it, every
+    /// submission counts as `after_shutdown` instead of waiting for a worker that is gone.
+    pub(crate) fn close_all(&self) -> u64 {
         let mut lanes = self.lock_lanes();
-        lanes.closed = true;
-        let mut stranded = 0;
-        for lane in &lanes.list {
-            let mut inner = lane.lock();
-            inner.closed = true;
-            stranded += inner.entries.len();
-            if let Some(w) = inner.waiter.take() {
-                w.unpark();
-            }
-        }
+        lanes.close();
+        let stranded = lanes
+            .list
+            .iter()
+            .map(|l| l.published() - l.head.0.load(Ordering::Acquire))
+            .sum();
+        lanes.release_all();
         stranded
     }
 
     /// A new lane for the calling thread, or `None` after shutdown.
-    pub(crate) fn register(&self) -> Option<Arc<Lane>> {
+    pub(crate) fn register(&self) -> Option<Producer> {
         let mut lanes = self.lock_lanes();
         if lanes.closed {
             return None;
         }
-        let lane = Arc::new(Lane {
-            inner: Mutex::new(LaneInner {
-                entries: Vec::with_capacity(self.capacity.min(INITIAL_LANE)),
-                ..LaneInner::default()
-            }),
-        });
+        let lane = Arc::new(Lane::new(self.capacity, self.stranded.clone()));
         lanes.list.push(lane.clone());
-        Some(lane)
+        Some(Producer {
+            lane,
+            tail: 0,
+            head: 0,
+        })
     }
 
-    /// Append the item `take` yields to `lane`, waiting for room or dropping it as configured.
+    /// Append the item `take` yields to the producer's lane, waiting for room or dropping it as
+    /// configured.
     #[inline]
-    pub(crate) fn push(&self, lane: &Lane, take: &mut impl FnMut() -> Option<Item>) -> Pushed {
-        let mut inner = lane.lock();
-        loop {
-            if inner.closed {
-                drop(take());
-                return Pushed::Closed;
+    pub(crate) fn push(&self, p: &mut Producer, take: &mut impl FnMut() -> Option<Item>) -> Pushed {
+        let lane = &*p.lane;
+        if lane.closed.load(Ordering::Acquire) {
+            drop(take());
+            return Pushed::Closed;
+        }
+        if p.tail - p.head >= self.capacity as u64
+            && let Err(pushed) = self.wait_for_room(p, take)
+        {
+            return pushed;
+        }
+        let lane = &*p.lane;
+        if let Some(item) = take() {
+            let slot = &lane.slots[(p.tail & lane.mask) as usize];
+            // SAFETY: this is the lane's only producer, and `tail - head < capacity <=
+            // slots.len()` with `head` read with `Acquire` (here or in `wait_for_room`): the
+            // consumer has moved out whatever the slot held and will not read it before the
+            // `Release` store of `tail` below. Writing a `MaybeUninit` drops nothing.
+            unsafe { (*slot.get()).write(Entry { item }) };
+            p.tail += 1;
+            lane.tail.0.store(p.tail, Ordering::Release);
+            if p.tail - p.head == self.wake_at {
+                self.wake();
             }
-            // The worker cannot wait for itself (an exporter that makes audited calls): its own
-            // lane takes the entry over capacity rather than deadlock.
-            if inner.entries.len() < self.capacity || self.is_worker() {
-                if let Some(item) = take() {
-                    inner.entries.push(Entry { item });
-                }
-                inner.submitted += 1;
-                let len = inner.entries.len();
-                drop(inner);
-                if len == self.wake_at {
-                    self.wake();
-                }
-                return Pushed::Queued;
+        }
+        Pushed::Queued
+    }
+
+    /// The lane looks full: read the worker's progress again and, if it is really full, wait or
+    /// drop as configured. `Ok` when there is room.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_room(
+        &self,
+        p: &mut Producer,
+        take: &mut impl FnMut() -> Option<Item>,
+    ) -> Result<(), Pushed> {
+        let cap = self.capacity as u64;
+        let lane = p.lane.clone();
+        loop {
+            if lane.closed.load(Ordering::SeqCst) {
+                lane.waiting.store(false, Ordering::Relaxed);
+                drop(take());
+                return Err(Pushed::Closed);
+            }
+            p.head = lane.head.0.load(Ordering::SeqCst);
+            if p.tail - p.head < cap {
+                lane.waiting.store(false, Ordering::Relaxed);
+                return Ok(());
+            }
+            if self.is_worker() {
+                // The worker cannot wait for itself (an exporter that makes audited calls).
+                let sent = take().is_none_or(|item| self.push_control(Entry { item }));
+                return Err(if sent { Pushed::Queued } else { Pushed::Closed });
             }
             match self.on_full {
                 QueueFull::DropAndCount => {
-                    inner.submitted += 1;
-                    drop(inner);
                     drop(take());
-                    return Pushed::Dropped;
+                    return Err(Pushed::Dropped);
                 }
                 QueueFull::Block => {
-                    inner.waiter = Some(std::thread::current());
-                    drop(inner);
-                    self.wake();
-                    // The worker unparks us when it takes the lane; the timeout only guards
-                    // against a worker that has stopped.
-                    std::thread::park_timeout(POLL_INTERVAL);
-                    inner = lane.lock();
+                    *lane.waiter.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(std::thread::current());
+                    // Pairs with the fence in `drain_into`: the head is read again (at the top
+                    // of the loop) after this flag is visible, so a drain in between wakes us.
+                    lane.waiting.store(true, Ordering::SeqCst);
+                    if lane.head.0.load(Ordering::SeqCst) == p.head {
+                        self.wake();
+                        // The timeout only guards against a worker that has stopped.
+                        std::thread::park_timeout(POLL_INTERVAL);
+                    }
                 }
             }
         }
@@ -296,30 +483,32 @@ impl Queue {
         !self.warned_drop.load(Ordering::Relaxed) && !self.warned_drop.swap(true, Ordering::Relaxed)
     }
 
-    /// Entries ever accepted, dropped ones included.
+    /// Entries ever accepted into lanes or the control channel (dropped ones not included).
     pub(crate) fn submitted(&self) -> u64 {
         let lanes = self.lock_lanes();
-        let live: u64 = lanes.list.iter().map(|l| l.lock().submitted).sum();
+        let live: u64 = lanes.list.iter().map(|l| l.published()).sum();
         lanes.retired_submitted + live + self.control_submitted.load(Ordering::Relaxed)
     }
 }
 
-/// Retire lanes whose thread has exited (only the registry holds them) and that are empty.
-pub(crate) fn retire_dead(lanes: &mut Lanes) {
-    let mut retired = 0;
-    lanes.list.retain(|lane| {
-        if Arc::strong_count(lane) > 1 {
-            return true;
-        }
-        let inner = lane.lock();
-        if inner.entries.is_empty() {
-            retired += inner.submitted;
-            false
-        } else {
-            true
-        }
+/// Split a round's entries into those to seal now, in completion order (by tick; ties keep
+/// their positions, so a lane's own order), and those stamped after `cut`, to keep for the next
+/// round. With no cut (the last round), everything is sealed.
+pub(crate) fn in_order_until(entries: Vec<Entry>, cut: Option<Ticks>) -> (Vec<Entry>, Vec<Entry>) {
+    let mut order: Vec<(u64, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.tick().0, i))
+        .collect();
+    order.sort_unstable();
+    let now = cut.map_or(order.len(), |cut| {
+        order.partition_point(|&(tick, _)| tick <= cut.0)
     });
-    lanes.retired_submitted += retired;
+    let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+    let mut take = |&(_, i): &(u64, usize)| slots[i].take();
+    let sealed = order[..now].iter().filter_map(&mut take).collect();
+    let later = order[now..].iter().filter_map(&mut take).collect();
+    (sealed, later)
 }
 
 #[cfg(test)]
@@ -327,7 +516,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use super::{Item, Pushed, Queue};
+    use super::{Entry, Item, Pushed, Queue};
     use crate::install::QueueFull;
 
     #[test]
@@ -349,12 +538,14 @@ mod tests {
     fn closing_releases_a_blocked_producer() {
         let (queue, _rx) = Queue::new(1, QueueFull::Block);
         let queue = Arc::new(queue);
-        let lane = queue.register().expect("open");
-        assert!(matches!(queue.push(&lane, &mut follow), Pushed::Queued));
+        let mut producer = queue.register().expect("open");
+        assert!(matches!(
+            queue.push(&mut producer, &mut follow),
+            Pushed::Queued
+        ));
         let q = queue.clone();
-        let l = lane.clone();
         let (done, result) = std::sync::mpsc::channel();
-        std::thread::spawn(move || done.send(q.push(&l, &mut follow)));
+        std::thread::spawn(move || done.send(q.push(&mut producer, &mut follow)));
         assert!(
             result.recv_timeout(Duration::from_millis(50)).is_err(),
             "a full lane must make the producer wait"
@@ -366,5 +557,125 @@ mod tests {
             .expect("closing the queue releases the blocked producer");
         assert!(matches!(pushed, Pushed::Closed));
         assert!(queue.register().is_none());
+    }
+
+    /// Entries go through the ring in order, many times round it, and a drained lane frees its
+    /// slots for the producer.
+    #[test]
+    fn the_ring_keeps_order_across_wraps() {
+        let (queue, _rx) = Queue::new(3, QueueFull::DropAndCount);
+        let mut producer = queue.register().expect("open");
+        let lane = queue.lock_lanes().list[0].clone();
+        let mut out = Vec::new();
+        let mut next = 0u64;
+        for round in 0..10u64 {
+            for _ in 0..3 {
+                next += 1;
+                let mut item = Some(tick_item(next));
+                assert!(matches!(
+                    queue.push(&mut producer, &mut || item.take()),
+                    Pushed::Queued
+                ));
+            }
+            // Full: the fourth is dropped (and dropped on the caller's side).
+            let mut item = Some(tick_item(0));
+            assert!(matches!(
+                queue.push(&mut producer, &mut || item.take()),
+                Pushed::Dropped
+            ));
+            assert_eq!(lane.drain_into(&mut out), 3, "round {round}");
+        }
+        let ticks: Vec<u64> = out.iter().map(|e| e.tick().0).collect();
+        assert_eq!(ticks, (1..=30).collect::<Vec<_>>());
+        assert_eq!(queue.submitted(), 30);
+    }
+
+    /// Entries still in a lane when it is freed are dropped and counted, not leaked or lost.
+    #[test]
+    fn a_freed_lane_counts_what_it_held() {
+        let (queue, _rx) = Queue::new(8, QueueFull::Block);
+        let mut producer = queue.register().expect("open");
+        for n in 1..=2 {
+            let mut item = Some(tick_item(n));
+            assert!(matches!(
+                queue.push(&mut producer, &mut || item.take()),
+                Pushed::Queued
+            ));
+        }
+        assert_eq!(queue.close_all(), 2);
+        drop(producer);
+        assert_eq!(queue.stranded.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+
+    /// The race the cut exists for: the worker reads lane A (empty), then A publishes a record
+    /// and B publishes one that follows it, then the worker reads lane B. The round must hold
+    /// B back (it was stamped after the cut), and the next round seals A before B.
+    #[test]
+    fn a_record_read_before_its_cause_waits_for_it() {
+        let (queue, _rx) = Queue::new(8, QueueFull::Block);
+        let mut a = queue.register().expect("open");
+        let mut b = queue.register().expect("open");
+        let (lane_a, lane_b) = {
+            let lanes = queue.lock_lanes();
+            (lanes.list[0].clone(), lanes.list[1].clone())
+        };
+        let cut = crate::clock::Ticks(100);
+        let mut round = Vec::new();
+        lane_a.drain_into(&mut round);
+        let mut cause = Some(tick_item(101));
+        assert!(matches!(
+            queue.push(&mut a, &mut || cause.take()),
+            Pushed::Queued
+        ));
+        let mut effect = Some(tick_item(102));
+        assert!(matches!(
+            queue.push(&mut b, &mut || effect.take()),
+            Pushed::Queued
+        ));
+        lane_b.drain_into(&mut round);
+        let (sealed, held) = super::in_order_until(round, Some(cut));
+        assert!(sealed.is_empty(), "the effect is sealed without its cause");
+        assert_eq!(held.len(), 1);
+
+        let mut next = held;
+        lane_a.drain_into(&mut next);
+        lane_b.drain_into(&mut next);
+        let (sealed, held) = super::in_order_until(next, Some(crate::clock::Ticks(200)));
+        let ticks: Vec<u64> = sealed.iter().map(|e| e.tick().0).collect();
+        assert_eq!(ticks, [101, 102]);
+        assert!(held.is_empty());
+    }
+
+    /// Ties keep their positions (a lane's own order); the last round seals everything.
+    #[test]
+    fn ties_keep_lane_order_and_the_last_round_takes_all() {
+        let entries: Vec<Entry> = [5, 3, 5, 9]
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut f = crate::followup::FollowUp::for_test();
+                f.tick = crate::clock::Ticks(t);
+                f.attributes.insert("i".into(), i.into());
+                Entry {
+                    item: Item::Follow(Box::new(f)),
+                }
+            })
+            .collect();
+        let (sealed, held) = super::in_order_until(entries, None);
+        assert!(held.is_empty());
+        let positions: Vec<u64> = sealed
+            .iter()
+            .filter_map(|e| match &e.item {
+                Item::Follow(f) => f.attributes["i"].as_u64(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(positions, [1, 0, 2, 3]);
+    }
+
+    fn tick_item(tick: u64) -> Item {
+        let mut f = crate::followup::FollowUp::for_test();
+        f.tick = crate::clock::Ticks(tick);
+        Item::Follow(Box::new(f))
     }
 }

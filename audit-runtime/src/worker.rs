@@ -1,7 +1,8 @@
 //! The pipeline's worker thread: assemble, redact, digest, chain, export.
 //!
-//! One worker per installed runtime works in rounds. A round takes every lane of the queue in one
-//! cut ([`crate::queue`]) and merges the entries by completion tick; for each entry it assembles
+//! One worker per installed runtime works in rounds. A round takes every lane of the queue and
+//! seals, in completion-tick order, the entries stamped before the round's cut
+//! ([`crate::queue`]); for each entry it assembles
 //! the schema-1 record ([`Assembler`]), applies redaction, seals it into the chain
 //! ([`ChainHead::seal`]) and appends it to the current batch. The batch goes to every exporter
 //! when it is full and at the end of the round, so batches grow with load and an fsync-per-batch
@@ -25,7 +26,7 @@ use crate::artifacts;
 use crate::call::{CallHead, CallState, RawOutcome, RawValue};
 use crate::canonical;
 use crate::chain::{ChainHead, SealedRecord};
-use crate::clock::Anchor;
+use crate::clock::{Anchor, Ticks};
 use crate::context::Note;
 use crate::digest::DigestKey;
 use crate::export::{ErrorClass, ExportError, Exporter};
@@ -480,8 +481,9 @@ pub(crate) struct Worker {
     fallback: Option<ExporterSlot>,
     batch_max: usize,
     retry: RetryPolicy,
-    /// Emptied lane buffers, handed back to lanes so callers reuse their capacity.
-    spares: Vec<Vec<Entry>>,
+    /// Entries taken from lanes but stamped after the cut of the round that took them: sealed
+    /// in a later round, in tick order with what that round takes.
+    held: Vec<Entry>,
 }
 
 /// Closes the queue when the worker's thread ends, whether by shutdown or by a panic (a bug: the
@@ -501,15 +503,6 @@ impl Drop for CloseOnExit {
     }
 }
 
-/// Spare lane buffers kept for reuse (about one per busy producing thread is enough: each
-/// buffer taken from a lane in a round comes back as a spare after it).
-const MAX_SPARES: usize = 16;
-
-/// The most entries a kept spare may have room for, so memory held for reuse is bounded
-/// (16 spares of 4096 entries of ~250 bytes: 16 MB at the very most, after a burst on many
-/// threads); a lane that needs more grows its buffer again.
-const SPARE_ENTRIES: usize = 4096;
-
 impl Worker {
     pub(crate) fn new(
         shared: &'static Shared,
@@ -527,7 +520,7 @@ impl Worker {
             fallback,
             batch_max,
             retry,
-            spares: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -572,70 +565,39 @@ impl Worker {
         }
     }
 
-    /// Take every lane's entries in one cut (all lane locks held at once) and seal them in
-    /// completion order, together with `extra` entries that came through the control channel.
-    /// With `closing`, the lanes are closed in the same cut. Returns how many entries there were.
+    /// Take every lane's entries and seal, in completion order, those stamped at or before the
+    /// round's cut, together with `extra` entries that came through the control channel; later
+    /// ones wait for the next round (see the ordering invariant in `queue`). With `closing`, the
+    /// lanes are closed first and everything is sealed. Returns how many entries were taken.
     fn round(&mut self, extra: Vec<Entry>, closing: bool, batch: &mut Vec<SealedRecord>) -> usize {
         self.assembler.anchor = Anchor::now();
-        let mut taken: Vec<Vec<Entry>> = Vec::new();
+        let cut = Ticks::now_ordered();
+        let mut taken = std::mem::take(&mut self.held);
+        let held = taken.len();
         {
             let mut lanes = self.shared.queue.lock_lanes();
             if closing {
-                lanes.closed = true;
+                lanes.close();
             }
-            let mut guards: Vec<_> = lanes.list.iter().map(|l| l.lock()).collect();
-            for g in &mut guards {
-                if closing {
-                    g.close();
-                }
-                if !g.entries.is_empty() {
-                    // The roomiest spare, so the caller does not grow it (by copying) itself.
-                    let roomiest =
-                        (0..self.spares.len()).max_by_key(|&i| self.spares[i].capacity());
-                    let spare = roomiest.map_or_else(Vec::new, |i| self.spares.swap_remove(i));
-                    taken.push(g.take(spare));
-                }
+            for lane in &lanes.list {
+                lane.drain_into(&mut taken);
             }
-            drop(guards);
             if closing {
                 // Nothing more can arrive: free the registry's hold on every lane now (a thread
                 // still caching its lane frees it when it next submits or exits).
-                let submitted: u64 = lanes.list.iter().map(|l| l.lock().submitted()).sum();
-                lanes.retired_submitted += submitted;
-                lanes.list.clear();
+                lanes.release_all();
             } else {
-                queue::retire_dead(&mut lanes);
+                lanes.retire_dead();
             }
         }
-        if !extra.is_empty() {
-            taken.push(extra);
+        let new = taken.len() - held + extra.len();
+        taken.extend(extra);
+        let (sealed, later) = queue::in_order_until(taken, (!closing).then_some(cut));
+        self.held = later;
+        for e in &sealed {
+            self.handle(&e.item, batch);
         }
-        let total = taken.iter().map(Vec::len).sum();
-        if let [one] = taken.as_slice() {
-            for e in one {
-                self.handle(&e.item, batch);
-            }
-        } else if total > 0 {
-            // Each lane is in completion order already; merge them by tick, ties by lane.
-            let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(total);
-            for (l, entries) in taken.iter().enumerate() {
-                for (i, e) in entries.iter().enumerate() {
-                    order.push((e.tick().0, l as u32, i as u32));
-                }
-            }
-            order.sort_unstable();
-            for (_, l, i) in order {
-                self.handle(&taken[l as usize][i as usize].item, batch);
-            }
-        }
-        for mut v in taken {
-            v.clear();
-            if self.spares.len() < MAX_SPARES {
-                v.shrink_to(SPARE_ENTRIES);
-                self.spares.push(v);
-            }
-        }
-        total
+        new
     }
 
     pub(crate) fn run(mut self, rx: &Receiver<Control>) {
