@@ -57,6 +57,11 @@ async fn nesting_across_await_spawn_and_threads() {
         run_rec.correlation.session_id.as_deref(),
         Some("session-42")
     );
+    // A root call with no OpenTelemetry trace to join names its trace by its own record id.
+    assert_eq!(
+        run_rec.correlation.trace_id.map(|t| t.0),
+        Some(run_rec.record_id.as_u128().to_be_bytes())
+    );
     let decisions = mem.find("decide");
     assert_eq!(decisions.count(), 2);
     for d in decisions.all() {

@@ -36,7 +36,7 @@ use crate::context::{self, AuditContext, Frame, Note};
 use crate::ids::{self, RecordId, SpanId, TraceId};
 use crate::install::{self, Shared};
 use crate::point::{AuditPoint, PointKind};
-use crate::queue::Item;
+use crate::queue::{CallSource, Item};
 use crate::record::Rationale;
 
 /// A value that can be captured into an audit record.
@@ -216,7 +216,7 @@ impl CallGuard {
         }
         let start = Ticks::now();
         let parent = context::current_frame();
-        let fresh = ids::fresh_call_ids(clock::approx_unix_nanos(start), parent.is_none());
+        let fresh = ids::fresh_call_ids(clock::approx_unix_nanos(start));
         let id = fresh.record;
         let kind = point.kind;
         let (parent_id, parent_decision, parent_span, run, session, trace_id) = match parent {
@@ -235,8 +235,7 @@ impl CallGuard {
             None => {
                 // No audited parent: join the application's OpenTelemetry trace, if any.
                 let app = otel::current();
-                let trace =
-                    app.map_or_else(|| fresh.trace.unwrap_or_else(TraceId::random), |(t, _)| t);
+                let trace = app.map_or_else(|| TraceId::of_root(fresh.record), |(t, _)| t);
                 (None, None, app.map(|(_, s)| s), None, None, trace)
             }
         };
@@ -454,7 +453,7 @@ impl CallGuard {
         }
         // Close the span on the caller's thread, where the user's subscriber expects it.
         drop(std::mem::replace(&mut self.span, tracing::Span::none()));
-        rt.submit(|| self.state.take().map(Item::Call));
+        rt.submit(CallSource(&mut self.state));
     }
 }
 

@@ -76,27 +76,18 @@ pub(crate) fn unix_nanos() -> u64 {
     })
 }
 
-/// The ids an audited call may need, drawn in one visit to the generator.
+/// The ids an audited call draws, in one visit to the generator.
 pub(crate) struct CallIds {
     pub(crate) record: RecordId,
-    /// Drawn only when asked for: a call with a parent takes the parent's trace id.
-    pub(crate) trace: Option<TraceId>,
     pub(crate) span: SpanId,
 }
 
-/// A record id stamped `unix_nanos`, a span id and, if `new_trace`, a trace id.
-pub(crate) fn fresh_call_ids(unix_nanos: u64, new_trace: bool) -> CallIds {
+/// A record id stamped `unix_nanos` and a span id. (A root call's trace id is its record id:
+/// see [`TraceId::of_root`].)
+pub(crate) fn fresh_call_ids(unix_nanos: u64) -> CallIds {
     RNG.with(|s| {
         let mut g = Generator::load(s);
         let record = RecordId::from_parts(unix_nanos, g.next(), g.next());
-        let trace = new_trace.then(|| {
-            loop {
-                let v = (u128::from(g.next()) << 64) | u128::from(g.next());
-                if v != 0 {
-                    break TraceId(v.to_be_bytes());
-                }
-            }
-        });
         let span = loop {
             let v = g.next();
             if v != 0 {
@@ -104,11 +95,7 @@ pub(crate) fn fresh_call_ids(unix_nanos: u64, new_trace: bool) -> CallIds {
             }
         };
         s.set(g.0);
-        CallIds {
-            record,
-            trace,
-            span,
-        }
+        CallIds { record, span }
     })
 }
 
@@ -231,6 +218,13 @@ pub struct TraceId(pub [u8; 16]);
 pub struct SpanId(pub [u8; 8]);
 
 impl TraceId {
+    /// The trace id of a root call (one with no audited parent and no OpenTelemetry trace to
+    /// join): the call's record id, so the trace of a decision is found from its id. A valid W3C
+    /// trace id: never zero, and its last seven bytes are random (the UUIDv7's `rand_b`).
+    pub(crate) fn of_root(record: RecordId) -> Self {
+        TraceId(record.as_u128().to_be_bytes())
+    }
+
     /// A random trace id.
     pub fn random() -> Self {
         loop {
