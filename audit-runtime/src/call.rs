@@ -32,7 +32,7 @@ use std::task::{Context, Poll};
 use serde::Serialize;
 
 use crate::clock::{self, Ticks};
-use crate::context::{self, AuditContext, Frame, Note};
+use crate::context::{self, AuditContext, Note};
 use crate::ids::{self, RecordId, SpanId, TraceId};
 use crate::install::{self, Shared};
 use crate::point::{AuditPoint, PointKind};
@@ -179,11 +179,10 @@ impl CallState {
         self.extra.get_or_insert_with(Box::default)
     }
 
-    #[inline]
-    fn add_notes(&mut self, notes: Option<Vec<Note>>) {
-        if let Some(notes) = notes
-            && !notes.is_empty()
-        {
+    /// Keep the notes made inside the call (rare: the caller tests for `Some` inline).
+    #[cold]
+    fn add_notes(&mut self, notes: Vec<Note>) {
+        if !notes.is_empty() {
             self.extra_mut().notes.extend(notes);
         }
     }
@@ -215,30 +214,28 @@ impl CallGuard {
             install::note_span_disabled(rt);
         }
         let start = Ticks::now();
-        let parent = context::current_frame();
         let fresh = ids::fresh_call_ids(clock::approx_unix_nanos(start));
         let id = fresh.record;
         let kind = point.kind;
-        let (parent_id, parent_decision, parent_span, run, session, trace_id) = match parent {
-            Some(p) => (
-                Some(p.id()),
-                p.decision(),
-                Some(p.span_id()),
-                p.run(),
-                if p.has_session() {
-                    context::current_session()
-                } else {
-                    None
-                },
-                p.trace_id(),
-            ),
-            None => {
+        let inherited = context::with_current(|parent| {
+            parent.map(|(p, _)| {
+                (
+                    Some(p.id),
+                    p.decision,
+                    Some(p.span_id),
+                    p.run,
+                    p.session.clone(),
+                    p.trace_id,
+                )
+            })
+        });
+        let (parent_id, parent_decision, parent_span, run, session, trace_id) = inherited
+            .unwrap_or_else(|| {
                 // No audited parent: join the application's OpenTelemetry trace, if any.
                 let app = otel::current();
                 let trace = app.map_or_else(|| TraceId::of_root(fresh.record), |(t, _)| t);
                 (None, None, app.map(|(_, s)| s), None, None, trace)
-            }
-        };
+            });
         // An audit span tracked by the OpenTelemetry layer lends the record its ids, so the
         // record and the application's span are one span in the backend.
         let (trace_id, span_id) = otel::span_ids(&span).unwrap_or((trace_id, fresh.span));
@@ -355,9 +352,8 @@ impl CallGuard {
 
     /// Make the call's frame current on this thread (for the body, or for one poll).
     #[inline]
-    fn enter(state: &CallState) -> context::Entered {
-        let ctx = &state.head.ctx;
-        context::enter_frame(Frame::of(ctx, true), ctx.session.as_ref())
+    fn enter(state: &CallState) -> context::Entered<'_> {
+        context::enter_frame(&state.head.ctx, true)
     }
 
     /// Run a synchronous body inside the call.
@@ -371,7 +367,9 @@ impl CallGuard {
             let result = catch_unwind(AssertUnwindSafe(body));
             (result, frame.exit())
         };
-        state.add_notes(notes);
+        if let Some(notes) = notes {
+            state.add_notes(notes);
+        }
         match result {
             Ok(v) => v,
             Err(payload) => {
@@ -508,7 +506,9 @@ impl<F: Future> Future for Instrumented<F> {
             let result = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
             (result, frame.exit())
         };
-        state.add_notes(notes);
+        if let Some(notes) = notes {
+            state.add_notes(notes);
+        }
         match result {
             Ok(Poll::Ready(v)) => Poll::Ready((v, this.guard.take().expect("guard present"))),
             Ok(Poll::Pending) => Poll::Pending,

@@ -30,6 +30,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -89,47 +90,29 @@ impl AuditContext {
     }
 }
 
-/// What nested calls need from the innermost call. `Copy` (the session, the one field that is
-/// not, lives on its own stack), so entering and leaving a call is a swap of a thread-local cell
-/// and a restore, with no vector, no borrow flag and no drop glue: the frame push and pop of a
-/// `Vec<AuditContext>` was ~40 ns of an audited call (`docs/BENCHMARKS.md`).
+/// The innermost call's context, as nested calls see it: a pointer to the [`AuditContext`] that
+/// the call (or a propagated context) holds, plus whether notes made under it belong to it.
+///
+/// A pointer, not a copy: entering and leaving a call swaps 16 bytes in a thread-local cell
+/// instead of copying an 80-byte context in, out and back, and the session needs no stack of its
+/// own (`docs/BENCHMARKS.md`). Reading it is sound because of how frames become current:
+/// [`enter_frame`] takes `&'a AuditContext` and returns an [`Entered<'a>`] that borrows it, and
+/// `Entered`'s `Drop` (which runs on unwinding too) puts the previous frame back. So a frame is
+/// current only while its context is borrowed, neither moved nor dropped nor mutated.
+/// `Entered` is private to the crate and never leaked, and frames only leave the cell inside
+/// [`with_current`], whose callback cannot keep the reference it is given.
 #[derive(Clone, Copy)]
-pub(crate) struct Frame {
-    id: RecordId,
-    kind: PointKind,
-    decision: Option<RecordId>,
-    run: Option<RecordId>,
-    trace_id: TraceId,
-    span_id: SpanId,
-    /// The call has a session, on top of [`SESSIONS`] while the frame is current.
-    has_session: bool,
+struct Frame {
+    ctx: NonNull<AuditContext>,
     /// Whether notes made while this frame is current belong to it (`false` for propagated
     /// contexts, which have no record to put them in).
     takes_notes: bool,
-}
-
-impl Frame {
-    /// The frame of a call (or of a propagated context, `takes_notes = false`).
-    pub(crate) fn of(ctx: &AuditContext, takes_notes: bool) -> Frame {
-        Frame {
-            id: ctx.id,
-            kind: ctx.kind,
-            decision: ctx.decision,
-            run: ctx.run,
-            trace_id: ctx.trace_id,
-            span_id: ctx.span_id,
-            has_session: ctx.session.is_some(),
-            takes_notes,
-        }
-    }
 }
 
 thread_local! {
     /// The innermost frame; the outer ones are saved by the [`Entered`] guards of the calls
     /// that replaced them.
     static CURRENT: Cell<Option<Frame>> = const { Cell::new(None) };
-    /// Sessions of the frames that have one, innermost last.
-    static SESSIONS: RefCell<Vec<Arc<str>>> = const { RefCell::new(Vec::new()) };
     /// Notes made from inside calls, each with the id of the call it belongs to.
     static NOTES: RefCell<Vec<(RecordId, Note)>> = const { RefCell::new(Vec::new()) };
     /// How many entries [`NOTES`] holds: leaving a call looks here first.
@@ -137,41 +120,47 @@ thread_local! {
     static LAST_DECISION: Cell<Option<RecordId>> = const { Cell::new(None) };
 }
 
-/// A frame made current by [`enter_frame`]; [`Entered::exit`] restores the one before.
+/// A frame made current by [`enter_frame`]; dropping it (or [`Entered::exit`]) restores the one
+/// before.
 #[must_use]
-pub(crate) struct Entered {
+pub(crate) struct Entered<'a> {
     previous: Option<Frame>,
-    /// What leaving needs of the entered frame (not the whole frame: it is copied per call).
-    id: RecordId,
-    has_session: bool,
+    ctx: &'a AuditContext,
     takes_notes: bool,
 }
 
-/// Make `frame` current (with `session`, which the frame's call carries, if any).
+/// Make `ctx` the current context until the returned guard is dropped; notes made meanwhile
+/// belong to it if `takes_notes`.
 #[inline]
-pub(crate) fn enter_frame(frame: Frame, session: Option<&Arc<str>>) -> Entered {
-    if let Some(s) = session {
-        SESSIONS.with(|v| v.borrow_mut().push(s.clone()));
-    }
+pub(crate) fn enter_frame(ctx: &AuditContext, takes_notes: bool) -> Entered<'_> {
+    let frame = Frame {
+        ctx: NonNull::from(ctx),
+        takes_notes,
+    };
     let previous = CURRENT.with(|c| c.replace(Some(frame)));
     Entered {
         previous,
-        id: frame.id,
-        has_session: frame.has_session,
-        takes_notes: frame.takes_notes,
+        ctx,
+        takes_notes,
     }
 }
 
-impl Entered {
+impl Drop for Entered<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Thread-local storage being torn down: nothing is current any more anyway.
+        let _ = CURRENT.try_with(|c| c.set(self.previous));
+    }
+}
+
+impl Entered<'_> {
     /// Restore the previous frame; the notes made for this one, if any.
     #[inline]
     pub(crate) fn exit(self) -> Option<Vec<Note>> {
-        CURRENT.with(|c| c.set(self.previous));
-        if self.has_session {
-            SESSIONS.with(|v| v.borrow_mut().pop());
-        }
-        if self.takes_notes && PENDING_NOTES.with(Cell::get) > 0 {
-            take_notes(self.id)
+        let (id, takes_notes) = (self.ctx.id, self.takes_notes);
+        drop(self);
+        if takes_notes && PENDING_NOTES.with(Cell::get) > 0 {
+            take_notes(id)
         } else {
             None
         }
@@ -197,64 +186,27 @@ fn take_notes(id: RecordId) -> Option<Vec<Note>> {
     })
 }
 
-/// The innermost frame on this thread, if any.
+/// Call `f` with the innermost context on this thread (and whether notes made now belong to
+/// it). The reference cannot outlive the callback.
 #[inline]
-pub(crate) fn current_frame() -> Option<Frame> {
-    CURRENT.with(Cell::get)
-}
-
-/// The session of the innermost frame that has one (its own or inherited).
-pub(crate) fn current_session() -> Option<Arc<str>> {
-    SESSIONS.with(|v| v.borrow().last().cloned())
-}
-
-impl Frame {
-    /// The context a call nested in this frame inherits, as the public snapshot type.
-    pub(crate) fn context(self) -> AuditContext {
-        AuditContext {
-            id: self.id,
-            kind: self.kind,
-            decision: self.decision,
-            run: self.run,
-            session: if self.has_session {
-                current_session()
-            } else {
-                None
-            },
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-        }
-    }
-
-    pub(crate) fn id(self) -> RecordId {
-        self.id
-    }
-    pub(crate) fn decision(self) -> Option<RecordId> {
-        self.decision
-    }
-    pub(crate) fn run(self) -> Option<RecordId> {
-        self.run
-    }
-    pub(crate) fn trace_id(self) -> TraceId {
-        self.trace_id
-    }
-    pub(crate) fn span_id(self) -> SpanId {
-        self.span_id
-    }
-    pub(crate) fn has_session(self) -> bool {
-        self.has_session
-    }
+#[allow(unsafe_code)]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<(&AuditContext, bool)>) -> R) -> R {
+    let frame = CURRENT.try_with(Cell::get).ok().flatten();
+    // SAFETY: a frame is current only while the `Entered` that made it current is alive, and
+    // that guard borrows the context immutably (see `Frame`); this thread's code below the
+    // current frame cannot end that borrow while `f` runs, since `f` runs inside it.
+    f(frame.map(|fr| (unsafe { fr.ctx.as_ref() }, fr.takes_notes)))
 }
 
 /// The context of the innermost audited call on this thread, if any.
 pub fn current() -> Option<AuditContext> {
-    current_frame().map(Frame::context)
+    with_current(|c| c.map(|(ctx, _)| ctx.clone()))
 }
 
 /// The decision the innermost audited call belongs to. Inside an `#[audited_decision]` function
 /// this is the id of its own record: keep it to report outcomes and human actions later.
 pub fn current_decision_id() -> Option<RecordId> {
-    current_frame().and_then(Frame::decision)
+    with_current(|c| c.and_then(|(ctx, _)| ctx.decision))
 }
 
 /// The id of the last decision that finished on this thread. Lets the caller of an audited
@@ -269,38 +221,25 @@ pub(crate) fn set_last_decision(id: RecordId) {
 
 /// Attach a note to the innermost call; returns false if there is none that can take it.
 pub(crate) fn add_note(note: Note) -> bool {
-    match current_frame() {
-        Some(top) if top.takes_notes => {
-            NOTES.with(|n| {
-                let mut notes = n.borrow_mut();
-                notes.push((top.id, note));
-                PENDING_NOTES.with(|p| p.set(notes.len()));
-            });
-            true
-        }
-        _ => false,
-    }
+    let Some(id) = with_current(|c| c.and_then(|(ctx, takes_notes)| takes_notes.then_some(ctx.id)))
+    else {
+        return false;
+    };
+    NOTES.with(|n| {
+        let mut notes = n.borrow_mut();
+        notes.push((id, note));
+        PENDING_NOTES.with(|p| p.set(notes.len()));
+    });
+    true
 }
 
 /// Run `f` with `ctx` as the current context (when `Some`): audited calls inside become its
 /// children.
 pub fn enter<R>(ctx: Option<&AuditContext>, f: impl FnOnce() -> R) -> R {
     let Some(ctx) = ctx else { return f() };
-    let _exit = ExitOnDrop(Some(enter_frame(
-        Frame::of(ctx, false),
-        ctx.session.as_ref(),
-    )));
+    // Left when dropped, also when `f` unwinds.
+    let _entered = enter_frame(ctx, false);
     f()
-}
-
-/// Leaves a propagated context also when its closure unwinds.
-struct ExitOnDrop(Option<Entered>);
-impl Drop for ExitOnDrop {
-    fn drop(&mut self) {
-        if let Some(e) = self.0.take() {
-            let _ = e.exit();
-        }
-    }
 }
 
 pin_project_lite::pin_project! {
@@ -339,3 +278,44 @@ pub trait FutureExt: Future + Sized {
 }
 
 impl<F: Future> FutureExt for F {}
+
+#[cfg(test)]
+mod tests {
+    use super::{AuditContext, current, enter};
+    use crate::ids::{RecordId, SpanId, TraceId};
+    use crate::point::PointKind;
+
+    fn ctx(session: &str) -> AuditContext {
+        let id = RecordId::now();
+        AuditContext {
+            id,
+            kind: PointKind::Decision,
+            decision: Some(id),
+            run: None,
+            session: Some(session.into()),
+            trace_id: TraceId::of_root(id),
+            span_id: SpanId::random(),
+        }
+    }
+
+    /// Frames point at the context they were entered with; each is left in order, also when the
+    /// closure unwinds, so no frame outlives its context.
+    #[test]
+    fn propagated_contexts_nest_and_are_left_on_unwind() {
+        let outer = ctx("outer");
+        let inner = ctx("inner");
+        enter(Some(&outer), || {
+            assert_eq!(current().map(|c| c.id), Some(outer.id));
+            let unwound = std::panic::catch_unwind(|| {
+                enter(Some(&inner), || {
+                    assert_eq!(current().and_then(|c| c.session), Some("inner".into()));
+                    panic!("inside the inner context");
+                })
+            });
+            assert!(unwound.is_err());
+            assert_eq!(current().map(|c| c.id), Some(outer.id));
+            assert_eq!(current().and_then(|c| c.session), Some("outer".into()));
+        });
+        assert!(current().is_none());
+    }
+}
