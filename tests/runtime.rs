@@ -282,6 +282,16 @@ fn bad_configuration_names_the_setting() {
         .install_thread_local()
         .unwrap_err();
     assert!(e.to_string().contains("`queue_capacity`"), "{e}");
+    // Too large: refused at install, not an allocation failure at the first audited call.
+    for huge in [(1 << 20) + 1, 1 << 40, usize::MAX] {
+        let e = AuditRuntime::builder()
+            .service("x")
+            .queue_capacity(huge)
+            .exporter(audit_exporters::MemoryExporter::new())
+            .install_thread_local()
+            .unwrap_err();
+        assert!(e.to_string().contains("`queue_capacity`"), "{e}");
+    }
     let e = AuditRuntime::builder()
         .service(" ")
         .exporter(audit_exporters::MemoryExporter::new())

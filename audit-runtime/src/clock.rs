@@ -242,13 +242,15 @@ mod tsc {
         unsafe { core::arch::x86_64::_rdtsc() }
     }
 
-    /// `RDTSC` between two `LFENCE`s: not executed before earlier instructions complete, and
-    /// completed before later ones start (Intel SDM, `RDTSC`; AMD with LFENCE made
-    /// dispatch-serializing, as Linux does on every AMD CPU it runs on).
+    /// `RDTSC` between fences: not executed before earlier loads and stores complete, and
+    /// completed before later instructions start (Intel SDM, `RDTSC`: `MFENCE; LFENCE` before,
+    /// `LFENCE` after; the `MFENCE` also covers AMD guests where `LFENCE` is not made
+    /// dispatch-serializing). Read once per worker round, so its cost does not matter.
     #[allow(unsafe_code)]
     pub(super) fn read_ordered() -> u64 {
-        // SAFETY: as `read`; `LFENCE` (SSE2, on every x86-64 CPU) touches no memory either.
+        // SAFETY: as `read`; the fences (SSE2, on every x86-64 CPU) touch no memory either.
         unsafe {
+            core::arch::x86_64::_mm_mfence();
             core::arch::x86_64::_mm_lfence();
             let t = core::arch::x86_64::_rdtsc();
             core::arch::x86_64::_mm_lfence();

@@ -100,7 +100,10 @@ impl AuditContext {
 /// `Entered`'s `Drop` (which runs on unwinding too) puts the previous frame back. So a frame is
 /// current only while its context is borrowed, neither moved nor dropped nor mutated.
 /// `Entered` is private to the crate and never leaked, and frames only leave the cell inside
-/// [`with_current`], whose callback cannot keep the reference it is given.
+/// [`with_current`], whose callback cannot keep the reference it is given. This relies on calls
+/// nesting on a thread's stack, as Rust's own borrows do: a stackful coroutine that suspends
+/// inside an audited body and resumes on another stack is not supported (debug builds assert
+/// that frames are left in order).
 #[derive(Clone, Copy)]
 struct Frame {
     ctx: NonNull<AuditContext>,
@@ -149,7 +152,15 @@ impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
         // Thread-local storage being torn down: nothing is current any more anyway.
-        let _ = CURRENT.try_with(|c| c.set(self.previous));
+        let _ = CURRENT.try_with(|c| {
+            // Frames are left in the reverse order they were entered (see `Frame`).
+            debug_assert!(
+                c.get()
+                    .is_some_and(|f| std::ptr::eq(f.ctx.as_ptr(), self.ctx)),
+                "audit context frames left out of order"
+            );
+            c.set(self.previous);
+        });
     }
 }
 

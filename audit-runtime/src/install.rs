@@ -303,6 +303,9 @@ pub(crate) fn note_span_disabled(rt: &Shared) {
     }
 }
 
+/// The largest [`AuditBuilder::queue_capacity`]: 2^20 records, a 192 MiB lane per thread.
+const MAX_QUEUE_CAPACITY: usize = 1 << 20;
+
 /// A snapshot of the runtime's counters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuditStats {
@@ -310,7 +313,10 @@ pub struct AuditStats {
     pub submitted: u64,
     /// Records dropped because the queue was full under [`QueueFull::DropAndCount`].
     pub dropped: u64,
-    /// Records of calls that finished after the runtime shut down.
+    /// Records not written because the runtime had shut down: calls that finished after it,
+    /// plus records of calls that finished while it was shutting down and were accepted into
+    /// their thread's lane after the worker took the lanes for the last time (those are in
+    /// `submitted` too).
     pub after_shutdown: u64,
     /// Records sealed into the chain (findings included).
     pub sealed: u64,
@@ -365,8 +371,7 @@ impl Shared {
         AuditStats {
             submitted: self.queue.submitted() + c.dropped.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
-            after_shutdown: c.after_shutdown.load(Ordering::Relaxed)
-                + self.queue.stranded.load(Ordering::Relaxed),
+            after_shutdown: c.after_shutdown.load(Ordering::Relaxed) + self.queue.stranded(),
             sealed: c.sealed.load(Ordering::Relaxed),
             seal_errors: c.seal_errors.load(Ordering::Relaxed),
             orphan_notes: c.orphan_notes.load(Ordering::Relaxed),
@@ -538,10 +543,11 @@ impl AuditBuilder {
     }
 
     /// Records that may wait per producing thread before that thread waits (or its records
-    /// drop, see [`Self::on_full`]). Each thread that makes audited calls has its own lane of
-    /// this size: a ring that reserves `capacity` × 192 bytes of address space when the thread
-    /// first submits (768 KiB at the default), backed by memory as the ring first passes over
-    /// it. The queue's memory is bounded by that times the number of such threads.
+    /// drop, see [`Self::on_full`]); 1 to 1,048,576, default 4,096. Each thread that makes
+    /// audited calls has its own lane: a ring of this many slots rounded up to a power of two,
+    /// 192 bytes each, reserved when the thread first submits (768 KiB at the default). Memory
+    /// backs the ring as it first passes over it, so a thread that has made that many audited
+    /// calls keeps the whole ring resident until it exits: with many such threads, lower this.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
         self
@@ -637,10 +643,14 @@ impl AuditBuilder {
     }
 
     fn validate(&self) -> Result<(), InstallError> {
-        if self.queue_capacity == 0 {
+        if self.queue_capacity == 0 || self.queue_capacity > MAX_QUEUE_CAPACITY {
             return Err(InstallError::InvalidSetting {
                 setting: "queue_capacity",
-                reason: "must be at least 1".into(),
+                reason: format!(
+                    "must be between 1 and {MAX_QUEUE_CAPACITY} (records per producing thread; \
+                     each thread's lane reserves 192 bytes per record), not {}",
+                    self.queue_capacity
+                ),
             });
         }
         if self.batch_max == 0 {

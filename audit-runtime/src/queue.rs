@@ -18,8 +18,9 @@
 //! Architecture Invariant: no record is lost silently. A lane holds at most `capacity` entries;
 //! when full, the caller waits ([`QueueFull::Block`]) or drops and counts. A lane closed by
 //! shutdown counts what arrives after it; an entry published by a call that raced with the
-//! closing, after the worker's last look, is counted as `after_shutdown` when its lane is freed
-//! (its thread exits or next submits). A thread whose thread-local storage is already torn down
+//! closing, after the worker's last look, is counted as `after_shutdown` through the registry's
+//! weak reference to the lane, and taken back out of the ring by the thread's next (refused)
+//! push or when the lane is freed. A thread whose thread-local storage is already torn down
 //! (an audited call in a thread-local destructor) sends through the control channel, and so does
 //! the worker itself when its own lane is full (it cannot wait for itself).
 //!
@@ -31,18 +32,17 @@
 //! then, directly or not, caused B's call), A was published before B was stamped, so before the
 //! cut: A is in this round or an earlier one, and its tick is smaller. Two entries sealed out of
 //! tick order across rounds are therefore concurrent. (Ticks of different threads are comparable:
-//! see [`crate::clock`].)
+//! see [`crate::clock`].) Entries that come through the control channel are read after the lanes
+//! for the same reason.
 //!
 //! Memory: a lane reserves `capacity` slots of [`Entry`] (192 bytes) when its thread first
 //! submits; the operating system backs the pages as the ring first passes over them.
-
-#![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -123,19 +123,35 @@ pub(crate) struct Lane {
     /// The producer waits for room (slow path; see [`Queue::wait_for_room`]).
     waiting: AtomicBool,
     waiter: Mutex<Option<Thread>>,
-    /// Where entries left in the lane when it is freed are counted (the runtime's
-    /// `after_shutdown`: only a closed lane is freed with entries in it).
-    stranded: Arc<AtomicU64>,
+    /// The lane's room, `capacity` (at most `slots.len()`).
+    capacity: u64,
+    /// Where a freed lane leaves its counts.
+    counts: Arc<LaneCounts>,
 }
 
-// SAFETY: the slots are the only state not already `Sync`. Each slot is accessed by one side at
-// a time: the producer writes slot `n & mask` only while `n - head < capacity <= slots.len()`
-// (the consumer has released it, `head` read with `Acquire`) and publishes it with a `Release`
-// store of `tail`; the consumer reads slots of numbers in `head..tail` (`tail` read with
-// `Acquire`) and releases them with a `Release` store of `head`. There is one producer per lane
-// (its `Producer` is not `Clone`, lives in one thread's thread-local storage and is never
-// shared) and one consumer (the worker thread, or whoever holds the last reference on drop).
-unsafe impl Sync for Lane {}
+/// What lanes leave behind when they are freed or reclaimed, for the runtime's statistics.
+#[derive(Debug, Default)]
+pub(crate) struct LaneCounts {
+    /// Entries published into lanes that have since been freed (`AuditStats::submitted`).
+    freed_published: AtomicU64,
+    /// Entries found in lanes after the worker took them for the last time: published by calls
+    /// that raced with shutdown (`AuditStats::after_shutdown`, and `submitted` too), or held by
+    /// a worker that stopped on a panic.
+    stranded: AtomicU64,
+}
+
+// SAFETY: the slots are the only state not already `Sync` (entries are `Send`, so moving them
+// to the consumer's thread is allowed). Each slot is accessed by one side at a time: the
+// producer writes slot `n & mask` only while `n - head < capacity <= slots.len()` (the consumer
+// has released it, `head` read with `Acquire`) and publishes it with a `Release` store of
+// `tail`; the consumer reads slots of numbers in `head..tail` (`tail` read with `Acquire`) and
+// releases them with a `Release` store of `head`. There is one producer per lane (its
+// `Producer` is not `Clone`, lives in one thread's thread-local storage and is never shared)
+// and one consumer at a time: the worker while the lane is registered (under the registry's
+// lock), then the producer (`Queue::reclaim`, under the same lock, once the lane is closed and
+// let go of), or whoever drops the last reference.
+#[allow(unsafe_code)]
+unsafe impl Sync for Lane where Entry: Send {}
 
 impl std::fmt::Debug for Lane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -149,7 +165,8 @@ impl std::fmt::Debug for Lane {
 }
 
 impl Lane {
-    fn new(capacity: usize, stranded: Arc<AtomicU64>) -> Lane {
+    /// A lane with room for `capacity` entries (validated at install: 1 to 2^20).
+    fn new(capacity: usize, counts: Arc<LaneCounts>) -> Lane {
         let len = capacity.next_power_of_two();
         Lane {
             slots: (0..len)
@@ -161,7 +178,8 @@ impl Lane {
             closed: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
             waiter: Mutex::new(None),
-            stranded,
+            capacity: capacity as u64,
+            counts,
         }
     }
 
@@ -170,8 +188,10 @@ impl Lane {
         self.tail.0.load(Ordering::Acquire)
     }
 
-    fn is_empty(&self) -> bool {
-        self.head.0.load(Ordering::Acquire) == self.tail.0.load(Ordering::Acquire)
+    /// Entries published and not yet taken.
+    fn waiting_entries(&self) -> u64 {
+        let head = self.head.0.load(Ordering::Acquire);
+        self.tail.0.load(Ordering::Acquire).saturating_sub(head)
     }
 
     /// Stop accepting entries and release a producer waiting for room.
@@ -203,7 +223,9 @@ impl Lane {
             // the `Release` store of `tail` that the `Acquire` load above read; it does not touch
             // the slot again until `head` passes `n`. The value is moved out exactly once: `head`
             // passes it right after.
-            out.push(unsafe { (*slot.get()).assume_init_read() });
+            #[allow(unsafe_code)]
+            let entry = unsafe { (*slot.get()).assume_init_read() };
+            out.push(entry);
         }
         self.head.0.store(tail, Ordering::Release);
         // Pairs with the producer's `SeqCst` flag write and head read in `wait_for_room`: either
@@ -216,22 +238,38 @@ impl Lane {
     }
 }
 
+impl Lane {
+    /// Drop the entries still in the lane (none will be taken again) and count them as
+    /// stranded. Caller: the lane's only consumer.
+    fn discard_waiting(&self) {
+        let head = self.head.0.load(Ordering::Relaxed);
+        let tail = self.tail.0.load(Ordering::Acquire);
+        for n in head..tail {
+            let slot = &self.slots[(n & self.mask) as usize];
+            // SAFETY: as in `drain_into`: `head <= n < tail`, published, not yet moved out, and
+            // this is the only consumer; `head` passes them right after.
+            #[allow(unsafe_code)]
+            unsafe {
+                (*slot.get()).assume_init_drop();
+            }
+        }
+        self.head.0.store(tail, Ordering::Release);
+        if tail > head {
+            self.counts
+                .stranded
+                .fetch_add(tail - head, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Drop for Lane {
     fn drop(&mut self) {
-        let head = *self.head.0.get_mut();
-        let tail = *self.tail.0.get_mut();
-        for n in head..tail {
-            // SAFETY: `&mut self`: no producer or consumer is left; slots in `head..tail` are
-            // initialized and not yet moved out.
-            unsafe {
-                self.slots[(n & self.mask) as usize]
-                    .get_mut()
-                    .assume_init_drop()
-            };
-        }
-        if tail > head {
-            self.stranded.fetch_add(tail - head, Ordering::Relaxed);
-        }
+        // `&mut self`: no producer or consumer is left.
+        self.discard_waiting();
+        let published = *self.tail.0.get_mut();
+        self.counts
+            .freed_published
+            .fetch_add(published, Ordering::Relaxed);
     }
 }
 
@@ -252,10 +290,11 @@ pub(crate) struct Producer {
 #[derive(Debug, Default)]
 pub(crate) struct Lanes {
     pub(crate) list: Vec<Arc<Lane>>,
+    /// Lanes let go of at shutdown that their threads may still hold: what calls racing with the
+    /// shutdown publish into them is counted from here until the lanes are freed.
+    released: Vec<Weak<Lane>>,
     /// Shut down: no new lanes.
     pub(crate) closed: bool,
-    /// Entries published into lanes already retired.
-    pub(crate) retired_submitted: u64,
 }
 
 impl Lanes {
@@ -267,24 +306,18 @@ impl Lanes {
         }
     }
 
-    /// Forget every lane (after closing and the last drain): each is freed when its thread
+    /// Let go of every lane (after closing and the last drain): each is freed when its thread
     /// lets go of it too, counting whatever a racing call left in it.
     pub(crate) fn release_all(&mut self) {
-        self.retired_submitted += self.list.iter().map(|l| l.published()).sum::<u64>();
-        self.list.clear();
+        self.released.retain(|l| l.strong_count() > 0);
+        self.released
+            .extend(self.list.drain(..).map(|l| Arc::downgrade(&l)));
     }
 
-    /// Retire lanes whose thread has exited (only the registry holds them) and that are empty.
+    /// Free lanes whose thread has exited (only the registry holds them) and that are empty.
     pub(crate) fn retire_dead(&mut self) {
-        let mut retired = 0;
-        self.list.retain(|lane| {
-            if Arc::strong_count(lane) > 1 || !lane.is_empty() {
-                return true;
-            }
-            retired += lane.published();
-            false
-        });
-        self.retired_submitted += retired;
+        self.list
+            .retain(|lane| Arc::strong_count(lane) > 1 || lane.waiting_entries() > 0);
     }
 }
 
@@ -332,6 +365,7 @@ impl Source for CallSource<'_> {
         // SAFETY: `state` is valid and is read once, straight into the slot; `None` then takes
         // its place without dropping it, so the value has moved (the `Option` no longer owns
         // it). Neither step can panic in between.
+        #[allow(unsafe_code)]
         unsafe {
             slot.write(Entry {
                 item: Item::Call(std::ptr::read(state)),
@@ -360,8 +394,8 @@ pub(crate) struct Queue {
     on_full: QueueFull,
     /// Entries sent through the control channel.
     control_submitted: AtomicU64,
-    /// Entries found in lanes when they were freed (see [`Lane`]'s `Drop`).
-    pub(crate) stranded: Arc<AtomicU64>,
+    /// What freed and reclaimed lanes left behind.
+    counts: Arc<LaneCounts>,
     warned_drop: AtomicBool,
 }
 
@@ -379,7 +413,7 @@ impl Queue {
             wake_at: (capacity / 4).clamp(1, 1024) as u64,
             on_full,
             control_submitted: AtomicU64::new(0),
-            stranded: Arc::new(AtomicU64::new(0)),
+            counts: Arc::default(),
             warned_drop: AtomicBool::new(false),
         };
         (queue, rx)
@@ -406,20 +440,46 @@ impl Queue {
         self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Close every lane and the registry, waking threads blocked on a full lane; returns the
-    /// entries left in the lanes (which nobody will take, and which are counted as
-    /// `after_shutdown` when their lanes are freed). The worker's exit path: after it, every
-    /// submission counts as `after_shutdown` instead of waiting for a worker that is gone.
+    /// Close every lane and the registry, waking threads blocked on a full lane, and let go of
+    /// the lanes; returns the entries left in them (which nobody will take; they count as
+    /// `after_shutdown`). The worker's exit path: after it, every submission counts as
+    /// `after_shutdown` instead of waiting for a worker that is gone.
     pub(crate) fn close_all(&self) -> u64 {
         let mut lanes = self.lock_lanes();
         lanes.close();
-        let stranded = lanes
-            .list
-            .iter()
-            .map(|l| l.published() - l.head.0.load(Ordering::Acquire))
-            .sum();
+        let stranded = lanes.list.iter().map(|l| l.waiting_entries()).sum();
         lanes.release_all();
         stranded
+    }
+
+    /// Entries accepted into lanes that no worker will take: left in lanes after the last
+    /// drain (still held by their threads, or already discarded and counted).
+    pub(crate) fn stranded(&self) -> u64 {
+        let lanes = self.lock_lanes();
+        let held: u64 = lanes
+            .released
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|l| l.waiting_entries())
+            .sum();
+        held + self.counts.stranded.load(Ordering::Relaxed)
+    }
+
+    /// Count `n` entries the worker held and will never seal (it is stopping on a panic).
+    pub(crate) fn count_stranded(&self, n: u64) {
+        self.counts.stranded.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A closed lane's producer takes back what a call racing with shutdown left in it. Once
+    /// the registry's lock is held, the closing (which closed the lane under that lock) is over
+    /// and has let go of the lane, so no worker reads it again.
+    #[cold]
+    #[inline(never)]
+    fn reclaim(&self, p: &Producer) {
+        let lanes = self.lock_lanes();
+        if !lanes.list.iter().any(|l| Arc::ptr_eq(l, &p.lane)) {
+            p.lane.discard_waiting();
+        }
     }
 
     /// A new lane for the calling thread, or `None` after shutdown.
@@ -428,7 +488,7 @@ impl Queue {
         if lanes.closed {
             return None;
         }
-        let lane = Arc::new(Lane::new(self.capacity, self.stranded.clone()));
+        let lane = Arc::new(Lane::new(self.capacity, self.counts.clone()));
         lanes.list.push(lane.clone());
         Some(Producer {
             lane,
@@ -444,9 +504,10 @@ impl Queue {
         let lane = &*p.lane;
         if lane.closed.load(Ordering::Acquire) {
             drop(src.take());
+            self.reclaim(p);
             return Pushed::Closed;
         }
-        if p.tail - p.head >= self.capacity as u64
+        if p.tail - p.head >= lane.capacity
             && let Err(pushed) = self.wait_for_room(p, src)
         {
             return pushed;
@@ -457,7 +518,9 @@ impl Queue {
         // with `head` read with `Acquire` (here or in `wait_for_room`): the consumer has moved out
         // whatever the slot held and will not read it before the `Release` store of `tail`
         // below, so this is the only reference to the slot. Writing a `MaybeUninit` drops nothing.
-        if src.move_into(unsafe { &mut *slot.get() }) {
+        #[allow(unsafe_code)]
+        let slot = unsafe { &mut *slot.get() };
+        if src.move_into(slot) {
             p.tail += 1;
             lane.tail.0.store(p.tail, Ordering::Release);
             if p.tail - p.head == self.wake_at {
@@ -472,8 +535,8 @@ impl Queue {
     #[cold]
     #[inline(never)]
     fn wait_for_room(&self, p: &mut Producer, src: &mut impl Source) -> Result<(), Pushed> {
-        let cap = self.capacity as u64;
         let lane = p.lane.clone();
+        let cap = lane.capacity;
         loop {
             if lane.closed.load(Ordering::SeqCst) {
                 lane.waiting.store(false, Ordering::Relaxed);
@@ -503,7 +566,9 @@ impl Queue {
                     // Pairs with the fence in `drain_into`: the head is read again (at the top
                     // of the loop) after this flag is visible, so a drain in between wakes us.
                     lane.waiting.store(true, Ordering::SeqCst);
-                    if lane.head.0.load(Ordering::SeqCst) == p.head {
+                    if lane.head.0.load(Ordering::SeqCst) == p.head
+                        && !lane.closed.load(Ordering::SeqCst)
+                    {
                         self.wake();
                         // The timeout only guards against a worker that has stopped.
                         std::thread::park_timeout(POLL_INTERVAL);
@@ -538,7 +603,15 @@ impl Queue {
     pub(crate) fn submitted(&self) -> u64 {
         let lanes = self.lock_lanes();
         let live: u64 = lanes.list.iter().map(|l| l.published()).sum();
-        lanes.retired_submitted + live + self.control_submitted.load(Ordering::Relaxed)
+        let released: u64 = lanes
+            .released
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|l| l.published())
+            .sum();
+        live + released
+            + self.counts.freed_published.load(Ordering::Relaxed)
+            + self.control_submitted.load(Ordering::Relaxed)
     }
 }
 
@@ -654,8 +727,60 @@ mod tests {
             ));
         }
         assert_eq!(queue.close_all(), 2);
+        // Still held by the producer: counted through the registry's weak reference.
+        assert_eq!(queue.stranded(), 2);
+        assert_eq!(queue.submitted(), 2);
         drop(producer);
-        assert_eq!(queue.stranded.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(queue.stranded(), 2);
+        assert_eq!(queue.submitted(), 2);
+    }
+
+    /// A call that passed the closed check before the shutdown closed its lane publishes after
+    /// the worker's last look: it is counted as stranded at once (through the registry), and
+    /// the producer's next push, refused, takes it back out of the ring.
+    #[test]
+    fn a_push_racing_shutdown_is_counted_and_reclaimed() {
+        let (queue, _rx) = Queue::new(8, QueueFull::Block);
+        let mut producer = queue.register().expect("open");
+        let lane = queue.lock_lanes().list[0].clone();
+        // The worker's closing round: close, last drain, let go.
+        {
+            let mut lanes = queue.lock_lanes();
+            lanes.close();
+            let mut out = Vec::new();
+            lane.drain_into(&mut out);
+            lanes.release_all();
+        }
+        // The racing call: it checked `closed` before the round, so it writes and publishes.
+        let mut item = Some(tick_item(1));
+        let slot = &lane.slots[(producer.tail & lane.mask) as usize];
+        #[allow(unsafe_code)]
+        // SAFETY: the test is the lane's only producer and the slot is free (nothing pushed).
+        unsafe {
+            (*slot.get()).write(Entry {
+                item: item.take().expect("item"),
+            });
+        }
+        producer.tail += 1;
+        lane.tail
+            .0
+            .store(producer.tail, std::sync::atomic::Ordering::Release);
+        assert_eq!(
+            queue.stranded(),
+            1,
+            "counted while its thread still holds the lane"
+        );
+        assert_eq!(queue.submitted(), 1);
+        let mut next = Some(tick_item(2));
+        assert!(matches!(
+            queue.push(&mut producer, &mut || next.take()),
+            Pushed::Closed
+        ));
+        assert_eq!(lane.waiting_entries(), 0, "reclaimed by the refused push");
+        drop(lane);
+        drop(producer);
+        assert_eq!(queue.stranded(), 1, "counted once");
+        assert_eq!(queue.submitted(), 1);
     }
 
     /// The race the cut exists for: the worker reads lane A (empty), then A publishes a record

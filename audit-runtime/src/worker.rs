@@ -484,6 +484,20 @@ pub(crate) struct Worker {
     /// Entries taken from lanes but stamped after the cut of the round that took them: sealed
     /// in a later round, in tick order with what that round takes.
     held: Vec<Entry>,
+    /// Control messages other than entries that arrived after a round's cut: handled by the
+    /// next loop, so a flush still covers everything submitted before it.
+    deferred: Vec<Control>,
+}
+
+impl Drop for Worker {
+    /// Held entries are sealed by the next round; a worker that stops on a panic has none, so
+    /// count them with the queue's stranded entries (`after_shutdown`) rather than lose them
+    /// silently.
+    fn drop(&mut self) {
+        if !self.held.is_empty() {
+            self.shared.queue.count_stranded(self.held.len() as u64);
+        }
+    }
 }
 
 /// Closes the queue when the worker's thread ends, whether by shutdown or by a panic (a bug: the
@@ -521,6 +535,7 @@ impl Worker {
             batch_max,
             retry,
             held: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 
@@ -566,10 +581,17 @@ impl Worker {
     }
 
     /// Take every lane's entries and seal, in completion order, those stamped at or before the
-    /// round's cut, together with `extra` entries that came through the control channel; later
-    /// ones wait for the next round (see the ordering invariant in `queue`). With `closing`, the
-    /// lanes are closed first and everything is sealed. Returns how many entries were taken.
-    fn round(&mut self, extra: Vec<Entry>, closing: bool, batch: &mut Vec<SealedRecord>) -> usize {
+    /// round's cut, together with `extra` entries that came through the control channel and
+    /// those still in it after the lanes were read; later ones wait for the next round (see the
+    /// ordering invariant in `queue`). With `closing`, the lanes are closed first and everything
+    /// is sealed. Returns how many entries were taken.
+    fn round(
+        &mut self,
+        rx: &Receiver<Control>,
+        extra: Vec<Entry>,
+        closing: bool,
+        batch: &mut Vec<SealedRecord>,
+    ) -> usize {
         self.assembler.anchor = Anchor::now();
         let cut = Ticks::now_ordered();
         let mut taken = std::mem::take(&mut self.held);
@@ -583,11 +605,20 @@ impl Worker {
                 lane.drain_into(&mut taken);
             }
             if closing {
-                // Nothing more can arrive: free the registry's hold on every lane now (a thread
-                // still caching its lane frees it when it next submits or exits).
+                // Nothing more can arrive: let go of every lane now (a thread still caching
+                // its lane frees it when it exits or next submits).
                 lanes.release_all();
             } else {
                 lanes.retire_dead();
+            }
+        }
+        // Entries sent through the channel before a record taken above was stamped (a thread
+        // whose thread-locals were torn down, then a thread it caused a call on) are in the
+        // channel by now: read it after the lanes, or the later record could be sealed first.
+        for msg in rx.try_iter() {
+            match msg {
+                Control::Entry(e) => taken.push(*e),
+                other => self.deferred.push(other),
             }
         }
         let new = taken.len() - held + extra.len();
@@ -607,7 +638,8 @@ impl Worker {
             let mut extra = Vec::new();
             let mut acks = Vec::new();
             let mut shutdown = None;
-            for msg in rx.try_iter() {
+            let deferred = std::mem::take(&mut self.deferred);
+            for msg in deferred.into_iter().chain(rx.try_iter()) {
                 match msg {
                     Control::Entry(e) => extra.push(*e),
                     Control::Flush(ack) => acks.push(ack),
@@ -615,7 +647,7 @@ impl Worker {
                 }
             }
             // Taken after the control messages, so a flush covers everything submitted before it.
-            let n = self.round(extra, shutdown.is_some(), &mut batch);
+            let n = self.round(rx, extra, shutdown.is_some(), &mut batch);
             self.export(&mut batch);
             if !acks.is_empty() {
                 self.flush_all();
@@ -625,8 +657,10 @@ impl Worker {
             }
             if let Some(ack) = shutdown {
                 // Entries a torn-down thread sent while the lanes were being closed.
-                let late: Vec<Entry> = rx
-                    .try_iter()
+                let deferred = std::mem::take(&mut self.deferred);
+                let late: Vec<Entry> = deferred
+                    .into_iter()
+                    .chain(rx.try_iter())
                     .filter_map(|m| match m {
                         Control::Entry(e) => Some(*e),
                         Control::Flush(ack) | Control::Shutdown(ack) => {
@@ -635,8 +669,13 @@ impl Worker {
                         }
                     })
                     .collect();
-                self.round(late, true, &mut batch);
+                self.round(rx, late, true, &mut batch);
                 self.export(&mut batch);
+                for msg in self.deferred.drain(..) {
+                    if let Control::Flush(ack) | Control::Shutdown(ack) = msg {
+                        let _ = ack.send(());
+                    }
+                }
                 for slot in self.exporters.iter_mut().chain(self.fallback.as_mut()) {
                     if let Err(e) = slot.call(|e| e.shutdown()) {
                         warn(&format!(
@@ -648,7 +687,7 @@ impl Worker {
                 let _ = ack.send(());
                 return;
             }
-            if n == 0 {
+            if n == 0 && self.deferred.is_empty() {
                 std::thread::park_timeout(queue::POLL_INTERVAL);
             }
         }
