@@ -546,8 +546,9 @@ impl AuditBuilder {
     /// drop, see [`Self::on_full`]); 1 to 1,048,576, default 4,096. Each thread that makes
     /// audited calls has its own lane: a ring of this many slots rounded up to a power of two,
     /// 192 bytes each, reserved when the thread first submits (768 KiB at the default). Memory
-    /// backs the ring as it first passes over it, so a thread that has made that many audited
-    /// calls keeps the whole ring resident until it exits: with many such threads, lower this.
+    /// backs only the slots the ring has used: a thread whose records the worker keeps up with
+    /// reuses the first few dozen slots, and one that bursts keeps its largest backlog's slots
+    /// resident until it exits.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
         self
