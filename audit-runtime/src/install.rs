@@ -547,8 +547,9 @@ impl AuditBuilder {
     /// audited calls has its own lane: a ring of this many slots rounded up to a power of two,
     /// 192 bytes each, reserved when the thread first submits (768 KiB at the default). Memory
     /// backs only the slots the ring has used: a thread whose records the worker keeps up with
-    /// reuses the first few dozen slots, and one that bursts keeps its largest backlog's slots
-    /// resident until it exits.
+    /// reuses the first few dozen slots (~12 KiB), but one that keeps records waiting under
+    /// sustained load walks the whole ring and keeps it resident until it exits. With many
+    /// threads making audited calls under sustained load, lower this.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
         self

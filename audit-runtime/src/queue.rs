@@ -36,9 +36,10 @@
 //! for the same reason.
 //!
 //! Memory: a lane reserves `capacity` slots of [`Entry`] (192 bytes) when its thread first
-//! submits; the operating system backs only the pages the ring uses, and a producer that finds
-//! its ring empty starts the next lap at its first slot (see [`Lane`]), so a lane's memory
-//! follows its largest backlog, not its capacity.
+//! submits; the operating system backs only the pages the ring uses. A producer that finds its
+//! ring empty starts the next lap at its first slot (see [`Lane`]), so a thread the worker keeps
+//! up with uses a few dozen slots; one that always has records waiting walks, and keeps
+//! resident, the whole ring (768 KiB at the default capacity).
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -114,8 +115,9 @@ struct Padded<T>(T);
 /// Positions only grow; position `n` is slot `n & mask`. When the producer finds the ring empty
 /// (`head == tail`) past the first [`REWIND_FROM`] slots of a lap, it *rewinds*: it moves both
 /// to the start of the next lap (storing `head` first, then `tail` with the next entry), so a
-/// thread whose backlog stays small keeps writing the same few slots, and only the ring's first
-/// pages are ever backed by memory. Readers load `tail` before `head` ([`Lane::waiting`]): a
+/// thread whose records the worker keeps up with keeps writing the same few slots, and only the
+/// ring's first pages are backed by memory. A thread that always has records waiting never
+/// finds its ring empty: its positions walk the whole lap and the whole ring stays resident. Readers load `tail` before `head` ([`Lane::waiting`]): a
 /// rewind is then never half seen.
 pub(crate) struct Lane {
     /// Position `n` lives in slot `n & mask`.
@@ -298,11 +300,9 @@ impl Lane {
             }
         }
         self.head.0.store(tail, Ordering::Release);
-        if tail > head {
-            self.counts
-                .stranded
-                .fetch_add(tail - head, Ordering::Relaxed);
-        }
+        self.counts
+            .stranded
+            .fetch_add(tail - head, Ordering::Relaxed);
     }
 }
 
@@ -327,8 +327,9 @@ pub(crate) struct Producer {
     tail: u64,
     /// Entries published (the lane's `produced.count`).
     count: u64,
-    /// The worker's `head` as last read: numbers below it are free. Read again only when the
-    /// ring looks full by it.
+    /// The worker's `head` as last read (never ahead of the real one): positions below it are
+    /// free. Read again when the ring looks full by it, and past the first slots of a lap to see
+    /// whether the ring is empty (a rewind).
     head: u64,
 }
 
@@ -560,11 +561,14 @@ impl Queue {
             return pushed;
         }
         let lane = &*p.lane;
-        if p.tail & lane.mask >= REWIND_FROM && lane.head.0.load(Ordering::Acquire) == p.tail {
+        if p.tail & lane.mask >= REWIND_FROM
+            && lane.head.0.load(Ordering::Acquire) == p.tail
+            // Positions only grow; the lap after the last one that fits in a u64 is never used.
+            && let Some(lap) = (p.tail | lane.mask).checked_add(1)
+        {
             // Empty: start the next lap. `head` is stored before the `tail` published with the
             // entry below (see `Lane::waiting`); the consumer never stores `head` while the ring
             // is empty (`drain_into`), so it cannot undo this.
-            let lap = (p.tail | lane.mask) + 1;
             lane.head.0.store(lap, Ordering::Release);
             p.tail = lap;
             p.head = lap;
