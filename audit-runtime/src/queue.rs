@@ -545,7 +545,7 @@ impl Queue {
         })
     }
 
-    /// Append the item `take` yields to the producer's lane, waiting for room or dropping it as
+    /// Append the item `src` holds to the producer's lane, waiting for room or dropping it as
     /// configured.
     #[inline]
     pub(crate) fn push(&self, p: &mut Producer, src: &mut impl Source) -> Pushed {
