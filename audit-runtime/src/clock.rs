@@ -131,23 +131,22 @@ impl Ticks {
     /// The current tick.
     #[inline]
     pub(crate) fn now() -> Ticks {
-        let c = calibration();
-        if c.tsc {
-            Ticks(tsc::read())
-        } else {
-            Ticks(saturating_nanos(c.base_instant.elapsed()))
-        }
+        Self::read_with(tsc::read)
     }
-}
 
-impl Ticks {
     /// The current tick, read after every earlier load and before every later one (the
     /// worker's cut: see `queue`). `Instant::now` is ordered so already (the kernel's vDSO
     /// fences its own counter read).
     pub(crate) fn now_ordered() -> Ticks {
+        Self::read_with(tsc::read_ordered)
+    }
+
+    /// A tick from the TSC by `read_tsc`, or from `Instant` where ticks are not TSC readings.
+    #[inline]
+    fn read_with(read_tsc: fn() -> u64) -> Ticks {
         let c = calibration();
         if c.tsc {
-            Ticks(tsc::read_ordered())
+            Ticks(read_tsc())
         } else {
             Ticks(saturating_nanos(c.base_instant.elapsed()))
         }
