@@ -678,24 +678,20 @@ impl Queue {
     }
 }
 
-/// Split a round's entries into those to seal now, in completion order (by tick; ties keep
-/// their positions, so a lane's own order), and those stamped after `cut`, to keep for the next
-/// round. With no cut (the last round), everything is sealed.
-pub(crate) fn in_order_until(entries: Vec<Entry>, cut: Option<Ticks>) -> (Vec<Entry>, Vec<Entry>) {
-    let mut order: Vec<(u64, usize)> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.tick().0, i))
-        .collect();
-    order.sort_unstable();
-    let now = cut.map_or(order.len(), |cut| {
-        order.partition_point(|&(tick, _)| tick <= cut.0)
+/// Split a round's entries into those to seal now, in completion order (by tick; the sort is
+/// stable, so ties keep their positions and a lane its own order), and those stamped after
+/// `cut`, to keep for the next round. With no cut (the last round), everything is sealed.
+pub(crate) fn in_order_until(
+    mut entries: Vec<Entry>,
+    cut: Option<Ticks>,
+) -> (Vec<Entry>, Vec<Entry>) {
+    // Each lane's entries are a sorted run already; the stable sort merges the runs.
+    entries.sort_by_key(Entry::tick);
+    let now = cut.map_or(entries.len(), |cut| {
+        entries.partition_point(|e| e.tick() <= cut)
     });
-    let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
-    let mut take = |&(_, i): &(u64, usize)| slots[i].take();
-    let sealed = order[..now].iter().filter_map(&mut take).collect();
-    let later = order[now..].iter().filter_map(&mut take).collect();
-    (sealed, later)
+    let later = entries.split_off(now);
+    (entries, later)
 }
 
 #[cfg(test)]
@@ -758,16 +754,14 @@ mod tests {
         for round in 0..10u64 {
             for _ in 0..3 {
                 next += 1;
-                let mut item = Some(tick_item(next));
                 assert!(matches!(
-                    queue.push(&mut producer, &mut || item.take()),
+                    push_tick(&queue, &mut producer, next),
                     Pushed::Queued
                 ));
             }
             // Full: the fourth is dropped (and dropped on the caller's side).
-            let mut item = Some(tick_item(0));
             assert!(matches!(
-                queue.push(&mut producer, &mut || item.take()),
+                push_tick(&queue, &mut producer, 0),
                 Pushed::Dropped
             ));
             assert_eq!(lane.drain_into(&mut out), 3, "round {round}");
@@ -783,9 +777,8 @@ mod tests {
         let (queue, _rx) = Queue::new(8, QueueFull::Block);
         let mut producer = queue.register().expect("open");
         for n in 1..=2 {
-            let mut item = Some(tick_item(n));
             assert!(matches!(
-                queue.push(&mut producer, &mut || item.take()),
+                push_tick(&queue, &mut producer, n),
                 Pushed::Queued
             ));
         }
@@ -839,9 +832,8 @@ mod tests {
             "counted while its thread still holds the lane"
         );
         assert_eq!(queue.submitted(), 1);
-        let mut next = Some(tick_item(2));
         assert!(matches!(
-            queue.push(&mut producer, &mut || next.take()),
+            push_tick(&queue, &mut producer, 2),
             Pushed::Closed
         ));
         assert_eq!(lane.waiting_entries(), 0, "reclaimed by the refused push");
@@ -866,16 +858,8 @@ mod tests {
         let cut = crate::clock::Ticks(100);
         let mut round = Vec::new();
         lane_a.drain_into(&mut round);
-        let mut cause = Some(tick_item(101));
-        assert!(matches!(
-            queue.push(&mut a, &mut || cause.take()),
-            Pushed::Queued
-        ));
-        let mut effect = Some(tick_item(102));
-        assert!(matches!(
-            queue.push(&mut b, &mut || effect.take()),
-            Pushed::Queued
-        ));
+        assert!(matches!(push_tick(&queue, &mut a, 101), Pushed::Queued));
+        assert!(matches!(push_tick(&queue, &mut b, 102), Pushed::Queued));
         lane_b.drain_into(&mut round);
         let (sealed, held) = super::in_order_until(round, Some(cut));
         assert!(sealed.is_empty(), "the effect is sealed without its cause");
@@ -931,9 +915,8 @@ mod tests {
         for _ in 0..200 {
             for _ in 0..10 {
                 next += 1;
-                let mut item = Some(tick_item(next));
                 assert!(matches!(
-                    queue.push(&mut producer, &mut || item.take()),
+                    push_tick(&queue, &mut producer, next),
                     Pushed::Queued
                 ));
                 assert!(
@@ -950,15 +933,13 @@ mod tests {
         assert_eq!(lane.waiting_entries(), 0);
         // Undrained, the lane still takes `capacity` entries, then drops.
         for n in 0..1024 {
-            let mut item = Some(tick_item(10_000 + n));
             assert!(matches!(
-                queue.push(&mut producer, &mut || item.take()),
+                push_tick(&queue, &mut producer, 10_000 + n),
                 Pushed::Queued
             ));
         }
-        let mut item = Some(tick_item(0));
         assert!(matches!(
-            queue.push(&mut producer, &mut || item.take()),
+            push_tick(&queue, &mut producer, 0),
             Pushed::Dropped
         ));
         out.clear();
@@ -978,11 +959,7 @@ mod tests {
         let q = queue.clone();
         let pusher = std::thread::spawn(move || {
             for n in 1..=N {
-                let mut item = Some(tick_item(n));
-                assert!(matches!(
-                    q.push(&mut producer, &mut || item.take()),
-                    Pushed::Queued
-                ));
+                assert!(matches!(push_tick(&q, &mut producer, n), Pushed::Queued));
                 if n % 97 == 0 {
                     std::thread::yield_now();
                 }
@@ -1002,6 +979,12 @@ mod tests {
         let producer = pusher.join().expect("pusher");
         assert_eq!(queue.submitted(), N);
         drop(producer);
+    }
+
+    /// Push a follow-up entry stamped `tick`.
+    fn push_tick(queue: &Queue, p: &mut super::Producer, tick: u64) -> Pushed {
+        let mut item = Some(tick_item(tick));
+        queue.push(p, &mut || item.take())
     }
 
     fn tick_item(tick: u64) -> Item {
