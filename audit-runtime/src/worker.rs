@@ -656,20 +656,9 @@ impl Worker {
                 }
             }
             if let Some(ack) = shutdown {
-                // Entries a torn-down thread sent while the lanes were being closed.
-                let deferred = std::mem::take(&mut self.deferred);
-                let late: Vec<Entry> = deferred
-                    .into_iter()
-                    .chain(rx.try_iter())
-                    .filter_map(|m| match m {
-                        Control::Entry(e) => Some(*e),
-                        Control::Flush(ack) | Control::Shutdown(ack) => {
-                            let _ = ack.send(());
-                            None
-                        }
-                    })
-                    .collect();
-                self.round(rx, late, true, &mut batch);
+                // Entries a torn-down thread sent while the lanes were being closed (a round
+                // reads the channel itself), then the flushes that came meanwhile.
+                self.round(rx, Vec::new(), true, &mut batch);
                 self.export(&mut batch);
                 for msg in self.deferred.drain(..) {
                     if let Control::Flush(ack) | Control::Shutdown(ack) = msg {
