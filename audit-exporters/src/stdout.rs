@@ -31,6 +31,7 @@ impl StdoutExporter {
             OutcomeStatus::Panic => "PANIC",
             OutcomeStatus::Cancelled => "cancelled",
             OutcomeStatus::Started => "started",
+            OutcomeStatus::Unobserved => "UNOBSERVED",
         });
         let dur = r
             .time

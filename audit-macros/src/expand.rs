@@ -152,6 +152,11 @@ enum Shape<'a> {
         boxed: bool,
         output: Option<&'a Type>,
     },
+    /// A non-async `fn -> impl Future` whose body ends otherwise: the body runs as a sync call
+    /// and the future it returns is wrapped.
+    ImplFuture {
+        output: Option<&'a Type>,
+    },
 }
 
 fn tail_async(block: &Block) -> Option<(bool, &syn::ExprAsync)> {
@@ -213,28 +218,26 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     let shape = if f.sig.asyncness.is_some() {
         Shape::Async
     } else if let Some(out) = output_ty.and_then(future_output) {
-        if tail_async(&f.block).is_some() {
-            Shape::TailAsync {
-                boxed: tail_async(&f.block).is_some_and(|(b, _)| b),
+        match tail_async(&f.block) {
+            Some((boxed, _)) => Shape::TailAsync {
+                boxed,
                 output: Some(out),
+            },
+            // `-> impl Future` is opaque to the caller, so whatever future the body returns can
+            // be wrapped. A boxed `dyn Future` (written out or behind an alias) is re-boxed by
+            // the `Finish` probe of the sync shape.
+            None if output_ty.is_some_and(|t| matches!(t, Type::ImplTrait(_))) => {
+                Shape::ImplFuture { output: Some(out) }
             }
-        } else {
-            errors.push(syn::Error::new(
-                output_ty.map_or(f.sig.ident.span(), Spanned::span),
-                format!(
-                    "`#[{attr_name}]` cannot see into the future this function returns: make it an \
-                     `async fn`, or end its body with an `async move {{ .. }}` block (optionally \
-                     inside `Box::pin(..)`) so the audit covers the whole asynchronous call"
-                ),
-            ));
-            Shape::Sync
+            None => Shape::Sync,
         }
     } else {
         Shape::Sync
     };
+    let diverges = matches!(output_ty, Some(Type::Never(_)));
     // The type the caller eventually receives (the future's output for async shapes).
     let value_ty: Option<&Type> = match &shape {
-        Shape::TailAsync { output, .. } => *output,
+        Shape::TailAsync { output, .. } | Shape::ImplFuture { output } => *output,
         _ => output_ty,
     };
 
@@ -392,6 +395,8 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             )),
         }
     }
+    // A hint for tools reading the registry (what the signature spells); the recorded
+    // outcome is decided by the value's type (see the outcome section below).
     let returns_result = match &args.result {
         Some(b) => b.value,
         None => value_ty.is_some_and(is_result),
@@ -482,7 +487,9 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     let is_async = !matches!(shape, Shape::Sync);
 
     let point = Ident::new("__AUDIT_POINT", Span::mixed_site());
-    let point_def = quote! {
+    // In a block of its own, so neither the static nor what `inventory::submit!` generates can
+    // clash with, or be seen by, the user's items and bindings (items ignore hygiene).
+    let point_static = quote! {
         static #point: #private::AuditPoint = #private::AuditPoint {
             name: #audit_name,
             kind: #private::PointKind::#kind_variant,
@@ -510,6 +517,12 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         };
         #private::inventory::submit! { #private::RegisteredPoint(&#point) }
     };
+    let point_def = quote! {
+        let #point: &'static #private::AuditPoint = {
+            #point_static
+            &#point
+        };
+    };
 
     // ---- guard start, captures ---------------------------------------------------------------
     let guard = Ident::new("audit_guard", Span::mixed_site());
@@ -519,7 +532,7 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     let start = quote! {
         #[allow(unused_mut)]
         let mut #guard = #private::CallGuard::start(
-            &#point,
+            #point,
             #private::tracing::span!(
                 target: "audit",
                 #private::tracing::Level::INFO,
@@ -565,51 +578,54 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     };
 
     // ---- outcome -----------------------------------------------------------------------------
+    // What the record says of the value is decided by its type, at the expansion site, through
+    // the probes of `audit_runtime::probe` (autoref specialisation): a `Result` behind any alias
+    // is seen as one, and a generic `T` is not.
     let value_var = Ident::new("audit_value", Span::mixed_site());
-    let ok_tokens = |v: TokenStream| match output_mode {
-        OutputMode::Status => quote!(#guard.ok();),
-        OutputMode::Capture => {
-            let sp = args
-                .output
-                .as_ref()
-                .map_or(Span::call_site(), |(id, _)| id.span());
-            quote_spanned!(sp=> #guard.ok_value(#v, false);)
-        }
-        OutputMode::HashOnly => {
-            let sp = args
-                .output
-                .as_ref()
-                .map_or(Span::call_site(), |(id, _)| id.span());
-            quote_spanned!(sp=> #guard.ok_value(#v, true);)
-        }
-    };
     let err_var = Ident::new("audit_err", Span::mixed_site());
-    let outcome = if returns_result {
-        let ok = ok_tokens(quote!(#value_var));
+    let output_span = args
+        .output
+        .as_ref()
+        .map_or(Span::call_site(), |(id, _)| id.span());
+    let ok = match output_mode {
+        OutputMode::Status => quote!(#guard.ok();),
+        OutputMode::Capture => quote_spanned!(output_span=> #guard.ok_value(#value_var, false);),
+        OutputMode::HashOnly => quote_spanned!(output_span=> #guard.ok_value(#value_var, true);),
+    };
+    let view = |v: &TokenStream| match &args.result {
+        Some(b) if b.value => quote_spanned!(b.span()=> #private::view_result(#v)),
+        Some(_) => quote!(#private::view_plain(#v)),
+        None => quote!((&&#private::Returned(#v)).audit_view()),
+    };
+    let rationale = |v: &TokenStream| {
+        args.rationale
+            .as_ref()
+            .map(|r| quote_spanned!(r.span()=> #guard.rationale(#v, #r);))
+    };
+    // The outcome of the call whose value `v` (a reference) is.
+    let outcome = |v: TokenStream| {
+        let view = view(&v);
+        let rationale = rationale(&v);
         quote! {
-            match &#ret {
-                #private::core::result::Result::Ok(#value_var) => { #ok }
-                #private::core::result::Result::Err(#err_var) => {
-                    #[allow(unused_imports)]
-                    use #private::{DescribeDebug as _, DescribeDisplay as _, DescribeOther as _};
-                    #guard.err(
-                        (&&&#private::Describe(#err_var)).audit_describe(),
-                        #private::type_name_of(#err_var),
-                    );
+            {
+                #[allow(unused_imports)]
+                use #private::{
+                    DescribeDebug as _, DescribeDisplay as _, DescribeDyn as _,
+                    DescribeDynSendSync as _, DescribeError as _, DescribeOther as _,
+                    ViewPlain as _, ViewResult as _,
+                };
+                match #view {
+                    #private::View::Ok(#value_var) => { #ok }
+                    #private::View::Err(#err_var) => {
+                        #guard.err(
+                            (&&&&&&#private::Describe(#err_var)).audit_describe(),
+                            #private::type_name_of(#err_var),
+                        );
+                    }
                 }
             }
+            #rationale
         }
-    } else {
-        ok_tokens(quote!(&#ret))
-    };
-    let rationale = args
-        .rationale
-        .as_ref()
-        .map(|r| quote_spanned!(r.span()=> #guard.rationale(&#ret, #r);));
-    let finish = quote! {
-        #outcome
-        #rationale
-        #guard.finish();
     };
 
     // ---- assemble ----------------------------------------------------------------------------
@@ -644,28 +660,68 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         }
     };
     let stmts = &f.block.stmts;
+    // An async body, awaited under the guard, then finished with its value.
+    let instrumented = |future: TokenStream| {
+        let outcome = outcome(quote!(&#ret));
+        quote! {
+            #[allow(unused_mut)]
+            let (#ret, mut #guard) = #guard.instrument(#future).await;
+            #outcome
+            #guard.finish();
+            #ret
+        }
+    };
     let body = match shape {
+        Shape::Sync if diverges => {
+            // `-> !`: the body cannot return, so there is no value to record (a panic is
+            // recorded by `run`); `!` cannot be named as a type on stable, so the closure
+            // returns `()`, to which the diverging body coerces.
+            quote! {
+                #(#inner_attrs)*
+                #point_def
+                #setup
+                #guard.run(move || -> () { #(#stmts)* });
+                #private::core::unreachable!("an audited `-> !` function returned")
+            }
+        }
         Shape::Sync => {
             let fake = fake_return(output_ty);
+            let outcome = outcome(ret.to_token_stream());
             quote! {
                 #(#inner_attrs)*
                 #point_def
                 #setup
                 let #ret = #guard.run(move || { #fake #(#stmts)* });
-                #finish
-                #ret
+                {
+                    #[allow(unused_imports)]
+                    use #private::{
+                        FinishBoxedLocal as _, FinishBoxedSend as _, FinishNow as _,
+                        FinishUnobserved as _,
+                    };
+                    (&&&&#private::Finish::new(#ret))
+                        .audit_finish(&mut #guard, |#guard, #ret| { #outcome })
+                }
             }
         }
         Shape::Async => {
             let fake = fake_return(output_ty);
+            let finish = instrumented(quote!(async move { #fake #(#stmts)* }));
             quote! {
                 #(#inner_attrs)*
                 #point_def
                 #setup
-                #[allow(unused_mut)]
-                let (#ret, mut #guard) = #guard.instrument(async move { #fake #(#stmts)* }).await;
                 #finish
-                #ret
+            }
+        }
+        Shape::ImplFuture { .. } => {
+            let inner = Ident::new("audit_inner", Span::mixed_site());
+            let finish = instrumented(inner.to_token_stream());
+            quote! {
+                #(#inner_attrs)*
+                #point_def
+                #setup
+                let #inner = #guard.run(move || { #(#stmts)* });
+                async move { #finish }
             }
         }
         Shape::TailAsync { boxed, .. } => {
@@ -675,16 +731,19 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
                 return f.into_token_stream();
             };
             let inner = Ident::new("audit_inner", Span::mixed_site());
+            let unpolled = Ident::new("audit_unpolled", Span::mixed_site());
+            let finish = instrumented(inner.to_token_stream());
+            // The call waits for the first poll, so a future dropped unpolled behaves as an
+            // `async fn` dropped unpolled: no record (nothing of the body ran).
             let wrapped = quote! {
                 async move {
                     #[allow(unused_mut)]
-                    let (#ret, mut #guard) = #guard.instrument(#inner).await;
+                    let mut #guard = #unpolled.polled();
                     #finish
-                    #ret
                 }
             };
             let wrapped = if boxed {
-                quote!(::std::boxed::Box::pin(#wrapped))
+                quote!(#private::Box::pin(#wrapped))
             } else {
                 wrapped
             };
@@ -694,6 +753,7 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
                 #setup
                 #(#before)*
                 let #inner = #tail;
+                let #unpolled = #guard.until_polled();
                 #wrapped
             }
         }

@@ -36,6 +36,7 @@ use crate::context::{self, AuditContext, Note};
 use crate::ids::{self, RecordId, SpanId, TraceId};
 use crate::install::{self, Shared};
 use crate::point::{AuditPoint, PointKind};
+use crate::probe::ErrorReport;
 use crate::queue::{CallSource, Item};
 use crate::record::Rationale;
 
@@ -73,13 +74,15 @@ pub(crate) struct RawValue {
 pub(crate) enum RawOutcome {
     Ok(Option<Box<RawValue>>),
     Err(Box<RawError>),
+    /// The call returned a future the audit cannot follow (see [`crate::probe`]): its type.
+    Unobserved(&'static str),
 }
 
 /// An `Err` return, boxed in [`RawOutcome`] (most calls return `Ok`, and every byte of the call
 /// state is copied into the queue).
 #[derive(Debug)]
 pub(crate) struct RawError {
-    pub(crate) description: String,
+    pub(crate) report: ErrorReport,
     pub(crate) type_name: &'static str,
 }
 
@@ -406,13 +409,35 @@ impl CallGuard {
         }
     }
 
-    /// Record an `Err` return.
-    pub fn err(&mut self, description: String, type_name: &'static str) {
+    /// Record an `Err` return, described by [`crate::probe::Describe`].
+    pub fn err(&mut self, report: ErrorReport, type_name: &'static str) {
         if let Some(state) = self.state.as_mut() {
-            state.outcome = Some(RawOutcome::Err(Box::new(RawError {
-                description,
-                type_name,
-            })));
+            state.outcome = Some(RawOutcome::Err(Box::new(RawError { report, type_name })));
+        }
+    }
+
+    /// Record that the call returned a future of type `type_name` that the audit cannot
+    /// follow: the record gets the distinct status `unobserved`, never a plain `ok`.
+    pub(crate) fn unobserved(&mut self, type_name: &'static str) {
+        if let Some(state) = self.state.as_mut() {
+            state.outcome = Some(RawOutcome::Unobserved(type_name));
+        }
+    }
+
+    /// Defer the call to the first poll of the future that carries it: dropped unpolled, it
+    /// leaves no record, like an `async fn` that is never polled (whose body, audit included,
+    /// never starts). For `fn -> impl Future` whose tail is an `async` block.
+    pub fn until_polled(&mut self) -> Unpolled {
+        Unpolled(Some(self.take_call()))
+    }
+
+    /// Move the call out of this guard (which becomes inert) into a new one, for a future that
+    /// carries the call on after the function returned.
+    pub(crate) fn take_call(&mut self) -> CallGuard {
+        CallGuard {
+            rt: self.rt,
+            span: std::mem::replace(&mut self.span, tracing::Span::none()),
+            state: self.state.take(),
         }
     }
 
@@ -447,7 +472,7 @@ impl CallGuard {
         };
         state.end = Ticks::now();
         if state.head.point.kind == PointKind::Decision {
-            context::set_last_decision(state.head.ctx.id);
+            crate::decision::finished(&state.head.ctx);
         }
         // Close the span on the caller's thread, where the user's subscriber expects it.
         drop(std::mem::replace(&mut self.span, tracing::Span::none()));
@@ -460,6 +485,31 @@ impl Drop for CallGuard {
     /// `run` or by polling) or a future dropped before completion (cancelled).
     fn drop(&mut self) {
         self.emit();
+    }
+}
+
+/// A call waiting for the first poll of its future ([`CallGuard::until_polled`]). Generated code
+/// only.
+#[derive(Debug)]
+pub struct Unpolled(Option<CallGuard>);
+
+impl Unpolled {
+    /// The future was polled: the call is under way.
+    pub fn polled(mut self) -> CallGuard {
+        self.0.take().unwrap_or_else(|| CallGuard {
+            rt: None,
+            span: tracing::Span::none(),
+            state: None,
+        })
+    }
+}
+
+impl Drop for Unpolled {
+    fn drop(&mut self) {
+        if let Some(guard) = self.0.as_mut() {
+            // Never polled: nothing of the body ran, so there is no call to record.
+            guard.state = None;
+        }
     }
 }
 
@@ -518,49 +568,6 @@ impl<F: Future> Future for Instrumented<F> {
             }
         }
     }
-}
-
-/// Describes an error value for the record: `Display` if it has one, else `Debug`, else its
-/// type name. Method resolution picks the first that applies (autoref specialization), which
-/// works for every concrete error type at the expansion site.
-#[derive(Debug)]
-pub struct Describe<'a, T: ?Sized>(pub &'a T);
-
-/// `Display` errors.
-pub trait DescribeDisplay {
-    /// The description.
-    fn audit_describe(&self) -> String;
-}
-/// `Debug` errors.
-pub trait DescribeDebug {
-    /// The description.
-    fn audit_describe(&self) -> String;
-}
-/// Any other error.
-pub trait DescribeOther {
-    /// The description.
-    fn audit_describe(&self) -> String;
-}
-
-impl<T: std::fmt::Display + ?Sized> DescribeDisplay for &&Describe<'_, T> {
-    fn audit_describe(&self) -> String {
-        self.0.to_string()
-    }
-}
-impl<T: std::fmt::Debug + ?Sized> DescribeDebug for &Describe<'_, T> {
-    fn audit_describe(&self) -> String {
-        format!("{:?}", self.0)
-    }
-}
-impl<T: ?Sized> DescribeOther for Describe<'_, T> {
-    fn audit_describe(&self) -> String {
-        format!("<{}>", std::any::type_name::<T>())
-    }
-}
-
-/// The type name of a value (for `error_type`).
-pub fn type_name_of<T: ?Sized>(_: &T) -> &'static str {
-    std::any::type_name::<T>()
 }
 
 /// Ids from the application's OpenTelemetry context (`opentelemetry` feature).

@@ -120,7 +120,6 @@ thread_local! {
     static NOTES: RefCell<Vec<(RecordId, Note)>> = const { RefCell::new(Vec::new()) };
     /// How many entries [`NOTES`] holds: leaving a call looks here first.
     static PENDING_NOTES: Cell<usize> = const { Cell::new(0) };
-    static LAST_DECISION: Cell<Option<RecordId>> = const { Cell::new(None) };
 }
 
 /// A frame made current by [`enter_frame`]; dropping it (or [`Entered::exit`]) restores the one
@@ -220,14 +219,22 @@ pub fn current_decision_id() -> Option<RecordId> {
     with_current(|c| c.and_then(|(ctx, _)| ctx.decision))
 }
 
-/// The id of the last decision that finished on this thread. Lets the caller of an audited
-/// decision learn its id without changing the function's signature.
+/// The id of the last decision that finished on this OS thread.
+///
+/// Wrong in async code: in a multi-threaded executor, after one more `.await` the task may run
+/// on another thread, or another task's decision may have finished on this one, and a follow-up
+/// attached to that id lands on someone else's decision. Use
+/// [`crate::decision::with_decision_id`] (futures) or
+/// [`crate::decision::with_decision_id_sync`] (closures), which are right across tasks and
+/// threads; inside one of those scopes this function reads the scope's slot.
+#[deprecated(
+    since = "0.1.0",
+    note = "per OS thread: after an `.await` it can return another task's decision. Use \
+            `audit_runtime::decision::with_decision_id(fut).await` or \
+            `with_decision_id_sync(|| ..)`, which return the decision's id with the value"
+)]
 pub fn last_decision_id() -> Option<RecordId> {
-    LAST_DECISION.with(Cell::get)
-}
-
-pub(crate) fn set_last_decision(id: RecordId) {
-    LAST_DECISION.with(|c| c.set(Some(id)));
+    crate::decision::thread_slot().map(|d| d.id)
 }
 
 /// Attach a note to the innermost call; returns false if there is none that can take it.

@@ -6,7 +6,8 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::ids::{RecordId, unix_nanos};
+use crate::decision::DecisionRef;
+use crate::ids::{RecordId, SpanId, TraceId, unix_nanos};
 use crate::record::{HumanActionInfo, LineageRef, Outcome, OutcomeStatus, RecordKind};
 
 /// No audit runtime is installed, so the follow-up was not recorded.
@@ -21,11 +22,38 @@ impl fmt::Display for AuditOff {
 
 impl std::error::Error for AuditOff {}
 
+/// The decision a follow-up refers to: its id ([`RecordId`]), or a [`DecisionRef`] from
+/// [`crate::with_decision_id`], which also says where the decision sits in its trace. With a bare
+/// id the runtime links the follow-up to the decision's trace if it sealed that decision
+/// recently (the last 16,384 decisions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowUpTarget {
+    id: RecordId,
+    link: Option<(TraceId, SpanId)>,
+}
+
+impl From<RecordId> for FollowUpTarget {
+    fn from(id: RecordId) -> Self {
+        FollowUpTarget { id, link: None }
+    }
+}
+
+impl From<DecisionRef> for FollowUpTarget {
+    fn from(d: DecisionRef) -> Self {
+        FollowUpTarget {
+            id: d.id,
+            link: Some((d.trace_id, d.span_id)),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct FollowUp {
     pub(crate) record_id: RecordId,
     pub(crate) kind: RecordKind,
     pub(crate) refers_to: RecordId,
+    /// The decision's trace and span, when the caller knows them.
+    pub(crate) link: Option<(TraceId, SpanId)>,
     pub(crate) at_unix: u64,
     /// When it was made, on the call clock: its place in the chain's order.
     pub(crate) tick: crate::clock::Ticks,
@@ -36,12 +64,14 @@ pub(crate) struct FollowUp {
 }
 
 impl FollowUp {
-    fn new(kind: RecordKind, refers_to: RecordId) -> Self {
+    fn new(kind: RecordKind, target: impl Into<FollowUpTarget>) -> Self {
+        let target = target.into();
         let at_unix = unix_nanos();
         FollowUp {
             record_id: RecordId::new_v7(at_unix),
             kind,
-            refers_to,
+            refers_to: target.id,
+            link: target.link,
             at_unix,
             tick: crate::clock::Ticks::now(),
             outcome: None,
@@ -67,7 +97,7 @@ impl FollowUp {
 /// Record an outcome observed after the decision (the loan was repaid, the claim was paid).
 /// `value` is serialized with serde and redacted like any other value. Returns the new record's id.
 pub fn record_outcome(
-    decision: RecordId,
+    decision: impl Into<FollowUpTarget>,
     label: &str,
     value: impl Serialize,
 ) -> Result<RecordId, AuditOff> {
@@ -75,16 +105,13 @@ pub fn record_outcome(
     let value = serde_json::to_value(value)
         .unwrap_or_else(|e| Value::String(format!("<not serializable: {e}>")));
     f.outcome = Some(Outcome {
-        status: OutcomeStatus::Ok,
         value: Some(crate::record::CapturedValue {
             mode: "captured".into(),
             value: Some(value),
             digest: None,
             error: None,
         }),
-        error: None,
-        error_type: None,
-        side_effect: None,
+        ..Outcome::new(OutcomeStatus::Ok)
     });
     f.attributes
         .insert("label".into(), Value::String(label.to_owned()));
@@ -155,7 +182,10 @@ impl HumanAction {
 }
 
 /// Record a human approval, override, rejection, appeal or comment on a decision.
-pub fn record_human_action(decision: RecordId, action: HumanAction) -> Result<RecordId, AuditOff> {
+pub fn record_human_action(
+    decision: impl Into<FollowUpTarget>,
+    action: HumanAction,
+) -> Result<RecordId, AuditOff> {
     let mut f = FollowUp::new(RecordKind::HumanAction, decision);
     f.human_action = Some(HumanActionInfo {
         action: action.kind.as_str().to_owned(),
@@ -168,7 +198,7 @@ pub fn record_human_action(decision: RecordId, action: HumanAction) -> Result<Re
 
 /// Record data sets and feature versions a decision read, after the fact.
 pub fn record_lineage(
-    decision: RecordId,
+    decision: impl Into<FollowUpTarget>,
     lineage: impl IntoIterator<Item = LineageRef>,
 ) -> Result<RecordId, AuditOff> {
     let mut f = FollowUp::new(RecordKind::Lineage, decision);

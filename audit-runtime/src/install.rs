@@ -83,6 +83,9 @@ pub(crate) struct Counters {
     pub(crate) seal_errors: AtomicU64,
     pub(crate) orphan_notes: AtomicU64,
     pub(crate) filtered_spans: AtomicU64,
+    pub(crate) unobserved_futures: AtomicU64,
+    /// The points already warned about for `unobserved_futures` (the worker's, rarely touched).
+    pub(crate) warned_unobserved: Mutex<Vec<&'static AuditPoint>>,
 }
 
 /// Per-exporter counters.
@@ -326,6 +329,9 @@ pub struct AuditStats {
     pub orphan_notes: u64,
     /// Audited calls whose span a subscriber filtered out (records still written).
     pub filtered_spans: u64,
+    /// Calls that returned a future the audit cannot follow (records say `unobserved`; each
+    /// point is also reported once on stderr).
+    pub unobserved_futures: u64,
     /// Records in which a redaction path rule matched nothing (each rule is also reported once
     /// on stderr).
     pub redaction_unmatched_paths: u64,
@@ -378,6 +384,7 @@ impl Shared {
             redaction_unmatched_paths: self.redaction.unmatched_paths(),
             redaction_fail_closed: self.redaction.fail_closed(),
             filtered_spans: c.filtered_spans.load(Ordering::Relaxed),
+            unobserved_futures: c.unobserved_futures.load(Ordering::Relaxed),
             exporters: self.exporters.iter().map(|e| e.snapshot()).collect(),
             fallback: self.fallback.as_ref().map(|e| e.snapshot()),
         }

@@ -30,12 +30,15 @@ pub mod canonical;
 pub mod chain;
 mod clock;
 pub mod context;
+pub mod decision;
 pub mod digest;
+mod errors;
 pub mod export;
 pub mod followup;
 pub mod ids;
 pub mod install;
 pub mod point;
+mod probe;
 mod queue;
 mod rationale;
 pub mod record;
@@ -44,7 +47,11 @@ mod worker;
 
 pub use call::AuditCapture;
 pub use clock::call_clock;
-pub use context::{current_decision_id, last_decision_id};
+pub use context::current_decision_id;
+#[allow(deprecated)]
+pub use context::last_decision_id;
+pub use decision::{DecisionRef, with_decision_id, with_decision_id_sync};
+pub use errors::register_error_type;
 pub use followup::{
     HumanAction, HumanActionKind, record_human_action, record_lineage, record_outcome,
 };
@@ -62,15 +69,18 @@ pub use audit_macros::{
 /// Not public API: the paths generated code uses. May change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{
-        CallGuard, Describe, DescribeDebug, DescribeDisplay, DescribeOther, Instrumented,
-        type_name_of,
-    };
+    pub use crate::call::{CallGuard, Instrumented, Unpolled};
     pub use crate::point::{
         ArgMode, ArgSpec, ArtifactRole, AuditPoint, OutputMode, PointKind, RedactAction,
         RedactSpec, RegisteredPoint, SideEffect, VersionSource, VersionSpec,
     };
+    pub use crate::probe::{
+        Describe, DescribeDebug, DescribeDisplay, DescribeDyn, DescribeDynSendSync, DescribeError,
+        DescribeOther, Finish, FinishBoxedLocal, FinishBoxedSend, FinishNow, FinishUnobserved,
+        Returned, View, ViewPlain, ViewResult, type_name_of, view_plain, view_result,
+    };
     pub use core;
     pub use inventory;
+    pub use std::boxed::Box;
     pub use tracing;
 }

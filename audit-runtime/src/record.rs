@@ -255,6 +255,10 @@ pub enum OutcomeStatus {
     Cancelled,
     /// The call has started (only in `started` records).
     Started,
+    /// The function returned a future of a type the audit cannot follow (neither an `async fn`,
+    /// an `async` block tail, `impl Future` nor a boxed `dyn Future`): the record covers only
+    /// the synchronous call that made it, and `error` names the type. Never recorded as `ok`.
+    Unobserved,
 }
 
 /// What came out.
@@ -273,9 +277,44 @@ pub struct Outcome {
     /// The Rust type of the error, for `err`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
+    /// The concrete type behind a trait object (`Box<dyn Error>`, `anyhow::Error`), when the
+    /// runtime could identify it (`std` error types and types registered with
+    /// `audit_runtime::register_error_type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_dyn_type: Option<String>,
+    /// The error's `source()` chain, outermost first (for `anyhow::Error`: its contexts and
+    /// the root cause).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_sources: Vec<ErrorSource>,
     /// The tool's side-effect class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub side_effect: Option<SideEffect>,
+}
+
+impl Outcome {
+    /// An outcome with `status` and nothing else.
+    pub fn new(status: OutcomeStatus) -> Self {
+        Outcome {
+            status,
+            value: None,
+            error: None,
+            error_type: None,
+            error_dyn_type: None,
+            error_sources: Vec::new(),
+            side_effect: None,
+        }
+    }
+}
+
+/// One error of an `Err`'s `source()` chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ErrorSource {
+    /// Its `Display` text (redacted like any other text).
+    pub message: String,
+    /// Its concrete type, when the runtime could identify it.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
 }
 
 /// A data set or feature version a decision read.

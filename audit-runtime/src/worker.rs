@@ -31,13 +31,14 @@ use crate::context::Note;
 use crate::digest::DigestKey;
 use crate::export::{ErrorClass, ExportError, Exporter};
 use crate::followup::FollowUp;
-use crate::ids::{RecordId, rfc3339_nanos};
+use crate::ids::{RecordId, SpanId, TraceId, rfc3339_nanos};
 use crate::install::{ExporterCounters, Shared, warn};
 use crate::point::{AuditPoint, VersionSource};
 use crate::queue::{self, Control, Entry, Item};
 use crate::record::{
-    AuditRecord, CapturedValue, Correlation, Inputs, NamedValue, Outcome, OutcomeStatus, PointInfo,
-    Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo, Signal, TimeInfo, VersionRef,
+    AuditRecord, CapturedValue, Correlation, ErrorSource, Inputs, NamedValue, Outcome,
+    OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo,
+    Signal, TimeInfo, VersionRef,
 };
 use crate::redact::{RedactContext, RedactionCounters, Redactor};
 
@@ -120,6 +121,38 @@ pub(crate) struct Assembler {
     warned_scrub: bool,
     /// Converts the calls' ticks to Unix time; refreshed every round.
     anchor: Anchor,
+    /// Where recent decisions sit in their traces, for follow-ups that name only the id.
+    recent: RecentDecisions,
+}
+
+/// The trace and span of the last [`RecentDecisions::CAPACITY`] decisions sealed, oldest
+/// forgotten first.
+#[derive(Default)]
+struct RecentDecisions {
+    map: std::collections::HashMap<RecordId, (TraceId, SpanId)>,
+    order: std::collections::VecDeque<RecordId>,
+}
+
+impl RecentDecisions {
+    /// 16,384 decisions × ~72 bytes (map entry and queue slot) ≈ 1.2 MiB at most. A follow-up
+    /// that names a decision older than that (or from another process) is recorded without
+    /// trace linkage unless the caller passed a [`crate::DecisionRef`].
+    const CAPACITY: usize = 16_384;
+
+    fn insert(&mut self, id: RecordId, at: (TraceId, SpanId)) {
+        if self.map.insert(id, at).is_none() {
+            self.order.push_back(id);
+            if self.order.len() > Self::CAPACITY
+                && let Some(old) = self.order.pop_front()
+            {
+                self.map.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, id: RecordId) -> Option<(TraceId, SpanId)> {
+        self.map.get(&id).copied()
+    }
 }
 
 impl Assembler {
@@ -138,6 +171,7 @@ impl Assembler {
             redaction,
             warned_scrub: false,
             anchor: Anchor::now(),
+            recent: RecentDecisions::default(),
         }
     }
 
@@ -228,11 +262,8 @@ impl Assembler {
         let mut r = self.about(head, RecordKind::Started);
         r.code_version = Some(self.code_version(head.point));
         r.outcome = Some(Outcome {
-            status: OutcomeStatus::Started,
-            value: None,
-            error: None,
-            error_type: None,
             side_effect: head.point.side_effect,
+            ..Outcome::new(OutcomeStatus::Started)
         });
         self.redact(Some(head.point), &mut r);
         r
@@ -299,6 +330,10 @@ impl Assembler {
         r.correlation = Self::correlation(head);
         r.code_version = Some(self.code_version(point));
         r.unversioned = point.unversioned.map(str::to_owned);
+        if point.kind == crate::point::PointKind::Decision {
+            self.recent
+                .insert(head.ctx.id, (head.ctx.trace_id, head.ctx.span_id));
+        }
 
         let extra = state.extra();
         if !extra.inputs.is_empty() {
@@ -398,34 +433,46 @@ impl Assembler {
         let side_effect = point.side_effect;
         r.outcome = Some(match (&state.outcome, &state.extra().panic) {
             (_, Some(msg)) => Outcome {
-                status: OutcomeStatus::Panic,
-                value: None,
                 error: Some(msg.clone()),
-                error_type: None,
                 side_effect,
+                ..Outcome::new(OutcomeStatus::Panic)
             },
             (Some(RawOutcome::Ok(v)), None) => Outcome {
-                status: OutcomeStatus::Ok,
                 value: v
                     .as_deref()
                     .map(|raw| self.captured(extra.json(raw), raw, false).0),
-                error: None,
-                error_type: None,
                 side_effect,
+                ..Outcome::new(OutcomeStatus::Ok)
             },
             (Some(RawOutcome::Err(e)), None) => Outcome {
-                status: OutcomeStatus::Err,
-                value: None,
-                error: Some(e.description.clone()),
+                error: Some(e.report.message.clone()),
                 error_type: Some(e.type_name.to_owned()),
+                error_dyn_type: e.report.dyn_type.map(str::to_owned),
+                error_sources: e
+                    .report
+                    .sources
+                    .iter()
+                    .map(|(message, ty)| ErrorSource {
+                        message: message.clone(),
+                        error_type: ty.map(str::to_owned),
+                    })
+                    .collect(),
                 side_effect,
+                ..Outcome::new(OutcomeStatus::Err)
+            },
+            (Some(RawOutcome::Unobserved(ty)), None) => Outcome {
+                error: Some(format!(
+                    "the function returned a future of type `{ty}`, which the audit cannot \
+                         follow: this record covers only the synchronous call that created it, \
+                         not the asynchronous work or its result"
+                )),
+                error_type: Some((*ty).to_owned()),
+                side_effect,
+                ..Outcome::new(OutcomeStatus::Unobserved)
             },
             (None, None) => Outcome {
-                status: OutcomeStatus::Cancelled,
-                value: None,
-                error: None,
-                error_type: None,
                 side_effect,
+                ..Outcome::new(OutcomeStatus::Cancelled)
             },
         });
         self.redact(Some(point), &mut r);
@@ -438,8 +485,14 @@ impl Assembler {
     pub(crate) fn follow(&mut self, f: &FollowUp) -> AuditRecord {
         let mut r = self.base(f.record_id, f.kind, f.at_unix);
         r.refers_to = Some(f.refers_to);
+        // On the decision's trace, under its span, so that an OpenTelemetry backend shows the
+        // override on the decision it overrides: from the caller's `DecisionRef`, else from the
+        // decisions this worker sealed recently.
+        let link = f.link.or_else(|| self.recent.get(f.refers_to));
         r.correlation = Correlation {
             decision_id: Some(f.refers_to),
+            trace_id: link.map(|(t, _)| t),
+            parent_span_id: link.map(|(_, s)| s),
             ..Correlation::default()
         };
         r.outcome = f.outcome.clone();
@@ -557,9 +610,34 @@ impl Worker {
         }
     }
 
+    /// A call returned a future the audit cannot follow: counted, and said once per point.
+    #[cold]
+    fn note_unobserved(&mut self, point: &'static AuditPoint, ty: &str) {
+        let c = &self.shared.counters;
+        c.unobserved_futures.fetch_add(1, Ordering::Relaxed);
+        let mut warned = c
+            .warned_unobserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !warned.iter().any(|p| std::ptr::eq(*p, point)) {
+            warned.push(point);
+            warn(&format!(
+                "`{}` ({}:{}) returned a future of type `{ty}` that the audit cannot follow: its \
+                 records say `unobserved` and cover only the synchronous call. Make it an \
+                 `async fn`, return `impl Future` or a boxed `dyn Future`, or end the body with \
+                 an `async move {{ .. }}` block. Counted in AuditStats::unobserved_futures. \
+                 (Printed once per point.)",
+                point.name, point.file, point.line
+            ));
+        }
+    }
+
     fn handle(&mut self, item: &Item, batch: &mut Vec<SealedRecord>) {
         match item {
             Item::Call(state) => {
+                if let Some(RawOutcome::Unobserved(ty)) = &state.outcome {
+                    self.note_unobserved(state.head.point, ty);
+                }
                 let (record, findings) = self.assembler.call(state);
                 self.seal(record, batch);
                 for f in findings {

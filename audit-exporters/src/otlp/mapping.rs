@@ -217,7 +217,9 @@ pub fn to_span(s: &SealedRecord) -> Span {
         SpanKind::Internal
     };
     let status = r.outcome.as_ref().map(|o| match o.status {
-        OutcomeStatus::Ok | OutcomeStatus::Started => Status {
+        // `unobserved`: the asynchronous work was not seen, so neither Ok nor Error can be
+        // claimed (the `audit.status` attribute says which).
+        OutcomeStatus::Ok | OutcomeStatus::Started | OutcomeStatus::Unobserved => Status {
             message: String::new(),
             code: status::StatusCode::Unset as i32,
         },
@@ -343,6 +345,7 @@ fn status_str(s: OutcomeStatus) -> &'static str {
         OutcomeStatus::Panic => "panic",
         OutcomeStatus::Cancelled => "cancelled",
         OutcomeStatus::Started => "started",
+        OutcomeStatus::Unobserved => "unobserved",
     }
 }
 
@@ -401,7 +404,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
             OutcomeStatus::Err => Some(o.error_type.as_deref().unwrap_or("err")),
             OutcomeStatus::Panic => Some("panic"),
             OutcomeStatus::Cancelled => Some("cancelled"),
-            OutcomeStatus::Ok | OutcomeStatus::Started => None,
+            OutcomeStatus::Ok | OutcomeStatus::Started | OutcomeStatus::Unobserved => None,
         };
         if let Some(t) = t {
             a.push(kv_str("error.type", t));
