@@ -15,50 +15,53 @@
 // Expansion:
 
 fn search(&self, query: String) -> impl Future<Output = Vec<Hit>> + Send {
-    static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
-        name: "search",
-        kind: ::audit_runtime::__private::PointKind::Tool,
-        function: "search",
-        module_path: ::audit_runtime::__private::core::module_path!(),
-        file: ::audit_runtime::__private::core::file!(),
-        line: ::audit_runtime::__private::core::line!(),
-        crate_name: match ::audit_runtime::__private::core::option_env!(
-            "CARGO_PKG_NAME"
-        ) {
-            ::audit_runtime::__private::core::option::Option::Some(n) => n,
-            ::audit_runtime::__private::core::option::Option::None => "unknown",
-        },
-        crate_version: match ::audit_runtime::__private::core::option_env!(
-            "CARGO_PKG_VERSION"
-        ) {
-            ::audit_runtime::__private::core::option::Option::Some(v) => v,
-            ::audit_runtime::__private::core::option::Option::None => "0.0.0",
-        },
-        args: &[
-            ::audit_runtime::__private::ArgSpec {
-                name: "self",
-                mode: ::audit_runtime::__private::ArgMode::Skip,
+    let __AUDIT_POINT: &'static ::audit_runtime::__private::AuditPoint = {
+        static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
+            name: "search",
+            kind: ::audit_runtime::__private::PointKind::Tool,
+            function: "search",
+            module_path: ::audit_runtime::__private::core::module_path!(),
+            file: ::audit_runtime::__private::core::file!(),
+            line: ::audit_runtime::__private::core::line!(),
+            crate_name: match ::audit_runtime::__private::core::option_env!(
+                "CARGO_PKG_NAME"
+            ) {
+                ::audit_runtime::__private::core::option::Option::Some(n) => n,
+                ::audit_runtime::__private::core::option::Option::None => "unknown",
             },
-            ::audit_runtime::__private::ArgSpec {
-                name: "query",
-                mode: ::audit_runtime::__private::ArgMode::Capture,
+            crate_version: match ::audit_runtime::__private::core::option_env!(
+                "CARGO_PKG_VERSION"
+            ) {
+                ::audit_runtime::__private::core::option::Option::Some(v) => v,
+                ::audit_runtime::__private::core::option::Option::None => "0.0.0",
             },
-        ],
-        output: ::audit_runtime::__private::OutputMode::Status,
-        returns_result: false,
-        redact: &[],
-        versions: &[],
-        unversioned: ::audit_runtime::__private::core::option::Option::None,
-        side_effect: ::audit_runtime::__private::core::option::Option::None,
-        started: false,
-        is_async: true,
+            args: &[
+                ::audit_runtime::__private::ArgSpec {
+                    name: "self",
+                    mode: ::audit_runtime::__private::ArgMode::Skip,
+                },
+                ::audit_runtime::__private::ArgSpec {
+                    name: "query",
+                    mode: ::audit_runtime::__private::ArgMode::Capture,
+                },
+            ],
+            output: ::audit_runtime::__private::OutputMode::Status,
+            returns_result: false,
+            redact: &[],
+            versions: &[],
+            unversioned: ::audit_runtime::__private::core::option::Option::None,
+            side_effect: ::audit_runtime::__private::core::option::Option::None,
+            started: false,
+            is_async: true,
+        };
+        ::audit_runtime::__private::inventory::submit! {
+            ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
+        }
+        &__AUDIT_POINT
     };
-    ::audit_runtime::__private::inventory::submit! {
-        ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
-    }
     #[allow(unused_mut)]
     let mut audit_guard = ::audit_runtime::__private::CallGuard::start(
-        &__AUDIT_POINT,
+        __AUDIT_POINT,
         ::audit_runtime::__private::tracing::span!(
             target : "audit", ::audit_runtime::__private::tracing::Level::INFO,
             "audit.tool", audit.point = "search", audit.record_id =
@@ -71,10 +74,33 @@ fn search(&self, query: String) -> impl Future<Output = Vec<Hit>> + Send {
     audit_guard.started();
     let index = self.index.clone();
     let audit_inner = async move { index.lookup(&query).await };
+    let audit_unpolled = audit_guard.until_polled();
     async move {
         #[allow(unused_mut)]
+        let mut audit_guard = audit_unpolled.polled();
+        #[allow(unused_mut)]
         let (audit_ret, mut audit_guard) = audit_guard.instrument(audit_inner).await;
-        audit_guard.ok();
+        {
+            #[allow(unused_imports)]
+            use ::audit_runtime::__private::{
+                DescribeDebug as _, DescribeDisplay as _, DescribeDyn as _,
+                DescribeDynSendSync as _, DescribeError as _, DescribeOther as _,
+                ViewPlain as _, ViewResult as _,
+            };
+            match (&&::audit_runtime::__private::Returned(&audit_ret)).audit_view() {
+                ::audit_runtime::__private::View::Ok(audit_value) => {
+                    audit_guard.ok();
+                }
+                ::audit_runtime::__private::View::Err(audit_err) => {
+                    audit_guard
+                        .err(
+                            (&&&&&&::audit_runtime::__private::Describe(audit_err))
+                                .audit_describe(),
+                            ::audit_runtime::__private::type_name_of(audit_err),
+                        );
+                }
+            }
+        }
         audit_guard.finish();
         audit_ret
     }
