@@ -255,8 +255,11 @@ async fn run_agent(
 ) -> Vec<audit_runtime::RecordId> {
     let mut approved = Vec::new();
     for (applicant, amount) in queue {
-        let verdict = approve(llm, applicant, *amount).await;
-        let decision = audit_runtime::last_decision_id();
+        // The id comes back with the value, from this task's own decision, whatever thread
+        // the runtime moved the task to.
+        let (verdict, decision) =
+            audit_runtime::decision::with_decision_id(approve(llm, applicant, *amount)).await;
+        let decision = decision.map(|d| d.id);
         println!("  {} ({amount}): {verdict:?}", applicant.id);
         match verdict {
             Ok(Verdict::Approve) => {

@@ -99,8 +99,8 @@ fn ids_are_available_to_the_caller_and_body() {
     fn inner() -> Option<audit_runtime::RecordId> {
         audit_runtime::current_decision_id()
     }
-    let seen = inner();
-    let last = audit_runtime::last_decision_id();
+    let (seen, decision) = audit_runtime::decision::with_decision_id_sync(inner);
+    let last = decision.map(|d| d.id);
     guard.flush().unwrap();
     let rec = mem.find("inner").expect_one();
     assert_eq!(seen, Some(rec.record().record_id));

@@ -534,8 +534,8 @@ fn decide_for_followups() -> bool {
 fn follow_up_records_are_redacted_too() {
     let mem = MemoryExporter::new();
     let guard = install(&mem);
-    decide_for_followups();
-    let id = audit_runtime::last_decision_id().unwrap();
+    let (_, decision) = audit_runtime::decision::with_decision_id_sync(decide_for_followups);
+    let id = decision.unwrap();
     record_outcome(
         id,
         "chargeback from jane.doe@example.com",

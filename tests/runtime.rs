@@ -43,8 +43,8 @@ fn follow_ups_refer_to_the_decision() {
         "v7",
         b"You are a careful loan officer.",
     ));
-    approve(5);
-    let id = audit_runtime::last_decision_id().unwrap();
+    let (_, decision) = audit_runtime::decision::with_decision_id_sync(|| approve(5));
+    let id = decision.unwrap();
     record_outcome(id, "repaid", serde_json::json!({"on_time": true})).unwrap();
     record_human_action(
         id,
@@ -69,8 +69,8 @@ fn follow_ups_refer_to_the_decision() {
         RecordKind::Lineage,
     ] {
         let r = mem.of_kind(kind).expect_one();
-        assert_eq!(r.record().refers_to, Some(id));
-        assert_eq!(r.record().correlation.decision_id, Some(id));
+        assert_eq!(r.record().refers_to, Some(id.id));
+        assert_eq!(r.record().correlation.decision_id, Some(id.id));
     }
     let h = mem.of_kind(RecordKind::HumanAction).expect_one();
     let ha = h.record().human_action.as_ref().unwrap();

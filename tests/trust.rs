@@ -108,6 +108,7 @@ fn boxed(fail: bool) -> BoxFut<'static, AgentResult<u8>> {
 
 /// Not a tail `Box::pin(async ..)`: the future comes from elsewhere, behind an alias.
 #[audited_tool(name = "trust.box_future_indirect")]
+#[allow(clippy::let_and_return)] // the `let` keeps the future from being a tail expression
 fn boxed_indirect(fail: bool) -> BoxFut<'static, AgentResult<u8>> {
     let fut = boxed(fail);
     fut
@@ -127,6 +128,7 @@ fn local_boxed(fail: bool) -> LocalFut<'static, AgentResult<u8>> {
 }
 
 #[audited_tool(name = "trust.impl_future_not_async_tail")]
+#[allow(clippy::let_and_return)] // the `let` keeps the future from being a tail expression
 fn impl_future(fail: bool) -> impl Future<Output = AgentResult<u8>> {
     let f = std::future::ready(if fail {
         Err(AgentError("ready"))

@@ -381,6 +381,17 @@ fn run_once(protocol: Protocol, compression: Compression) {
         attr(&outcome.attributes, "audit.outcome.value").as_deref(),
         Some("true")
     );
+    // The follow-up sits on its decision's trace, in the decision's span, so a backend shows
+    // the outcome (or an override) on the decision it refers to.
+    let decision = mem.find("loan.approve").expect_one().record().clone();
+    assert_eq!(
+        hex(&outcome.trace_id),
+        decision.correlation.trace_id.expect("trace").to_string()
+    );
+    assert_eq!(
+        hex(&outcome.span_id),
+        decision.correlation.span_id.expect("span").to_string()
+    );
     let started = logs
         .iter()
         .find(|l| l.event_name == "audit.started")

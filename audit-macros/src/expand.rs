@@ -55,6 +55,31 @@ fn params(f: &ItemFn) -> Vec<Param> {
         .collect()
 }
 
+/// The pattern of the destructured parameter that binds `id`, if one does (for an error that
+/// says what to do instead).
+fn destructured_binding(f: &ItemFn, id: &Ident) -> Option<String> {
+    fn binds(pat: &Pat, id: &Ident) -> bool {
+        match pat {
+            Pat::Ident(p) => p.ident == *id || p.subpat.as_ref().is_some_and(|(_, s)| binds(s, id)),
+            Pat::Tuple(t) => t.elems.iter().any(|p| binds(p, id)),
+            Pat::TupleStruct(t) => t.elems.iter().any(|p| binds(p, id)),
+            Pat::Struct(s) => s.fields.iter().any(|fp| binds(&fp.pat, id)),
+            Pat::Slice(s) => s.elems.iter().any(|p| binds(p, id)),
+            Pat::Reference(r) => binds(&r.pat, id),
+            Pat::Paren(p) => binds(&p.pat, id),
+            Pat::Type(t) => binds(&t.pat, id),
+            Pat::Or(o) => o.cases.iter().any(|p| binds(p, id)),
+            _ => false,
+        }
+    }
+    f.sig.inputs.iter().find_map(|arg| match arg {
+        FnArg::Typed(t) if !matches!(&*t.pat, Pat::Ident(p) if p.subpat.is_none()) => {
+            binds(&t.pat, id).then(|| t.pat.to_token_stream().to_string())
+        }
+        _ => None,
+    })
+}
+
 /// The `Output` type of `impl Future<Output = T>` or `Pin<Box<dyn Future<Output = T> + ..>>`.
 fn future_output(ty: &Type) -> Option<&Type> {
     fn from_bounds<'a>(bounds: impl IntoIterator<Item = &'a TypeParamBound>) -> Option<&'a Type> {
@@ -290,11 +315,20 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
                 }
                 None => errors.push(syn::Error::new(
                     id.span(),
-                    format!(
-                        "`{id}` is not a parameter of `{}` (parameters: {})",
-                        f.sig.ident,
-                        names_list()
-                    ),
+                    match destructured_binding(&f, id) {
+                        Some(pattern) => format!(
+                            "`{id}` is bound inside the destructuring pattern `{pattern}`, and \
+                             `{key}(..)` takes parameters, not the bindings of a pattern: give the \
+                             parameter a name (e.g. `arg: Type`, destructured with `let {pattern} \
+                             = arg;` in the body) and list that name, or record the value from the \
+                             body with `audit_runtime::signal(\"{id}\", {id})`"
+                        ),
+                        None => format!(
+                            "`{id}` is not a parameter of `{}` (parameters: {})",
+                            f.sig.ident,
+                            names_list()
+                        ),
+                    },
                 )),
             }
         }
@@ -517,11 +551,12 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         };
         #private::inventory::submit! { #private::RegisteredPoint(&#point) }
     };
-    let point_def = quote! {
-        let #point: &'static #private::AuditPoint = {
+    // An expression, not a `let`: a binding named like a user's `static` would be an error.
+    let point_ref = quote! {
+        {
             #point_static
             &#point
-        };
+        }
     };
 
     // ---- guard start, captures ---------------------------------------------------------------
@@ -532,7 +567,7 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     let start = quote! {
         #[allow(unused_mut)]
         let mut #guard = #private::CallGuard::start(
-            #point,
+            #point_ref,
             #private::tracing::span!(
                 target: "audit",
                 #private::tracing::Level::INFO,
@@ -555,6 +590,37 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         // Span the call at the token in the attribute so a missing `Serialize` points there.
         let sp = tok.span();
         match modes[i] {
+            Mode::Capture if assigned[i].is_none() => {
+                // Captured by `capture_all`: a trait of its own, so that a value that is not
+                // `Serialize` gets an error that names the parameter and how to leave it out.
+                let message = format!(
+                    "parameter `{name}` cannot be captured by `capture_all`: `{{Self}}` does not \
+                     implement `serde::Serialize`"
+                );
+                let note = format!(
+                    "leave it out with `skip({name})` beside `capture_all`, or derive \
+                     `serde::Serialize` for `{{Self}}` (or implement it by hand, leaving secrets out)"
+                );
+                let sp = name.span();
+                captures.push(quote_spanned! {sp=>
+                    {
+                        #[diagnostic::on_unimplemented(
+                            message = #message,
+                            label = "`capture_all` captures this parameter",
+                            note = #note
+                        )]
+                        trait AuditCaptureAll {
+                            fn audit_capture(&self, guard: &mut #private::CallGuard, arg: u16);
+                        }
+                        impl<T: ?Sized + #private::AuditCapture> AuditCaptureAll for T {
+                            fn audit_capture(&self, guard: &mut #private::CallGuard, arg: u16) {
+                                guard.capture(arg, self);
+                            }
+                        }
+                        AuditCaptureAll::audit_capture(#value, &mut #guard, #idx);
+                    }
+                });
+            }
             Mode::Capture => captures.push(quote_spanned!(sp=> #guard.capture(#idx, #value);)),
             Mode::HashOnly => captures.push(quote_spanned!(sp=> #guard.hash_only(#idx, #value);)),
             Mode::Skip => {}
@@ -660,6 +726,11 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         }
     };
     let stmts = &f.block.stmts;
+    // The closure or async block that holds the user's body carries the body's span, so the
+    // compiler and clippy treat it as the user's code: lints such as `clippy::needless_return`
+    // are still reported in the body (code spanned at the attribute counts as macro-generated,
+    // and most lints skip it).
+    let body_span = f.block.brace_token.span.join();
     // An async body, awaited under the guard, then finished with its value.
     let instrumented = |future: TokenStream| {
         let outcome = outcome(quote!(&#ret));
@@ -678,7 +749,6 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             // returns `()`, to which the diverging body coerces.
             quote! {
                 #(#inner_attrs)*
-                #point_def
                 #setup
                 #guard.run(move || -> () { #(#stmts)* });
                 #private::core::unreachable!("an audited `-> !` function returned")
@@ -686,12 +756,12 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         }
         Shape::Sync => {
             let fake = fake_return(output_ty);
+            let closure = quote_spanned!(body_span=> move || { #fake #(#stmts)* });
             let outcome = outcome(ret.to_token_stream());
             quote! {
                 #(#inner_attrs)*
-                #point_def
                 #setup
-                let #ret = #guard.run(move || { #fake #(#stmts)* });
+                let #ret = #guard.run(#closure);
                 {
                     #[allow(unused_imports)]
                     use #private::{
@@ -705,10 +775,9 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         }
         Shape::Async => {
             let fake = fake_return(output_ty);
-            let finish = instrumented(quote!(async move { #fake #(#stmts)* }));
+            let finish = instrumented(quote_spanned!(body_span=> async move { #fake #(#stmts)* }));
             quote! {
                 #(#inner_attrs)*
-                #point_def
                 #setup
                 #finish
             }
@@ -718,7 +787,6 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             let finish = instrumented(inner.to_token_stream());
             quote! {
                 #(#inner_attrs)*
-                #point_def
                 #setup
                 let #inner = #guard.run(move || { #(#stmts)* });
                 async move { #finish }
@@ -749,7 +817,6 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             };
             quote! {
                 #(#inner_attrs)*
-                #point_def
                 #setup
                 #(#before)*
                 let #inner = #tail;

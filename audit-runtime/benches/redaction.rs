@@ -154,6 +154,8 @@ fn record(text_bytes: usize, pii: bool) -> AuditRecord {
             }),
             error: None,
             error_type: None,
+            error_dyn_type: None,
+            error_sources: Vec::new(),
             side_effect: None,
         }),
         lineage: Vec::new(),

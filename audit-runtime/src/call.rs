@@ -48,7 +48,7 @@ use crate::record::Rationale;
     message = "`{Self}` cannot be captured in an audit record: it does not implement `serde::Serialize`",
     label = "this value is captured by the audit attribute",
     note = "derive `serde::Serialize` for `{Self}` (or implement it by hand, leaving secrets out), \
-            or stop capturing it: remove it from `capture(..)`/`hash_only(..)`, or set `output = status`"
+            or stop capturing it: remove it from `capture(..)`/`hash_only(..)`"
 )]
 pub trait AuditCapture {
     /// Serialize as JSON into `out`.
@@ -60,6 +60,18 @@ impl<T: Serialize + ?Sized> AuditCapture for T {
         serde_json::to_writer(out, self).map_err(|e| e.to_string())
     }
 }
+
+/// A return value that can be captured (`output = capture` or `output = hash_only`): the same
+/// as [`AuditCapture`], with the advice that fits an output.
+#[diagnostic::on_unimplemented(
+    message = "the return value `{Self}` cannot be captured in an audit record: it does not implement `serde::Serialize`",
+    label = "the output is captured by `output = ..`",
+    note = "derive `serde::Serialize` for `{Self}` (or implement it by hand, leaving secrets out), \
+            or record only the status: `output = status` (the default)"
+)]
+pub trait AuditCaptureOutput: AuditCapture {}
+
+impl<T: AuditCapture + ?Sized> AuditCaptureOutput for T {}
 
 /// One captured value: where its JSON lies in the call's capture buffer
 /// ([`CallExtra::bytes`]), or why it could not be serialized.
@@ -398,7 +410,7 @@ impl CallGuard {
     }
 
     /// Record an `Ok` (or plain) return and capture the value.
-    pub fn ok_value<T: AuditCapture + ?Sized>(&mut self, value: &T, hash_only: bool) {
+    pub fn ok_value<T: AuditCaptureOutput + ?Sized>(&mut self, value: &T, hash_only: bool) {
         if let Some(state) = self.state.as_mut() {
             let json = state.extra_mut().capture(value);
             state.outcome = Some(RawOutcome::Ok(Some(Box::new(RawValue {

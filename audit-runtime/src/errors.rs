@@ -22,8 +22,11 @@ macro_rules! builtins {
     ($($t:ty),* $(,)?) => { &[$((is::<$t>, std::any::type_name::<$t>)),*] };
 }
 
-/// `type_name` is not `const`, so the table holds the functions that produce the names.
-static BUILTIN: &[(fn(&(dyn Error + 'static)) -> bool, fn() -> &'static str)] = builtins![
+/// A downcast test and the function that names it: `type_name` is not `const`, so the table
+/// holds the functions that produce the names.
+type BuiltinProbe = (fn(&(dyn Error + 'static)) -> bool, fn() -> &'static str);
+
+static BUILTIN: &[BuiltinProbe] = builtins![
     std::io::Error,
     std::fmt::Error,
     std::num::ParseIntError,

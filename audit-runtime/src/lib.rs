@@ -45,7 +45,7 @@ pub mod record;
 pub mod redact;
 mod worker;
 
-pub use call::AuditCapture;
+pub use call::{AuditCapture, AuditCaptureOutput};
 pub use clock::call_clock;
 pub use context::current_decision_id;
 #[allow(deprecated)]
@@ -69,7 +69,7 @@ pub use audit_macros::{
 /// Not public API: the paths generated code uses. May change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{CallGuard, Instrumented, Unpolled};
+    pub use crate::call::{AuditCapture, CallGuard, Instrumented, Unpolled};
     pub use crate::point::{
         ArgMode, ArgSpec, ArtifactRole, AuditPoint, OutputMode, PointKind, RedactAction,
         RedactSpec, RegisteredPoint, SideEffect, VersionSource, VersionSpec,

@@ -263,7 +263,10 @@ pub fn to_log(s: &SealedRecord) -> LogRecord {
         RecordKind::Finding => (SeverityNumber::Warn, "WARN"),
         _ => (SeverityNumber::Info, "INFO"),
     };
-    let (trace_id, span_id) = match (r.correlation.trace_id, r.correlation.span_id) {
+    // A follow-up has no span of its own: it is logged in its decision's span
+    // (`parent_span_id`), on the decision's trace.
+    let span = r.correlation.span_id.or(r.correlation.parent_span_id);
+    let (trace_id, span_id) = match (r.correlation.trace_id, span) {
         (Some(t), Some(sp)) => (t.0.to_vec(), sp.0.to_vec()),
         _ => (Vec::new(), Vec::new()),
     };

@@ -20,51 +20,50 @@
 // Expansion:
 
 async fn credit_report(applicant_id: &str) -> Result<Report, ToolError> {
-    let __AUDIT_POINT: &'static ::audit_runtime::__private::AuditPoint = {
-        static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
-            name: "bureau.lookup",
-            kind: ::audit_runtime::__private::PointKind::Tool,
-            function: "credit_report",
-            module_path: ::audit_runtime::__private::core::module_path!(),
-            file: ::audit_runtime::__private::core::file!(),
-            line: ::audit_runtime::__private::core::line!(),
-            crate_name: match ::audit_runtime::__private::core::option_env!(
-                "CARGO_PKG_NAME"
-            ) {
-                ::audit_runtime::__private::core::option::Option::Some(n) => n,
-                ::audit_runtime::__private::core::option::Option::None => "unknown",
-            },
-            crate_version: match ::audit_runtime::__private::core::option_env!(
-                "CARGO_PKG_VERSION"
-            ) {
-                ::audit_runtime::__private::core::option::Option::Some(v) => v,
-                ::audit_runtime::__private::core::option::Option::None => "0.0.0",
-            },
-            args: &[
-                ::audit_runtime::__private::ArgSpec {
-                    name: "applicant_id",
-                    mode: ::audit_runtime::__private::ArgMode::Capture,
-                },
-            ],
-            output: ::audit_runtime::__private::OutputMode::Capture,
-            returns_result: true,
-            redact: &[],
-            versions: &[],
-            unversioned: ::audit_runtime::__private::core::option::Option::None,
-            side_effect: ::audit_runtime::__private::core::option::Option::Some(
-                ::audit_runtime::__private::SideEffect::Read,
-            ),
-            started: false,
-            is_async: true,
-        };
-        ::audit_runtime::__private::inventory::submit! {
-            ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
-        }
-        &__AUDIT_POINT
-    };
     #[allow(unused_mut)]
     let mut audit_guard = ::audit_runtime::__private::CallGuard::start(
-        __AUDIT_POINT,
+        {
+            static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
+                name: "bureau.lookup",
+                kind: ::audit_runtime::__private::PointKind::Tool,
+                function: "credit_report",
+                module_path: ::audit_runtime::__private::core::module_path!(),
+                file: ::audit_runtime::__private::core::file!(),
+                line: ::audit_runtime::__private::core::line!(),
+                crate_name: match ::audit_runtime::__private::core::option_env!(
+                    "CARGO_PKG_NAME"
+                ) {
+                    ::audit_runtime::__private::core::option::Option::Some(n) => n,
+                    ::audit_runtime::__private::core::option::Option::None => "unknown",
+                },
+                crate_version: match ::audit_runtime::__private::core::option_env!(
+                    "CARGO_PKG_VERSION"
+                ) {
+                    ::audit_runtime::__private::core::option::Option::Some(v) => v,
+                    ::audit_runtime::__private::core::option::Option::None => "0.0.0",
+                },
+                args: &[
+                    ::audit_runtime::__private::ArgSpec {
+                        name: "applicant_id",
+                        mode: ::audit_runtime::__private::ArgMode::Capture,
+                    },
+                ],
+                output: ::audit_runtime::__private::OutputMode::Capture,
+                returns_result: true,
+                redact: &[],
+                versions: &[],
+                unversioned: ::audit_runtime::__private::core::option::Option::None,
+                side_effect: ::audit_runtime::__private::core::option::Option::Some(
+                    ::audit_runtime::__private::SideEffect::Read,
+                ),
+                started: false,
+                is_async: true,
+            };
+            ::audit_runtime::__private::inventory::submit! {
+                ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
+            }
+            &__AUDIT_POINT
+        },
         ::audit_runtime::__private::tracing::span!(
             target : "audit", ::audit_runtime::__private::tracing::Level::INFO,
             "audit.tool", audit.point = "bureau.lookup", audit.record_id =

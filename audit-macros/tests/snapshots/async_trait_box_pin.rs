@@ -23,59 +23,58 @@ fn check<'a>(
     &'a self,
     customer: &'a Customer,
 ) -> Pin<Box<dyn Future<Output = Result<Verdict, PolicyError>> + Send + 'a>> {
-    let __AUDIT_POINT: &'static ::audit_runtime::__private::AuditPoint = {
-        static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
-            name: "check",
-            kind: ::audit_runtime::__private::PointKind::PolicyCheck,
-            function: "check",
-            module_path: ::audit_runtime::__private::core::module_path!(),
-            file: ::audit_runtime::__private::core::file!(),
-            line: ::audit_runtime::__private::core::line!(),
-            crate_name: match ::audit_runtime::__private::core::option_env!(
-                "CARGO_PKG_NAME"
-            ) {
-                ::audit_runtime::__private::core::option::Option::Some(n) => n,
-                ::audit_runtime::__private::core::option::Option::None => "unknown",
-            },
-            crate_version: match ::audit_runtime::__private::core::option_env!(
-                "CARGO_PKG_VERSION"
-            ) {
-                ::audit_runtime::__private::core::option::Option::Some(v) => v,
-                ::audit_runtime::__private::core::option::Option::None => "0.0.0",
-            },
-            args: &[
-                ::audit_runtime::__private::ArgSpec {
-                    name: "self",
-                    mode: ::audit_runtime::__private::ArgMode::Skip,
-                },
-                ::audit_runtime::__private::ArgSpec {
-                    name: "customer",
-                    mode: ::audit_runtime::__private::ArgMode::Capture,
-                },
-            ],
-            output: ::audit_runtime::__private::OutputMode::Status,
-            returns_result: true,
-            redact: &[],
-            versions: &[
-                ::audit_runtime::__private::VersionSpec {
-                    role: ::audit_runtime::__private::ArtifactRole::Policy,
-                    name: "kyc",
-                    version: ::audit_runtime::__private::VersionSource::Literal("7"),
-                },
-            ],
-            unversioned: ::audit_runtime::__private::core::option::Option::None,
-            side_effect: ::audit_runtime::__private::core::option::Option::None,
-            started: false,
-            is_async: true,
-        };
-        ::audit_runtime::__private::inventory::submit! {
-            ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
-        }
-        &__AUDIT_POINT
-    };
     #[allow(unused_mut)]
     let mut audit_guard = ::audit_runtime::__private::CallGuard::start(
-        __AUDIT_POINT,
+        {
+            static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
+                name: "check",
+                kind: ::audit_runtime::__private::PointKind::PolicyCheck,
+                function: "check",
+                module_path: ::audit_runtime::__private::core::module_path!(),
+                file: ::audit_runtime::__private::core::file!(),
+                line: ::audit_runtime::__private::core::line!(),
+                crate_name: match ::audit_runtime::__private::core::option_env!(
+                    "CARGO_PKG_NAME"
+                ) {
+                    ::audit_runtime::__private::core::option::Option::Some(n) => n,
+                    ::audit_runtime::__private::core::option::Option::None => "unknown",
+                },
+                crate_version: match ::audit_runtime::__private::core::option_env!(
+                    "CARGO_PKG_VERSION"
+                ) {
+                    ::audit_runtime::__private::core::option::Option::Some(v) => v,
+                    ::audit_runtime::__private::core::option::Option::None => "0.0.0",
+                },
+                args: &[
+                    ::audit_runtime::__private::ArgSpec {
+                        name: "self",
+                        mode: ::audit_runtime::__private::ArgMode::Skip,
+                    },
+                    ::audit_runtime::__private::ArgSpec {
+                        name: "customer",
+                        mode: ::audit_runtime::__private::ArgMode::Capture,
+                    },
+                ],
+                output: ::audit_runtime::__private::OutputMode::Status,
+                returns_result: true,
+                redact: &[],
+                versions: &[
+                    ::audit_runtime::__private::VersionSpec {
+                        role: ::audit_runtime::__private::ArtifactRole::Policy,
+                        name: "kyc",
+                        version: ::audit_runtime::__private::VersionSource::Literal("7"),
+                    },
+                ],
+                unversioned: ::audit_runtime::__private::core::option::Option::None,
+                side_effect: ::audit_runtime::__private::core::option::Option::None,
+                started: false,
+                is_async: true,
+            };
+            ::audit_runtime::__private::inventory::submit! {
+                ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
+            }
+            &__AUDIT_POINT
+        },
         ::audit_runtime::__private::tracing::span!(
             target : "audit", ::audit_runtime::__private::tracing::Level::INFO,
             "audit.policy_check", audit.point = "check", audit.record_id =

@@ -24,83 +24,82 @@
 // Expansion:
 
 pub fn triage(&self, claim: &Claim, customer: CustomerId) -> Triage {
-    let __AUDIT_POINT: &'static ::audit_runtime::__private::AuditPoint = {
-        static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
-            name: "claims.triage",
-            kind: ::audit_runtime::__private::PointKind::Decision,
-            function: "triage",
-            module_path: ::audit_runtime::__private::core::module_path!(),
-            file: ::audit_runtime::__private::core::file!(),
-            line: ::audit_runtime::__private::core::line!(),
-            crate_name: match ::audit_runtime::__private::core::option_env!(
-                "CARGO_PKG_NAME"
-            ) {
-                ::audit_runtime::__private::core::option::Option::Some(n) => n,
-                ::audit_runtime::__private::core::option::Option::None => "unknown",
-            },
-            crate_version: match ::audit_runtime::__private::core::option_env!(
-                "CARGO_PKG_VERSION"
-            ) {
-                ::audit_runtime::__private::core::option::Option::Some(v) => v,
-                ::audit_runtime::__private::core::option::Option::None => "0.0.0",
-            },
-            args: &[
-                ::audit_runtime::__private::ArgSpec {
-                    name: "self",
-                    mode: ::audit_runtime::__private::ArgMode::Skip,
-                },
-                ::audit_runtime::__private::ArgSpec {
-                    name: "claim",
-                    mode: ::audit_runtime::__private::ArgMode::Capture,
-                },
-                ::audit_runtime::__private::ArgSpec {
-                    name: "customer",
-                    mode: ::audit_runtime::__private::ArgMode::HashOnly,
-                },
-            ],
-            output: ::audit_runtime::__private::OutputMode::Status,
-            returns_result: false,
-            redact: &[
-                ::audit_runtime::__private::RedactSpec {
-                    path: "claim.contact.email",
-                    action: ::audit_runtime::__private::RedactAction::Mask {
-                        keep: 4u8,
-                    },
-                },
-                ::audit_runtime::__private::RedactSpec {
-                    path: "claim.notes",
-                    action: ::audit_runtime::__private::RedactAction::Erase,
-                },
-            ],
-            versions: &[
-                ::audit_runtime::__private::VersionSpec {
-                    role: ::audit_runtime::__private::ArtifactRole::Model,
-                    name: "triage-llm",
-                    version: ::audit_runtime::__private::VersionSource::Expr(
-                        "MODEL_VERSION",
-                    ),
-                },
-                ::audit_runtime::__private::VersionSpec {
-                    role: ::audit_runtime::__private::ArtifactRole::Prompt,
-                    name: "triage",
-                    version: ::audit_runtime::__private::VersionSource::Expr(
-                        "self . prompt_version ()",
-                    ),
-                },
-            ],
-            unversioned: ::audit_runtime::__private::core::option::Option::None,
-            side_effect: ::audit_runtime::__private::core::option::Option::None,
-            started: false,
-            is_async: false,
-        };
-        ::audit_runtime::__private::inventory::submit! {
-            ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
-        }
-        &__AUDIT_POINT
-    };
     #[allow(unused_mut)]
     let mut audit_guard = ::audit_runtime::__private::CallGuard::start(
-        __AUDIT_POINT,
+        {
+            static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
+                name: "claims.triage",
+                kind: ::audit_runtime::__private::PointKind::Decision,
+                function: "triage",
+                module_path: ::audit_runtime::__private::core::module_path!(),
+                file: ::audit_runtime::__private::core::file!(),
+                line: ::audit_runtime::__private::core::line!(),
+                crate_name: match ::audit_runtime::__private::core::option_env!(
+                    "CARGO_PKG_NAME"
+                ) {
+                    ::audit_runtime::__private::core::option::Option::Some(n) => n,
+                    ::audit_runtime::__private::core::option::Option::None => "unknown",
+                },
+                crate_version: match ::audit_runtime::__private::core::option_env!(
+                    "CARGO_PKG_VERSION"
+                ) {
+                    ::audit_runtime::__private::core::option::Option::Some(v) => v,
+                    ::audit_runtime::__private::core::option::Option::None => "0.0.0",
+                },
+                args: &[
+                    ::audit_runtime::__private::ArgSpec {
+                        name: "self",
+                        mode: ::audit_runtime::__private::ArgMode::Skip,
+                    },
+                    ::audit_runtime::__private::ArgSpec {
+                        name: "claim",
+                        mode: ::audit_runtime::__private::ArgMode::Capture,
+                    },
+                    ::audit_runtime::__private::ArgSpec {
+                        name: "customer",
+                        mode: ::audit_runtime::__private::ArgMode::HashOnly,
+                    },
+                ],
+                output: ::audit_runtime::__private::OutputMode::Status,
+                returns_result: false,
+                redact: &[
+                    ::audit_runtime::__private::RedactSpec {
+                        path: "claim.contact.email",
+                        action: ::audit_runtime::__private::RedactAction::Mask {
+                            keep: 4u8,
+                        },
+                    },
+                    ::audit_runtime::__private::RedactSpec {
+                        path: "claim.notes",
+                        action: ::audit_runtime::__private::RedactAction::Erase,
+                    },
+                ],
+                versions: &[
+                    ::audit_runtime::__private::VersionSpec {
+                        role: ::audit_runtime::__private::ArtifactRole::Model,
+                        name: "triage-llm",
+                        version: ::audit_runtime::__private::VersionSource::Expr(
+                            "MODEL_VERSION",
+                        ),
+                    },
+                    ::audit_runtime::__private::VersionSpec {
+                        role: ::audit_runtime::__private::ArtifactRole::Prompt,
+                        name: "triage",
+                        version: ::audit_runtime::__private::VersionSource::Expr(
+                            "self . prompt_version ()",
+                        ),
+                    },
+                ],
+                unversioned: ::audit_runtime::__private::core::option::Option::None,
+                side_effect: ::audit_runtime::__private::core::option::Option::None,
+                started: false,
+                is_async: false,
+            };
+            ::audit_runtime::__private::inventory::submit! {
+                ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
+            }
+            &__AUDIT_POINT
+        },
         ::audit_runtime::__private::tracing::span!(
             target : "audit", ::audit_runtime::__private::tracing::Level::INFO,
             "audit.decision", audit.point = "claims.triage", audit.record_id =

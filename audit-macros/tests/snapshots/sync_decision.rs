@@ -24,66 +24,67 @@
 // Expansion:
 
 pub fn approve(applicant: &Applicant, threshold: u32) -> Decision {
-    let __AUDIT_POINT: &'static ::audit_runtime::__private::AuditPoint = {
-        static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
-            name: "loan.approve",
-            kind: ::audit_runtime::__private::PointKind::Decision,
-            function: "approve",
-            module_path: ::audit_runtime::__private::core::module_path!(),
-            file: ::audit_runtime::__private::core::file!(),
-            line: ::audit_runtime::__private::core::line!(),
-            crate_name: match ::audit_runtime::__private::core::option_env!(
-                "CARGO_PKG_NAME"
-            ) {
-                ::audit_runtime::__private::core::option::Option::Some(n) => n,
-                ::audit_runtime::__private::core::option::Option::None => "unknown",
-            },
-            crate_version: match ::audit_runtime::__private::core::option_env!(
-                "CARGO_PKG_VERSION"
-            ) {
-                ::audit_runtime::__private::core::option::Option::Some(v) => v,
-                ::audit_runtime::__private::core::option::Option::None => "0.0.0",
-            },
-            args: &[
-                ::audit_runtime::__private::ArgSpec {
-                    name: "applicant",
-                    mode: ::audit_runtime::__private::ArgMode::Capture,
-                },
-                ::audit_runtime::__private::ArgSpec {
-                    name: "threshold",
-                    mode: ::audit_runtime::__private::ArgMode::Skip,
-                },
-            ],
-            output: ::audit_runtime::__private::OutputMode::Status,
-            returns_result: false,
-            redact: &[],
-            versions: &[
-                ::audit_runtime::__private::VersionSpec {
-                    role: ::audit_runtime::__private::ArtifactRole::Model,
-                    name: "credit-scorer",
-                    version: ::audit_runtime::__private::VersionSource::Literal("2.3.1"),
-                },
-                ::audit_runtime::__private::VersionSpec {
-                    role: ::audit_runtime::__private::ArtifactRole::Policy,
-                    name: "lending",
-                    version: ::audit_runtime::__private::VersionSource::Literal(
-                        "2026-10",
-                    ),
-                },
-            ],
-            unversioned: ::audit_runtime::__private::core::option::Option::None,
-            side_effect: ::audit_runtime::__private::core::option::Option::None,
-            started: false,
-            is_async: false,
-        };
-        ::audit_runtime::__private::inventory::submit! {
-            ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
-        }
-        &__AUDIT_POINT
-    };
     #[allow(unused_mut)]
     let mut audit_guard = ::audit_runtime::__private::CallGuard::start(
-        __AUDIT_POINT,
+        {
+            static __AUDIT_POINT: ::audit_runtime::__private::AuditPoint = ::audit_runtime::__private::AuditPoint {
+                name: "loan.approve",
+                kind: ::audit_runtime::__private::PointKind::Decision,
+                function: "approve",
+                module_path: ::audit_runtime::__private::core::module_path!(),
+                file: ::audit_runtime::__private::core::file!(),
+                line: ::audit_runtime::__private::core::line!(),
+                crate_name: match ::audit_runtime::__private::core::option_env!(
+                    "CARGO_PKG_NAME"
+                ) {
+                    ::audit_runtime::__private::core::option::Option::Some(n) => n,
+                    ::audit_runtime::__private::core::option::Option::None => "unknown",
+                },
+                crate_version: match ::audit_runtime::__private::core::option_env!(
+                    "CARGO_PKG_VERSION"
+                ) {
+                    ::audit_runtime::__private::core::option::Option::Some(v) => v,
+                    ::audit_runtime::__private::core::option::Option::None => "0.0.0",
+                },
+                args: &[
+                    ::audit_runtime::__private::ArgSpec {
+                        name: "applicant",
+                        mode: ::audit_runtime::__private::ArgMode::Capture,
+                    },
+                    ::audit_runtime::__private::ArgSpec {
+                        name: "threshold",
+                        mode: ::audit_runtime::__private::ArgMode::Skip,
+                    },
+                ],
+                output: ::audit_runtime::__private::OutputMode::Status,
+                returns_result: false,
+                redact: &[],
+                versions: &[
+                    ::audit_runtime::__private::VersionSpec {
+                        role: ::audit_runtime::__private::ArtifactRole::Model,
+                        name: "credit-scorer",
+                        version: ::audit_runtime::__private::VersionSource::Literal(
+                            "2.3.1",
+                        ),
+                    },
+                    ::audit_runtime::__private::VersionSpec {
+                        role: ::audit_runtime::__private::ArtifactRole::Policy,
+                        name: "lending",
+                        version: ::audit_runtime::__private::VersionSource::Literal(
+                            "2026-10",
+                        ),
+                    },
+                ],
+                unversioned: ::audit_runtime::__private::core::option::Option::None,
+                side_effect: ::audit_runtime::__private::core::option::Option::None,
+                started: false,
+                is_async: false,
+            };
+            ::audit_runtime::__private::inventory::submit! {
+                ::audit_runtime::__private::RegisteredPoint(& __AUDIT_POINT)
+            }
+            &__AUDIT_POINT
+        },
         ::audit_runtime::__private::tracing::span!(
             target : "audit", ::audit_runtime::__private::tracing::Level::INFO,
             "audit.decision", audit.point = "loan.approve", audit.record_id =
