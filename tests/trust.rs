@@ -397,3 +397,119 @@ fn sync_scopes_and_bare_ids_link_follow_ups_to_the_trace() {
     assert_eq!(o[0].correlation.trace_id, Some(d.trace_id));
     assert_eq!(o[0].correlation.parent_span_id, Some(d.span_id));
 }
+
+// ---- #[track_caller] ----------------------------------------------------------------------
+
+/// Where it was called from, as `#[track_caller]` promises, through the audit.
+#[track_caller]
+#[audited_tool(name = "trust.track_caller.location")]
+fn caller_location() -> &'static std::panic::Location<'static> {
+    std::panic::Location::caller()
+}
+
+/// `return` and `?` leave the function as written, and the record still gets the outcome.
+#[audited_tool(name = "trust.track_caller.exits")]
+#[track_caller]
+fn parse_positive(s: &str) -> AgentResult<u32> {
+    if s.is_empty() {
+        return Err(AgentError("empty"));
+    }
+    let n: u32 = s.parse().map_err(|_| AgentError("not a number"))?;
+    let checked = || -> Result<u32, AgentError> {
+        // A closure's own `return` and `?` are the closure's.
+        if n == 0 {
+            return Err(AgentError("zero"));
+        }
+        Ok(n)
+    };
+    let n = checked()?;
+    audit_runtime::signal("parsed", n);
+    Ok(n)
+}
+
+#[audited_tool(name = "trust.track_caller.option")]
+#[track_caller]
+fn first_char(s: &str) -> Option<char> {
+    let c = s.chars().next()?;
+    Some(c.to_ascii_uppercase())
+}
+
+#[track_caller]
+#[audited_tool(name = "trust.track_caller.unwrap")]
+#[allow(clippy::unwrap_used)] // the panic's location is what the test looks at
+fn must_have(v: Option<u8>) -> u8 {
+    v.unwrap()
+}
+
+#[track_caller]
+#[audited_tool(name = "trust.track_caller.never")]
+fn give_up(why: &str) -> ! {
+    panic!("giving up: {why}")
+}
+
+#[test]
+fn track_caller_sees_the_callers_location_and_records_every_exit() {
+    let (guard, mem) = local_runtime();
+    let line = line!() + 1;
+    let loc = caller_location();
+    assert_eq!((loc.file(), loc.line()), (file!(), line));
+
+    assert_eq!(parse_positive("42").unwrap(), 42);
+    assert!(parse_positive("").is_err());
+    assert!(parse_positive("x").is_err());
+    assert!(parse_positive("0").is_err());
+    assert_eq!(first_char("ab"), Some('A'));
+    assert_eq!(first_char(""), None);
+
+    // The panics inside the bodies (`unwrap`, `panic!`) name the calls' lines, not the macro's.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook_seen = seen.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(l) = info.location() {
+            hook_seen
+                .lock()
+                .unwrap()
+                .push((l.file().to_owned(), l.line()));
+        }
+    }));
+    let line = line!() + 1;
+    let unwound = std::panic::catch_unwind(|| must_have(None));
+    let never = std::panic::catch_unwind(|| give_up("test"));
+    std::panic::set_hook(previous);
+    assert!(unwound.is_err() && never.is_err());
+    let here = file!().to_owned();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(here.clone(), line), (here, line + 1)]
+    );
+    guard.flush().unwrap();
+
+    let loc_rec = mem.find("trust.track_caller.location").expect_one();
+    assert_eq!(status(loc_rec.record()), OutcomeStatus::Ok);
+    let exits = mem.find("trust.track_caller.exits").all().to_vec();
+    let errors: Vec<Option<String>> = exits
+        .iter()
+        .map(|r| r.outcome.as_ref().unwrap().error.clone())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            None,
+            Some("agent error: empty".to_owned()),
+            Some("agent error: not a number".to_owned()),
+            Some("agent error: zero".to_owned()),
+        ]
+    );
+    assert_eq!(
+        exits[0].rationale.signals.len(),
+        1,
+        "notes made in an inline body belong to its record"
+    );
+    let opt = mem.find("trust.track_caller.option").all().to_vec();
+    assert_eq!(opt.len(), 2);
+    let unwrap = mem.find("trust.track_caller.unwrap").expect_one();
+    assert_eq!(status(unwrap.record()), OutcomeStatus::Panic);
+    let never = mem.find("trust.track_caller.never").expect_one();
+    assert_eq!(status(never.record()), OutcomeStatus::Panic);
+}

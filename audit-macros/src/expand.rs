@@ -742,7 +742,75 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             #ret
         }
     };
+    // `#[track_caller]`: the caller's location does not reach into a closure, so the body
+    // runs inline, its exits rewritten to leave a labelled block (`crate::inline`).
+    let track_caller = f.attrs.iter().any(|a| a.path().is_ident("track_caller"));
+    let inline_body = |ty: TokenStream| -> TokenStream {
+        let mut block = (*f.block).clone();
+        let mut exits = crate::inline::Exits {
+            label: crate::inline::Exits::label(),
+            private: &private,
+            errors: Vec::new(),
+        };
+        syn::visit_mut::VisitMut::visit_block_mut(&mut exits, &mut block);
+        let errors = exits.errors.iter().map(syn::Error::to_compile_error);
+        let label = exits.label;
+        let stmts = &block.stmts;
+        let entered = Ident::new("audit_entered", Span::mixed_site());
+        let labelled = quote_spanned!(body_span=> #label: { #(#stmts)* });
+        // Only what the generated `let`s themselves trigger is allowed: an attribute here
+        // covers the user's body too.
+        let unit = (ty.to_string() == "()").then(|| quote!(#[allow(clippy::let_unit_value)]));
+        quote! {
+            #(#errors)*
+            #unit
+            let #ret: #ty = {
+                let #entered = #guard.enter_inline();
+                #unit
+                let #ret: #ty = #labelled;
+                #entered.leave();
+                #ret
+            };
+        }
+    };
+    let sync_finish = |outcome: TokenStream| {
+        quote! {
+            {
+                #[allow(unused_imports)]
+                use #private::{
+                    FinishBoxedLocal as _, FinishBoxedSend as _, FinishNow as _,
+                    FinishUnobserved as _,
+                };
+                (&&&&#private::Finish::new(#ret))
+                    .audit_finish(&mut #guard, |#guard, #ret| { #outcome })
+            }
+        }
+    };
     let body = match shape {
+        Shape::Sync if diverges && track_caller => {
+            // `-> !`: nothing returns from the body (a `return` needs a value of type `!`), so
+            // it runs as written; the frame is left, and the panic recorded, as it unwinds.
+            let entered = Ident::new("audit_entered", Span::mixed_site());
+            let block = quote_spanned!(body_span=> { #(#stmts)* });
+            quote! {
+                #(#inner_attrs)*
+                #setup
+                let #entered = #guard.enter_inline();
+                #block
+            }
+        }
+        Shape::Sync if track_caller => {
+            let ty =
+                output_ty.map_or_else(|| quote!(()), |t| erase_impl_trait(t).into_token_stream());
+            let inline = inline_body(ty);
+            let finish = sync_finish(outcome(ret.to_token_stream()));
+            quote! {
+                #(#inner_attrs)*
+                #setup
+                #inline
+                #finish
+            }
+        }
         Shape::Sync if diverges => {
             // `-> !`: the body cannot return, so there is no value to record (a panic is
             // recorded by `run`); `!` cannot be named as a type on stable, so the closure
@@ -757,20 +825,12 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         Shape::Sync => {
             let fake = fake_return(output_ty);
             let closure = quote_spanned!(body_span=> move || { #fake #(#stmts)* });
-            let outcome = outcome(ret.to_token_stream());
+            let finish = sync_finish(outcome(ret.to_token_stream()));
             quote! {
                 #(#inner_attrs)*
                 #setup
                 let #ret = #guard.run(#closure);
-                {
-                    #[allow(unused_imports)]
-                    use #private::{
-                        FinishBoxedLocal as _, FinishBoxedSend as _, FinishNow as _,
-                        FinishUnobserved as _,
-                    };
-                    (&&&&#private::Finish::new(#ret))
-                        .audit_finish(&mut #guard, |#guard, #ret| { #outcome })
-                }
+                #finish
             }
         }
         Shape::Async => {
@@ -785,10 +845,16 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         Shape::ImplFuture { .. } => {
             let inner = Ident::new("audit_inner", Span::mixed_site());
             let finish = instrumented(inner.to_token_stream());
+            let make = if track_caller {
+                let inline = inline_body(quote!(_));
+                quote! { #inline let #inner = #ret; }
+            } else {
+                quote! { let #inner = #guard.run(move || { #(#stmts)* }); }
+            };
             quote! {
                 #(#inner_attrs)*
                 #setup
-                let #inner = #guard.run(move || { #(#stmts)* });
+                #make
                 async move { #finish }
             }
         }

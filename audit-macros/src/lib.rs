@@ -23,6 +23,7 @@ use quote::ToTokens;
 mod attr;
 mod expand;
 mod grammar;
+mod inline;
 #[cfg(test)]
 mod snapshots;
 

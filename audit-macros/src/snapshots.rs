@@ -122,6 +122,23 @@ fn cases() -> Vec<Case> {
             ),
         },
         Case {
+            name: "track_caller_inline",
+            what: "`#[track_caller]`: the body runs inline in a labelled block; `return` and `?` \
+                   leave the block, not the function, so the outcome is still recorded",
+            kind: Kind::Tool,
+            args: quote!(name = "config.read"),
+            item: quote!(
+                #[track_caller]
+                fn read(path: &str) -> Result<u32, ConfigError> {
+                    if path.is_empty() {
+                        return Err(ConfigError::Empty);
+                    }
+                    let text = load(path)?;
+                    Ok(text.len() as u32)
+                }
+            ),
+        },
+        Case {
             name: "errors_keep_original",
             what: "errors: an unknown option and a decision without versions; every error is \
                    reported and the function is emitted unchanged",

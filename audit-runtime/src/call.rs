@@ -365,12 +365,6 @@ impl CallGuard {
         }
     }
 
-    /// Make the call's frame current on this thread (for the body, or for one poll).
-    #[inline]
-    fn enter(state: &CallState) -> context::Entered<'_> {
-        context::enter_frame(&state.head.ctx, true)
-    }
-
     /// Run a synchronous body inside the call.
     pub fn run<R>(&mut self, body: impl FnOnce() -> R) -> R {
         let Some(state) = self.state.as_mut() else {
@@ -378,9 +372,9 @@ impl CallGuard {
         };
         let (result, notes) = {
             let _entered = self.span.enter();
-            let frame = Self::enter(state);
-            let result = catch_unwind(AssertUnwindSafe(body));
-            (result, frame.exit())
+            context::in_frame(&state.head.ctx, true, || {
+                catch_unwind(AssertUnwindSafe(body))
+            })
         };
         if let Some(notes) = notes {
             state.add_notes(notes);
@@ -391,6 +385,30 @@ impl CallGuard {
                 state.extra_mut().panic = Some(panic_message(payload.as_ref()));
                 resume_unwind(payload)
             }
+        }
+    }
+
+    /// Enter the call for a body that runs inline in the function, not in a closure: for
+    /// `#[track_caller]` functions, whose caller's location does not reach into a closure.
+    /// Leave with [`InlineBody::leave`] when the body completes; dropped without it (the body
+    /// unwound) the call is recorded as panicked. The panic's message is not known there: an
+    /// inline body runs without `catch_unwind`.
+    pub fn enter_inline(&mut self) -> InlineBody<'_> {
+        let Some(state) = self.state.as_ref() else {
+            return InlineBody {
+                guard: self,
+                frame: None,
+                span: None,
+                left: false,
+            };
+        };
+        let frame = context::OwnedFrame::enter(&state.head.ctx, true);
+        let span = self.span.clone().entered();
+        InlineBody {
+            guard: self,
+            frame: Some(frame),
+            span: Some(span),
+            left: false,
         }
     }
 
@@ -500,6 +518,46 @@ impl Drop for CallGuard {
     }
 }
 
+/// A call entered for a body that runs inline ([`CallGuard::enter_inline`]). Generated code
+/// only. Forgetting it is harmless: the frame's context is then leaked, not left dangling.
+#[derive(Debug)]
+#[must_use]
+pub struct InlineBody<'a> {
+    guard: &'a mut CallGuard,
+    frame: Option<context::OwnedFrame>,
+    span: Option<tracing::span::EnteredSpan>,
+    left: bool,
+}
+
+impl InlineBody<'_> {
+    /// The body completed (returned a value): leave the call's frame.
+    #[inline]
+    pub fn leave(mut self) {
+        self.left = true;
+    }
+}
+
+impl Drop for InlineBody<'_> {
+    fn drop(&mut self) {
+        drop(self.span.take());
+        let notes = self.frame.take().and_then(context::OwnedFrame::exit);
+        let Some(state) = self.guard.state.as_mut() else {
+            return;
+        };
+        if let Some(notes) = notes {
+            state.add_notes(notes);
+        }
+        if !self.left {
+            // Dropped without `leave`: the body is unwinding (code after the body, which
+            // calls `leave`, is reached by every normal exit of an inline body).
+            state.extra_mut().panic = Some(INLINE_PANIC.to_owned());
+        }
+    }
+}
+
+/// The panic message of a call whose inline body unwound.
+pub(crate) const INLINE_PANIC: &str = "panicked (the message is not captured: a #[track_caller] body runs inline, without catch_unwind)";
+
 /// A call waiting for the first poll of its future ([`CallGuard::until_polled`]). Generated code
 /// only.
 #[derive(Debug)]
@@ -564,9 +622,9 @@ impl<F: Future> Future for Instrumented<F> {
         };
         let (result, notes) = {
             let _entered = guard.span.enter();
-            let frame = CallGuard::enter(state);
-            let result = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
-            (result, frame.exit())
+            context::in_frame(&state.head.ctx, true, || {
+                catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
+            })
         };
         if let Some(notes) = notes {
             state.add_notes(notes);

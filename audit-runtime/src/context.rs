@@ -95,15 +95,22 @@ impl AuditContext {
 ///
 /// A pointer, not a copy: entering and leaving a call swaps 16 bytes in a thread-local cell
 /// instead of copying an 80-byte context in, out and back, and the session needs no stack of its
-/// own (`docs/BENCHMARKS.md`). Reading it is sound because of how frames become current:
-/// [`enter_frame`] takes `&'a AuditContext` and returns an [`Entered<'a>`] that borrows it, and
-/// `Entered`'s `Drop` (which runs on unwinding too) puts the previous frame back. So a frame is
-/// current only while its context is borrowed, neither moved nor dropped nor mutated.
-/// `Entered` is private to the crate and never leaked, and frames only leave the cell inside
-/// [`with_current`], whose callback cannot keep the reference it is given. This relies on calls
-/// nesting on a thread's stack, as Rust's own borrows do: a stackful coroutine that suspends
-/// inside an audited body and resumes on another stack is not supported (debug builds assert
-/// that frames are left in order).
+/// own (`docs/BENCHMARKS.md`). Reading it is sound because a frame's context outlives the time
+/// the frame is current, whatever safe code does:
+///
+/// - a *scoped* frame ([`in_frame`]) points at a context borrowed for a closure, and `in_frame`
+///   itself puts the previous frame back when the closure returns or unwinds; no guard is
+///   handed out, so nothing can be forgotten (`mem::forget`) or outlive the borrow;
+/// - an *owned* frame ([`OwnedFrame`], for bodies that must run inline: `#[track_caller]`)
+///   points at a heap copy of the context that is freed only when the frame is left in order,
+///   that is while it is the current frame (then nothing else points at it: frames entered
+///   after it were all left, or their pointers were put aside by a scoped frame that is gone).
+///   Left out of order, or forgotten, the copy is leaked instead of freed, so a frame that a
+///   scoped frame restores later still points at live memory.
+///
+/// By induction, every frame reachable as current or as a saved previous frame points at live
+/// memory; `tests::frames_stay_valid_under_any_order` drives the real functions through random
+/// interleavings (out of order, forgotten, moved out of a scope) against a model.
 #[derive(Clone, Copy)]
 struct Frame {
     ctx: NonNull<AuditContext>,
@@ -113,8 +120,7 @@ struct Frame {
 }
 
 thread_local! {
-    /// The innermost frame; the outer ones are saved by the [`Entered`] guards of the calls
-    /// that replaced them.
+    /// The innermost frame; the outer ones are saved by the calls that replaced them.
     static CURRENT: Cell<Option<Frame>> = const { Cell::new(None) };
     /// Notes made from inside calls, each with the id of the call it belongs to.
     static NOTES: RefCell<Vec<(RecordId, Note)>> = const { RefCell::new(Vec::new()) };
@@ -122,58 +128,107 @@ thread_local! {
     static PENDING_NOTES: Cell<usize> = const { Cell::new(0) };
 }
 
-/// A frame made current by [`enter_frame`]; dropping it (or [`Entered::exit`]) restores the one
-/// before.
-#[must_use]
-pub(crate) struct Entered<'a> {
-    previous: Option<Frame>,
-    ctx: &'a AuditContext,
-    takes_notes: bool,
+/// Puts the frame saved by [`in_frame`] back, also when the closure unwinds. Private to this
+/// module and dropped by `in_frame` itself: it is never handed out.
+struct Restore(Option<Frame>);
+
+impl Drop for Restore {
+    #[inline]
+    fn drop(&mut self) {
+        // Thread-local storage being torn down: nothing is current any more anyway.
+        let _ = CURRENT.try_with(|c| c.set(self.0));
+    }
 }
 
-/// Make `ctx` the current context until the returned guard is dropped; notes made meanwhile
-/// belong to it if `takes_notes`.
+/// Run `f` with `ctx` as the current context; notes made meanwhile belong to it if
+/// `takes_notes`, and are returned with `f`'s value. The previous frame is current again
+/// when this returns or unwinds.
 #[inline]
-pub(crate) fn enter_frame(ctx: &AuditContext, takes_notes: bool) -> Entered<'_> {
+pub(crate) fn in_frame<R>(
+    ctx: &AuditContext,
+    takes_notes: bool,
+    f: impl FnOnce() -> R,
+) -> (R, Option<Vec<Note>>) {
     let frame = Frame {
         ctx: NonNull::from(ctx),
         takes_notes,
     };
-    let previous = CURRENT.with(|c| c.replace(Some(frame)));
-    Entered {
-        previous,
-        ctx,
-        takes_notes,
+    let restore = Restore(CURRENT.with(|c| c.replace(Some(frame))));
+    let value = f();
+    drop(restore);
+    let notes = if takes_notes && PENDING_NOTES.with(Cell::get) > 0 {
+        take_notes(ctx.id)
+    } else {
+        None
+    };
+    (value, notes)
+}
+
+/// A frame whose context the frame owns, for a body that runs inline in its function rather
+/// than in a closure (`#[track_caller]`, whose location does not pass through closures).
+/// Dropping it or [`OwnedFrame::exit`] leaves it; see [`Frame`] for why forgetting it or
+/// leaving it out of order is harmless (the context is then leaked, never freed early).
+pub(crate) struct OwnedFrame {
+    ctx: NonNull<AuditContext>,
+    previous: Option<Frame>,
+    takes_notes: bool,
+    id: RecordId,
+}
+
+impl std::fmt::Debug for OwnedFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedFrame").field("id", &self.id).finish()
     }
 }
 
-impl Drop for Entered<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        // Thread-local storage being torn down: nothing is current any more anyway.
-        let _ = CURRENT.try_with(|c| {
-            // Frames are left in the reverse order they were entered (see `Frame`).
-            debug_assert!(
-                c.get()
-                    .is_some_and(|f| std::ptr::eq(f.ctx.as_ptr(), self.ctx)),
-                "audit context frames left out of order"
-            );
-            c.set(self.previous);
-        });
+impl OwnedFrame {
+    /// Make a copy of `ctx` the current context until the frame is left.
+    pub(crate) fn enter(ctx: &AuditContext, takes_notes: bool) -> OwnedFrame {
+        let id = ctx.id;
+        let ctx = NonNull::from(Box::leak(Box::new(ctx.clone())));
+        let previous = CURRENT.with(|c| c.replace(Some(Frame { ctx, takes_notes })));
+        OwnedFrame {
+            ctx,
+            previous,
+            takes_notes,
+            id,
+        }
     }
-}
 
-impl Entered<'_> {
-    /// Restore the previous frame; the notes made for this one, if any.
-    #[inline]
+    /// Leave the frame; the notes made for it, if any.
     pub(crate) fn exit(self) -> Option<Vec<Note>> {
-        let (id, takes_notes) = (self.ctx.id, self.takes_notes);
+        let (id, takes_notes) = (self.id, self.takes_notes);
         drop(self);
         if takes_notes && PENDING_NOTES.with(Cell::get) > 0 {
             take_notes(id)
         } else {
             None
         }
+    }
+}
+
+impl Drop for OwnedFrame {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        let in_order = CURRENT
+            .try_with(|c| {
+                let mine = c.get().is_some_and(|f| f.ctx == self.ctx);
+                if mine {
+                    c.set(self.previous);
+                }
+                mine
+            })
+            .unwrap_or(false);
+        if in_order {
+            // SAFETY: the pointer came from `Box::leak` in `enter` and is freed only here, once
+            // (`drop` runs once). The frame was current and is no longer: no frame entered
+            // after it is current or saved, since each either was left (scoped frames restore
+            // what they saved before returning) or is owned and still points at its own copy;
+            // so nothing else can read this pointer again.
+            drop(unsafe { Box::from_raw(self.ctx.as_ptr()) });
+        }
+        // Out of order (or thread-local storage gone): a scoped frame may still hold this
+        // pointer as the frame to restore; the copy is leaked so that it stays valid.
     }
 }
 
@@ -202,9 +257,11 @@ fn take_notes(id: RecordId) -> Option<Vec<Note>> {
 #[allow(unsafe_code)]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<(&AuditContext, bool)>) -> R) -> R {
     let frame = CURRENT.try_with(Cell::get).ok().flatten();
-    // SAFETY: a frame is current only while the `Entered` that made it current is alive, and
-    // that guard borrows the context immutably (see `Frame`); this thread's code below the
-    // current frame cannot end that borrow while `f` runs, since `f` runs inside it.
+    // SAFETY: a current frame points at live memory (see `Frame`): a scoped frame's borrow
+    // lasts until `in_frame` restores the frame before it, and an owned frame's copy is freed
+    // only once it is no longer current. Neither can happen while `f` runs on this thread
+    // unless `f` itself enters or leaves frames, and `f` never gets to (the callbacks in this
+    // crate only read or clone the context).
     f(frame.map(|fr| (unsafe { fr.ctx.as_ref() }, fr.takes_notes)))
 }
 
@@ -255,9 +312,7 @@ pub(crate) fn add_note(note: Note) -> bool {
 /// children.
 pub fn enter<R>(ctx: Option<&AuditContext>, f: impl FnOnce() -> R) -> R {
     let Some(ctx) = ctx else { return f() };
-    // Left when dropped, also when `f` unwinds.
-    let _entered = enter_frame(ctx, false);
-    f()
+    in_frame(ctx, false, f).0
 }
 
 pin_project_lite::pin_project! {
@@ -299,7 +354,7 @@ impl<F: Future> FutureExt for F {}
 
 #[cfg(test)]
 mod tests {
-    use super::{AuditContext, current, enter};
+    use super::{AuditContext, OwnedFrame, current, enter, in_frame};
     use crate::ids::{RecordId, SpanId, TraceId};
     use crate::point::PointKind;
 
@@ -335,5 +390,115 @@ mod tests {
             assert_eq!(current().and_then(|c| c.session), Some("outer".into()));
         });
         assert!(current().is_none());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A scoped frame around more operations.
+        Scope(Vec<Op>),
+        /// Enter an owned frame (kept in the list of live ones, also past the scope).
+        Owned,
+        /// Drop the `i`th live owned frame (modulo their number).
+        Drop(usize),
+        /// `mem::forget` the `i`th live owned frame.
+        Forget(usize),
+    }
+
+    fn ops() -> impl proptest::strategy::Strategy<Value = Vec<Op>> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Op::Owned),
+            (0usize..8).prop_map(Op::Drop),
+            (0usize..8).prop_map(Op::Forget),
+        ];
+        let op = leaf.prop_recursive(4, 48, 6, |inner| {
+            proptest::collection::vec(inner, 0..6).prop_map(Op::Scope)
+        });
+        proptest::collection::vec(op, 0..24)
+    }
+
+    /// The model: which context should be current. An owned frame, as the real one, restores
+    /// its previous frame only when it is left while current.
+    struct Model {
+        current: Option<u64>,
+        /// Live owned frames: (the real frame, its context's tag, the tag it restores).
+        owned: Vec<(OwnedFrame, u64, Option<u64>)>,
+        next: u64,
+    }
+
+    fn tagged(tag: u64) -> AuditContext {
+        let mut c = ctx(&format!("frame-{tag}"));
+        c.run = None;
+        c
+    }
+
+    fn check(model: &Model) {
+        // Reading the current context (its session string, behind an `Arc`) touches the memory
+        // the frame points at: a freed context would not read back as its tag.
+        let seen = current().and_then(|c| c.session).map(|s| s.to_string());
+        assert_eq!(seen, model.current.map(|t| format!("frame-{t}")));
+    }
+
+    fn run(ops: &[Op], model: &mut Model) {
+        for op in ops {
+            match op {
+                Op::Scope(inner) => {
+                    let tag = model.next;
+                    model.next += 1;
+                    let ctx = tagged(tag);
+                    let saved = model.current;
+                    in_frame(&ctx, false, || {
+                        model.current = Some(tag);
+                        check(model);
+                        run(inner, model);
+                        check(model);
+                    });
+                    model.current = saved;
+                }
+                Op::Owned => {
+                    let tag = model.next;
+                    model.next += 1;
+                    let frame = OwnedFrame::enter(&tagged(tag), false);
+                    model.owned.push((frame, tag, model.current));
+                    model.current = Some(tag);
+                }
+                Op::Drop(i) | Op::Forget(i) if !model.owned.is_empty() => {
+                    let (frame, tag, previous) = model.owned.remove(i % model.owned.len());
+                    if matches!(op, Op::Drop(_)) {
+                        drop(frame);
+                        if model.current == Some(tag) {
+                            model.current = previous;
+                        }
+                    } else {
+                        std::mem::forget(frame);
+                    }
+                }
+                Op::Drop(_) | Op::Forget(_) => {}
+            }
+            check(model);
+        }
+    }
+
+    proptest::proptest! {
+        /// The real frame functions, driven through any interleaving of scoped frames and owned
+        /// frames left in order, out of order, forgotten, or kept past the scope they were
+        /// entered in: the current context is always the one the model says, and readable.
+        #[test]
+        fn frames_stay_valid_under_any_order(ops in ops()) {
+            // A thread of its own: a forgotten frame stays current on its thread for good.
+            std::thread::spawn(move || {
+                let mut model = Model { current: None, owned: Vec::new(), next: 0 };
+                run(&ops, &mut model);
+                for (frame, tag, previous) in std::mem::take(&mut model.owned).into_iter().rev() {
+                    drop(frame);
+                    if model.current == Some(tag) {
+                        model.current = previous;
+                    }
+                    check(&model);
+                }
+            })
+            .join()
+            .expect("the model agrees");
+        }
     }
 }

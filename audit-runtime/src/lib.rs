@@ -69,11 +69,12 @@ pub use audit_macros::{
 /// Not public API: the paths generated code uses. May change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{AuditCapture, CallGuard, Instrumented, Unpolled};
+    pub use crate::call::{AuditCapture, CallGuard, InlineBody, Instrumented, Unpolled};
     pub use crate::point::{
         ArgMode, ArgSpec, ArtifactRole, AuditPoint, OutputMode, PointKind, RedactAction,
         RedactSpec, RegisteredPoint, SideEffect, VersionSource, VersionSpec,
     };
+    pub use crate::probe::{AuditFromResidual, AuditTry};
     pub use crate::probe::{
         Describe, DescribeDebug, DescribeDisplay, DescribeDyn, DescribeDynSendSync, DescribeError,
         DescribeOther, Finish, FinishBoxedLocal, FinishBoxedSend, FinishNow, FinishUnobserved,

@@ -408,6 +408,77 @@ pub fn type_name_of<T: ?Sized>(_: &T) -> &'static str {
     std::any::type_name::<T>()
 }
 
+// ---- `?` in inline bodies -------------------------------------------------------------------
+
+/// `?` inside a `#[track_caller]` audited function. Its body runs inline in a labelled block
+/// (the caller's location does not reach into a closure), so `expr?` is rewritten to leave that
+/// block instead of the function, and the record still gets the `Err`. `std::ops::Try` is not
+/// stable, so this covers the two types `?` is used on in practice.
+#[diagnostic::on_unimplemented(
+    message = "`?` on `{Self}` inside a `#[track_caller]` audited function",
+    label = "the audit macro supports `?` on `Result` and `Option` here",
+    note = "match on the value instead, or remove `#[track_caller]`"
+)]
+pub trait AuditTry {
+    /// The value `?` yields.
+    type Output;
+    /// What `?` returns early with.
+    type Residual;
+    /// Continue with the value, or break with the residual.
+    fn audit_branch(self) -> std::ops::ControlFlow<Self::Residual, Self::Output>;
+}
+
+impl<T, E> AuditTry for Result<T, E> {
+    type Output = T;
+    type Residual = Result<Infallible, E>;
+    #[inline]
+    fn audit_branch(self) -> std::ops::ControlFlow<Self::Residual, T> {
+        match self {
+            Ok(v) => std::ops::ControlFlow::Continue(v),
+            Err(e) => std::ops::ControlFlow::Break(Err(e)),
+        }
+    }
+}
+
+impl<T> AuditTry for Option<T> {
+    type Output = T;
+    type Residual = Option<Infallible>;
+    #[inline]
+    fn audit_branch(self) -> std::ops::ControlFlow<Self::Residual, T> {
+        match self {
+            Some(v) => std::ops::ControlFlow::Continue(v),
+            None => std::ops::ControlFlow::Break(None),
+        }
+    }
+}
+
+/// The function's return value made from a `?`'s residual, as `?` makes it (`From` on the
+/// error).
+#[diagnostic::on_unimplemented(
+    message = "`?` cannot return `{R}` from a `#[track_caller]` audited function returning `{Self}`",
+    label = "this `?` leaves the function"
+)]
+pub trait AuditFromResidual<R> {
+    /// The early return value.
+    fn audit_from_residual(residual: R) -> Self;
+}
+
+impl<T, E, F: From<E>> AuditFromResidual<Result<Infallible, E>> for Result<T, F> {
+    #[inline]
+    fn audit_from_residual(residual: Result<Infallible, E>) -> Self {
+        match residual {
+            Err(e) => Err(From::from(e)),
+        }
+    }
+}
+
+impl<T> AuditFromResidual<Option<Infallible>> for Option<T> {
+    #[inline]
+    fn audit_from_residual(_: Option<Infallible>) -> Self {
+        None
+    }
+}
+
 #[cfg(test)]
 // The probes are called exactly as the expansion calls them: the full stack of `&`s is the
 // dispatch under test, not a needless borrow.

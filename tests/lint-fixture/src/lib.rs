@@ -18,3 +18,12 @@ pub fn result_tool(x: u8) -> Result<u8, String> {
     let v = vec![x]; // LINT: useless_vec
     Ok(v.len() as u8 + x)
 }
+
+/// `#[track_caller]` bodies run inline (their `return`s become `break`s, so `needless_return`
+/// cannot fire there); other lints still do.
+#[track_caller]
+#[audit_runtime::audited_tool]
+pub fn inline_tool(x: u8) -> Result<u8, String> {
+    let v = vec![x]; // LINT: useless_vec
+    Ok(v.len() as u8 + x)
+}
