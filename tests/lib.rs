@@ -1,5 +1,10 @@
 //! Shared helpers for the integration tests.
 
+// Every `rust` block of the README compiles and runs as written.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
+
 use audit_exporters::MemoryExporter;
 use audit_runtime::{AuditGuard, AuditRuntime};
 
