@@ -2,7 +2,11 @@
 //!
 //! * [`StdoutExporter`]: development output, JSON lines or a readable summary.
 //! * [`MemoryExporter`]: keeps records in memory, with assertion helpers for tests.
-//! * [`FileExporter`]: the tamper-evident file log (see [`file`]).
+//! * [`FileExporter`]: the tamper-evident file log (see [`file`](mod@file)).
+//! * `otlp` (features `otlp`, `otlp-grpc`, `otlp-tls`): records as OpenTelemetry logs and spans
+//!   to any OTLP collector, with spilling to disk during outages.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod file;
 mod memory;

@@ -11,7 +11,7 @@
 //! | `#[audited_model_call]` | a model call | yes (`model = ..`) |
 //! | `#[audited_policy_check]` | a policy check | yes, or `unversioned` |
 //!
-//! The full option reference is in the repository README and in `attr.rs`.
+//! Each attribute's documentation lists every option (`OPTIONS.md` in this crate).
 //!
 //! Design: this crate only parses and generates (it is small, its logic unit-tested as plain
 //! functions); everything that can run at run time lives in `audit-runtime`.
@@ -135,6 +135,8 @@ pub(crate) fn expand_item(kind: Kind, args: TokenStream2, item: TokenStream2) ->
 
 /// Audit one run of an agent: the root record that decisions, tools and model calls nest under.
 /// Writes a `started` record when the run begins (turn off with `started = false`).
+///
+#[doc = include_str!("../OPTIONS.md")]
 #[proc_macro_attribute]
 pub fn audited_agent(args: TokenStream, item: TokenStream) -> TokenStream {
     entry(Kind::AgentRun, args, item)
@@ -142,24 +144,32 @@ pub fn audited_agent(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Audit a decision point. Must declare the versions in force (`model`, `model_version`,
 /// `prompt`, `policy`, `feature_set`, `reference_data`, ...) or `unversioned = "reason"`.
+///
+#[doc = include_str!("../OPTIONS.md")]
 #[proc_macro_attribute]
 pub fn audited_decision(args: TokenStream, item: TokenStream) -> TokenStream {
     entry(Kind::Decision, args, item)
 }
 
 /// Audit a tool the agent calls. Declare its `side_effect = none | read | write | irreversible`.
+///
+#[doc = include_str!("../OPTIONS.md")]
 #[proc_macro_attribute]
 pub fn audited_tool(args: TokenStream, item: TokenStream) -> TokenStream {
     entry(Kind::Tool, args, item)
 }
 
 /// Audit a call to a model. Must name the `model` (and its version, or rely on the registry).
+///
+#[doc = include_str!("../OPTIONS.md")]
 #[proc_macro_attribute]
 pub fn audited_model_call(args: TokenStream, item: TokenStream) -> TokenStream {
     entry(Kind::ModelCall, args, item)
 }
 
 /// Audit a policy or guardrail check. Must declare the `policy` version (or `unversioned`).
+///
+#[doc = include_str!("../OPTIONS.md")]
 #[proc_macro_attribute]
 pub fn audited_policy_check(args: TokenStream, item: TokenStream) -> TokenStream {
     entry(Kind::PolicyCheck, args, item)

@@ -22,7 +22,7 @@
 //!
 //! See `ARCHITECTURE.md` for the data flow and `docs/RECORD-SCHEMA.md` for every field.
 
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod artifacts;
 mod call;

@@ -69,6 +69,25 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
             "--no-write",
         ]);
         step("audit coverage gate", cov)?;
+        // What docs.rs builds, with every warning (broken or ambiguous links) an error.
+        let mut doc = cargo();
+        doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
+            .env("RUSTDOCFLAGS", "-D warnings");
+        step("rustdoc", doc)?;
+        // The library crates as crates.io would take them: packaged, then built from the
+        // package alone (a file outside a crate's directory, a missing readme or license fails).
+        let mut package = cargo();
+        package.args([
+            "package",
+            "-p",
+            "audit-macros",
+            "-p",
+            "audit-runtime",
+            "-p",
+            "audit-exporters",
+            "--allow-dirty",
+        ]);
+        step("package", package)?;
         let mut test = cargo();
         test.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
         run_tests(test)
