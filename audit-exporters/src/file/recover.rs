@@ -20,7 +20,7 @@ use audit_runtime::RecordId;
 use audit_runtime::chain::{ChainVerifier, check_line};
 
 use super::FileLogError;
-use super::format::{self, CheckpointLine, FileKind, SegmentHeader};
+use super::format::{self, CheckpointLine, FileKind, GapLine, SegmentHeader};
 use super::fs::LogFs;
 
 /// How much of a file's end is read to decide whether it is clean. A record line longer than
@@ -159,7 +159,11 @@ fn tail_is_clean(fs: &dyn LogFs, path: &Path, kind: Kind) -> Result<bool, FileLo
         return Ok(false);
     };
     Ok(match kind {
-        Kind::Segment => check_line(line).is_ok() || SegmentHeader::parse(line).is_ok(),
+        Kind::Segment => {
+            check_line(line).is_ok()
+                || GapLine::parse(line).is_ok()
+                || SegmentHeader::parse(line).is_ok()
+        }
         Kind::Checkpoints => CheckpointLine::parse(line).is_ok(),
     })
 }
@@ -184,7 +188,7 @@ fn valid_prefix(data: &[u8], kind: Kind) -> (usize, Option<u64>, bool, String) {
         if bad_seen {
             // Is this a line that stands on its own? Then the damage is not a torn tail.
             let stands = text.is_some_and(|t| match kind {
-                Kind::Segment => check_line(t).is_ok(),
+                Kind::Segment => check_line(t).is_ok() || GapLine::parse(t).is_ok(),
                 Kind::Checkpoints => CheckpointLine::parse(t).is_ok(),
             });
             if stands && complete {
@@ -215,6 +219,22 @@ fn valid_prefix(data: &[u8], kind: Kind) -> (usize, Option<u64>, bool, String) {
                                     }
                                     None => ChainVerifier::new(),
                                 });
+                                true
+                            }
+                            Err(e) => {
+                                reason = e;
+                                false
+                            }
+                        },
+                        // A gap line (format 2) resumes the chain after the absent records; the
+                        // verifier checks the rest of its links.
+                        Some(v) if GapLine::is_gap(t) => match GapLine::parse(t) {
+                            Ok((g, _)) => {
+                                *v = ChainVerifier::resume(
+                                    g.to_seq,
+                                    g.last_hash(),
+                                    g.chain.to_string(),
+                                );
                                 true
                             }
                             Err(e) => {
