@@ -6,12 +6,17 @@
 //! longest prefix of valid, linked lines; if nothing valid follows it, the rest is the torn tail:
 //! it is copied into a quarantine file (`<name>.quarantine-<unix ms>`, synced, directory synced)
 //! and only then cut from the original (truncate, synced). A crash during recovery therefore at
-//! worst quarantines the same bytes twice. Damage with valid lines after it is not a torn tail
-//! but tampering or corruption: recovery leaves it for the verifier to report.
+//! worst quarantines the same bytes twice. A last segment whose header is torn moves to
+//! quarantine whole (renamed); one with no byte at all (the writer died between creating it and
+//! writing its header) is removed and reported, since there is nothing to keep. Damage with
+//! valid lines after it is not a torn tail but tampering or corruption: recovery leaves it for
+//! the verifier to report.
 //!
 //! What must hold: recovery never touches a chain another process is writing (it holds the
-//! chain's lock, the checkpoint log, while it works and skips chains whose lock is taken), and
-//! it never deletes a byte: everything it cuts is in a quarantine file first.
+//! chain's lock, the checkpoint log, while it works and skips chains whose lock is taken); it
+//! never deletes a byte: everything it cuts is in a quarantine file first; and a repair that
+//! fails (a disk still full) leaves the directory as it found it: the partial quarantine file
+//! is removed again, the original is untouched, and the next start tries again.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -36,8 +41,9 @@ pub struct Repair {
     pub kept_bytes: u64,
     /// Bytes moved to the quarantine file.
     pub quarantined_bytes: u64,
-    /// Where they went.
-    pub quarantine: PathBuf,
+    /// Where they went; `None` when the file had no byte and was removed (an empty last
+    /// segment: the writer died between creating it and writing its header).
+    pub quarantine: Option<PathBuf>,
     /// `seq` of the last record kept, for segments.
     pub last_good_seq: Option<u64>,
     /// Why the tail was judged torn.
@@ -280,6 +286,25 @@ fn repair_file(
         return Ok(());
     }
     let data = read_all(fs, &path)?;
+    if kind == Kind::Segment && data.is_empty() {
+        // Created, but the writer died before its header: nothing to keep and nothing to
+        // quarantine, but left in place it would make every later verification fail.
+        fs.remove_file(&path)
+            .map_err(|e| io_err("remove", &path, e))?;
+        fs.sync_dir(dir)
+            .map_err(|e| io_err("fsync directory", dir, e))?;
+        report.repairs.push(Repair {
+            file: path,
+            kept_bytes: 0,
+            quarantined_bytes: 0,
+            quarantine: None,
+            last_good_seq: None,
+            reason: "empty segment: the writer stopped between creating it and writing its \
+                     header; removed"
+                .into(),
+        });
+        return Ok(());
+    }
     let (end, last_good_seq, valid_after_bad, reason) = valid_prefix(&data, kind);
     if end == data.len() {
         return Ok(());
@@ -305,39 +330,27 @@ fn repair_file(
             file: path,
             kept_bytes: 0,
             quarantined_bytes: torn.len() as u64,
-            quarantine,
+            quarantine: Some(quarantine),
             last_good_seq: None,
             reason,
         });
         return Ok(());
     }
-    let mut q = fs
-        .create_new(&quarantine)
-        .map_err(|e| io_err("create", &quarantine, e))?;
-    let mut off = 0;
-    while off < torn.len() {
-        match q.write(&torn[off..]) {
-            Ok(0) => {
-                return Err(io_err(
-                    "write",
-                    &quarantine,
-                    std::io::Error::new(std::io::ErrorKind::WriteZero, "wrote nothing"),
-                ));
-            }
-            Ok(n) => off += n,
-            Err(e) => return Err(io_err("write", &quarantine, e)),
+    if let Err(e) = write_quarantine(fs, dir, &quarantine, torn) {
+        // Leave no partial (often empty) quarantine file behind, so that a start on a disk that
+        // is still full changes nothing; the original still holds every byte.
+        if fs.remove_file(&quarantine).is_ok() {
+            let _ = fs.sync_dir(dir);
         }
+        return Err(e);
     }
-    q.sync().map_err(|e| io_err("fsync", &quarantine, e))?;
-    fs.sync_dir(dir)
-        .map_err(|e| io_err("fsync directory", dir, e))?;
     fs.truncate(&path, end as u64)
         .map_err(|e| io_err("truncate", &path, e))?;
     report.repairs.push(Repair {
         file: path,
         kept_bytes: end as u64,
         quarantined_bytes: torn.len() as u64,
-        quarantine,
+        quarantine: Some(quarantine),
         last_good_seq: if kind == Kind::Segment {
             last_good_seq
         } else {
@@ -346,4 +359,34 @@ fn repair_file(
         reason,
     });
     Ok(())
+}
+
+/// Write `torn` into a new quarantine file and make it and its name durable.
+fn write_quarantine(
+    fs: &dyn LogFs,
+    dir: &Path,
+    quarantine: &Path,
+    torn: &[u8],
+) -> Result<(), FileLogError> {
+    let mut q = fs
+        .create_new(quarantine)
+        .map_err(|e| io_err("create", quarantine, e))?;
+    let mut off = 0;
+    while off < torn.len() {
+        match q.write(&torn[off..]) {
+            Ok(0) => {
+                return Err(io_err(
+                    "write",
+                    quarantine,
+                    std::io::Error::new(std::io::ErrorKind::WriteZero, "wrote nothing"),
+                ));
+            }
+            Ok(n) => off += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err("write", quarantine, e)),
+        }
+    }
+    q.sync().map_err(|e| io_err("fsync", quarantine, e))?;
+    fs.sync_dir(dir)
+        .map_err(|e| io_err("fsync directory", dir, e))
 }

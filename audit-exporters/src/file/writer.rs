@@ -217,17 +217,24 @@ impl FileExporterBuilder {
             })?;
         let recovery = recover_dir(&*self.fs, &self.dir)?;
         for r in &recovery.repairs {
-            eprintln!(
-                "audit file log: recovered torn tail of {}: kept {} bytes{}, moved {} bytes to {} \
-                 ({})",
-                r.file.display(),
-                r.kept_bytes,
-                r.last_good_seq
-                    .map_or_else(String::new, |s| format!(" (up to seq {s})")),
-                r.quarantined_bytes,
-                r.quarantine.display(),
-                r.reason
-            );
+            match &r.quarantine {
+                Some(q) => eprintln!(
+                    "audit file log: recovered torn tail of {}: kept {} bytes{}, moved {} bytes \
+                     to {} ({})",
+                    r.file.display(),
+                    r.kept_bytes,
+                    r.last_good_seq
+                        .map_or_else(String::new, |s| format!(" (up to seq {s})")),
+                    r.quarantined_bytes,
+                    q.display(),
+                    r.reason
+                ),
+                None => eprintln!(
+                    "audit file log: recovered {}: {}",
+                    r.file.display(),
+                    r.reason
+                ),
+            }
         }
         for note in &recovery.left_alone {
             eprintln!("audit file log: warning: {note}");
