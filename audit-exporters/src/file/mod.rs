@@ -17,7 +17,7 @@
 //! * [`note`] signs and verifies checkpoints in the C2SP signed-note format;
 //! * [`fs`] is the file-system seam, with in-memory and fault-injecting implementations.
 //!
-//! The byte-level format is in `docs/FILE-FORMAT.md` and [`format`].
+//! The byte-level format is in `docs/FILE-FORMAT.md` and [`mod@format`].
 //!
 //! Architecture Invariant: the chain (`seq`, `prev`, `hash`) is made by the runtime's worker;
 //! the file log adds no link of its own to records, it only stores them in order, frames them

@@ -125,8 +125,9 @@ impl FileExporterBuilder {
         self
     }
 
-    /// Write a checkpoint after this many records (default 10 000); `None` for only on time,
-    /// rotation and shutdown.
+    /// Write a checkpoint after this many records (default 10 000; counted in `seq`s, so the
+    /// records absent in a fallback's gaps count too); `None` for only on time, rotation and
+    /// shutdown.
     pub fn checkpoint_every_records(mut self, records: Option<u64>) -> Self {
         self.checkpoint_records = records;
         self
@@ -292,6 +293,12 @@ struct OpenChain {
 }
 
 /// Writes the chain into hash-chained, rotating JSON Lines segments with checkpoints.
+///
+/// It also works as the runtime's fallback exporter
+/// ([`audit_runtime::AuditBuilder::fallback`]), which receives only the batches the primary
+/// exporters failed: records past the next expected `seq` are preceded by a gap line naming the
+/// absent range (format 2, see [`format::GapLine`]), and the verifier lists the gaps. Records
+/// going back in `seq` are refused.
 ///
 /// ```no_run
 /// use audit_exporters::file::{FileExporter, FsyncPolicy};
