@@ -297,3 +297,54 @@ fn gaps_cannot_be_removed_widened_or_made_up() {
     let e = verify_dir(t.path(), &key).unwrap_err();
     assert!(e.reason.contains("format-1 segment"), "{e}");
 }
+
+#[test]
+fn every_edit_of_a_gapped_segment_fails_under_the_pinned_key_and_none_panics() {
+    let key = VerifyOptions::pinned(signer().verifier().clone());
+    let pristine = TempDir::new("gap-edits");
+    let segs = gapped_log(pristine.path());
+    let mut cases = 0;
+    for seg in &segs {
+        let name = seg.file_name().unwrap().to_owned();
+        let l = lines(seg);
+        for i in 0..l.len() {
+            let mut edits: Vec<Vec<String>> = Vec::new();
+            let mut deleted = l.clone();
+            deleted.remove(i);
+            edits.push(deleted);
+            let mut doubled = l.clone();
+            doubled.insert(i, l[i].clone());
+            edits.push(doubled);
+            if i + 1 < l.len() {
+                let mut swapped = l.clone();
+                swapped.swap(i, i + 1);
+                edits.push(swapped);
+            }
+            let mut cut = l.clone();
+            cut[i] = format!("{}\n", &l[i][..l[i].len() / 2]);
+            edits.push(cut);
+            let mut flipped = l.clone();
+            let mut bytes = l[i].clone().into_bytes();
+            let at = (i * 7919) % (bytes.len() - 1);
+            bytes[at] ^= 0x01;
+            flipped[i] = String::from_utf8_lossy(&bytes).into_owned();
+            edits.push(flipped);
+            for edited in edits {
+                let t = TempDir::new("gap-edit");
+                copy_dir(pristine.path(), t.path());
+                write_lines(&t.path().join(&name), &edited);
+                let r = std::panic::catch_unwind(|| verify_dir(t.path(), &key));
+                let r =
+                    r.unwrap_or_else(|_| panic!("the verifier panicked on an edit of line {i}"));
+                assert!(
+                    r.is_err(),
+                    "an edit of {}:{} went unnoticed",
+                    name.to_string_lossy(),
+                    i + 1
+                );
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 50, "{cases}");
+}

@@ -415,6 +415,14 @@ impl GapLine {
                 g.to_seq, g.from_seq
             ));
         }
+        // A record follows every gap (seq to_seq + 1), and a chain's count (last seq + 1) must
+        // fit a u64: so to_seq + 2 must too.
+        if g.to_seq >= u64::MAX - 1 {
+            return Err(format!(
+                "gap line: to_seq {} leaves no room for the record after it",
+                g.to_seq
+            ));
+        }
         for (name, h) in [
             ("prev", &g.prev),
             ("last", &g.last),
@@ -429,7 +437,7 @@ impl GapLine {
 
     /// Records the gap stands for.
     pub fn absent(&self) -> u64 {
-        self.to_seq - self.from_seq + 1
+        self.to_seq.saturating_sub(self.from_seq).saturating_add(1)
     }
 
     /// `prev` as a hash (checked by [`Self::parse`]).
@@ -795,9 +803,33 @@ mod tests {
         assert_eq!(g.absent(), 7);
         let e = GapLine::parse(&line.replace("\"to_seq\":9", "\"to_seq\":8")).unwrap_err();
         assert!(e.contains("hash mismatch"), "{e}");
-        let backwards = GapLine { to_seq: 2, ..g };
+        let backwards = GapLine {
+            to_seq: 2,
+            ..g.clone()
+        };
         let e = GapLine::parse(&seal(&backwards).unwrap().0).unwrap_err();
         assert!(e.contains("below"), "{e}");
+        for to in [u64::MAX, u64::MAX - 1] {
+            let huge = GapLine {
+                from_seq: 0,
+                to_seq: to,
+                ..g.clone()
+            };
+            let e = GapLine::parse(&seal(&huge).unwrap().0).unwrap_err();
+            assert!(e.contains("no room"), "{e}");
+        }
+        let widest = GapLine {
+            from_seq: 0,
+            to_seq: u64::MAX - 2,
+            ..g
+        };
+        assert_eq!(
+            GapLine::parse(&seal(&widest).unwrap().0)
+                .unwrap()
+                .0
+                .absent(),
+            u64::MAX - 1
+        );
         for junk in [
             "",
             "{\"type\":\"gap\"}",
