@@ -573,6 +573,32 @@ fn a_crash_at_any_point_of_the_write_order_recovers_and_verifies() {
             ("power loss, torn", mem.crash(|_, n| n / 2)),
         ] {
             let at = format!("{what} before op {k} of {total}");
+            // Recovery itself may be killed at any of its own steps; the start after that
+            // still recovers.
+            let faults = Faults::new();
+            drop(
+                FileExporter::builder(dir)
+                    .file_system(FaultyFs::new(image.killed(), faults.clone()))
+                    .open()
+                    .unwrap(),
+            );
+            for j in 0..faults.ops() {
+                let copy = image.killed();
+                let faults = Faults::new();
+                faults.set(FaultPlan {
+                    crash_after_ops: Some(j),
+                    ..FaultPlan::default()
+                });
+                let _ = FileExporter::builder(dir)
+                    .file_system(FaultyFs::new(copy.clone(), faults))
+                    .open();
+                let at = format!("{at}, recovery killed before its op {j}");
+                let records = recover_and_verify(&copy.killed(), dir, &opts, &at);
+                assert!(
+                    records >= durable,
+                    "{at}: chain of {records} < durable {durable}"
+                );
+            }
             let records = recover_and_verify(&image, dir, &opts, &at);
             assert!(
                 records >= durable,

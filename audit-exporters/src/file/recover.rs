@@ -317,7 +317,7 @@ fn repair_file(
         ));
         return Ok(());
     }
-    let quarantine = dir.join(format!("{name}{}{}", format::QUARANTINE_MARK, now_millis()));
+    let quarantine = fresh_quarantine(fs, dir, name);
     let torn = &data[end..];
     if kind == Kind::Segment && end == 0 {
         // Not even the header survived: the whole segment moves aside, and the chain ends with
@@ -359,6 +359,23 @@ fn repair_file(
         reason,
     });
     Ok(())
+}
+
+/// A quarantine name for `name` that no file has yet: `<name>.quarantine-<unix ms>`, with `-<i>`
+/// appended when that exists (a recovery killed after creating its quarantine file, restarted
+/// within the same millisecond). A rename must never replace an earlier quarantine file.
+fn fresh_quarantine(fs: &dyn LogFs, dir: &Path, name: &str) -> PathBuf {
+    let base = format!("{name}{}{}", format::QUARANTINE_MARK, now_millis());
+    let mut candidate = dir.join(&base);
+    // Anything but "not found" counts as taken. After 1000 taken names (not a real case) the
+    // last one is returned, and creating it fails rather than replacing anything.
+    for i in 1..1000u32 {
+        match fs.open_read(&candidate) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            _ => candidate = dir.join(format!("{base}-{i}")),
+        }
+    }
+    candidate
 }
 
 /// Write `torn` into a new quarantine file and make it and its name durable.
