@@ -348,3 +348,47 @@ fn every_edit_of_a_gapped_segment_fails_under_the_pinned_key_and_none_panics() {
     }
     assert!(cases > 50, "{cases}");
 }
+
+#[test]
+fn a_gap_line_after_the_latest_checkpoint_is_unverified() {
+    // Someone appends a gap line claiming later records were "not received": valid hashes and
+    // links, but no signature covers the claim.
+    let t = TempDir::new("gap-appended");
+    let segs = gapped_log(t.path());
+    let last = segs.last().unwrap();
+    let l = lines(last);
+    let (_, prev_gap) = GapLine::parse(
+        l.iter()
+            .rev()
+            .find(|x| GapLine::is_gap(x))
+            .unwrap()
+            .trim_end(),
+    )
+    .unwrap();
+    let (tail, hash) = audit_runtime::chain::check_line(l.last().unwrap().trim_end()).unwrap();
+    let fake = GapLine::new(
+        tail.service.instance,
+        tail.seq + 1,
+        tail.seq + 50,
+        hash,
+        audit_runtime::chain::RecordHash([7; 32]),
+        prev_gap,
+        format::GAP_NOT_RECEIVED,
+    );
+    let mut l = l;
+    l.push(format!("{}\n", format::seal(&fake).unwrap().0));
+    write_lines(last, &l);
+    let key = VerifyOptions::pinned(signer().verifier().clone());
+    let e = verify_dir(t.path(), &key).unwrap_err();
+    assert!(
+        e.reason
+            .starts_with("unverified: 0 record(s) and 1 gap line(s)"),
+        "{e}"
+    );
+    let s = verify_dir(t.path(), &key.allow_unsigned_tail(true)).unwrap();
+    assert!(
+        s.to_string()
+            .contains("0 record(s) and 1 gap line(s) after the latest signed"),
+        "{s}"
+    );
+}

@@ -105,6 +105,8 @@ pub struct ChainSummary {
     pub signed_checkpoints: u64,
     /// Records after the latest checkpoint (valid, not yet covered by one).
     pub uncovered: u64,
+    /// Gap lines after the latest checkpoint (no signature covers what they claim).
+    pub uncovered_gaps: u64,
     /// Records the log does not hold, in gap lines (a fallback's chain).
     pub absent: u64,
     /// The gaps, in chain order.
@@ -159,6 +161,11 @@ impl VerifySummary {
     /// these are the records no signature vouches for.
     pub fn uncovered(&self) -> u64 {
         self.chains.iter().map(|c| c.uncovered).sum()
+    }
+
+    /// Gap lines after the latest checkpoint of their chain, over all chains.
+    pub fn uncovered_gaps(&self) -> u64 {
+        self.chains.iter().map(|c| c.uncovered_gaps).sum()
     }
 
     /// Earliest and latest record times over all chains (RFC 3339 UTC with fixed width sorts
@@ -228,11 +235,16 @@ impl fmt::Display for VerifySummary {
         match &self.key {
             Some(k) => {
                 writeln!(f, "signatures checked against {k}")?;
-                let tail = self.uncovered();
-                if tail > 0 {
+                let (tail, gaps) = (self.uncovered(), self.uncovered_gaps());
+                if tail > 0 || gaps > 0 {
+                    let gaps = if gaps > 0 {
+                        format!(" and {gaps} gap line(s)")
+                    } else {
+                        String::new()
+                    };
                     writeln!(
                         f,
-                        "WARNING: {tail} record(s) after the latest signed checkpoint are \
+                        "WARNING: {tail} record(s){gaps} after the latest signed checkpoint are \
                          unverified (no signature covers them); accepted as the unsigned tail of \
                          a crashed chain because --allow-unsigned-tail was given"
                     )?;
@@ -575,6 +587,7 @@ impl Ctx<'_> {
             checkpoints: expects.len() as u64,
             signed_checkpoints: signed,
             uncovered: 0,
+            uncovered_gaps: 0,
             absent: 0,
             gaps: Vec::new(),
             first_time: None,
@@ -675,6 +688,9 @@ impl Ctx<'_> {
                         ));
                     }
                     gap_head = hash;
+                    if gap.from_seq >= covered_below {
+                        summary.uncovered_gaps += 1;
+                    }
                     summary.absent = summary.absent.saturating_add(gap.absent());
                     verifier =
                         ChainVerifier::resume(gap.to_seq, gap.last_hash(), chain.to_string());
@@ -808,16 +824,21 @@ impl Ctx<'_> {
             ));
         }
         if let Some(key) = self.key
-            && summary.uncovered > 0
+            && (summary.uncovered > 0 || summary.uncovered_gaps > 0)
             && !self.allow_unsigned_tail
         {
             let first = covered_below;
+            let gaps = if summary.uncovered_gaps > 0 {
+                format!(" and {} gap line(s)", summary.uncovered_gaps)
+            } else {
+                String::new()
+            };
             return Err(err(
                 &ckpt_path,
                 None,
                 format!(
-                    "unverified: {} record(s) of chain {service}/{chain} (seq {first}..={}) are \
-                     not covered by a checkpoint signed by {}{}; anyone who can write the \
+                    "unverified: {} record(s){gaps} of chain {service}/{chain} (seq {first}..={}) \
+                     are not covered by a checkpoint signed by {}{}; anyone who can write the \
                      directory could have written them. If the writer crashed, pass \
                      --allow-unsigned-tail (VerifyOptions::allow_unsigned_tail) to accept its \
                      unsigned tail",
