@@ -386,7 +386,7 @@ fn recover_and_verify(
 }
 
 #[test]
-fn empty_segment_left_between_create_and_header_is_repaired() {
+fn empty_or_torn_header_segment_left_by_a_crash_is_repaired() {
     // The image `kill -9` leaves between creating segment n+1 (at a rotation) and writing its
     // header: a 0-byte last segment. And the same for segment 1, right after the chain's
     // checkpoint log was created.
@@ -443,6 +443,24 @@ fn empty_segment_left_between_create_and_header_is_repaired() {
     .unwrap();
     assert_eq!(s.records(), 40);
     assert!(s.quarantined.is_empty(), "nothing to quarantine: {s}");
+
+    // One step later the header is torn: the segment moves to quarantine whole.
+    let first = lines(&files_ending(t.path(), ".jsonl")[0]).remove(0);
+    let torn = &first.as_bytes()[..first.len() / 2];
+    std::fs::write(&empty, torn).unwrap();
+    let exporter = FileExporter::builder(t.path()).open().unwrap();
+    let r = exporter.recovery().repairs[0].clone();
+    drop(exporter);
+    assert_eq!(r.file, empty);
+    assert_eq!((r.kept_bytes, r.quarantined_bytes), (0, torn.len() as u64));
+    assert_eq!(std::fs::read(r.quarantine.unwrap()).unwrap(), torn);
+    assert!(!empty.exists());
+    let s = verify_dir(
+        t.path(),
+        &VerifyOptions::pinned(signer().verifier().clone()),
+    )
+    .unwrap();
+    assert_eq!((s.records(), s.quarantined.len()), (40, 1));
 }
 
 #[test]

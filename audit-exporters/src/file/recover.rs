@@ -3,7 +3,8 @@
 //! A writer appends whole batches with one `write` loop, so a crash (or `kill -9`, or a power
 //! loss with unsynced data) can only damage the *end* of the last segment of a chain or of its
 //! checkpoint log: a partial last line, possibly followed by garbage or zeros. Recovery finds the
-//! longest prefix of valid, linked lines; if nothing valid follows it, the rest is the torn tail:
+//! longest prefix of valid, linked lines (a format-2 gap line counts as one: it resumes the chain
+//! after the records it stands for); if nothing valid follows it, the rest is the torn tail:
 //! it is copied into a quarantine file (`<name>.quarantine-<unix ms>`, synced, directory synced)
 //! and only then cut from the original (truncate, synced). A crash during recovery therefore at
 //! worst quarantines the same bytes twice. A last segment whose header is torn moves to
