@@ -298,7 +298,8 @@ struct OpenChain {
 /// ([`audit_runtime::AuditBuilder::fallback`]), which receives only the batches the primary
 /// exporters failed: records past the next expected `seq` are preceded by a gap line naming the
 /// absent range (format 2, see [`format::GapLine`]), and the verifier lists the gaps. Records
-/// going back in `seq` are refused.
+/// going back in `seq` are refused. A fallback needs a directory of its own when a primary is a
+/// file exporter too: both write the same chain, whose file names would collide.
 ///
 /// ```no_run
 /// use audit_exporters::file::{FileExporter, FsyncPolicy};
