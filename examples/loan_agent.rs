@@ -447,12 +447,7 @@ async fn main() -> anyhow::Result<()> {
         dir.join("registry.json"),
         audit_runtime::point::registry_json(),
     )?;
-    let summary = verify_dir(
-        &log_dir,
-        &VerifyOptions {
-            key: Some(signer.verifier().clone()),
-        },
-    )?;
+    let summary = verify_dir(&log_dir, &VerifyOptions::pinned(signer.verifier().clone()))?;
     print!("{summary}");
     println!(
         "log: {}  key: {}  registry: {}",

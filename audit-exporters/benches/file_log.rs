@@ -116,9 +116,7 @@ fn verify_mb_per_s(bencher: Bencher<'_, '_>) {
         drop(guard);
     }
     let bytes = dir_bytes(&dir);
-    let opts = VerifyOptions {
-        key: Some(signer().verifier().clone()),
-    };
+    let opts = VerifyOptions::pinned(signer().verifier().clone());
     eprintln!("verify: directory of {:.1} MB", bytes as f64 / 1e6);
     bencher.counter(BytesCount::new(bytes)).bench_local(|| {
         let s = verify_dir(&dir, &opts).unwrap_or_else(|e| panic!("{e}"));

@@ -44,9 +44,7 @@ fn main() -> anyhow::Result<()> {
     drop(guard);
     let summary = verify_dir(
         dir.as_ref(),
-        &VerifyOptions {
-            key: Some(signer.verifier().clone()),
-        },
+        &VerifyOptions::pinned(signer.verifier().clone()),
     )?;
     print!("{summary}");
     println!("verify again with: cargo xtask verify {dir} --key {vkey_path}");

@@ -54,6 +54,7 @@ fn golden_body() -> CheckpointBody {
         count: 42,
         head: RecordHash(*blake3::hash(b"golden head").as_bytes()),
         segment: 3,
+        gaps: None,
         time: "2026-11-26T12:00:00.000000000Z".into(),
     }
 }
@@ -67,11 +68,7 @@ fn golden_log_verifies_with_its_pinned_key() {
     let vkey = std::fs::read_to_string(fixtures().join("golden.vkey")).unwrap();
     let key = VerifierKey::parse(&vkey).unwrap();
     assert_eq!(key, *golden_signer().verifier());
-    let s = verify_dir(
-        &fixtures().join("golden-log"),
-        &VerifyOptions { key: Some(key) },
-    )
-    .unwrap();
+    let s = verify_dir(&fixtures().join("golden-log"), &VerifyOptions::pinned(key)).unwrap();
     assert_eq!(s.records(), 12);
     assert!(s.segments() >= 2, "{s}");
     assert_eq!(s.chains[0].signed_checkpoints, s.chains[0].checkpoints);

@@ -27,9 +27,7 @@ fn pristine() -> &'static Path {
 }
 
 fn pinned() -> VerifyOptions {
-    VerifyOptions {
-        key: Some(signer().verifier().clone()),
-    }
+    VerifyOptions::pinned(signer().verifier().clone())
 }
 
 /// A copy of the pristine log to tamper with.
@@ -301,9 +299,7 @@ fn checkpoint_byte_flip_is_caught_without_a_key() {
 
 #[test]
 fn wrong_pinned_key() {
-    let opts = VerifyOptions {
-        key: Some(attacker().verifier().clone()),
-    };
+    let opts = VerifyOptions::pinned(attacker().verifier().clone());
     let e = verify_dir(pristine(), &opts).unwrap_err();
     assert!(e.reason.contains("not signed by the pinned key"), "{e}");
     assert!(
@@ -463,4 +459,117 @@ fn the_cli_exits_nonzero_and_names_the_problem() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
     std::fs::remove_file(&vkey).unwrap();
+}
+
+/// Run the `audit-verify` binary with the pinned key (and `extra` arguments).
+fn cli(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let vkey = dir.with_extension("vkey");
+    std::fs::write(&vkey, signer().verifier().to_vkey()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_audit-verify"))
+        .arg(dir)
+        .args(["--key".as_ref(), vkey.as_os_str()])
+        .args(extra)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&vkey).unwrap();
+    out
+}
+
+#[test]
+fn emptied_checkpoint_log_under_a_pinned_key_is_unverified() {
+    let t = copy("emptied-ckpt");
+    let c = ckpt(t.path());
+    std::fs::write(&c, b"").unwrap();
+    let e = verify_dir(t.path(), &pinned()).expect_err("an emptied checkpoint log was vouched for");
+    assert_eq!(e.file, c);
+    assert!(
+        e.reason.starts_with("unverified: 160 record(s)")
+            && e.reason.contains("(seq 0..=159)")
+            && e.reason.contains("the checkpoint log is empty"),
+        "{e}"
+    );
+    let out = cli(t.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("FAILED:") && err.contains("unverified"),
+        "{err}"
+    );
+    // Without a key the directory is only self-consistent, and the summary says so.
+    let s = verify_dir(t.path(), &VerifyOptions::default()).unwrap();
+    assert_eq!(s.uncovered(), 160);
+    assert!(s.to_string().contains("nothing here is vouched for"), "{s}");
+}
+
+#[test]
+fn fabricated_chain_without_a_checkpoint_is_unverified() {
+    let t = copy("fabricated");
+    // Whoever can write the directory adds a chain of their own: valid hashes and links, an
+    // empty checkpoint log, no signature anywhere.
+    let chain = audit_runtime::RecordId::now();
+    let mut head = ChainHead::default();
+    let records = seal_records(&mut head, chain, 12, &template());
+    let header = SegmentHeader::new("tamper-test", chain, 1, None, "2026-12-01T00:00:00Z".into());
+    let mut seg = format!("{}\n", format::seal(&header).unwrap().0);
+    for r in &records {
+        seg.push_str(&r.line);
+        seg.push('\n');
+    }
+    std::fs::write(
+        t.path()
+            .join(format::segment_file_name("tamper-test", chain, 1)),
+        seg,
+    )
+    .unwrap();
+    let fake_ckpt = t
+        .path()
+        .join(format::checkpoint_file_name("tamper-test", chain));
+    std::fs::write(&fake_ckpt, b"").unwrap();
+    // Self-consistent, so without a key it passes (and says nothing is vouched for) ...
+    let s = verify_dir(t.path(), &VerifyOptions::default()).unwrap();
+    assert_eq!(s.records(), 172);
+    // ... but under the pinned key it is named as unverified.
+    let e = verify_dir(t.path(), &pinned()).expect_err("a fabricated chain was vouched for");
+    assert_eq!(e.file, fake_ckpt);
+    assert!(
+        e.reason.contains("unverified: 12 record(s)") && e.reason.contains(&chain.to_string()),
+        "{e}"
+    );
+    assert_eq!(cli(t.path(), &[]).status.code(), Some(1));
+}
+
+#[test]
+fn crashed_tail_is_accepted_only_when_asked_and_said_so() {
+    let t = copy("crashed-tail");
+    // The image a crash between the last records and their checkpoint leaves: the final
+    // checkpoint line is gone, the records it would have covered are there.
+    let c = ckpt(t.path());
+    let mut l = lines(&c);
+    l.pop();
+    let (_, before) = CheckpointLine::parse(l.last().unwrap().trim_end()).unwrap();
+    write_lines(&c, &l);
+    let tail = 160 - before.count;
+    assert!(tail > 0);
+    let e = verify_dir(t.path(), &pinned()).unwrap_err();
+    assert!(
+        e.reason
+            .starts_with(&format!("unverified: {tail} record(s)")),
+        "{e}"
+    );
+    let s = verify_dir(t.path(), &pinned().allow_unsigned_tail(true)).unwrap();
+    assert_eq!((s.records(), s.uncovered()), (160, tail));
+    let text = s.to_string();
+    assert!(
+        text.contains(&format!(
+            "WARNING: {tail} record(s) after the latest signed checkpoint are unverified"
+        )) && text.contains("--allow-unsigned-tail"),
+        "{text}"
+    );
+    assert_eq!(cli(t.path(), &[]).status.code(), Some(1));
+    let ok = cli(t.path(), &["--allow-unsigned-tail"]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("WARNING"));
+    // A clean log says nothing of the kind.
+    let clean = verify_dir(pristine(), &pinned().allow_unsigned_tail(true)).unwrap();
+    assert!(!clean.to_string().contains("WARNING"), "{clean}");
 }

@@ -544,6 +544,13 @@ impl AuditBuilder {
 
     /// Where a batch goes when an exporter still fails after its retries (for example a local
     /// file when the network exporter is down).
+    ///
+    /// The fallback receives each failed batch exactly once, however many exporters failed it,
+    /// and only those batches: its records are the same sealed records of the same chain, in
+    /// `seq` order, usually not from `seq` 0 and with gaps where the exporters took everything.
+    /// `audit_exporters::file::FileExporter` accepts that and writes each gap as an explicit,
+    /// checkpoint-covered gap line that its verifier reports (`docs/FILE-FORMAT.md`, format 2);
+    /// an exporter that needs the whole chain cannot be a fallback.
     pub fn fallback(mut self, exporter: impl Exporter) -> Self {
         self.fallback = Some(Box::new(exporter));
         self

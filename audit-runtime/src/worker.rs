@@ -11,7 +11,9 @@
 //!
 //! Delivery: a transient exporter error is retried with exponential backoff and jitter; after the
 //! last retry (or at once for a permanent error) the batch goes to the fallback exporter when one
-//! is configured, and the failure is counted either way and reported on stderr. A panicking
+//! is configured, once per batch however many exporters failed it (the fallback sees each record
+//! at most once, in `seq` order, with gaps where every exporter took the records), and the
+//! failure is counted either way and reported on stderr. A panicking
 //! exporter is caught and treated as a permanent failure of that batch.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -771,13 +773,17 @@ impl Worker {
         }
     }
 
+    /// Hand the batch to every exporter; if any of them still fails after its retries, hand it
+    /// to the fallback exactly once (two failing primaries must not write it twice).
     fn export(&mut self, batch: &mut Vec<SealedRecord>) {
         if batch.is_empty() {
             return;
         }
         let n = batch.len() as u64;
         let retry = self.retry;
-        for slot in &mut self.exporters {
+        // Index and error of every primary that did not take the batch.
+        let mut failures: Vec<(usize, ExportError)> = Vec::new();
+        for (i, slot) in self.exporters.iter_mut().enumerate() {
             let mut attempt = 0;
             let result = loop {
                 match slot.call(|e| e.export(batch)) {
@@ -796,39 +802,49 @@ impl Worker {
                 }
                 Err(e) => {
                     slot.counters.failed.fetch_add(n, Ordering::Relaxed);
-                    let fell_back = match &mut self.fallback {
-                        Some(fb) => match fb.call(|x| x.export(batch)) {
-                            Ok(()) => {
-                                fb.counters.exported.fetch_add(n, Ordering::Relaxed);
-                                slot.counters.fell_back.fetch_add(n, Ordering::Relaxed);
-                                true
-                            }
-                            Err(fe) => {
-                                fb.counters.failed.fetch_add(n, Ordering::Relaxed);
-                                warn(&format!(
-                                    "fallback exporter `{}` failed too: {fe}",
-                                    fb.counters.name
-                                ));
-                                false
-                            }
-                        },
-                        None => false,
-                    };
-                    if !slot.warned || !fell_back {
-                        slot.warned = true;
-                        warn(&format!(
-                            "exporter `{}` failed for {n} record(s) (seq {}..={}): {e}; {}",
-                            slot.counters.name,
-                            batch[0].seq(),
-                            batch[batch.len() - 1].seq(),
-                            if fell_back {
-                                "they went to the fallback exporter"
-                            } else {
-                                "NO fallback exporter took them"
-                            }
-                        ));
-                    }
+                    failures.push((i, e));
                 }
+            }
+        }
+        if failures.is_empty() {
+            batch.clear();
+            return;
+        }
+        let fell_back = match &mut self.fallback {
+            Some(fb) => match fb.call(|x| x.export(batch)) {
+                Ok(()) => {
+                    fb.counters.exported.fetch_add(n, Ordering::Relaxed);
+                    true
+                }
+                Err(fe) => {
+                    fb.counters.failed.fetch_add(n, Ordering::Relaxed);
+                    warn(&format!(
+                        "fallback exporter `{}` failed too: {fe}",
+                        fb.counters.name
+                    ));
+                    false
+                }
+            },
+            None => false,
+        };
+        for (i, e) in failures {
+            let slot = &mut self.exporters[i];
+            if fell_back {
+                slot.counters.fell_back.fetch_add(n, Ordering::Relaxed);
+            }
+            if !slot.warned || !fell_back {
+                slot.warned = true;
+                warn(&format!(
+                    "exporter `{}` failed for {n} record(s) (seq {}..={}): {e}; {}",
+                    slot.counters.name,
+                    batch[0].seq(),
+                    batch[batch.len() - 1].seq(),
+                    if fell_back {
+                        "they went to the fallback exporter"
+                    } else {
+                        "NO fallback exporter took them"
+                    }
+                ));
             }
         }
         batch.clear();

@@ -1,4 +1,5 @@
-//! `cargo xtask verify <dir> [--key <vkey file>] [--quiet]`: verify an audit log directory.
+//! `cargo xtask verify <dir> [--key <vkey file>] [--allow-unsigned-tail] [--quiet]`: verify an
+//! audit log directory.
 //!
 //! The checks live in `audit_exporters::file::verify`; this is the command-line face, shared
 //! with the `audit-verify` binary. See `docs/FILE-FORMAT.md` for what is checked.

@@ -1,7 +1,8 @@
 //! `audit-verify`: check an audit log directory offline, and manage checkpoint keys.
 //!
 //! ```text
-//! audit-verify <dir> [--key <vkey file>] [--quiet]   verify (same as `cargo xtask verify`)
+//! audit-verify <dir> [--key <vkey file>] [--allow-unsigned-tail] [--quiet]
+//!                                                   verify (same as `cargo xtask verify`)
 //! audit-verify keygen <name> <skey file>            new signing key (mode 0600); prints the vkey
 //! audit-verify pubkey <skey file>                   print the verifier key to pin
 //! ```

@@ -11,17 +11,22 @@ use super::note::{NoteSigner, VerifierKey};
 use super::verify::{Progress, VerifyOptions, verify_dir_with};
 
 /// Usage of the verify command.
-pub const VERIFY_USAGE: &str = "usage: verify <dir> [--key <verifier key file>] [--quiet]\n\n\
+pub const VERIFY_USAGE: &str = "usage: verify <dir> [--key <verifier key file>] \
+    [--allow-unsigned-tail] [--quiet]\n\n\
     Checks every line, hash, link and segment of the audit log in <dir> (any number of chains),\n\
     and every checkpoint's signature against the pinned verifier key\n\
     (<name>+<hex id>+<base64 key>, as `audit-verify keygen` prints it).\n\
+    With --key, records that no signed checkpoint covers are unverified and fail the check;\n\
+    --allow-unsigned-tail accepts them (the tail a crashed writer leaves) and says how many.\n\
+    Without --key nothing is signature-checked and the summary says so.\n\
     Exits 0 when all is well, 1 naming the first problem (file:line: reason), 2 on usage errors.";
 
-/// Run `verify <dir> [--key <file>] [--quiet]`; returns the exit code.
+/// Run `verify <dir> [--key <file>] [--allow-unsigned-tail] [--quiet]`; returns the exit code.
 pub fn verify_command(args: &[String]) -> u8 {
     let mut dir = None;
     let mut key_file = None;
     let mut quiet = false;
+    let mut allow_unsigned_tail = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -33,6 +38,7 @@ pub fn verify_command(args: &[String]) -> u8 {
                 }
             },
             "--quiet" | "-q" => quiet = true,
+            "--allow-unsigned-tail" => allow_unsigned_tail = true,
             "-h" | "--help" => {
                 println!("{VERIFY_USAGE}");
                 return 0;
@@ -68,7 +74,10 @@ pub fn verify_command(args: &[String]) -> u8 {
             }
         },
     };
-    let options = VerifyOptions { key };
+    let options = VerifyOptions {
+        key,
+        allow_unsigned_tail,
+    };
     let tty = std::io::stderr().is_terminal();
     let mut last_decile = 0;
     let mut shown = false;

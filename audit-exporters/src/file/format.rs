@@ -1,5 +1,11 @@
-//! The on-disk format of the file log, version 1: file names, segment headers, checkpoint lines
-//! and the checkpoint text that is signed. `docs/FILE-FORMAT.md` draws every byte.
+//! The on-disk format of the file log, versions 1 and 2: file names, segment headers, gap lines,
+//! checkpoint lines and the checkpoint text that is signed. `docs/FILE-FORMAT.md` draws every
+//! byte.
+//!
+//! Format 2 is format 1 plus *gaps*: a chain the writer did not receive whole (a fallback
+//! exporter gets only the batches its primaries failed) has gap lines in its segments, each
+//! naming the `seq` range that is absent and why, and its checkpoints commit to the gaps. A
+//! chain without a gap is written in format 1, byte for byte as before.
 //!
 //! Every line of every file is a *sealed* JSON object: its canonical bytes (compact
 //! `serde_json`, fields in struct order) with the final `}` replaced by `,"hash":"<64 hex>"}`,
@@ -18,9 +24,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
-/// Version of the file format (names, header, checkpoint lines) this code writes and reads.
+/// Version of the file format (names, header, checkpoint lines) of a chain without gaps.
 pub const FORMAT_VERSION: u32 = 1;
-/// The only hash algorithm of format 1.
+/// Version of segments that may hold gap lines and of checkpoints that commit to gaps.
+pub const FORMAT_GAPS: u32 = 2;
+/// The only hash algorithm of formats 1 and 2.
 pub const HASH_ALG: &str = "blake3";
 /// Extension of segment files.
 pub const SEGMENT_EXT: &str = "jsonl";
@@ -235,9 +243,21 @@ impl SegmentHeader {
         prev: Option<(u64, RecordHash)>,
         created: String,
     ) -> Self {
+        Self::with_format(FORMAT_VERSION, service, chain, segment, prev, created)
+    }
+
+    /// The header of a segment of format `format` ([`FORMAT_GAPS`] for one that may hold gaps).
+    pub fn with_format(
+        format: u32,
+        service: &str,
+        chain: RecordId,
+        segment: u32,
+        prev: Option<(u64, RecordHash)>,
+        created: String,
+    ) -> Self {
         SegmentHeader {
             kind: "segment_header".into(),
-            format: FORMAT_VERSION,
+            format,
             chain,
             service: service.to_owned(),
             schema: audit_runtime::record::SCHEMA_VERSION,
@@ -258,10 +278,11 @@ impl SegmentHeader {
             return Err("the first line is not a segment header".into());
         }
         match v.get("format").and_then(serde_json::Value::as_u64) {
-            Some(f) if f == u64::from(FORMAT_VERSION) => {}
+            Some(f) if f == u64::from(FORMAT_VERSION) || f == u64::from(FORMAT_GAPS) => {}
             Some(f) => {
                 return Err(format!(
-                    "unknown segment format {f} (this verifier reads format {FORMAT_VERSION})"
+                    "unknown segment format {f} (this verifier reads formats {FORMAT_VERSION} \
+                     and {FORMAT_GAPS})"
                 ));
             }
             None => return Err("header has no format version".into()),
@@ -299,6 +320,149 @@ impl SegmentHeader {
         let hash = RecordHash::from_hex(&self.prev_hash)?;
         self.prev_seq.map(|s| (s, hash))
     }
+
+    /// Whether gap lines may appear in this segment (format 2).
+    pub fn allows_gaps(&self) -> bool {
+        self.format == FORMAT_GAPS
+    }
+}
+
+/// Why the writer records a gap: it never received those records.
+pub const GAP_NOT_RECEIVED: &str = "not received by this writer (a fallback exporter receives only \
+    the batches its primary exporters failed; the others hold these records)";
+
+/// A gap line (format 2): records `from_seq..=to_seq` of the chain are absent from this log.
+///
+/// It stands where the absent records would be, links to the record before it (`prev`, as a
+/// record does) and gives the hash of record `to_seq` (`last`), which the next record names as
+/// its `prev`; so the records on both sides still link through the runtime's own hashes. Gap
+/// lines also form a chain of their own (`prev_gap`, the hash of the chain's previous gap line),
+/// whose head and absent count every later checkpoint states in its signed text: a gap cannot
+/// be added, removed or widened after a signed checkpoint covered it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GapLine {
+    /// Always `gap`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// [`FORMAT_GAPS`].
+    pub format: u32,
+    /// Chain id.
+    pub chain: RecordId,
+    /// First absent `seq`.
+    pub from_seq: u64,
+    /// Last absent `seq` (inclusive).
+    pub to_seq: u64,
+    /// Hash of record `from_seq - 1` (64 zeros when `from_seq` is 0).
+    pub prev: String,
+    /// Hash of record `to_seq`, as the record after the gap names it in its `prev`.
+    pub last: String,
+    /// Hash of the chain's previous gap line (64 zeros for the first).
+    pub prev_gap: String,
+    /// Why the records are absent.
+    pub reason: String,
+}
+
+impl GapLine {
+    /// A gap of `from..=to` after `prev`, whose last absent record hashes to `last`.
+    pub fn new(
+        chain: RecordId,
+        from: u64,
+        to: u64,
+        prev: RecordHash,
+        last: RecordHash,
+        prev_gap: RecordHash,
+        reason: &str,
+    ) -> Self {
+        GapLine {
+            kind: "gap".into(),
+            format: FORMAT_GAPS,
+            chain,
+            from_seq: from,
+            to_seq: to,
+            prev: prev.to_hex(),
+            last: last.to_hex(),
+            prev_gap: prev_gap.to_hex(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Whether a line is meant as a gap line (cheap; [`Self::parse`] checks it).
+    pub fn is_gap(line: &str) -> bool {
+        line.starts_with("{\"type\":\"gap\"")
+    }
+
+    /// Parse and check a gap line: intact hash, known format, well-formed range and hashes.
+    /// Returns the line and its own hash (the next gap line's `prev_gap`).
+    pub fn parse(line: &str) -> Result<(Self, RecordHash), String> {
+        let (canonical, stored) = split_sealed(line).map_err(|e| format!("bad gap line: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&canonical).map_err(|e| format!("gap line is not JSON: {e}"))?;
+        if v.get("type").and_then(|t| t.as_str()) != Some("gap") {
+            return Err("not a gap line".into());
+        }
+        match v.get("format").and_then(serde_json::Value::as_u64) {
+            Some(f) if f == u64::from(FORMAT_GAPS) => {}
+            Some(f) => return Err(format!("unknown gap line format {f}")),
+            None => return Err("gap line has no format version".into()),
+        }
+        check_sealed(&canonical, stored).map_err(|e| format!("corrupted gap line: {e}"))?;
+        let g: GapLine =
+            serde_json::from_value(v).map_err(|e| format!("corrupted gap line: {e}"))?;
+        if g.to_seq < g.from_seq {
+            return Err(format!(
+                "gap line: to_seq {} is below from_seq {}",
+                g.to_seq, g.from_seq
+            ));
+        }
+        // A record follows every gap (seq to_seq + 1), and a chain's count (last seq + 1) must
+        // fit a u64: so to_seq + 2 must too.
+        if g.to_seq >= u64::MAX - 1 {
+            return Err(format!(
+                "gap line: to_seq {} leaves no room for the record after it",
+                g.to_seq
+            ));
+        }
+        for (name, h) in [
+            ("prev", &g.prev),
+            ("last", &g.last),
+            ("prev_gap", &g.prev_gap),
+        ] {
+            if RecordHash::from_hex(h).is_none() {
+                return Err(format!("gap line: {name} is not 64 hex digits"));
+            }
+        }
+        Ok((g, stored))
+    }
+
+    /// Records the gap stands for.
+    pub fn absent(&self) -> u64 {
+        self.to_seq.saturating_sub(self.from_seq).saturating_add(1)
+    }
+
+    /// `prev` as a hash (checked by [`Self::parse`]).
+    pub fn prev_hash(&self) -> RecordHash {
+        RecordHash::from_hex(&self.prev).unwrap_or(RecordHash::GENESIS)
+    }
+
+    /// `last` as a hash (checked by [`Self::parse`]).
+    pub fn last_hash(&self) -> RecordHash {
+        RecordHash::from_hex(&self.last).unwrap_or(RecordHash::GENESIS)
+    }
+
+    /// `prev_gap` as a hash (checked by [`Self::parse`]).
+    pub fn prev_gap_hash(&self) -> RecordHash {
+        RecordHash::from_hex(&self.prev_gap).unwrap_or(RecordHash::GENESIS)
+    }
+}
+
+/// What a format-2 checkpoint states about the chain's gaps up to its head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GapState {
+    /// Records absent in all gaps so far.
+    pub absent: u64,
+    /// Hash of the latest gap line.
+    pub head: RecordHash,
 }
 
 /// What a checkpoint states: the signed text of a C2SP note.
@@ -308,6 +472,7 @@ impl SegmentHeader {
 /// <count>                          records in the chain, decimal (= last seq + 1)
 /// <base64 head hash>               hash of record count-1 (32 zero bytes when count is 0)
 /// segment <n>                      the segment holding that record
+/// gaps <absent> <base64 hash>      format 2 only: records absent so far, latest gap line's hash
 /// time <RFC 3339>                  when the checkpoint was made
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,6 +487,8 @@ pub struct CheckpointBody {
     pub head: RecordHash,
     /// Segment holding the last record.
     pub segment: u32,
+    /// The gaps up to the head (format 2); `None` for a chain without gaps (format 1).
+    pub gaps: Option<GapState>,
     /// RFC 3339 UTC.
     pub time: String,
 }
@@ -334,8 +501,11 @@ impl CheckpointBody {
 
     /// The note text, newline-terminated.
     pub fn to_text(&self) -> String {
+        let gaps = self.gaps.map_or_else(String::new, |g| {
+            format!("gaps {} {}\n", g.absent, B64.encode(g.head.0))
+        });
         format!(
-            "{}\n{}\n{}\nsegment {}\ntime {}\n",
+            "{}\n{}\n{}\nsegment {}\n{gaps}time {}\n",
             self.origin(),
             self.count,
             B64.encode(self.head.0),
@@ -347,11 +517,37 @@ impl CheckpointBody {
     /// Parse a note text; the inverse of [`Self::to_text`].
     pub fn parse(text: &str) -> Result<Self, String> {
         let lines: Vec<&str> = text.split_terminator('\n').collect();
-        let [origin, count, head, segment, time] = lines.as_slice() else {
-            return Err(format!(
-                "checkpoint text has {} lines, expected 5",
-                lines.len()
-            ));
+        let (origin, count, head, segment, gaps, time) = match lines.as_slice() {
+            [o, c, h, s, t] => (o, c, h, s, None, t),
+            [o, c, h, s, g, t] => (o, c, h, s, Some(g), t),
+            _ => {
+                return Err(format!(
+                    "checkpoint text has {} lines, expected 5 (or 6 with gaps)",
+                    lines.len()
+                ));
+            }
+        };
+        let decode_hash = |b: &str| {
+            B64.decode(b)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .map(RecordHash)
+        };
+        let gaps = match gaps {
+            None => None,
+            Some(g) => {
+                let (absent, head) = g
+                    .strip_prefix("gaps ")
+                    .and_then(|r| r.split_once(' '))
+                    .ok_or("checkpoint has no `gaps <absent> <hash>` line")?;
+                Some(GapState {
+                    absent: absent
+                        .parse()
+                        .map_err(|_| "checkpoint gap count is not a number")?,
+                    head: decode_hash(head)
+                        .ok_or("checkpoint gap hash is not 32 bytes of base64")?,
+                })
+            }
         };
         let rest = origin
             .strip_prefix(ORIGIN_PREFIX)
@@ -366,12 +562,7 @@ impl CheckpointBody {
         let count: u64 = count
             .parse()
             .map_err(|_| "checkpoint count is not a number")?;
-        let head = B64
-            .decode(head)
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-            .map(RecordHash)
-            .ok_or("checkpoint head is not 32 bytes of base64")?;
+        let head = decode_hash(head).ok_or("checkpoint head is not 32 bytes of base64")?;
         let segment: u32 = segment
             .strip_prefix("segment ")
             .and_then(|s| s.parse().ok())
@@ -385,6 +576,7 @@ impl CheckpointBody {
             count,
             head,
             segment,
+            gaps,
             time: time.to_owned(),
         };
         if body.to_text() != text {
@@ -411,6 +603,12 @@ pub struct CheckpointLine {
     pub head: String,
     /// Segment holding the last record.
     pub segment: u32,
+    /// Records absent in the chain's gaps up to the head (format 2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absent: Option<u64>,
+    /// Hash of the chain's latest gap line, hex (format 2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_head: Option<String>,
     /// The C2SP signed note (text, blank line, signatures), or the bare text when unsigned.
     pub note: String,
 }
@@ -420,11 +618,17 @@ impl CheckpointLine {
     pub fn new(body: &CheckpointBody, note: String) -> Self {
         CheckpointLine {
             kind: "checkpoint".into(),
-            format: FORMAT_VERSION,
+            format: if body.gaps.is_some() {
+                FORMAT_GAPS
+            } else {
+                FORMAT_VERSION
+            },
             chain: body.chain,
             count: body.count,
             head: body.head.to_hex(),
             segment: body.segment,
+            absent: body.gaps.map(|g| g.absent),
+            gap_head: body.gaps.map(|g| g.head.to_hex()),
             note,
         }
     }
@@ -439,7 +643,7 @@ impl CheckpointLine {
             return Err("not a checkpoint line".into());
         }
         match v.get("format").and_then(serde_json::Value::as_u64) {
-            Some(f) if f == u64::from(FORMAT_VERSION) => {}
+            Some(f) if f == u64::from(FORMAT_VERSION) || f == u64::from(FORMAT_GAPS) => {}
             Some(f) => return Err(format!("unknown checkpoint format {f}")),
             None => return Err("checkpoint has no format version".into()),
         }
@@ -452,8 +656,21 @@ impl CheckpointLine {
             || body.count != c.count
             || body.head.to_hex() != c.head
             || body.segment != c.segment
+            || body.gaps.map(|g| g.absent) != c.absent
+            || body.gaps.map(|g| g.head.to_hex()) != c.gap_head
         {
             return Err("checkpoint fields disagree with its signed text".into());
+        }
+        if (c.format == FORMAT_GAPS) != body.gaps.is_some() {
+            return Err(format!(
+                "a format-{} checkpoint {} a gaps line",
+                c.format,
+                if body.gaps.is_some() {
+                    "must not have"
+                } else {
+                    "needs"
+                }
+            ));
         }
         Ok((c, body))
     }
@@ -538,6 +755,7 @@ mod tests {
             count: 5,
             head: RecordHash([9; 32]),
             segment: 1,
+            gaps: None,
             time: "2026-01-01T00:00:00.000000000Z".into(),
         };
         assert_eq!(CheckpointBody::parse(&b.to_text()).unwrap(), b);
@@ -545,5 +763,79 @@ mod tests {
         let (c, body) = CheckpointLine::parse(&line).unwrap();
         assert_eq!(body, b);
         assert!(!c.is_signed());
+        assert_eq!(c.format, FORMAT_VERSION);
+        assert!(!line.contains("absent"), "{line}");
+
+        let g = CheckpointBody {
+            gaps: Some(GapState {
+                absent: 7,
+                head: RecordHash([4; 32]),
+            }),
+            ..b
+        };
+        assert!(g.to_text().contains("\ngaps 7 "), "{}", g.to_text());
+        assert_eq!(CheckpointBody::parse(&g.to_text()).unwrap(), g);
+        let (line, _) = seal(&CheckpointLine::new(&g, g.to_text())).unwrap();
+        let (c, body) = CheckpointLine::parse(&line).unwrap();
+        assert_eq!((c.format, body), (FORMAT_GAPS, g.clone()));
+        // The JSON fields and the signed text must agree on the gaps too.
+        let mut bad = CheckpointLine::new(&g, g.to_text());
+        bad.absent = Some(6);
+        let e = CheckpointLine::parse(&seal(&bad).unwrap().0).unwrap_err();
+        assert!(e.contains("disagree"), "{e}");
+    }
+
+    #[test]
+    fn gap_line_round_trips_and_rejects_nonsense() {
+        let chain = RecordId::now();
+        let g = GapLine::new(
+            chain,
+            3,
+            9,
+            RecordHash([1; 32]),
+            RecordHash([2; 32]),
+            RecordHash::GENESIS,
+            GAP_NOT_RECEIVED,
+        );
+        let (line, hash) = seal(&g).unwrap();
+        assert!(GapLine::is_gap(&line));
+        assert_eq!(GapLine::parse(&line).unwrap(), (g.clone(), hash));
+        assert_eq!(g.absent(), 7);
+        let e = GapLine::parse(&line.replace("\"to_seq\":9", "\"to_seq\":8")).unwrap_err();
+        assert!(e.contains("hash mismatch"), "{e}");
+        let backwards = GapLine {
+            to_seq: 2,
+            ..g.clone()
+        };
+        let e = GapLine::parse(&seal(&backwards).unwrap().0).unwrap_err();
+        assert!(e.contains("below"), "{e}");
+        for to in [u64::MAX, u64::MAX - 1] {
+            let huge = GapLine {
+                from_seq: 0,
+                to_seq: to,
+                ..g.clone()
+            };
+            let e = GapLine::parse(&seal(&huge).unwrap().0).unwrap_err();
+            assert!(e.contains("no room"), "{e}");
+        }
+        let widest = GapLine {
+            from_seq: 0,
+            to_seq: u64::MAX - 2,
+            ..g
+        };
+        assert_eq!(
+            GapLine::parse(&seal(&widest).unwrap().0)
+                .unwrap()
+                .0
+                .absent(),
+            u64::MAX - 1
+        );
+        for junk in [
+            "",
+            "{\"type\":\"gap\"}",
+            "{\"type\":\"gap\",\"hash\":\"zz\"}",
+        ] {
+            assert!(GapLine::parse(junk).is_err());
+        }
     }
 }

@@ -4,9 +4,11 @@
 //!   opening the directory and syncing it, advisory locks through [`std::fs::File::try_lock`].
 //! * [`MemFs`]: files in memory that remember how many bytes were synced and which names a
 //!   directory sync made durable, so [`MemFs::crash`] can rebuild the image a power loss would
-//!   leave (the technique of redb's `crash_consistency` tests).
+//!   leave (the technique of redb's `crash_consistency` tests) and [`MemFs::killed`] the image a
+//!   `kill -9` leaves (everything the process wrote, synced or not).
 //! * [`FaultyFs`]: wraps another implementation and injects failed writes, failed fsyncs, torn
-//!   (short-then-failing) writes and a full disk, from a shared [`FaultPlan`].
+//!   (short-then-failing) writes, a full disk and a process that stops dead after its n-th
+//!   mutating operation ([`FaultPlan::crash_after_ops`]), from a shared [`FaultPlan`].
 //!
 //! What must hold: the writer uses nothing but this trait, so every durability path it has can be
 //! driven into failure by a test; `write` may write fewer bytes than asked (as `write(2)` may),
@@ -55,6 +57,8 @@ pub trait LogFs: Send + Sync + fmt::Debug + 'static {
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
     /// Rename a file (atomically replacing nothing: callers pick fresh names).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Remove a file (durable after the next [`Self::sync_dir`]).
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Make the directory's entries (created or renamed names) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Take an exclusive advisory lock on an existing file; `Ok(None)` when another holder has it.
@@ -122,6 +126,10 @@ impl LogFs for RealFs {
         std::fs::rename(from, to)
     }
 
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         // On Linux a directory opened read-only can be fsynced; that persists its entries.
         std::fs::File::open(dir)?.sync_all()
@@ -149,6 +157,9 @@ struct MemFile {
 #[derive(Debug, Default)]
 struct MemState {
     files: BTreeMap<PathBuf, MemFile>,
+    /// Removed files whose removal no directory sync has made durable yet: a power loss brings
+    /// them back.
+    removed: BTreeMap<PathBuf, MemFile>,
     dirs: BTreeSet<PathBuf>,
     locks: BTreeSet<PathBuf>,
 }
@@ -205,7 +216,7 @@ impl MemFs {
     pub fn crash(&self, keep_unsynced: impl Fn(&Path, usize) -> usize) -> MemFs {
         let st = self.lock();
         let mut files = BTreeMap::new();
-        for (path, f) in &st.files {
+        for (path, f) in st.removed.iter().chain(&st.files) {
             if !f.name_durable {
                 continue;
             }
@@ -224,6 +235,33 @@ impl MemFs {
         MemFs {
             state: Arc::new(Mutex::new(MemState {
                 files,
+                removed: BTreeMap::new(),
+                dirs: st.dirs.clone(),
+                locks: BTreeSet::new(),
+            })),
+        }
+    }
+
+    /// The image a killed process leaves (`kill -9`, no power loss): every name and every byte
+    /// it wrote, synced or not, is in the kernel and stays; only its locks go.
+    pub fn killed(&self) -> MemFs {
+        let st = self.lock();
+        let files = st
+            .files
+            .iter()
+            .map(|(p, f)| {
+                let f = MemFile {
+                    data: f.data.clone(),
+                    synced: f.data.len(),
+                    name_durable: true,
+                };
+                (p.clone(), f)
+            })
+            .collect();
+        MemFs {
+            state: Arc::new(Mutex::new(MemState {
+                files,
+                removed: BTreeMap::new(),
                 dirs: st.dirs.clone(),
                 locks: BTreeSet::new(),
             })),
@@ -335,6 +373,15 @@ impl LogFs for MemFs {
         Ok(())
     }
 
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        let mut st = self.lock();
+        let f = st.files.remove(path).ok_or_else(|| not_found(path))?;
+        if f.name_durable {
+            st.removed.insert(path.to_owned(), f);
+        }
+        Ok(())
+    }
+
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut st = self.lock();
         for (p, f) in st.files.iter_mut() {
@@ -342,6 +389,7 @@ impl LogFs for MemFs {
                 f.name_durable = true;
             }
         }
+        st.removed.retain(|p, _| p.parent() != Some(dir));
         Ok(())
     }
 
@@ -376,11 +424,18 @@ pub struct FaultPlan {
     pub capacity: Option<u64>,
     /// Creating files fails with EIO.
     pub fail_create: bool,
+    /// The process "dies" after this many mutating operations (create, write, fsync, directory
+    /// fsync, truncate, rename, remove; counted from the plan's start): every later one fails
+    /// with EIO and changes nothing. The inner file system then holds exactly what a crash at
+    /// that point of the write order leaves ([`MemFs::killed`], [`MemFs::crash`]).
+    pub crash_after_ops: Option<u64>,
 }
 
 #[derive(Debug, Default)]
 struct FaultState {
     plan: FaultPlan,
+    /// Mutating operations attempted (for [`FaultPlan::crash_after_ops`]).
+    ops: u64,
     writes: u64,
     syncs: u64,
     bytes: u64,
@@ -401,9 +456,30 @@ impl Faults {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Replace the plan (counters are kept).
+    /// Replace the plan (counters are kept, except the operation count of
+    /// [`FaultPlan::crash_after_ops`], which starts again).
     pub fn set(&self, plan: FaultPlan) {
-        self.lock().plan = plan;
+        let mut st = self.lock();
+        st.plan = plan;
+        st.ops = 0;
+    }
+
+    /// Mutating operations attempted since the plan was set.
+    pub fn ops(&self) -> u64 {
+        self.lock().ops
+    }
+
+    /// Count a mutating operation; an error once the process has "died".
+    fn op(&self, what: &str) -> io::Result<()> {
+        let mut st = self.lock();
+        let n = st.ops;
+        st.ops += 1;
+        if st.plan.crash_after_ops.is_some_and(|after| n >= after) {
+            return Err(io::Error::other(format!(
+                "injected crash: the process stopped before this {what}"
+            )));
+        }
+        Ok(())
     }
 
     /// Writes attempted so far.
@@ -458,6 +534,7 @@ struct FaultyFile {
 
 impl LogFile for FaultyFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.faults.op("write")?;
         let mut st = self.faults.lock();
         let n = st.writes;
         st.writes += 1;
@@ -498,6 +575,7 @@ impl LogFile for FaultyFile {
     }
 
     fn sync(&mut self) -> io::Result<()> {
+        self.faults.op("fsync")?;
         {
             let mut st = self.faults.lock();
             let n = st.syncs;
@@ -518,6 +596,7 @@ impl<F: LogFs> LogFs for FaultyFs<F> {
         self.inner.list(dir)
     }
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
+        self.faults.op("create")?;
         if self.faults.lock().plan.fail_create {
             return Err(eio("create"));
         }
@@ -538,13 +617,20 @@ impl<F: LogFs> LogFs for FaultyFs<F> {
         self.inner.open_read(path)
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.faults.op("truncate")?;
         self.sync_fault("truncate")?;
         self.inner.truncate(path, len)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.faults.op("rename")?;
         self.inner.rename(from, to)
     }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.faults.op("remove")?;
+        self.inner.remove_file(path)
+    }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.faults.op("directory fsync")?;
         self.sync_fault("directory fsync")?;
         self.inner.sync_dir(dir)
     }
@@ -574,6 +660,9 @@ impl<F: LogFs + ?Sized> LogFs for Arc<F> {
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         (**self).rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        (**self).remove_file(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         (**self).sync_dir(dir)
@@ -609,6 +698,48 @@ mod tests {
         );
         let img = fs.crash(|_, n| n / 2);
         assert_eq!(img.read(&dir.join("a")).unwrap(), b"one\ntw");
+    }
+
+    #[test]
+    fn memfs_removal_is_durable_after_a_directory_sync_and_kill_keeps_everything() {
+        let fs = MemFs::new();
+        let dir = Path::new("/d");
+        let mut a = fs.create_new(&dir.join("a")).unwrap();
+        a.write(b"a").unwrap();
+        a.sync().unwrap();
+        fs.sync_dir(dir).unwrap();
+        fs.remove_file(&dir.join("a")).unwrap();
+        assert!(fs.read(&dir.join("a")).is_none());
+        assert_eq!(fs.crash(|_, _| 0).read(&dir.join("a")).unwrap(), b"a");
+        fs.sync_dir(dir).unwrap();
+        assert!(fs.crash(|_, _| 0).read(&dir.join("a")).is_none());
+        // A name no directory sync made durable, with unsynced bytes: gone after a power loss,
+        // there after kill -9.
+        let mut b = fs.create_new(&dir.join("b")).unwrap();
+        b.write(b"bb").unwrap();
+        assert!(fs.crash(|_, n| n).read(&dir.join("b")).is_none());
+        assert_eq!(fs.killed().read(&dir.join("b")).unwrap(), b"bb");
+    }
+
+    #[test]
+    fn faulty_fs_crash_after_ops_stops_every_mutation() {
+        let faults = Faults::new();
+        let mem = MemFs::new();
+        let fs = FaultyFs::new(mem.clone(), faults.clone());
+        faults.set(FaultPlan {
+            crash_after_ops: Some(2),
+            ..FaultPlan::default()
+        });
+        let mut f = fs.create_new(Path::new("/d/f")).unwrap();
+        f.write(b"x").unwrap();
+        assert!(f.write(b"y").is_err());
+        assert!(f.sync().is_err());
+        assert!(fs.sync_dir(Path::new("/d")).is_err());
+        assert!(fs.remove_file(Path::new("/d/f")).is_err());
+        assert!(fs.create_new(Path::new("/d/g")).is_err());
+        assert_eq!(mem.read(Path::new("/d/f")).unwrap(), b"x");
+        assert!(mem.read(Path::new("/d/g")).is_none());
+        assert_eq!(faults.ops(), 7);
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub use fs::{FaultPlan, Faults, FaultyFs, LogFile, LogFs, MemFs, RealFs};
 pub use note::{NoteError, NoteSigner, VerifierKey};
 pub use recover::{RecoveryReport, Repair, recover_dir};
 pub use verify::{
-    ChainSummary, Progress, VerifyError, VerifyOptions, VerifySummary, verify_dir, verify_dir_with,
+    ChainSummary, GapInfo, Progress, VerifyError, VerifyOptions, VerifySummary, verify_dir,
+    verify_dir_with,
 };
 pub use writer::{
     DurableCount, FileExporter, FileExporterBuilder, FsyncPolicy, SIGNING_KEY_ENV,

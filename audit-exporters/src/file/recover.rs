@@ -3,15 +3,21 @@
 //! A writer appends whole batches with one `write` loop, so a crash (or `kill -9`, or a power
 //! loss with unsynced data) can only damage the *end* of the last segment of a chain or of its
 //! checkpoint log: a partial last line, possibly followed by garbage or zeros. Recovery finds the
-//! longest prefix of valid, linked lines; if nothing valid follows it, the rest is the torn tail:
+//! longest prefix of valid, linked lines (a format-2 gap line counts as one: it resumes the chain
+//! after the records it stands for); if nothing valid follows it, the rest is the torn tail:
 //! it is copied into a quarantine file (`<name>.quarantine-<unix ms>`, synced, directory synced)
 //! and only then cut from the original (truncate, synced). A crash during recovery therefore at
-//! worst quarantines the same bytes twice. Damage with valid lines after it is not a torn tail
-//! but tampering or corruption: recovery leaves it for the verifier to report.
+//! worst quarantines the same bytes twice. A last segment whose header is torn moves to
+//! quarantine whole (renamed); one with no byte at all (the writer died between creating it and
+//! writing its header) is removed and reported, since there is nothing to keep. Damage with
+//! valid lines after it is not a torn tail but tampering or corruption: recovery leaves it for
+//! the verifier to report.
 //!
 //! What must hold: recovery never touches a chain another process is writing (it holds the
-//! chain's lock, the checkpoint log, while it works and skips chains whose lock is taken), and
-//! it never deletes a byte: everything it cuts is in a quarantine file first.
+//! chain's lock, the checkpoint log, while it works and skips chains whose lock is taken); it
+//! never deletes a byte: everything it cuts is in a quarantine file first; and a repair that
+//! fails (a disk still full) leaves the directory as it found it: the partial quarantine file
+//! is removed again, the original is untouched, and the next start tries again.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -20,7 +26,7 @@ use audit_runtime::RecordId;
 use audit_runtime::chain::{ChainVerifier, check_line};
 
 use super::FileLogError;
-use super::format::{self, CheckpointLine, FileKind, SegmentHeader};
+use super::format::{self, CheckpointLine, FileKind, GapLine, SegmentHeader};
 use super::fs::LogFs;
 
 /// How much of a file's end is read to decide whether it is clean. A record line longer than
@@ -36,8 +42,9 @@ pub struct Repair {
     pub kept_bytes: u64,
     /// Bytes moved to the quarantine file.
     pub quarantined_bytes: u64,
-    /// Where they went.
-    pub quarantine: PathBuf,
+    /// Where they went; `None` when the file had no byte and was removed (an empty last
+    /// segment: the writer died between creating it and writing its header).
+    pub quarantine: Option<PathBuf>,
     /// `seq` of the last record kept, for segments.
     pub last_good_seq: Option<u64>,
     /// Why the tail was judged torn.
@@ -159,7 +166,11 @@ fn tail_is_clean(fs: &dyn LogFs, path: &Path, kind: Kind) -> Result<bool, FileLo
         return Ok(false);
     };
     Ok(match kind {
-        Kind::Segment => check_line(line).is_ok() || SegmentHeader::parse(line).is_ok(),
+        Kind::Segment => {
+            check_line(line).is_ok()
+                || GapLine::parse(line).is_ok()
+                || SegmentHeader::parse(line).is_ok()
+        }
         Kind::Checkpoints => CheckpointLine::parse(line).is_ok(),
     })
 }
@@ -184,7 +195,7 @@ fn valid_prefix(data: &[u8], kind: Kind) -> (usize, Option<u64>, bool, String) {
         if bad_seen {
             // Is this a line that stands on its own? Then the damage is not a torn tail.
             let stands = text.is_some_and(|t| match kind {
-                Kind::Segment => check_line(t).is_ok(),
+                Kind::Segment => check_line(t).is_ok() || GapLine::parse(t).is_ok(),
                 Kind::Checkpoints => CheckpointLine::parse(t).is_ok(),
             });
             if stands && complete {
@@ -215,6 +226,22 @@ fn valid_prefix(data: &[u8], kind: Kind) -> (usize, Option<u64>, bool, String) {
                                     }
                                     None => ChainVerifier::new(),
                                 });
+                                true
+                            }
+                            Err(e) => {
+                                reason = e;
+                                false
+                            }
+                        },
+                        // A gap line (format 2) resumes the chain after the absent records; the
+                        // verifier checks the rest of its links.
+                        Some(v) if GapLine::is_gap(t) => match GapLine::parse(t) {
+                            Ok((g, _)) => {
+                                *v = ChainVerifier::resume(
+                                    g.to_seq,
+                                    g.last_hash(),
+                                    g.chain.to_string(),
+                                );
                                 true
                             }
                             Err(e) => {
@@ -260,6 +287,25 @@ fn repair_file(
         return Ok(());
     }
     let data = read_all(fs, &path)?;
+    if kind == Kind::Segment && data.is_empty() {
+        // Created, but the writer died before its header: nothing to keep and nothing to
+        // quarantine, but left in place it would make every later verification fail.
+        fs.remove_file(&path)
+            .map_err(|e| io_err("remove", &path, e))?;
+        fs.sync_dir(dir)
+            .map_err(|e| io_err("fsync directory", dir, e))?;
+        report.repairs.push(Repair {
+            file: path,
+            kept_bytes: 0,
+            quarantined_bytes: 0,
+            quarantine: None,
+            last_good_seq: None,
+            reason: "empty segment: the writer stopped between creating it and writing its \
+                     header; removed"
+                .into(),
+        });
+        return Ok(());
+    }
     let (end, last_good_seq, valid_after_bad, reason) = valid_prefix(&data, kind);
     if end == data.len() {
         return Ok(());
@@ -272,7 +318,7 @@ fn repair_file(
         ));
         return Ok(());
     }
-    let quarantine = dir.join(format!("{name}{}{}", format::QUARANTINE_MARK, now_millis()));
+    let quarantine = fresh_quarantine(fs, dir, name);
     let torn = &data[end..];
     if kind == Kind::Segment && end == 0 {
         // Not even the header survived: the whole segment moves aside, and the chain ends with
@@ -285,39 +331,27 @@ fn repair_file(
             file: path,
             kept_bytes: 0,
             quarantined_bytes: torn.len() as u64,
-            quarantine,
+            quarantine: Some(quarantine),
             last_good_seq: None,
             reason,
         });
         return Ok(());
     }
-    let mut q = fs
-        .create_new(&quarantine)
-        .map_err(|e| io_err("create", &quarantine, e))?;
-    let mut off = 0;
-    while off < torn.len() {
-        match q.write(&torn[off..]) {
-            Ok(0) => {
-                return Err(io_err(
-                    "write",
-                    &quarantine,
-                    std::io::Error::new(std::io::ErrorKind::WriteZero, "wrote nothing"),
-                ));
-            }
-            Ok(n) => off += n,
-            Err(e) => return Err(io_err("write", &quarantine, e)),
+    if let Err(e) = write_quarantine(fs, dir, &quarantine, torn) {
+        // Leave no partial (often empty) quarantine file behind, so that a start on a disk that
+        // is still full changes nothing; the original still holds every byte.
+        if fs.remove_file(&quarantine).is_ok() {
+            let _ = fs.sync_dir(dir);
         }
+        return Err(e);
     }
-    q.sync().map_err(|e| io_err("fsync", &quarantine, e))?;
-    fs.sync_dir(dir)
-        .map_err(|e| io_err("fsync directory", dir, e))?;
     fs.truncate(&path, end as u64)
         .map_err(|e| io_err("truncate", &path, e))?;
     report.repairs.push(Repair {
         file: path,
         kept_bytes: end as u64,
         quarantined_bytes: torn.len() as u64,
-        quarantine,
+        quarantine: Some(quarantine),
         last_good_seq: if kind == Kind::Segment {
             last_good_seq
         } else {
@@ -326,4 +360,51 @@ fn repair_file(
         reason,
     });
     Ok(())
+}
+
+/// A quarantine name for `name` that no file has yet: `<name>.quarantine-<unix ms>`, with `-<i>`
+/// appended when that exists (a recovery killed after creating its quarantine file, restarted
+/// within the same millisecond). A rename must never replace an earlier quarantine file.
+fn fresh_quarantine(fs: &dyn LogFs, dir: &Path, name: &str) -> PathBuf {
+    let base = format!("{name}{}{}", format::QUARANTINE_MARK, now_millis());
+    let mut candidate = dir.join(&base);
+    // Anything but "not found" counts as taken. After 1000 taken names (not a real case) the
+    // last one is returned, and creating it fails rather than replacing anything.
+    for i in 1..1000u32 {
+        match fs.open_read(&candidate) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            _ => candidate = dir.join(format!("{base}-{i}")),
+        }
+    }
+    candidate
+}
+
+/// Write `torn` into a new quarantine file and make it and its name durable.
+fn write_quarantine(
+    fs: &dyn LogFs,
+    dir: &Path,
+    quarantine: &Path,
+    torn: &[u8],
+) -> Result<(), FileLogError> {
+    let mut q = fs
+        .create_new(quarantine)
+        .map_err(|e| io_err("create", quarantine, e))?;
+    let mut off = 0;
+    while off < torn.len() {
+        match q.write(&torn[off..]) {
+            Ok(0) => {
+                return Err(io_err(
+                    "write",
+                    quarantine,
+                    std::io::Error::new(std::io::ErrorKind::WriteZero, "wrote nothing"),
+                ));
+            }
+            Ok(n) => off += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err("write", quarantine, e)),
+        }
+    }
+    q.sync().map_err(|e| io_err("fsync", quarantine, e))?;
+    fs.sync_dir(dir)
+        .map_err(|e| io_err("fsync directory", dir, e))
 }

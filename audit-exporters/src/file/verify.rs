@@ -12,9 +12,21 @@
 //! 4. every checkpoint's head is the hash of record `count - 1`, found in the segment it names;
 //!    so the latest checkpoint proves that no segment at the end is missing or truncated.
 //!
-//! The first problem stops verification and is reported with its file, line and reason. Records
-//! after the latest checkpoint are valid but not yet covered by a signature; the summary says
-//! how many (a crash before the next checkpoint leaves such a tail).
+//! The first problem stops verification and is reported with its file, line and reason.
+//!
+//! Gap lines (format 2, written by a fallback exporter for records it never received) are
+//! checked like links: a gap starts right after the record before it, names that record's
+//! hash, resumes the chain at the hash the next record names as its `prev`, and continues the
+//! chain of gap lines; every checkpoint after a gap states the absent count and the latest gap
+//! line's hash, so under a pinned key a gap cannot be made up later. The summary lists them.
+//!
+//! What a pinned key vouches for: records up to the latest signed checkpoint. Records after it
+//! (the tail a crash leaves, or a whole chain fabricated next to an emptied checkpoint log)
+//! have valid hashes but nobody signed them, so with a pinned key they make the result an
+//! error that says *unverified*, unless [`VerifyOptions::allow_unsigned_tail`] accepts them; the
+//! summary then says how many records it accepted unsigned. Without a pinned key nothing is
+//! signature-checked: the result only says the directory is self-consistent, and the summary
+//! says that nothing in it is vouched for.
 //!
 //! What must hold: the verifier never panics and never allocates without bound on hostile input
 //! (lines are capped at [`MAX_LINE_BYTES`]); files that are not part of the log are listed and
@@ -28,7 +40,9 @@ use std::path::{Path, PathBuf};
 use audit_runtime::RecordId;
 use audit_runtime::chain::{ChainVerifier, GENESIS_PREV, RecordHash};
 
-use super::format::{self, CheckpointBody, CheckpointLine, FileKind, SegmentHeader};
+use super::format::{
+    self, CheckpointBody, CheckpointLine, FileKind, GapLine, GapState, SegmentHeader,
+};
 use super::fs::{LogFs, RealFs};
 use super::note::VerifierKey;
 
@@ -91,10 +105,27 @@ pub struct ChainSummary {
     pub signed_checkpoints: u64,
     /// Records after the latest checkpoint (valid, not yet covered by one).
     pub uncovered: u64,
+    /// Gap lines after the latest checkpoint (no signature covers what they claim).
+    pub uncovered_gaps: u64,
+    /// Records the log does not hold, in gap lines (a fallback's chain).
+    pub absent: u64,
+    /// The gaps, in chain order.
+    pub gaps: Vec<GapInfo>,
     /// Earliest record start time.
     pub first_time: Option<String>,
     /// Latest record end (or start) time.
     pub last_time: Option<String>,
+}
+
+/// One gap of a chain: records `from_seq..=to_seq` are absent from this log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapInfo {
+    /// First absent `seq`.
+    pub from_seq: u64,
+    /// Last absent `seq`.
+    pub to_seq: u64,
+    /// Why, as the writer stated it.
+    pub reason: String,
 }
 
 /// The result of a successful verification.
@@ -110,6 +141,9 @@ pub struct VerifySummary {
     pub quarantined: Vec<String>,
     /// The key signatures were checked against, if one was pinned.
     pub key: Option<String>,
+    /// Whether records after the latest signed checkpoint were accepted
+    /// ([`VerifyOptions::allow_unsigned_tail`]).
+    pub allowed_unsigned_tail: bool,
 }
 
 impl VerifySummary {
@@ -121,6 +155,17 @@ impl VerifySummary {
     /// Segments in all chains.
     pub fn segments(&self) -> u64 {
         self.chains.iter().map(|c| u64::from(c.segments)).sum()
+    }
+
+    /// Records after the latest checkpoint of their chain, over all chains: with a pinned key,
+    /// these are the records no signature vouches for.
+    pub fn uncovered(&self) -> u64 {
+        self.chains.iter().map(|c| c.uncovered).sum()
+    }
+
+    /// Gap lines after the latest checkpoint of their chain, over all chains.
+    pub fn uncovered_gaps(&self) -> u64 {
+        self.chains.iter().map(|c| c.uncovered_gaps).sum()
     }
 
     /// Earliest and latest record times over all chains (RFC 3339 UTC with fixed width sorts
@@ -153,6 +198,8 @@ impl fmt::Display for VerifySummary {
         if let Some((a, b)) = self.time_span() {
             writeln!(f, "time span: {a} .. {b}")?;
         }
+        /// Gaps listed per chain; the rest are counted.
+        const SHOWN_GAPS: usize = 10;
         for c in &self.chains {
             writeln!(
                 f,
@@ -166,12 +213,48 @@ impl fmt::Display for VerifySummary {
                 c.signed_checkpoints,
                 c.uncovered
             )?;
+            if !c.gaps.is_empty() {
+                writeln!(
+                    f,
+                    "    {} records absent in {} gap(s) (this log holds only part of the chain):",
+                    c.absent,
+                    c.gaps.len()
+                )?;
+                for g in c.gaps.iter().take(SHOWN_GAPS) {
+                    writeln!(
+                        f,
+                        "      gap: seq {}..={} absent: {}",
+                        g.from_seq, g.to_seq, g.reason
+                    )?;
+                }
+                if c.gaps.len() > SHOWN_GAPS {
+                    writeln!(f, "      ... and {} more gap(s)", c.gaps.len() - SHOWN_GAPS)?;
+                }
+            }
         }
         match &self.key {
-            Some(k) => writeln!(f, "signatures checked against {k}")?,
+            Some(k) => {
+                writeln!(f, "signatures checked against {k}")?;
+                let (tail, gaps) = (self.uncovered(), self.uncovered_gaps());
+                if tail > 0 || gaps > 0 {
+                    let gaps = if gaps > 0 {
+                        format!(" and {gaps} gap line(s)")
+                    } else {
+                        String::new()
+                    };
+                    writeln!(
+                        f,
+                        "WARNING: {tail} record(s){gaps} after the latest signed checkpoint are \
+                         unverified (no signature covers them); accepted as the unsigned tail of \
+                         a crashed chain because --allow-unsigned-tail was given"
+                    )?;
+                }
+            }
             None => writeln!(
                 f,
-                "signatures NOT checked: no key pinned (pass the verifier key to check them)"
+                "signatures NOT checked: no key pinned, so nothing here is vouched for \
+                 (unverified: whoever can write the directory could have written it; pass the \
+                 verifier key to check)"
             )?,
         }
         for q in &self.quarantined {
@@ -187,8 +270,28 @@ impl fmt::Display for VerifySummary {
 /// Verification settings.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
-    /// Check every checkpoint's signature against this key.
+    /// Check every checkpoint's signature against this key; then records no signed checkpoint
+    /// covers make verification fail as *unverified*.
     pub key: Option<VerifierKey>,
+    /// With a pinned key, accept records after the latest signed checkpoint (the tail a crashed
+    /// writer leaves) instead of failing; the summary says how many. `--allow-unsigned-tail`.
+    pub allow_unsigned_tail: bool,
+}
+
+impl VerifyOptions {
+    /// Check signatures against `key`; records after the latest signed checkpoint fail.
+    pub fn pinned(key: VerifierKey) -> Self {
+        VerifyOptions {
+            key: Some(key),
+            allow_unsigned_tail: false,
+        }
+    }
+
+    /// Accept (or not) an unsigned tail after the latest signed checkpoint.
+    pub fn allow_unsigned_tail(mut self, allow: bool) -> Self {
+        self.allow_unsigned_tail = allow;
+        self
+    }
 }
 
 /// Verify a directory on the real file system.
@@ -268,10 +371,12 @@ pub fn verify_dir_with(
              (<service>.<chain>.ckpt) files",
         ));
     }
+    summary.allowed_unsigned_tail = options.allow_unsigned_tail;
     let mut ctx = Ctx {
         fs,
         dir,
         key: options.key.as_ref(),
+        allow_unsigned_tail: options.allow_unsigned_tail,
         done: 0,
         total,
         progress,
@@ -284,10 +389,18 @@ pub fn verify_dir_with(
     Ok(summary)
 }
 
+fn describe_gaps(g: Option<GapState>) -> String {
+    match g {
+        None => "no gaps".to_owned(),
+        Some(g) => format!("{} absent record(s) up to gap line {}", g.absent, g.head),
+    }
+}
+
 struct Ctx<'a> {
     fs: &'a dyn LogFs,
     dir: &'a Path,
     key: Option<&'a VerifierKey>,
+    allow_unsigned_tail: bool,
     done: u64,
     total: u64,
     progress: &'a mut dyn FnMut(Progress),
@@ -474,9 +587,16 @@ impl Ctx<'_> {
             checkpoints: expects.len() as u64,
             signed_checkpoints: signed,
             uncovered: 0,
+            uncovered_gaps: 0,
+            absent: 0,
+            gaps: Vec::new(),
             first_time: None,
             last_time: None,
         };
+        // Records from this seq on are after the latest checkpoint.
+        let covered_below = expects.last().map_or(0, |e| e.body.count);
+        let mut matched = vec![false; expects.len()];
+        let mut gap_head = RecordHash::GENESIS;
         let mut head: Option<(u64, RecordHash)> = None;
         let last_segment = files.segments.keys().next_back().copied().unwrap_or(0);
         for (expected_segment, (&number, name)) in (1u32..).zip(&files.segments) {
@@ -536,8 +656,53 @@ impl Ctx<'_> {
                 }
             };
             let mut in_segment = 0u64;
+            let mut lines_in_segment = 0u64;
             while let Some(n) = lines.next()? {
                 let at = lines.line;
+                if GapLine::is_gap(lines.text()) {
+                    let (gap, hash) = GapLine::parse(lines.text()).map_err(|e| lines.err(e))?;
+                    if !header.allows_gaps() {
+                        return Err(lines.err(format!(
+                            "gap line in a format-{} segment (only format {} segments hold gaps)",
+                            header.format,
+                            format::FORMAT_GAPS
+                        )));
+                    }
+                    let before = verifier.head();
+                    let (want_seq, want_prev) =
+                        before.map_or((0, RecordHash::GENESIS), |(s, h)| (s.saturating_add(1), h));
+                    if gap.chain != chain
+                        || gap.from_seq != want_seq
+                        || gap.prev_hash() != want_prev
+                    {
+                        return Err(lines.err(format!(
+                            "gap of seq {}..={} (chain {}) does not continue the chain, which \
+                             expects seq {want_seq} after hash {want_prev}",
+                            gap.from_seq, gap.to_seq, gap.chain
+                        )));
+                    }
+                    if gap.prev_gap_hash() != gap_head {
+                        return Err(lines.err(
+                            "gap line does not name the previous gap line's hash (a gap line was \
+                             removed or inserted)",
+                        ));
+                    }
+                    gap_head = hash;
+                    if gap.from_seq >= covered_below {
+                        summary.uncovered_gaps += 1;
+                    }
+                    summary.absent = summary.absent.saturating_add(gap.absent());
+                    verifier =
+                        ChainVerifier::resume(gap.to_seq, gap.last_hash(), chain.to_string());
+                    summary.gaps.push(GapInfo {
+                        from_seq: gap.from_seq,
+                        to_seq: gap.to_seq,
+                        reason: gap.reason,
+                    });
+                    lines_in_segment += 1;
+                    self.advance(n);
+                    continue;
+                }
                 let record = verifier
                     .push(lines.text())
                     .map_err(|e| lines.err(e.to_string()))?;
@@ -552,9 +717,29 @@ impl Ctx<'_> {
                     ));
                 }
                 let (seq, hash) = verifier.head().unwrap_or((record.seq, RecordHash::GENESIS));
+                if seq >= covered_below {
+                    summary.uncovered += 1;
+                }
                 if let Some(idx) = by_seq.get(&seq) {
                     for &i in idx {
                         let e = &expects[i];
+                        matched[i] = true;
+                        let gaps_here = (summary.absent > 0).then_some(GapState {
+                            absent: summary.absent,
+                            head: gap_head,
+                        });
+                        if e.body.gaps != gaps_here {
+                            return Err(err(
+                                &ckpt_path,
+                                Some(e.line),
+                                format!(
+                                    "checkpoint states {} but the log has {} up to seq {seq}: a \
+                                     gap was added, removed or altered",
+                                    describe_gaps(e.body.gaps),
+                                    describe_gaps(gaps_here)
+                                ),
+                            ));
+                        }
                         if e.body.head != hash {
                             return Err(err(
                                 &ckpt_path,
@@ -589,9 +774,10 @@ impl Ctx<'_> {
                     summary.last_time = Some(t1.clone());
                 }
                 in_segment += 1;
+                lines_in_segment += 1;
                 self.advance(n);
             }
-            if in_segment == 0 && number != last_segment {
+            if lines_in_segment == 0 && number != last_segment {
                 return Err(err(
                     &path,
                     None,
@@ -601,32 +787,72 @@ impl Ctx<'_> {
             summary.records += in_segment;
             head = verifier.head().or(head);
         }
-        let count = head.map_or(0, |h| h.0 + 1);
-        if let Some(latest) = expects.last() {
-            if latest.body.count > count {
-                let seg = latest.body.segment;
-                let what = if seg > last_segment {
-                    format!(
-                        "segment {seg} (and any after {last_segment}) is missing: the last \
-                         segment(s) were deleted"
-                    )
-                } else {
-                    format!("segment {seg} is truncated")
-                };
-                return Err(err(
-                    &ckpt_path,
-                    Some(latest.line),
-                    format!(
-                        "checkpoint covers {} records but the chain holds only {count}: {what}",
-                        latest.body.count
-                    ),
-                ));
-            }
-            summary.uncovered = count - latest.body.count;
-        } else {
-            summary.uncovered = count;
+        let count = head.map_or(0, |h| h.0.saturating_add(1));
+        if let Some(latest) = expects.last()
+            && latest.body.count > count
+        {
+            let seg = latest.body.segment;
+            let what = if seg > last_segment {
+                format!(
+                    "segment {seg} (and any after {last_segment}) is missing: the last \
+                     segment(s) were deleted"
+                )
+            } else {
+                format!("segment {seg} is truncated")
+            };
+            return Err(err(
+                &ckpt_path,
+                Some(latest.line),
+                format!(
+                    "checkpoint covers {} records but the chain holds only {count}: {what}",
+                    latest.body.count
+                ),
+            ));
         }
-        debug_assert_eq!(summary.records, count);
+        if let Some(i) = (0..expects.len())
+            .find(|&i| !matched[i] && expects[i].body.count > 0 && expects[i].body.count <= count)
+        {
+            let e = &expects[i];
+            return Err(err(
+                &ckpt_path,
+                Some(e.line),
+                format!(
+                    "checkpoint names seq {} as its head, but that record is not in the log (it \
+                     lies in a gap): a writer checkpoints only records it holds",
+                    e.body.count - 1
+                ),
+            ));
+        }
+        if let Some(key) = self.key
+            && (summary.uncovered > 0 || summary.uncovered_gaps > 0)
+            && !self.allow_unsigned_tail
+        {
+            let first = covered_below;
+            let gaps = if summary.uncovered_gaps > 0 {
+                format!(" and {} gap line(s)", summary.uncovered_gaps)
+            } else {
+                String::new()
+            };
+            return Err(err(
+                &ckpt_path,
+                None,
+                format!(
+                    "unverified: {} record(s){gaps} of chain {service}/{chain} (seq {first}..={}) \
+                     are not covered by a checkpoint signed by {}{}; anyone who can write the \
+                     directory could have written them. If the writer crashed, pass \
+                     --allow-unsigned-tail (VerifyOptions::allow_unsigned_tail) to accept its \
+                     unsigned tail",
+                    summary.uncovered,
+                    count.saturating_sub(1),
+                    key.label(),
+                    if expects.is_empty() {
+                        " (the checkpoint log is empty)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
         Ok(summary)
     }
 }

@@ -11,7 +11,15 @@
 //! rotation:  fsync segment ─► append checkpoint ─► fsync checkpoint log ─► create segment n+1
 //!            with header naming the last seq and hash ─► fsync file ─► fsync directory
 //! shutdown:  fsync segment ─► append checkpoint ─► fsync checkpoint log ─► unlock
+//! gap:       (a record whose seq is past the next expected one, as a fallback receives them)
+//!            rotate first if the segment is format 1 ─► gap line, then the record, in the
+//!            batch's one write loop
 //! ```
+//!
+//! A chain that never had a gap is written in format 1, exactly as before format 2 existed.
+//! Its first gap (or a first record past `seq` 0) makes it a format-2 chain: every later
+//! segment has a format-2 header and every checkpoint after a gap states the gaps (see
+//! [`format::GapLine`]).
 //!
 //! What must hold:
 //! * A checkpoint never names a record that is not synced, so a crash never leaves a checkpoint
@@ -32,7 +40,10 @@ use audit_runtime::chain::{RecordHash, SealedRecord};
 use audit_runtime::export::{ExportError, Exporter};
 
 use super::FileLogError;
-use super::format::{self, CheckpointBody, CheckpointLine, SegmentHeader};
+use super::format::{
+    self, CheckpointBody, CheckpointLine, FORMAT_GAPS, FORMAT_VERSION, GapLine, GapState,
+    SegmentHeader,
+};
 use super::fs::{FsLock, LogFile, LogFs, RealFs};
 use super::note::NoteSigner;
 use super::recover::{RecoveryReport, recover_dir};
@@ -114,8 +125,9 @@ impl FileExporterBuilder {
         self
     }
 
-    /// Write a checkpoint after this many records (default 10 000); `None` for only on time,
-    /// rotation and shutdown.
+    /// Write a checkpoint after this many records (default 10 000; counted in `seq`s, so the
+    /// records absent in a fallback's gaps count too); `None` for only on time, rotation and
+    /// shutdown.
     pub fn checkpoint_every_records(mut self, records: Option<u64>) -> Self {
         self.checkpoint_records = records;
         self
@@ -206,17 +218,24 @@ impl FileExporterBuilder {
             })?;
         let recovery = recover_dir(&*self.fs, &self.dir)?;
         for r in &recovery.repairs {
-            eprintln!(
-                "audit file log: recovered torn tail of {}: kept {} bytes{}, moved {} bytes to {} \
-                 ({})",
-                r.file.display(),
-                r.kept_bytes,
-                r.last_good_seq
-                    .map_or_else(String::new, |s| format!(" (up to seq {s})")),
-                r.quarantined_bytes,
-                r.quarantine.display(),
-                r.reason
-            );
+            match &r.quarantine {
+                Some(q) => eprintln!(
+                    "audit file log: recovered torn tail of {}: kept {} bytes{}, moved {} bytes \
+                     to {} ({})",
+                    r.file.display(),
+                    r.kept_bytes,
+                    r.last_good_seq
+                        .map_or_else(String::new, |s| format!(" (up to seq {s})")),
+                    r.quarantined_bytes,
+                    q.display(),
+                    r.reason
+                ),
+                None => eprintln!(
+                    "audit file log: recovered {}: {}",
+                    r.file.display(),
+                    r.reason
+                ),
+            }
         }
         for note in &recovery.left_alone {
             eprintln!("audit file log: warning: {note}");
@@ -249,13 +268,23 @@ struct OpenChain {
     seg_path: PathBuf,
     file: Box<dyn LogFile>,
     seg_bytes: u64,
+    /// Lines (records and gap lines) in the current segment.
     seg_records: u64,
     seg_opened: Instant,
+    /// Format of the current segment's header.
+    seg_format: u32,
+    /// Whether the chain has (or is about to have) a gap: new segments are format 2.
+    gapped: bool,
+    /// Records absent in the gaps written so far.
+    absent: u64,
+    /// Hash of the latest gap line (zeros before the first).
+    gap_head: RecordHash,
     ckpt_path: PathBuf,
     ckpt: Box<dyn LogFile>,
     _lock: FsLock,
     /// Last record written: seq and hash.
     head: Option<(u64, RecordHash)>,
+    /// The next `seq` expected (= last seq + 1; with gaps, more than the records written).
     written: u64,
     synced: u64,
     last_sync: Instant,
@@ -264,6 +293,13 @@ struct OpenChain {
 }
 
 /// Writes the chain into hash-chained, rotating JSON Lines segments with checkpoints.
+///
+/// It also works as the runtime's fallback exporter
+/// ([`audit_runtime::AuditBuilder::fallback`]), which receives only the batches the primary
+/// exporters failed: records past the next expected `seq` are preceded by a gap line naming the
+/// absent range (format 2, see [`format::GapLine`]), and the verifier lists the gaps. Records
+/// going back in `seq` are refused. A fallback needs a directory of its own when a primary is a
+/// file exporter too: both write the same chain, whose file names would collide.
 ///
 /// ```no_run
 /// use audit_exporters::file::{FileExporter, FsyncPolicy};
@@ -386,13 +422,9 @@ impl FileExporter {
     }
 
     fn open_chain(&mut self, first: &SealedRecord) -> Result<(), FileLogError> {
-        if first.seq() != 0 {
-            return Err(FileLogError::Chain(format!(
-                "the first record has seq {}; the file exporter must receive its chain from \
-                 seq 0",
-                first.seq()
-            )));
-        }
+        // A chain received from its start is format 1; one whose first record is later (a
+        // fallback's) begins with a gap, so its first segment is format 2.
+        let gapped = first.seq() != 0;
         let service = self
             .service
             .clone()
@@ -423,7 +455,9 @@ impl FileExporter {
             ))
         })?;
         let now = Instant::now();
-        let (seg_path, file, seg_bytes) = self.create_segment(&service, chain, 1, None)?;
+        let seg_format = if gapped { FORMAT_GAPS } else { FORMAT_VERSION };
+        let (seg_path, file, seg_bytes) =
+            self.create_segment(seg_format, &service, chain, 1, None)?;
         self.chain = Some(OpenChain {
             service,
             chain,
@@ -433,6 +467,10 @@ impl FileExporter {
             seg_bytes,
             seg_records: 0,
             seg_opened: now,
+            seg_format,
+            gapped,
+            absent: 0,
+            gap_head: RecordHash::GENESIS,
             ckpt_path,
             ckpt,
             _lock: lock,
@@ -448,6 +486,7 @@ impl FileExporter {
 
     fn create_segment(
         &self,
+        format: u32,
         service: &str,
         chain: RecordId,
         segment: u32,
@@ -456,7 +495,8 @@ impl FileExporter {
         let path = self
             .dir
             .join(format::segment_file_name(service, chain, segment));
-        let header = SegmentHeader::new(service, chain, segment, prev, now_rfc3339());
+        let header =
+            SegmentHeader::with_format(format, service, chain, segment, prev, now_rfc3339());
         let (mut line, _) =
             format::seal(&header).map_err(|e| FileLogError::Chain(e.to_string()))?;
         line.push('\n');
@@ -510,6 +550,10 @@ impl FileExporter {
             count: c.written,
             head: c.head.map_or(RecordHash::GENESIS, |h| h.1),
             segment: c.segment,
+            gaps: (c.absent > 0).then_some(GapState {
+                absent: c.absent,
+                head: c.gap_head,
+            }),
             time: now_rfc3339(),
         };
         let text = body.to_text();
@@ -535,9 +579,16 @@ impl FileExporter {
             return Ok(());
         };
         let (service, chain, next, head) = (c.service.clone(), c.chain, c.segment + 1, c.head);
-        let (seg_path, file, seg_bytes) = self.create_segment(&service, chain, next, head)?;
+        let format = if c.gapped {
+            FORMAT_GAPS
+        } else {
+            FORMAT_VERSION
+        };
+        let (seg_path, file, seg_bytes) =
+            self.create_segment(format, &service, chain, next, head)?;
         if let Some(c) = self.chain.as_mut() {
             c.segment = next;
+            c.seg_format = format;
             c.seg_path = seg_path;
             c.file = file;
             c.seg_bytes = seg_bytes;
@@ -561,27 +612,68 @@ impl FileExporter {
                     rec.record.service.instance, c.chain
                 )));
             }
-            if rec.seq() != c.written {
+            if rec.seq() < c.written {
                 return Err(FileLogError::Chain(format!(
-                    "record seq {} where {} was expected: the chain would have a gap",
+                    "record seq {} where {} or later was expected: the records go back",
                     rec.seq(),
                     c.written
                 )));
             }
+            let gap = rec.seq() > c.written;
+            let gap_line = if gap {
+                let last = RecordHash::from_hex(&rec.record.prev).ok_or_else(|| {
+                    FileLogError::Chain(format!(
+                        "record seq {} has no valid prev hash to resume the chain after a gap",
+                        rec.seq()
+                    ))
+                })?;
+                let g = GapLine::new(
+                    c.chain,
+                    c.written,
+                    rec.seq() - 1,
+                    c.head.map_or(RecordHash::GENESIS, |h| h.1),
+                    last,
+                    c.gap_head,
+                    format::GAP_NOT_RECEIVED,
+                );
+                let absent = g.absent();
+                let (line, hash) =
+                    format::seal(&g).map_err(|e| FileLogError::Chain(e.to_string()))?;
+                Some((line, hash, absent))
+            } else {
+                None
+            };
             let len = rec.line.len() as u64 + 1;
-            let too_big = c.seg_bytes + len > self.max_segment_bytes;
+            let gap_len = gap_line.as_ref().map_or(0, |g| g.0.len() as u64 + 1);
+            let too_big = c.seg_bytes + len + gap_len > self.max_segment_bytes;
             let too_old = self
                 .max_segment_age
                 .is_some_and(|a| c.seg_opened.elapsed() >= a);
-            if c.seg_records > 0 && (too_big || too_old) {
+            let needs_format2 = gap && c.seg_format != FORMAT_GAPS;
+            if gap && let Some(c) = self.chain.as_mut() {
+                c.gapped = true;
+            }
+            if self.chain.as_ref().is_some_and(|c| c.seg_records > 0)
+                && (too_big || too_old || needs_format2)
+            {
                 self.rotate()?;
+            }
+            if let Some((line, hash, absent)) = gap_line {
+                self.buf.extend_from_slice(line.as_bytes());
+                self.buf.push(b'\n');
+                if let Some(c) = self.chain.as_mut() {
+                    c.seg_bytes += gap_len;
+                    c.seg_records += 1;
+                    c.absent += absent;
+                    c.gap_head = hash;
+                }
             }
             self.buf.extend_from_slice(rec.line.as_bytes());
             self.buf.push(b'\n');
             if let Some(c) = self.chain.as_mut() {
                 c.seg_bytes += len;
                 c.seg_records += 1;
-                c.written += 1;
+                c.written = rec.seq() + 1;
                 c.head = Some((rec.seq(), rec.hash));
             }
         }
