@@ -551,6 +551,9 @@ fn serve_http(conn: TcpStream, inner: &Inner, stop: &std::sync::atomic::AtomicBo
     let mut r = BufReader::new(conn);
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         match read_request(&mut r) {
+            // A stopped receiver is down: it closes a kept-alive connection instead of
+            // answering on it, as a collector that went away would.
+            Ok(Some(_)) if stop.load(std::sync::atomic::Ordering::SeqCst) => return,
             Ok(Some(req)) => {
                 let (status, extra, body) = answer(inner, req);
                 let reason = match status {
