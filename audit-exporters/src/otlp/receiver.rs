@@ -383,6 +383,15 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Receiver {
+    /// Stop both servers now: the collector goes down (new connections are refused, kept-alive
+    /// ones are closed instead of answered). What it received stays readable, so a test can
+    /// bring a new receiver up on the same addresses and look at both.
+    pub fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -391,9 +400,9 @@ impl Drop for Receiver {
         }
         self.http_stop
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        // Wake the accept loop.
-        let _ = TcpStream::connect(self.http_addr);
         if let Some(h) = self.http_thread.take() {
+            // Wake the accept loop (only once: a later receiver may own the address by now).
+            let _ = TcpStream::connect(self.http_addr);
             let _ = h.join();
         }
     }
