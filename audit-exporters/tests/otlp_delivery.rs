@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use audit_exporters::MemoryExporter;
 use audit_exporters::otlp::receiver::{Receiver, Reply};
-use audit_exporters::otlp::{OtlpConfig, OtlpExporter, OtlpMonitor};
+use audit_exporters::otlp::{OtlpConfig, OtlpExporter, OtlpMonitor, Protocol};
 use audit_runtime::record::AuditRecord;
 use audit_runtime::{AuditGuard, AuditRuntime, audited_decision};
 use otlp_common::{attr, temp_dir};
@@ -199,11 +199,24 @@ fn low_rate_records_arrive_within_the_max_export_delay_without_a_flush() {
 }
 
 #[test]
-fn collector_down_has_records_on_disk_within_spill_after_and_back_up_delivers_each_once() {
+fn http_collector_down_has_records_on_disk_within_spill_after_and_back_up_delivers_each_once() {
+    down_and_back(Protocol::HttpProtobuf);
+}
+
+#[test]
+fn grpc_collector_down_has_records_on_disk_within_spill_after_and_back_up_delivers_each_once() {
+    down_and_back(Protocol::Grpc);
+}
+
+fn down_and_back(protocol: Protocol) {
     let (http, grpc) = (free_addr(), free_addr());
     let rx = Receiver::bind(http, grpc).expect("receiver");
     let spill = temp_dir("outage");
-    let otlp = OtlpExporter::new(config(&spill, &format!("http://{http}"))).expect("exporter");
+    let target = match protocol {
+        Protocol::Grpc => format!("http://{grpc}"),
+        Protocol::HttpProtobuf => format!("http://{http}"),
+    };
+    let otlp = OtlpExporter::new(config(&spill, &target).protocol(protocol)).expect("exporter");
     let monitor = otlp.monitor();
     let mem = MemoryExporter::new();
     let guard = install(otlp, &mem);

@@ -215,7 +215,7 @@ impl Receiver {
                     };
                     let incoming = tonic::transport::server::TcpIncoming::from(listener);
                     let svc = Svc(g_inner);
-                    let res = tonic::transport::Server::builder()
+                    let server = tonic::transport::Server::builder()
                         .add_service(
                             TraceServiceServer::new(svc.clone())
                                 .accept_compressed(CompressionEncoding::Gzip)
@@ -226,14 +226,19 @@ impl Receiver {
                                 .accept_compressed(CompressionEncoding::Gzip)
                                 .max_decoding_message_size(MAX_BODY),
                         )
-                        .serve_with_incoming_shutdown(incoming, async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                    if let Err(e) = res {
-                        eprintln!("otlp receiver: gRPC server: {e}");
-                    }
+                        .serve_with_incoming(incoming);
+                    let server = tokio::spawn(async move {
+                        if let Err(e) = server.await {
+                            eprintln!("otlp receiver: gRPC server: {e}");
+                        }
+                    });
+                    let _ = rx.await;
+                    server.abort();
                 });
+                // Not a graceful shutdown, which would wait for clients to close their
+                // connections: dropping the runtime cancels every connection's task, so the
+                // receiver is down at once, as a collector that went away would be.
+                drop(rt);
             })?;
 
         let http_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
