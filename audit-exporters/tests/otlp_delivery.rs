@@ -176,10 +176,23 @@ fn latencies(rx: &Receiver, made: &HashMap<u32, Instant>) -> Vec<Duration> {
 }
 
 #[test]
-fn low_rate_records_arrive_within_the_max_export_delay_without_a_flush() {
+fn http_low_rate_records_arrive_within_the_max_export_delay_without_a_flush() {
+    low_rate(Protocol::HttpProtobuf);
+}
+
+#[test]
+fn grpc_low_rate_records_arrive_within_the_max_export_delay_without_a_flush() {
+    low_rate(Protocol::Grpc);
+}
+
+fn low_rate(protocol: Protocol) {
     let rx = Receiver::start().expect("receiver");
     let spill = temp_dir("lowrate");
-    let otlp = OtlpExporter::new(config(&spill, &rx.http_endpoint())).expect("exporter");
+    let endpoint = match protocol {
+        Protocol::Grpc => rx.grpc_endpoint(),
+        Protocol::HttpProtobuf => rx.http_endpoint(),
+    };
+    let otlp = OtlpExporter::new(config(&spill, &endpoint).protocol(protocol)).expect("exporter");
     let mem = MemoryExporter::new();
     let guard = install(otlp, &mem);
     // 2 decisions a second for 3 s; no flush anywhere: the records must leave on their own.
@@ -361,6 +374,62 @@ fn dead_letters_are_counted_as_such_in_audit_stats_and_the_rejected_file_is_capp
         std::fs::metadata(spill.join("otlp-rejected.jsonl")).map_or(0, |m| m.len()) == 0,
         "nothing written beyond the cap"
     );
+    drop(guard);
+}
+
+#[test]
+fn dead_letters_of_an_earlier_process_spill_file_are_not_this_runtimes() {
+    // A first exporter spills 4 records while the collector is down and stops.
+    let (http, grpc) = (free_addr(), free_addr());
+    let spill = temp_dir("inherited-dead");
+    let first = OtlpExporter::new(
+        config(&spill, &format!("http://{http}"))
+            .spill_after(Duration::ZERO)
+            .flush_timeout(Duration::from_millis(300)),
+    )
+    .expect("exporter");
+    let mem = MemoryExporter::new();
+    let guard = install(first, &mem);
+    for i in 0..4 {
+        decide(i);
+    }
+    let _ = guard.shutdown();
+    assert_eq!(spill_lines(&spill), 4);
+
+    // The next one finds them; the collector refuses them for good; then 3 records of its
+    // own are accepted.
+    let rx = Receiver::bind(http, grpc).expect("receiver");
+    rx.script([Reply::Http {
+        status: 400,
+        retry_after: None,
+    }]);
+    let second = OtlpExporter::new(config(&spill, &rx.http_endpoint())).expect("exporter");
+    assert_eq!(second.recovered().pending_lines, 4);
+    let monitor = second.monitor();
+    let guard = install(second, &MemoryExporter::new());
+    assert!(
+        within(Duration::from_secs(10), || monitor.stats().dead_lettered
+            == 4)
+        .is_some()
+    );
+    for i in 10..13 {
+        decide(i);
+    }
+    guard.flush().expect("flush");
+    let audit = guard.stats();
+    let otlp = audit
+        .exporters
+        .iter()
+        .find(|e| e.name.starts_with("otlp"))
+        .expect("otlp stats");
+    assert_eq!(
+        (otlp.exported, otlp.dead_lettered),
+        (3, 0),
+        "the earlier process's records are the exporter's dead letters, not this runtime's: \
+         {audit:?} {:?}",
+        monitor.stats()
+    );
+    assert_eq!(rx.spans().len(), 3);
     drop(guard);
 }
 
