@@ -128,6 +128,7 @@ struct State {
     request_since: Option<Instant>,
     /// Whether this outage's move to the spill file was reported.
     warned_spilling: bool,
+    warned_spill_error: bool,
     warned_rejected_cap: bool,
 }
 
@@ -182,6 +183,7 @@ impl Shared {
                 failing_since: None,
                 request_since: None,
                 warned_spilling: false,
+                warned_spill_error: false,
                 warned_rejected_cap: false,
             }),
             wake: Condvar::new(),
@@ -386,7 +388,13 @@ impl Shared {
                                 continue;
                             }
                             Err(e) => {
-                                warn(&format!("cannot spill: {e}; records stay in memory"));
+                                // Once per outage: the retry below runs every spill_after.
+                                if !st.warned_spill_error {
+                                    st.warned_spill_error = true;
+                                    warn(&format!(
+                                        "cannot spill: {e}; records stay in memory (retrying)"
+                                    ));
+                                }
                                 st.last_error = Some(e.to_string());
                                 self.tuning.spill_after.max(Duration::from_millis(100))
                             }
@@ -884,6 +892,7 @@ impl Sender {
         }
         self.warned_failing = false;
         st.warned_spilling = false;
+        st.warned_spill_error = false;
         st.last_error = None;
         match work.source {
             Source::Spill { end, lines } => {
