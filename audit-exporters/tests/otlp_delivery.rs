@@ -284,11 +284,11 @@ fn down_and_back(protocol: Protocol) {
         30,
         "the outage's records went to the second"
     );
+    // At least the outage's 25 went through the spill file. (`unspilled` may be lower than
+    // `spilled`: a request that the watchdog spilled while it hung can still succeed when the
+    // collector returns; its lines are then skipped, not re-sent.)
     let stats = monitor.stats();
-    assert!(
-        stats.spilled >= 25 && stats.unspilled == stats.spilled,
-        "{stats:?}"
-    );
+    assert!(stats.spilled >= 25 && stats.pending == 0, "{stats:?}");
     drop(guard);
 }
 
