@@ -521,6 +521,23 @@ fn kill_child() {
 
 #[test]
 fn kill_9_during_an_outage_loses_nothing_made_before_the_bound() {
+    kill_9_during(Outage::Down);
+}
+
+#[test]
+fn kill_9_while_the_collector_does_not_answer_loses_nothing_made_before_the_bound() {
+    kill_9_during(Outage::Unanswered);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Outage {
+    /// Nothing listens: connections are refused.
+    Down,
+    /// The collector takes requests and never answers (within the 10 s request timeout).
+    Unanswered,
+}
+
+fn kill_9_during(kind: Outage) {
     let (http, grpc) = (free_addr(), free_addr());
     let rx1 = Receiver::bind(http, grpc).expect("receiver");
     let spill = temp_dir("kill9");
@@ -549,13 +566,17 @@ fn kill_9_during_an_outage_loses_nothing_made_before_the_bound() {
     );
     // Outage, then kill -9 two seconds into it.
     let mut rx1 = rx1;
-    rx1.stop();
+    match kind {
+        Outage::Down => rx1.stop(),
+        Outage::Unanswered => rx1.script(vec![Reply::Delay(Duration::from_secs(30)); 1000]),
+    }
     let outage = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
     child.kill().expect("SIGKILL");
     let killed_at = Instant::now();
     let _ = child.wait();
     reader.join().unwrap();
+    rx1.stop();
     let made = made.lock().unwrap().clone();
     let in_outage = made.iter().filter(|(_, t)| *t >= outage).count();
     assert!(
@@ -602,8 +623,8 @@ fn kill_9_during_an_outage_loses_nothing_made_before_the_bound() {
         .collect();
     let lost_total = made.iter().filter(|(i, _)| !delivered.contains(i)).count();
     println!(
-        "kill -9 {:?} into the outage: {} made ({} in the outage), {} recovered from the spill \
-         file, {} not delivered (all made in the last {:?})",
+        "kill -9 {:?} into the outage ({kind:?}): {} made ({} in the outage), {} recovered from \
+         the spill file, {} not delivered (all made in the last {:?})",
         killed_at - outage,
         made.len(),
         in_outage,
