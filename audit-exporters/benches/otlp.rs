@@ -85,7 +85,7 @@ fn exporter(rx: &Receiver, protocol: Protocol) -> OtlpExporter {
             .endpoint(endpoint)
             .spill_dir(spill)
             .batch_max(BATCH)
-            .batch_delay(Duration::from_millis(5))
+            .max_export_delay(Duration::from_millis(5))
             .flush_timeout(Duration::from_secs(60)),
     )
     .expect("exporter")

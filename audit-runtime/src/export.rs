@@ -9,6 +9,7 @@
 //! the chain are applied before the first exporter is called.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::chain::SealedRecord;
 
@@ -99,6 +100,34 @@ pub trait Exporter: Send + 'static {
     fn shutdown(&mut self) -> Result<(), ExportError> {
         self.flush()
     }
+
+    /// For an exporter that delivers after `export` returned (OTLP): the counters of records it
+    /// accepted and later could not deliver. The runtime reads them into
+    /// [`crate::install::ExporterStats`], so that such records are not counted as exported.
+    /// Called once, at install.
+    fn delivery_counters(&self) -> Option<std::sync::Arc<DeliveryCounters>> {
+        None
+    }
+}
+
+/// What became of records an exporter had accepted (`export` returned `Ok`) but delivers later,
+/// shared between the exporter and the runtime's statistics.
+#[derive(Debug, Default)]
+pub struct DeliveryCounters {
+    dead_lettered: AtomicU64,
+}
+
+impl DeliveryCounters {
+    /// `n` records accepted by `export` in this process were refused for good by their
+    /// destination (kept in a dead-letter file, or counted as lost there).
+    pub fn add_dead_lettered(&self, n: u64) {
+        self.dead_lettered.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records accepted by `export` and then refused for good.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
+    }
 }
 
 impl<E: Exporter + ?Sized> Exporter for Box<E> {
@@ -113,5 +142,8 @@ impl<E: Exporter + ?Sized> Exporter for Box<E> {
     }
     fn shutdown(&mut self) -> Result<(), ExportError> {
         (**self).shutdown()
+    }
+    fn delivery_counters(&self) -> Option<std::sync::Arc<DeliveryCounters>> {
+        (**self).delivery_counters()
     }
 }

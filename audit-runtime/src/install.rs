@@ -96,6 +96,8 @@ pub(crate) struct ExporterCounters {
     pub(crate) failed: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) fell_back: AtomicU64,
+    /// The exporter's own count of records it accepted and later dead-lettered.
+    pub(crate) delivery: Option<Arc<crate::export::DeliveryCounters>>,
 }
 
 /// The control block of one installed runtime. Leaked on install so that audited calls can hold
@@ -349,8 +351,12 @@ pub struct AuditStats {
 pub struct ExporterStats {
     /// Its name.
     pub name: String,
-    /// Records it accepted.
+    /// Records it accepted and has not since dead-lettered (for an exporter that delivers
+    /// later, such as OTLP: delivered, or still on their way in memory or its spill file).
     pub exported: u64,
+    /// Records it accepted and then could not deliver for good (a collector's permanent
+    /// refusal): kept in its dead-letter file or counted there as lost, never in `exported`.
+    pub dead_lettered: u64,
     /// Records it failed to take after every retry.
     pub failed: u64,
     /// Retries made.
@@ -361,9 +367,16 @@ pub struct ExporterStats {
 
 impl ExporterCounters {
     fn snapshot(&self) -> ExporterStats {
+        let dead_lettered = self.delivery.as_ref().map_or(0, |d| d.dead_lettered());
         ExporterStats {
             name: self.name.clone(),
-            exported: self.exported.load(Ordering::Relaxed),
+            // The exporter counts only records this runtime handed it; a snapshot may read
+            // the two counters a moment apart, hence the saturation.
+            exported: self
+                .exported
+                .load(Ordering::Relaxed)
+                .saturating_sub(dead_lettered),
+            dead_lettered,
             failed: self.failed.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             fell_back: self.fell_back.load(Ordering::Relaxed),

@@ -89,6 +89,7 @@ impl ExporterSlot {
     pub(crate) fn new(exporter: Box<dyn Exporter>) -> Self {
         let counters = Arc::new(ExporterCounters {
             name: exporter.name().to_owned(),
+            delivery: exporter.delivery_counters(),
             ..Default::default()
         });
         ExporterSlot {

@@ -13,6 +13,9 @@
 //! * `OTEL_EXPORTER_OTLP_COMPRESSION` (and per signal): `gzip` or `none`.
 //! * `OTEL_EXPORTER_OTLP_TIMEOUT` (and per signal): milliseconds per export request.
 //! * `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` (`key=value,...`, percent-decoded).
+//! * `AUDIT_OTLP_MAX_EXPORT_DELAY` (ours): milliseconds a record may wait in memory before it
+//!   is sent ([`OtlpConfig::max_export_delay`]). The OTel `OTEL_BSP_SCHEDULE_DELAY` is not
+//!   honoured: its 5 s default is the quiet window an audit trail must not have.
 //!
 //! What must hold: every setting is validated when the exporter is built, and an invalid one is
 //! an [`OtlpConfigError`] that names the setting (the environment variable, or the builder
@@ -286,10 +289,11 @@ pub struct OtlpConfig {
     resource_attributes: Option<Given>,
     pub(crate) spill_dir: Option<PathBuf>,
     pub(crate) batch_max: usize,
-    pub(crate) batch_delay: Duration,
+    max_export_delay: Given,
     pub(crate) memory_capacity: usize,
     pub(crate) spill_after: Duration,
     pub(crate) spill_max_bytes: u64,
+    pub(crate) rejected_max_bytes: u64,
     pub(crate) first_backoff: Duration,
     pub(crate) max_backoff: Duration,
     pub(crate) flush_timeout: Duration,
@@ -303,9 +307,11 @@ impl Default for OtlpConfig {
 
 impl OtlpConfig {
     /// Defaults: HTTP/protobuf to `http://localhost:4318`, no compression, 10 s request timeout,
-    /// batches of up to 512 records or 200 ms, 8192 records in memory, spill after 5 s of failure
-    /// (into `./otlp-spill` unless [`Self::spill_dir`] says otherwise), spill files up to 1 GiB,
-    /// backoff from 100 ms doubling to 30 s with full jitter, flush waits up to 10 s.
+    /// batches of up to 512 records, a record waits at most 200 ms before it is sent, 8192
+    /// records in memory, spill 500 ms after the first failed (or unanswered) request (into
+    /// `./audit-otlp-spill` unless [`Self::spill_dir`] says otherwise), spill files up to
+    /// 1 GiB, the rejected-records file up to 64 MiB, backoff from 100 ms doubling to 30 s with
+    /// full jitter, flush waits up to 10 s.
     pub fn new() -> Self {
         OtlpConfig {
             generic: SignalOverrides::default(),
@@ -316,10 +322,14 @@ impl OtlpConfig {
             resource_attributes: None,
             spill_dir: None,
             batch_max: 512,
-            batch_delay: Duration::from_millis(200),
+            max_export_delay: Given {
+                value: DEFAULT_MAX_EXPORT_DELAY_MS.to_string(),
+                setting: "default max_export_delay".into(),
+            },
             memory_capacity: 8192,
-            spill_after: Duration::from_secs(5),
+            spill_after: Duration::from_millis(500),
             spill_max_bytes: 1 << 30,
+            rejected_max_bytes: 64 << 20,
             first_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(30),
             flush_timeout: Duration::from_secs(10),
@@ -353,6 +363,9 @@ impl OtlpConfig {
         cfg.logs = read("LOGS_");
         cfg.service_name = get("OTEL_SERVICE_NAME".into());
         cfg.resource_attributes = get("OTEL_RESOURCE_ATTRIBUTES".into());
+        if let Some(g) = get(MAX_EXPORT_DELAY_ENV.into()) {
+            cfg.max_export_delay = g;
+        }
         cfg
     }
 
@@ -436,10 +449,22 @@ impl OtlpConfig {
         self
     }
 
-    /// How long a partial batch waits for more records before it is sent.
-    pub fn batch_delay(mut self, d: Duration) -> Self {
-        self.batch_delay = d;
+    /// The longest a record waits in memory before a request carries it (a batch leaves when
+    /// it is full, when its oldest record has waited this long, or on flush), whatever the
+    /// rate. Between 1 ms and 60 s; default 200 ms; also `AUDIT_OTLP_MAX_EXPORT_DELAY` (ms).
+    pub fn max_export_delay(mut self, d: Duration) -> Self {
+        // Kept exact (microseconds); validated by `OtlpExporter::new`.
+        self.max_export_delay = Given {
+            value: format!("{}us", d.as_micros()),
+            setting: "OtlpConfig::max_export_delay".into(),
+        };
         self
+    }
+
+    /// The old name of [`Self::max_export_delay`].
+    #[deprecated(note = "renamed `max_export_delay`")]
+    pub fn batch_delay(self, d: Duration) -> Self {
+        self.max_export_delay(d)
     }
 
     /// Records held in memory before new ones go to the spill file.
@@ -448,7 +473,10 @@ impl OtlpConfig {
         self
     }
 
-    /// How long the collector may fail before records in memory go to the spill file.
+    /// How soon records are on disk once the collector fails: from the first failed request
+    /// (or from a request left unanswered this long), records in memory go to the spill file
+    /// within this bound, and later records are appended before `export` returns, until the
+    /// collector accepts again. Default 500 ms; zero spills at the first failure.
     pub fn spill_after(mut self, d: Duration) -> Self {
         self.spill_after = d;
         self
@@ -458,6 +486,14 @@ impl OtlpConfig {
     /// pipeline's retry and fallback policy decides, visibly.
     pub fn spill_max_bytes(mut self, n: u64) -> Self {
         self.spill_max_bytes = n;
+        self
+    }
+
+    /// The largest `otlp-rejected.jsonl` may grow (records the collector refused for good).
+    /// Beyond it, refused records are not written but counted in
+    /// [`super::OtlpStats::rejected_dropped`] and reported once on stderr. Default 64 MiB.
+    pub fn rejected_max_bytes(mut self, n: u64) -> Self {
+        self.rejected_max_bytes = n;
         self
     }
 
@@ -494,6 +530,7 @@ impl OtlpConfig {
                 "first must be positive and no larger than max",
             ));
         }
+        let max_export_delay = parse_delay(&self.max_export_delay)?;
         let traces = self.signal(Signal::Traces)?;
         let logs = self.signal(Signal::Logs)?;
         let mut resource = match &self.resource_attributes {
@@ -516,6 +553,7 @@ impl OtlpConfig {
             logs,
             service_name,
             resource,
+            max_export_delay,
         })
     }
 
@@ -614,6 +652,35 @@ pub(crate) struct Resolved {
     pub(crate) logs: SignalConfig,
     pub(crate) service_name: Option<String>,
     pub(crate) resource: Vec<(String, String)>,
+    pub(crate) max_export_delay: Duration,
+}
+
+const MAX_EXPORT_DELAY_ENV: &str = "AUDIT_OTLP_MAX_EXPORT_DELAY";
+const DEFAULT_MAX_EXPORT_DELAY_MS: u64 = 200;
+/// Above a minute the bound stops being a latency bound: records would sit in memory (and be
+/// lost in a crash) for as long as a healthy collector would have needed to store them.
+const MAX_EXPORT_DELAY_LIMIT: Duration = Duration::from_secs(60);
+
+/// `max_export_delay` as given: whole milliseconds from the environment, `<n>us` from code.
+fn parse_delay(g: &Given) -> Result<Duration, OtlpConfigError> {
+    let v = g.value.trim();
+    let d = match v.strip_suffix("us") {
+        Some(us) => us.parse().ok().map(Duration::from_micros),
+        None => v.parse().ok().map(Duration::from_millis),
+    }
+    .ok_or_else(|| {
+        OtlpConfigError::new(
+            &g.setting,
+            format!("`{v}` is not a whole number of milliseconds"),
+        )
+    })?;
+    if d < Duration::from_millis(1) || d > MAX_EXPORT_DELAY_LIMIT {
+        return Err(OtlpConfigError::new(
+            &g.setting,
+            format!("{d:?} is outside 1 ms ..= 60 s"),
+        ));
+    }
+    Ok(d)
 }
 
 /// Parse `key=value` pairs separated by commas, values (and keys) percent-decoded, surrounding
@@ -785,6 +852,9 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
             ("OTEL_RESOURCE_ATTRIBUTES", "=x"),
+            ("AUDIT_OTLP_MAX_EXPORT_DELAY", "200ms"),
+            ("AUDIT_OTLP_MAX_EXPORT_DELAY", "0"),
+            ("AUDIT_OTLP_MAX_EXPORT_DELAY", "600000"),
         ];
         for (var, value) in cases {
             let err = env(&[(var, value)]).resolve().unwrap_err();
@@ -829,5 +899,35 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert_eq!(err.setting, "OtlpConfig::header");
+        for bad in [
+            Duration::ZERO,
+            Duration::from_micros(999),
+            Duration::from_secs(61),
+        ] {
+            let err = OtlpConfig::new()
+                .max_export_delay(bad)
+                .resolve()
+                .unwrap_err();
+            assert_eq!(err.setting, "OtlpConfig::max_export_delay", "{bad:?}");
+            assert!(err.to_string().contains("max_export_delay"), "{err}");
+        }
+    }
+
+    #[test]
+    fn max_export_delay_defaults_reads_the_environment_and_code_wins() {
+        assert_eq!(
+            OtlpConfig::new().resolve().unwrap().max_export_delay,
+            Duration::from_millis(200)
+        );
+        let from_env = env(&[("AUDIT_OTLP_MAX_EXPORT_DELAY", "50")]);
+        assert_eq!(
+            from_env.clone().resolve().unwrap().max_export_delay,
+            Duration::from_millis(50)
+        );
+        let code = from_env.max_export_delay(Duration::from_micros(1500));
+        assert_eq!(
+            code.resolve().unwrap().max_export_delay,
+            Duration::from_micros(1500)
+        );
     }
 }

@@ -3,14 +3,24 @@
 //!
 //! ```text
 //!  export(batch) ──► memory queue (bounded) ──► sender thread ──► Transport ──► collector
-//!        │                 │  collector down > spill_after,        ▲
-//!        │                 ▼  queue full, flush timed out          │ re-sent in order
-//!        └─(spill mode)──► spill file ─────────────────────────────┘
+//!        │                 │  failing or unanswered ≥ spill_after   ▲
+//!        │                 │  (spill watchdog thread), queue full,  │
+//!        │                 ▼  flush timed out                       │ re-sent in order
+//!        └─(spill mode)──► spill file ──────────────────────────────┘
 //! ```
 //!
 //! What must hold (and why it is arranged this way):
 //! * `export` never waits for the network: it moves `Arc`s into memory or appends to the spill
 //!   file, so a slow or dead collector costs the pipeline at most an `fsync`.
+//! * Latency: a record in memory is handed to a request at most `max_export_delay` after it
+//!   was enqueued, whatever the rate (the sender sleeps until the oldest record is due and is
+//!   woken when a record arrives in an empty queue), unless the previous request is still
+//!   being answered.
+//! * Durability: once a request has failed, or a request has waited `spill_after` for its
+//!   answer, every record in memory reaches the spill file within `spill_after` of that
+//!   moment, and every record enqueued later is appended (and `fsync`ed) before `export`
+//!   returns. A separate watchdog thread does this, because the sender may be blocked inside
+//!   a request (up to its timeout) or asleep in a backoff of up to `max_backoff`.
 //! * Order: while the spill file holds undelivered lines, the memory queue is empty and new
 //!   records are appended to the file; the sender drains the file before it takes from memory
 //!   again. The batch the sender holds (`in_flight`) is older than everything in memory, so
@@ -28,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use audit_runtime::RecordId;
 use audit_runtime::chain::{SealedRecord, check_line};
+use audit_runtime::export::DeliveryCounters;
 use prost::Message;
 
 use super::config::Signal;
@@ -46,8 +57,12 @@ pub struct OtlpStats {
     pub sent_logs: u64,
     /// Items the collector reported as rejected in a partial success (not retried, per spec).
     pub partially_rejected: u64,
-    /// Records the collector refused permanently; kept in `otlp-rejected.jsonl`.
+    /// Records the collector refused permanently; kept in `otlp-rejected.jsonl` unless that
+    /// file reached its cap (then also counted in `rejected_dropped`).
     pub dead_lettered: u64,
+    /// Records that belonged in `otlp-rejected.jsonl` (dead-lettered or corrupt) but were not
+    /// written because the file reached `rejected_max_bytes` (warned once on stderr).
+    pub rejected_dropped: u64,
     /// Export requests that failed and were retried.
     pub retries: u64,
     /// Records written to the spill file.
@@ -69,6 +84,7 @@ struct Counters {
     sent_logs: AtomicU64,
     partially_rejected: AtomicU64,
     dead_lettered: AtomicU64,
+    rejected_dropped: AtomicU64,
     retries: AtomicU64,
     spilled: AtomicU64,
     unspilled: AtomicU64,
@@ -106,6 +122,14 @@ struct State {
     flush_waiters: usize,
     stop: bool,
     last_error: Option<String>,
+    /// When the current run of failed requests began (cleared by a delivery).
+    failing_since: Option<Instant>,
+    /// When the request now on the wire was sent.
+    request_since: Option<Instant>,
+    /// Whether this outage's move to the spill file was reported.
+    warned_spilling: bool,
+    warned_spill_error: bool,
+    warned_rejected_cap: bool,
 }
 
 /// Shared between the exporter (pipeline worker thread) and its sender thread.
@@ -116,7 +140,11 @@ pub(crate) struct Shared {
     wake: Condvar,
     /// Wakes flushers: progress was made.
     progress: Condvar,
+    /// Wakes the spill watchdog: a request failed or was sent, stop.
+    watch: Condvar,
     counters: Counters,
+    /// Dead letters of records this process's pipeline handed over, for `AuditStats`.
+    delivery: Arc<DeliveryCounters>,
     pub(crate) tuning: Tuning,
 }
 
@@ -124,9 +152,10 @@ pub(crate) struct Shared {
 #[derive(Debug, Clone)]
 pub(crate) struct Tuning {
     pub(crate) batch_max: usize,
-    pub(crate) batch_delay: Duration,
+    pub(crate) max_export_delay: Duration,
     pub(crate) memory_capacity: usize,
     pub(crate) spill_after: Duration,
+    pub(crate) rejected_max_bytes: u64,
     pub(crate) first_backoff: Duration,
     pub(crate) max_backoff: Duration,
     pub(crate) flush_timeout: Duration,
@@ -151,10 +180,17 @@ impl Shared {
                 flush_waiters: 0,
                 stop: false,
                 last_error: None,
+                failing_since: None,
+                request_since: None,
+                warned_spilling: false,
+                warned_spill_error: false,
+                warned_rejected_cap: false,
             }),
             wake: Condvar::new(),
             progress: Condvar::new(),
+            watch: Condvar::new(),
             counters: Counters::default(),
+            delivery: Arc::new(DeliveryCounters::default()),
             tuning,
         }
     }
@@ -179,6 +215,7 @@ impl Shared {
             sent_logs: c.sent_logs.load(Ordering::Relaxed),
             partially_rejected: c.partially_rejected.load(Ordering::Relaxed),
             dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            rejected_dropped: c.rejected_dropped.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
             spilled: c.spilled.load(Ordering::Relaxed),
             unspilled: c.unspilled.load(Ordering::Relaxed),
@@ -186,6 +223,24 @@ impl Shared {
             pending: st.memory.len() as u64 + in_flight + st.spill.pending(),
             last_error: st.last_error.clone(),
         }
+    }
+
+    /// The runtime-facing dead-letter counter.
+    pub(crate) fn delivery_counters(&self) -> Arc<DeliveryCounters> {
+        Arc::clone(&self.delivery)
+    }
+
+    /// Since when the collector has been failing or keeping a request unanswered, if it is.
+    fn unhealthy_since(st: &State) -> Option<Instant> {
+        match (st.failing_since, st.request_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether records must go to disk now: the collector has been unhealthy for `spill_after`.
+    fn must_spill(&self, st: &State) -> bool {
+        Self::unhealthy_since(st).is_some_and(|t| t.elapsed() >= self.tuning.spill_after)
     }
 
     /// Take a batch from the pipeline (see the module docs for the order rules).
@@ -196,13 +251,24 @@ impl Shared {
             self.counters
                 .spilled
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        } else if self.must_spill(&st) {
+            // The collector is failing: these records (and any still in memory) go to disk
+            // before `export` returns, without waiting for the watchdog's next turn.
+            self.spill_all(&mut st, batch)?;
+            self.warn_spilling(&mut st);
         } else if st.memory.len() + batch.len() <= self.tuning.memory_capacity {
             if st.memory.is_empty() {
                 st.oldest_at = Some(Instant::now());
+                // The sender may be asleep with no deadline: give it this batch's.
+                self.wake.notify_one();
             }
             st.memory.extend(batch.iter().cloned());
             if st.memory.len() >= self.tuning.batch_max {
                 self.wake.notify_one();
+            }
+            if Self::unhealthy_since(&st).is_some() {
+                // The watchdog may be asleep with nothing to move: these records start its timer.
+                self.watch.notify_one();
             }
         } else {
             self.spill_all(&mut st, batch)?;
@@ -265,6 +331,89 @@ impl Shared {
         Ok(())
     }
 
+    /// `n` lines that belonged in the rejected file are not in it: count them, warn once.
+    fn rejected_dropped(&self, st: &mut State, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.counters
+            .rejected_dropped
+            .fetch_add(n, Ordering::Relaxed);
+        if !st.warned_rejected_cap {
+            st.warned_rejected_cap = true;
+            warn(&format!(
+                "{n} refused or corrupt record(s) could not be kept in otlp-rejected.jsonl (at \
+                 its cap of {} bytes, or unwritable); they and any later ones are counted in \
+                 OtlpStats::rejected_dropped and are NOT on disk",
+                self.tuning.rejected_max_bytes
+            ));
+        }
+    }
+
+    fn warn_spilling(&self, st: &mut State) {
+        if st.warned_spilling {
+            return;
+        }
+        st.warned_spilling = true;
+        let since = Self::unhealthy_since(st).map_or(Duration::ZERO, |t| t.elapsed());
+        warn(&format!(
+            "the collector has failed or not answered for {since:?}: records go to the spill \
+             file {} and will be re-sent in order when it is back",
+            st.spill.path().display()
+        ));
+    }
+
+    /// The spill watchdog (its own thread): moves memory to the spill file once the collector
+    /// has been unhealthy for `spill_after`, whatever the sender is doing.
+    pub(crate) fn watch_run(&self) {
+        let mut st = self.lock();
+        loop {
+            if st.stop {
+                return;
+            }
+            let has_memory = !st.memory.is_empty()
+                || st
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|f| f.spilled_end.is_none());
+            let wait = match Self::unhealthy_since(&st) {
+                Some(since) if has_memory => {
+                    let due = since + self.tuning.spill_after;
+                    let now = Instant::now();
+                    if now >= due {
+                        match self.spill_all(&mut st, &[]) {
+                            Ok(()) => {
+                                self.warn_spilling(&mut st);
+                                self.progress.notify_all();
+                                continue;
+                            }
+                            Err(e) => {
+                                // Once per outage: the retry below runs every spill_after.
+                                if !st.warned_spill_error {
+                                    st.warned_spill_error = true;
+                                    warn(&format!(
+                                        "cannot spill: {e}; records stay in memory (retrying)"
+                                    ));
+                                }
+                                st.last_error = Some(e.to_string());
+                                self.tuning.spill_after.max(Duration::from_millis(100))
+                            }
+                        }
+                    } else {
+                        due - now
+                    }
+                }
+                // Healthy or nothing to move: woken when a request is sent or fails.
+                _ => Duration::from_secs(3600),
+            };
+            st = self
+                .watch
+                .wait_timeout(st, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
     fn drained(st: &State) -> bool {
         st.memory.is_empty() && st.in_flight.is_none() && !st.spill.has_pending()
     }
@@ -300,6 +449,7 @@ impl Shared {
         st.stop = true;
         self.wake.notify_all();
         self.progress.notify_all();
+        self.watch.notify_all();
     }
 
     /// Records still in the spill file, and its path (for the shutdown message).
@@ -317,6 +467,9 @@ enum Source {
 
 struct Work {
     records: Vec<SealedRecord>,
+    /// How many of the first `records` were left in the spill file by an earlier process (their
+    /// dead letters are not this process's pipeline's business).
+    inherited: usize,
     source: Source,
     traces_done: bool,
     logs_done: bool,
@@ -329,7 +482,6 @@ pub(crate) struct Sender {
     logs: Box<dyn Transport>,
     resource: ResourceConfig,
     rng: u64,
-    failing_since: Option<Instant>,
     warned_failing: bool,
     warned_partial: bool,
 }
@@ -355,7 +507,6 @@ impl Sender {
             logs,
             resource,
             rng,
-            failing_since: None,
             warned_failing: false,
             warned_partial: false,
         }
@@ -420,7 +571,7 @@ impl Sender {
                     }
                 }
             }
-            let due = st.oldest_at.map(|at| at + t.batch_delay);
+            let due = st.oldest_at.map(|at| at + t.max_export_delay);
             let ready = !st.memory.is_empty()
                 && (st.memory.len() >= t.batch_max
                     || st.flush_waiters > 0
@@ -428,11 +579,11 @@ impl Sender {
             if ready {
                 let n = st.memory.len().min(t.batch_max);
                 let records: Vec<SealedRecord> = st.memory.drain(..n).collect();
-                st.oldest_at = if st.memory.is_empty() {
-                    None
-                } else {
-                    Some(Instant::now())
-                };
+                // What is left is younger than the batch taken but may be as old as
+                // `max_export_delay` already: keep the deadline, so it goes out next.
+                if st.memory.is_empty() {
+                    st.oldest_at = None;
+                }
                 st.in_flight = Some(InFlight {
                     records: records.clone(),
                     traces_done: false,
@@ -442,6 +593,7 @@ impl Sender {
                 });
                 return Some(Work {
                     records,
+                    inherited: 0,
                     source: Source::Memory,
                     traces_done: false,
                     logs_done: false,
@@ -464,28 +616,40 @@ impl Sender {
         let b = st.spill.read_batch(self.shared.tuning.batch_max)?;
         let lines = b.lines.len() as u64;
         let mut records = Vec::with_capacity(b.lines.len());
+        let mut inherited = 0;
         let mut corrupt = Vec::new();
-        for line in b.lines {
+        let mut corrupt_own = 0u64;
+        for (i, line) in b.lines.into_iter().enumerate() {
             match check_line(&line) {
-                Ok((record, hash)) => records.push(SealedRecord {
-                    record: Arc::new(record),
-                    hash,
-                    line: line.into(),
-                }),
+                Ok((record, hash)) => {
+                    if i < b.inherited {
+                        inherited += 1;
+                    }
+                    records.push(SealedRecord {
+                        record: Arc::new(record),
+                        hash,
+                        line: line.into(),
+                    });
+                }
                 Err(e) => {
                     warn(&format!(
                         "a spilled record failed its check and was set aside: {e}"
                     ));
+                    if i >= b.inherited {
+                        corrupt_own += 1;
+                    }
                     corrupt.push(line);
                 }
             }
         }
         if !corrupt.is_empty() {
-            st.spill.reject(corrupt.iter().map(String::as_str))?;
+            let dropped = st.spill.reject(corrupt.iter().map(String::as_str))?;
+            self.shared.rejected_dropped(st, dropped);
             self.shared
                 .counters
                 .spill_corrupt
                 .fetch_add(corrupt.len() as u64, Ordering::Relaxed);
+            self.shared.delivery.add_dead_lettered(corrupt_own);
         }
         if records.is_empty() {
             st.spill.advance(b.end, lines)?;
@@ -494,6 +658,7 @@ impl Sender {
         }
         Ok(Some(Work {
             records,
+            inherited,
             source: Source::Spill { end: b.end, lines },
             traces_done: b.done == Some(Signal::Traces),
             logs_done: b.done == Some(Signal::Logs),
@@ -523,7 +688,14 @@ impl Sender {
                     Signal::Traces => &mut self.traces,
                     Signal::Logs => &mut self.logs,
                 };
-                match transport.send(bytes) {
+                {
+                    let mut st = self.shared.lock();
+                    st.request_since = Some(Instant::now());
+                    self.shared.watch.notify_one();
+                }
+                let sent = transport.send(bytes);
+                self.shared.lock().request_since = None;
+                match sent {
                     Ok(acc) => {
                         *body = None;
                         self.accepted(signal, count as u64, &acc);
@@ -548,7 +720,12 @@ impl Sender {
             // A retryable failure: count, maybe spill, back off.
             attempt += 1;
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-            let since = *self.failing_since.get_or_insert_with(Instant::now);
+            let since = {
+                let mut st = self.shared.lock();
+                let since = *st.failing_since.get_or_insert_with(Instant::now);
+                self.shared.watch.notify_one();
+                since
+            };
             if !self.warned_failing {
                 self.warned_failing = true;
                 warn(&format!(
@@ -578,12 +755,7 @@ impl Sender {
                 if since.elapsed() >= shared.tuning.spill_after || st.stop {
                     match shared.spill_all(&mut st, &[]) {
                         Ok(()) => {
-                            warn(&format!(
-                                "the collector has failed for {:?}: records go to the spill file \
-                                 {} and will be re-sent in order when it is back",
-                                since.elapsed(),
-                                st.spill.path().display()
-                            ));
+                            shared.warn_spilling(&mut st);
                             st.in_flight = None;
                             return Finish::Spilled;
                         }
@@ -641,26 +813,42 @@ impl Sender {
     }
 
     fn dead_letter(&mut self, work: &Work, signal: Signal, reason: &str) {
+        let of_signal = |r: &&SealedRecord| mapping::signal_of(&r.record) == signal;
         let lines: Vec<&str> = work
             .records
             .iter()
-            .filter(|r| mapping::signal_of(&r.record) == signal)
+            .filter(of_signal)
             .map(|r| &*r.line)
             .collect();
         let n = lines.len() as u64;
+        let own = work.records[work.inherited..]
+            .iter()
+            .filter(of_signal)
+            .count() as u64;
         self.shared
             .counters
             .dead_lettered
             .fetch_add(n, Ordering::Relaxed);
-        let st = self.shared.lock();
+        self.shared.delivery.add_dead_lettered(own);
+        let mut st = self.shared.lock();
         let kept = st.spill.reject(lines.into_iter());
-        warn(&format!(
-            "the collector refused {n} {} for good ({reason}); {}",
-            signal.as_str(),
-            match kept {
-                Ok(()) => "they are kept in otlp-rejected.jsonl next to the spill file".to_owned(),
-                Err(e) => format!("and they could not be kept: {e}"),
+        let what = match kept {
+            Ok(0) => "they are kept in otlp-rejected.jsonl next to the spill file".to_owned(),
+            Ok(dropped) => {
+                self.shared.rejected_dropped(&mut st, dropped);
+                format!(
+                    "{dropped} of them could not be kept: otlp-rejected.jsonl is at its cap \
+                     (see OtlpStats::rejected_dropped)"
+                )
             }
+            Err(e) => {
+                self.shared.rejected_dropped(&mut st, n);
+                format!("and they could not be kept: {e}")
+            }
+        };
+        warn(&format!(
+            "the collector refused {n} {} for good ({reason}); {what}",
+            signal.as_str(),
         ));
     }
 
@@ -698,11 +886,13 @@ impl Sender {
     }
 
     fn finish_delivered(&mut self, work: &Work) {
-        if self.failing_since.take().is_some() && self.warned_failing {
+        let mut st = self.shared.lock();
+        if st.failing_since.take().is_some() && self.warned_failing {
             warn("the collector accepts records again");
         }
         self.warned_failing = false;
-        let mut st = self.shared.lock();
+        st.warned_spilling = false;
+        st.warned_spill_error = false;
         st.last_error = None;
         match work.source {
             Source::Spill { end, lines } => {

@@ -23,6 +23,11 @@
 //! Architecture Invariant: [`Exporter::export`] never waits on the network. A background sender
 //! thread owns the transports; `export` only moves records into memory or the spill file, and
 //! `flush` waits at most `flush_timeout` before it makes what is left durable in the spill file.
+//!
+//! Architecture Invariant: no quiet windows. A record is in a request at most
+//! `max_export_delay` after `export` took it (at any rate), and once a request fails (or goes
+//! unanswered for `spill_after`) what is in memory is on disk within `spill_after`; a watchdog
+//! thread enforces the second even while the sender is blocked in a request or a backoff.
 
 mod config;
 mod delivery;
@@ -101,6 +106,7 @@ fn default_spill_dir() -> PathBuf {
 pub struct OtlpExporter {
     shared: Arc<Shared>,
     sender: Option<JoinHandle<()>>,
+    watchdog: Option<JoinHandle<()>>,
     name: String,
     recovered: Recovered,
 }
@@ -123,8 +129,12 @@ impl OtlpExporter {
     pub fn new(config: OtlpConfig) -> Result<Self, OtlpError> {
         let resolved = config.resolve()?;
         let spill_dir = config.spill_dir.clone().unwrap_or_else(default_spill_dir);
-        let (spill, recovered) =
-            spill::Spill::open(&spill_dir, config.spill_max_bytes).map_err(OtlpError::Spill)?;
+        let (spill, recovered) = spill::Spill::open(
+            &spill_dir,
+            config.spill_max_bytes,
+            config.rejected_max_bytes,
+        )
+        .map_err(OtlpError::Spill)?;
         let traces =
             transport::build(Signal::Traces, &resolved.traces).map_err(OtlpError::Transport)?;
         let logs = transport::build(Signal::Logs, &resolved.logs).map_err(OtlpError::Transport)?;
@@ -136,9 +146,10 @@ impl OtlpExporter {
         .to_owned();
         let tuning = Tuning {
             batch_max: config.batch_max,
-            batch_delay: config.batch_delay,
+            max_export_delay: resolved.max_export_delay,
             memory_capacity: config.memory_capacity,
             spill_after: config.spill_after,
+            rejected_max_bytes: config.rejected_max_bytes,
             first_backoff: config.first_backoff,
             max_backoff: config.max_backoff,
             flush_timeout: config.flush_timeout,
@@ -153,6 +164,18 @@ impl OtlpExporter {
             .name("audit-otlp".into())
             .spawn(move || sender.run())
             .map_err(OtlpError::Spawn)?;
+        let watched = Arc::clone(&shared);
+        let watchdog = match std::thread::Builder::new()
+            .name("audit-otlp-spill".into())
+            .spawn(move || watched.watch_run())
+        {
+            Ok(h) => h,
+            Err(e) => {
+                shared.stop();
+                let _ = handle.join();
+                return Err(OtlpError::Spawn(e));
+            }
+        };
         if recovered.pending_lines > 0 {
             eprintln!(
                 "audit-otlp: {} record(s) left in the spill file {} by an earlier run will be \
@@ -164,6 +187,7 @@ impl OtlpExporter {
         Ok(OtlpExporter {
             shared,
             sender: Some(handle),
+            watchdog: Some(watchdog),
             name,
             recovered,
         })
@@ -196,6 +220,11 @@ impl OtlpExporter {
         {
             eprintln!("audit-otlp: the sender thread panicked");
         }
+        if let Some(h) = self.watchdog.take()
+            && h.join().is_err()
+        {
+            eprintln!("audit-otlp: the spill watchdog thread panicked");
+        }
     }
 }
 
@@ -217,6 +246,10 @@ impl Exporter for OtlpExporter {
         self.shared
             .flush()
             .map_err(|e| ExportError::transient("OTLP flush could not spill").with_source(e))
+    }
+
+    fn delivery_counters(&self) -> Option<Arc<audit_runtime::export::DeliveryCounters>> {
+        Some(self.shared.delivery_counters())
     }
 
     fn shutdown(&mut self) -> Result<(), ExportError> {

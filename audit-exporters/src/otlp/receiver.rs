@@ -215,7 +215,7 @@ impl Receiver {
                     };
                     let incoming = tonic::transport::server::TcpIncoming::from(listener);
                     let svc = Svc(g_inner);
-                    let res = tonic::transport::Server::builder()
+                    let server = tonic::transport::Server::builder()
                         .add_service(
                             TraceServiceServer::new(svc.clone())
                                 .accept_compressed(CompressionEncoding::Gzip)
@@ -226,14 +226,19 @@ impl Receiver {
                                 .accept_compressed(CompressionEncoding::Gzip)
                                 .max_decoding_message_size(MAX_BODY),
                         )
-                        .serve_with_incoming_shutdown(incoming, async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                    if let Err(e) = res {
-                        eprintln!("otlp receiver: gRPC server: {e}");
-                    }
+                        .serve_with_incoming(incoming);
+                    let server = tokio::spawn(async move {
+                        if let Err(e) = server.await {
+                            eprintln!("otlp receiver: gRPC server: {e}");
+                        }
+                    });
+                    let _ = rx.await;
+                    server.abort();
                 });
+                // Not a graceful shutdown, which would wait for clients to close their
+                // connections: dropping the runtime cancels every connection's task, so the
+                // receiver is down at once, as a collector that went away would be.
+                drop(rt);
             })?;
 
         let http_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -383,6 +388,15 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Receiver {
+    /// Stop both servers now: the collector goes down (new connections are refused, kept-alive
+    /// ones are closed instead of answered). What it received stays readable, so a test can
+    /// bring a new receiver up on the same addresses and look at both.
+    pub fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -391,9 +405,9 @@ impl Drop for Receiver {
         }
         self.http_stop
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        // Wake the accept loop.
-        let _ = TcpStream::connect(self.http_addr);
         if let Some(h) = self.http_thread.take() {
+            // Wake the accept loop (only once: a later receiver may own the address by now).
+            let _ = TcpStream::connect(self.http_addr);
             let _ = h.join();
         }
     }
@@ -551,6 +565,9 @@ fn serve_http(conn: TcpStream, inner: &Inner, stop: &std::sync::atomic::AtomicBo
     let mut r = BufReader::new(conn);
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         match read_request(&mut r) {
+            // A stopped receiver is down: it closes a kept-alive connection instead of
+            // answering on it, as a collector that went away would.
+            Ok(Some(_)) if stop.load(std::sync::atomic::Ordering::SeqCst) => return,
             Ok(Some(req)) => {
                 let (status, extra, body) = answer(inner, req);
                 let reason = match status {

@@ -9,7 +9,8 @@
 //!                      line not yet delivered; optionally a batch [offset, batch_end) whose
 //!                      `done` signal (`traces` or `logs`) was already delivered
 //! otlp-rejected.jsonl  lines the collector refused permanently (or that failed their hash
-//!                      check when read back), kept for inspection and manual re-sending
+//!                      check when read back), kept for inspection and manual re-sending, up
+//!                      to `rejected_max_bytes`; lines beyond it are counted, not written
 //! ```
 //!
 //! What must hold:
@@ -93,6 +94,9 @@ pub(crate) struct SpillBatch {
     pub(crate) end: u64,
     /// A signal already delivered for this batch (persisted partial progress).
     pub(crate) done: Option<Signal>,
+    /// How many of the first lines were found in the file when it was opened (left by an
+    /// earlier process), as opposed to appended by this one.
+    pub(crate) inherited: usize,
 }
 
 /// The open spill directory.
@@ -106,6 +110,10 @@ pub(crate) struct Spill {
     pending: u64,
     partial: Option<(u64, Signal)>,
     max_bytes: u64,
+    /// Lines before this offset were in the file when it was opened.
+    inherited_end: u64,
+    rejected_len: u64,
+    rejected_max: u64,
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SpillError {
@@ -115,7 +123,11 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SpillErr
 
 impl Spill {
     /// Open (creating if needed) and lock the spill directory, cut a torn tail, read the cursor.
-    pub(crate) fn open(dir: &Path, max_bytes: u64) -> Result<(Spill, Recovered), SpillError> {
+    pub(crate) fn open(
+        dir: &Path,
+        max_bytes: u64,
+        rejected_max: u64,
+    ) -> Result<(Spill, Recovered), SpillError> {
         fs::create_dir_all(dir).map_err(io_err("create spill directory", dir))?;
         let data_path = dir.join(DATA);
         let data = OpenOptions::new()
@@ -138,6 +150,9 @@ impl Spill {
             pending: 0,
             partial: None,
             max_bytes,
+            inherited_end: 0,
+            rejected_len: fs::metadata(dir.join(REJECTED)).map_or(0, |m| m.len()),
+            rejected_max,
         };
         let torn = spill.cut_torn_tail()?;
         let (cursor, partial) = spill.read_cursor();
@@ -153,6 +168,7 @@ impl Spill {
         if spill.pending == 0 && spill.len > 0 {
             spill.reset()?;
         }
+        spill.inherited_end = spill.len;
         let recovered = Recovered {
             pending_lines: spill.pending,
             torn_bytes: torn,
@@ -308,6 +324,7 @@ impl Spill {
         let mut r = BufReader::new(f.take(limit - self.cursor));
         let mut lines = Vec::new();
         let mut end = self.cursor;
+        let mut inherited = 0;
         let mut buf = Vec::new();
         while lines.len() < max {
             buf.clear();
@@ -315,13 +332,21 @@ impl Spill {
             if k == 0 {
                 break;
             }
+            if end < self.inherited_end {
+                inherited += 1;
+            }
             end += k as u64;
             if buf.last() == Some(&b'\n') {
                 buf.pop();
             }
             lines.push(String::from_utf8_lossy(&buf).into_owned());
         }
-        Ok(SpillBatch { lines, end, done })
+        Ok(SpillBatch {
+            lines,
+            end,
+            done,
+            inherited,
+        })
     }
 
     /// Persist that one signal of the batch ending at `end` was delivered.
@@ -351,19 +376,33 @@ impl Spill {
         self.cursor = 0;
         self.pending = 0;
         self.partial = None;
+        self.inherited_end = 0;
         self.write_cursor()
     }
 
-    /// Keep lines the collector refused for good (or that failed their check) for inspection.
+    /// Keep lines the collector refused for good (or that failed their check) for inspection,
+    /// as many whole lines as fit under `rejected_max`. Returns how many did not fit (the caller
+    /// counts and reports them); on an I/O error none was kept.
     pub(crate) fn reject<'a>(
-        &self,
+        &mut self,
         lines: impl Iterator<Item = &'a str>,
-    ) -> Result<(), SpillError> {
+    ) -> Result<u64, SpillError> {
         let p = self.dir.join(REJECTED);
         let mut buf = Vec::new();
+        let mut dropped = 0u64;
         for l in lines {
+            let need = l.len() as u64 + 1;
+            if dropped > 0 || self.rejected_len + buf.len() as u64 + need > self.rejected_max {
+                // Order matters for a reader of the file: once one line is left out, so is
+                // every later one of this call.
+                dropped += 1;
+                continue;
+            }
             buf.extend_from_slice(l.as_bytes());
             buf.push(b'\n');
+        }
+        if buf.is_empty() {
+            return Ok(dropped);
         }
         let mut f = OpenOptions::new()
             .append(true)
@@ -372,7 +411,9 @@ impl Spill {
             .map_err(io_err("open", &p))?;
         f.write_all(&buf)
             .and_then(|()| f.sync_data())
-            .map_err(io_err("append to", &p))
+            .map_err(io_err("append to", &p))?;
+        self.rejected_len += buf.len() as u64;
+        Ok(dropped)
     }
 }
 
@@ -391,14 +432,14 @@ mod tests {
     #[test]
     fn append_read_advance_and_reopen() {
         let d = dir("basic");
-        let (mut s, rec) = Spill::open(&d, 1 << 20).unwrap();
+        let (mut s, rec) = Spill::open(&d, 1 << 20, 1 << 20).unwrap();
         assert_eq!(rec, Recovered::default());
         s.append(["a1", "b2", "c3"].into_iter()).unwrap();
         let b = s.read_batch(2).unwrap();
         assert_eq!(b.lines, ["a1", "b2"]);
         s.advance(b.end, 2).unwrap();
         drop(s);
-        let (s, rec) = Spill::open(&d, 1 << 20).unwrap();
+        let (s, rec) = Spill::open(&d, 1 << 20, 1 << 20).unwrap();
         assert_eq!(rec.pending_lines, 1);
         let b = s.read_batch(10).unwrap();
         assert_eq!(b.lines, ["c3"]);
@@ -415,10 +456,10 @@ mod tests {
     #[test]
     fn torn_tail_is_cut_and_lock_is_exclusive() {
         let d = dir("torn");
-        let (mut s, _) = Spill::open(&d, 1 << 20).unwrap();
+        let (mut s, _) = Spill::open(&d, 1 << 20, 1 << 20).unwrap();
         s.append(["one"].into_iter()).unwrap();
         assert!(matches!(
-            Spill::open(&d, 1 << 20),
+            Spill::open(&d, 1 << 20, 1 << 20),
             Err(SpillError::Locked(_))
         ));
         drop(s);
@@ -428,7 +469,7 @@ mod tests {
             .unwrap()
             .write_all(b"{\"half")
             .unwrap();
-        let (s, rec) = Spill::open(&d, 1 << 20).unwrap();
+        let (s, rec) = Spill::open(&d, 1 << 20, 1 << 20).unwrap();
         assert_eq!(
             rec,
             Recovered {
@@ -442,12 +483,12 @@ mod tests {
     #[test]
     fn partial_progress_survives_reopen() {
         let d = dir("partial");
-        let (mut s, _) = Spill::open(&d, 1 << 20).unwrap();
+        let (mut s, _) = Spill::open(&d, 1 << 20, 1 << 20).unwrap();
         s.append(["x", "y", "z"].into_iter()).unwrap();
         let b = s.read_batch(2).unwrap();
         s.mark_partial(b.end, Signal::Traces).unwrap();
         drop(s);
-        let (s, _) = Spill::open(&d, 1 << 20).unwrap();
+        let (s, _) = Spill::open(&d, 1 << 20, 1 << 20).unwrap();
         let b2 = s.read_batch(100).unwrap();
         assert_eq!(b2.lines, ["x", "y"], "the same batch, not more");
         assert_eq!(b2.done, Some(Signal::Traces));
@@ -456,12 +497,44 @@ mod tests {
     #[test]
     fn full_spill_refuses_and_keeps_the_file_intact() {
         let d = dir("full");
-        let (mut s, _) = Spill::open(&d, 8).unwrap();
+        let (mut s, _) = Spill::open(&d, 8, 1 << 20).unwrap();
         s.append(["1234"].into_iter()).unwrap();
         assert!(matches!(
             s.append(["5678"].into_iter()),
             Err(SpillError::Full { max_bytes: 8 })
         ));
         assert_eq!(s.read_batch(10).unwrap().lines, ["1234"]);
+    }
+
+    #[test]
+    fn rejected_file_stops_at_its_cap_and_says_how_many_did_not_fit() {
+        let d = dir("rejcap");
+        // 3 lines of 4 bytes + newline fit in 16 bytes; the 4th and 5th do not.
+        let (mut s, _) = Spill::open(&d, 1 << 20, 16).unwrap();
+        assert_eq!(s.reject(["aaaa", "bbbb"].into_iter()).unwrap(), 0);
+        assert_eq!(s.reject(["cccc", "dddd", "ee"].into_iter()).unwrap(), 2);
+        assert_eq!(
+            fs::read_to_string(d.join(REJECTED)).unwrap(),
+            "aaaa\nbbbb\ncccc\n"
+        );
+        drop(s);
+        // The cap counts what earlier runs left.
+        let (mut s, _) = Spill::open(&d, 1 << 20, 16).unwrap();
+        assert_eq!(s.reject(["f"].into_iter()).unwrap(), 1);
+    }
+
+    #[test]
+    fn lines_left_by_an_earlier_run_are_told_apart_from_new_ones() {
+        let d = dir("inherited");
+        let (mut s, _) = Spill::open(&d, 1 << 20, 1 << 20).unwrap();
+        s.append(["old1", "old2"].into_iter()).unwrap();
+        drop(s);
+        let (mut s, _) = Spill::open(&d, 1 << 20, 1 << 20).unwrap();
+        s.append(["new1"].into_iter()).unwrap();
+        let b = s.read_batch(10).unwrap();
+        assert_eq!((b.lines.len(), b.inherited), (3, 2));
+        s.advance(b.end, 3).unwrap();
+        s.append(["new2"].into_iter()).unwrap();
+        assert_eq!(s.read_batch(10).unwrap().inherited, 0);
     }
 }

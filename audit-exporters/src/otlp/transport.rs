@@ -446,6 +446,15 @@ mod grpc {
             status.code(),
             status.message()
         );
+        // A status with a source was made on this side from a failed connection (tonic reports
+        // a connection the collector dropped mid-request as `Unknown: transport error`): the
+        // collector never decided on the request, so it is not a refusal.
+        if std::error::Error::source(status).is_some() {
+            return SendError::Retryable {
+                reason,
+                retry_after,
+            };
+        }
         match status.code() {
             Code::Cancelled
             | Code::DeadlineExceeded
@@ -461,6 +470,28 @@ mod grpc {
                 retry_after,
             },
             _ => SendError::Permanent { reason },
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_dropped_connection_is_retryable_a_server_refusal_is_not() {
+            let dropped = Status::from_error(Box::new(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            )));
+            assert_eq!(dropped.code(), Code::Unknown);
+            assert!(matches!(
+                classify(&dropped, "x"),
+                SendError::Retryable { .. }
+            ));
+            let refused = Status::new(Code::Unknown, "the server says no");
+            assert!(matches!(
+                classify(&refused, "x"),
+                SendError::Permanent { .. }
+            ));
         }
     }
 }

@@ -23,7 +23,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn fast_config(spill: &std::path::Path) -> OtlpConfig {
     OtlpConfig::from_lookup(|_| None)
         .spill_dir(spill)
-        .batch_delay(Duration::from_millis(20))
+        .max_export_delay(Duration::from_millis(20))
         .backoff(Duration::from_millis(20), Duration::from_millis(200))
         .timeout(Duration::from_secs(2))
         .flush_timeout(Duration::from_secs(15))
