@@ -469,7 +469,7 @@ impl Assembler {
                          follow: this record covers only the synchronous call that created it, \
                          not the asynchronous work or its result"
                 )),
-                error_type: Some((*ty).to_owned()),
+                error_type: Some((**ty).to_owned()),
                 side_effect,
                 ..Outcome::new(OutcomeStatus::Unobserved)
             },
@@ -639,7 +639,7 @@ impl Worker {
         match item {
             Item::Call(state) => {
                 if let Some(RawOutcome::Unobserved(ty)) = &state.outcome {
-                    self.note_unobserved(state.head.point, ty);
+                    self.note_unobserved(state.head.point, **ty);
                 }
                 let (record, findings) = self.assembler.call(state);
                 self.seal(record, batch);
