@@ -16,6 +16,7 @@ pub mod config;
 pub mod gate;
 pub mod html;
 pub mod model;
+pub mod nesting;
 pub mod render;
 pub mod runtime;
 pub mod scan;
