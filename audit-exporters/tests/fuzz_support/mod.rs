@@ -96,13 +96,28 @@ impl Splice {
 /// One mutation; positions are taken modulo the input's length.
 #[derive(Debug, Clone)]
 pub enum Op {
-    Flip { at: usize, bit: u8 },
+    Flip {
+        at: usize,
+        bit: u8,
+    },
     Truncate(usize),
-    Duplicate { at: usize, len: usize },
-    Delete { at: usize, len: usize },
-    Insert { at: usize, what: Splice },
+    Duplicate {
+        at: usize,
+        len: usize,
+    },
+    Delete {
+        at: usize,
+        len: usize,
+    },
+    Insert {
+        at: usize,
+        what: Splice,
+    },
     /// Replace the JSON value after the `n`th `":` (up to the next `,` or `}`).
-    ReplaceValue { nth: usize, what: Splice },
+    ReplaceValue {
+        nth: usize,
+        what: Splice,
+    },
 }
 
 fn splice() -> impl Strategy<Value = Splice> {
