@@ -13,6 +13,8 @@
 
 pub mod analyze;
 pub mod config;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod gate;
 pub mod html;
 pub mod model;
