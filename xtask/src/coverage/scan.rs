@@ -278,7 +278,10 @@ pub fn scan_source(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
 fn scan_bounded(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
     // The lexer (proc-macro2) and the drop of its tokens do not recurse; syn does. A file that
     // does not lex gets syn's own error below.
-    if let Ok(tokens) = text.parse::<TokenStream>() {
+    for candidate in syn_inputs(text) {
+        let Ok(tokens) = candidate.parse::<TokenStream>() else {
+            continue;
+        };
         let n = nesting::nesting_bound(tokens, nesting::MAX_NESTING);
         if n.bound > nesting::MAX_NESTING {
             return FileScan {
@@ -298,6 +301,18 @@ fn scan_bounded(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
         }
     }
     scan_parsed(text, path, ctx)
+}
+
+/// The texts `syn::parse_file` may hand its lexer: it drops a byte-order mark, then a first line
+/// `#!…` unless what follows `#!` (after whitespace and comments) is `[`. Both readings of a
+/// `#!` line are returned, so the check covers whichever syn takes.
+fn syn_inputs(text: &str) -> Vec<&str> {
+    let content = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut out = vec![content];
+    if content.starts_with("#!") {
+        out.push(content.find('\n').map_or("", |i| &content[i..]));
+    }
+    out
 }
 
 fn scan_parsed(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
@@ -1340,5 +1355,16 @@ mod tests {
         let e = scan(&deep).parse_error.expect("too deep");
         assert!(e.message.starts_with("too deep to scan"), "{e:?}");
         assert_eq!(e.line, 1);
+        // syn drops a byte-order mark and a `#!` line before lexing; the check must see the same
+        // text (a shebang line does not lex, so checking the file as written would skip it).
+        for prefix in ["#!/bin/run \"unterminated\n", "\u{feff}", "\u{feff}#!'\n"] {
+            let e = scan(&format!("{prefix}{deep}"))
+                .parse_error
+                .expect("too deep");
+            assert!(
+                e.message.starts_with("too deep to scan"),
+                "{prefix:?}: {e:?}"
+            );
+        }
     }
 }
