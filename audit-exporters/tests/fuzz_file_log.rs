@@ -79,9 +79,15 @@ fn parse_all(bytes: &[u8]) {
     let _ = key.verify(&s);
     let _ = VerifierKey::parse(&s);
     let _ = NoteSigner::parse(&s);
-    let _ = check_line(&s);
     let mut chain = ChainVerifier::new();
     let _ = chain.push(&s);
+    if let Ok((r, hash)) = check_line(&s) {
+        // Resumed at any seq the files could claim, the edges included.
+        for seq in [0, r.seq.wrapping_sub(1), u64::MAX - 1, u64::MAX] {
+            let mut chain = ChainVerifier::resume(seq, hash, r.service.instance.to_string());
+            let _ = chain.push(&s);
+        }
+    }
     let _ = classify(&s);
 }
 
@@ -150,4 +156,26 @@ fn seeds_are_valid_inputs() {
         ..VerifyOptions::default()
     };
     verify_dir_with(&fs, &dir, &options, &mut |_| {}).unwrap();
+}
+
+/// Regression: `ChainVerifier::resume` at `u64::MAX` (a header's `prev_seq` is any number the
+/// file says) overflowed `seq + 1` on the next record (a panic in debug builds).
+#[test]
+fn resume_at_the_largest_seq_does_not_overflow() {
+    let files = golden_files();
+    let seg = files
+        .iter()
+        .find(|(n, _)| n.ends_with("000001.jsonl"))
+        .unwrap();
+    let record = text(seg.1.split(|&b| b == b'\n').nth(1).unwrap());
+    let (r, _) = check_line(&record).unwrap();
+    let mut chain = ChainVerifier::resume(
+        u64::MAX,
+        audit_runtime::chain::RecordHash([0; 32]),
+        r.service.instance.to_string(),
+    );
+    assert!(matches!(
+        chain.push(&record),
+        Err(audit_runtime::chain::LinkError::Seq { .. })
+    ));
 }
