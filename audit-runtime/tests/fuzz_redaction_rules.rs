@@ -104,3 +104,32 @@ fn deeply_nested_toml_does_not_overflow() {
         assert!(r.is_err());
     }
 }
+
+/// Patterns that are costly for some regex engines: each compiles (or is refused for its size)
+/// and then scans a long text, in bounded time.
+#[test]
+fn pathological_patterns_stay_bounded() {
+    let key = DigestKey::from_bytes([3; 32]);
+    let long = "a".repeat(100_000) + "!";
+    let mut compiled = 0;
+    for pattern in [
+        "(a|aa)*b",
+        "(a*)*b",
+        "(?:a?){50}a{50}",
+        "\\w{1000}{1000}",
+        "(?i)\\p{L}{2000}",
+        "((((((((((a))))))))))*",
+        "[^\\n]{0,65535}x",
+    ] {
+        let file = format!(
+            "format = 1\n[[detector]]\nname = \"p\"\npattern = '{pattern}'\naction = \"hash\"\n"
+        );
+        let cfg = RedactionConfig::from_toml_str(&file, "p.toml").unwrap();
+        let Ok(engine) = bounded(pattern, || RedactionEngine::new(&cfg)) else {
+            continue;
+        };
+        compiled += 1;
+        bounded(pattern, || engine.redact_text(&long, &key));
+    }
+    assert!(compiled >= 3, "{compiled}");
+}

@@ -50,6 +50,18 @@ fn deep(kind: u8, n: usize) -> String {
     }
 }
 
+/// What syn strips or reads specially at the start of a file: nothing, a byte-order mark,
+/// `#!` lines that do and do not lex, an inner attribute.
+const PREFIXES: &[&str] = &[
+    "",
+    "\u{feff}",
+    "#!/usr/bin/env run\n",
+    "#!/bin/run \"unterminated\n",
+    "\u{feff}#!'\n",
+    "#![allow(dead_code)]\n",
+    "#! /* c */ [allow(dead_code)]\n",
+];
+
 fn scan(bytes: &[u8]) -> FileScan {
     let crates = vec!["audit_runtime".to_owned(), "audit_macros".to_owned()];
     let ctx = FileCtx {
@@ -71,14 +83,22 @@ fn sources() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         4 => inputs(seeds),
         // A deep construct spliced into a real source, then mutated.
-        1 => (0..seeds2.len(), any::<u8>(), 1usize..10_000, any::<usize>(), ops()).prop_map(
-            move |(i, kind, n, at, ops)| {
+        2 => (
+            0..seeds2.len(),
+            any::<u8>(),
+            1usize..10_000,
+            any::<usize>(),
+            0..PREFIXES.len(),
+            ops(),
+        )
+            .prop_map(move |(i, kind, n, at, prefix, ops)| {
                 let mut s = seeds2[i].clone();
                 let at = at % (s.len() + 1);
                 s.splice(at..at, format!("\n{}\n", deep(kind, n)).into_bytes());
-                apply(&s, &ops[..1])
-            }
-        ),
+                let mut s = apply(&s, &ops[..1]);
+                s.splice(0..0, PREFIXES[prefix].bytes());
+                s
+            }),
     ]
 }
 
