@@ -40,11 +40,13 @@ use proc_macro2::{Delimiter, TokenStream, TokenTree};
 /// Files whose bound exceeds this are reported as too deep to scan instead of parsed.
 ///
 /// The arithmetic: the worst stack use measured per counted token, in the debug build that
-/// `cargo xtask` runs, is 32 KiB (`&&&…&u8`, a reference type per `&`; nested blocks take
-/// 20 KiB, nested generics 25 KiB, parentheses 13 KiB, `1 + 1 + …` under 4 KiB), so
-/// `8 000 × 32 KiB = 250 MiB`, half of [`super::scan::SCAN_STACK_BYTES`] (512 MiB). Real code sits
-/// below: a 3 000-term sum counts 6 000, and items, statements and list elements are separate
-/// segments, so file length does not add up.
+/// `cargo xtask` runs, is 32 KiB: nested types (`&&&…u8`, `[[…u8]]`, `((…u8))`, tuple types)
+/// each reach about 250 MiB of peak memory at a bound just under 8 000; nested blocks, generics,
+/// closures and `*const` stay under 130 MiB, expression chains (`1 + 1 + …`, `!!…`, `x.a().b()…`)
+/// under 80 MiB (`docs/BENCHMARKS.md`, "Coverage scan stack"). So
+/// `8 000 × 32 KiB = 250 MiB`, half of [`super::scan::SCAN_STACK_BYTES`] (512 MiB). Real code
+/// sits far below: a 3 000-term sum counts 6 000, and items, statements and list elements are
+/// separate segments, so file length does not add up.
 pub const MAX_NESTING: u64 = 8_000;
 
 /// Keywords that, right after a `{…}` group, can only start an item or a statement.
