@@ -185,4 +185,182 @@ mod tests {
         let stopped = nesting_bound(src.parse().expect("tokens"), 1000);
         assert!(stopped.bound > 1000 && stopped.bound < 1100);
     }
+
+    /// An independent oracle for the bound: random programs from a small grammar that mixes
+    /// every separator the bound splits at (`;`, list commas, `}` before an item or statement
+    /// keyword) with the constructs whose commas it must not split at (closure parameters,
+    /// generic arguments), parsed by syn; the deepest expression/type/pattern/item nesting syn
+    /// builds must stay within the bound (plus the few levels an item adds without a token).
+    mod oracle {
+        use proptest::prelude::*;
+        use syn::visit::Visit;
+
+        #[derive(Default)]
+        struct Depth {
+            now: u64,
+            max: u64,
+        }
+
+        impl Depth {
+            fn enter(&mut self) {
+                self.now += 1;
+                self.max = self.max.max(self.now);
+            }
+        }
+
+        impl<'a> Visit<'a> for Depth {
+            fn visit_expr(&mut self, e: &'a syn::Expr) {
+                self.enter();
+                syn::visit::visit_expr(self, e);
+                self.now -= 1;
+            }
+            fn visit_type(&mut self, t: &'a syn::Type) {
+                self.enter();
+                syn::visit::visit_type(self, t);
+                self.now -= 1;
+            }
+            fn visit_pat(&mut self, p: &'a syn::Pat) {
+                self.enter();
+                syn::visit::visit_pat(self, p);
+                self.now -= 1;
+            }
+            fn visit_item(&mut self, i: &'a syn::Item) {
+                self.enter();
+                syn::visit::visit_item(self, i);
+                self.now -= 1;
+            }
+        }
+
+        fn ty() -> impl Strategy<Value = String> {
+            Just("u8".to_owned()).prop_recursive(6, 32, 2, |t| {
+                prop_oneof![
+                    t.clone().prop_map(|a| format!("&{a}")),
+                    (t.clone(), t.clone()).prop_map(|(a, b)| format!("A<{a}, {b}>")),
+                    (t.clone(), t.clone()).prop_map(|(a, b)| format!("({a}, {b})")),
+                    t.clone().prop_map(|a| format!("[{a}; 3]")),
+                    // A chain whose commas do not end it.
+                    (1usize..12, t.clone()).prop_map(|(n, a)| {
+                        format!("{}{a}{}", "A<u8, &&".repeat(n), ">".repeat(n))
+                    }),
+                    (t.clone(), t.clone()).prop_map(|(a, b)| format!("fn({a}) -> {b}")),
+                ]
+            })
+        }
+
+        fn expr() -> impl Strategy<Value = String> {
+            // Operands that could change how their neighbours parse are parenthesised; the
+            // commas of closures, generic arguments and comparisons stay at the group's level.
+            prop_oneof![Just("x".to_owned()), Just("1".to_owned())].prop_recursive(
+                24,
+                256,
+                3,
+                |e| {
+                    prop_oneof![
+                        (e.clone(), e.clone()).prop_map(|(a, b)| format!("({a}) + ({b})")),
+                        (e.clone(), e.clone()).prop_map(|(a, b)| format!("x + ({a}) + 1 + ({b})")),
+                        e.clone().prop_map(|a| format!("({a})")),
+                        (e.clone(), e.clone()).prop_map(|(a, b)| format!("[{a}, {b}]")),
+                        (e.clone(), e.clone()).prop_map(|(a, b)| format!("f({a}, {b})")),
+                        e.clone().prop_map(|a| format!("|a, b| {a}")),
+                        // A chain whose commas do not end it.
+                        (1usize..12, e.clone())
+                            .prop_map(|(n, a)| format!("{}({a})", "|a, b| ".repeat(n))),
+                        (1usize..12, e.clone()).prop_map(|(n, a)| format!(
+                            "if x {{ 1 }} {}else {{ ({a}) }}",
+                            "else if x { 1 } ".repeat(n)
+                        )),
+                        e.clone().prop_map(|a| format!("move |a: u8, b| |c, d| ({a})")),
+                        (e.clone(), e.clone())
+                            .prop_map(|(a, b)| format!("{{ let y = {a}; ({b}) }}")),
+                        (e.clone(), e.clone(), e.clone()).prop_map(|(a, b, c)| format!(
+                            "if ({a}) {{ ({b}) }} else if x {{ 1 }} else {{ ({c}) }}"
+                        )),
+                        (e.clone(), e.clone(), e.clone()).prop_map(|(a, b, c)| format!(
+                            "match ({a}) {{ P => {b}, Q | R => {{ ({c}) }} S {{ .. }} if x => 1, _ => 0 }}"
+                        )),
+                        (e.clone(), e.clone())
+                            .prop_map(|(a, b)| format!("S {{ a: {a}, b: {b} }}")),
+                        (e.clone(), e.clone()).prop_map(|(a, b)| format!("({a}).m({b}).n()")),
+                        e.clone().prop_map(|a| format!("&({a})")),
+                        e.clone().prop_map(|a| format!("!!({a})")),
+                        (e.clone(), ty()).prop_map(|(a, t)| format!("(({a}) as {t})")),
+                        (e.clone(), e.clone()).prop_map(|(a, b)| format!(
+                            "{{ if x {{}} let z = {a}; loop {{ ({b}) }} }}"
+                        )),
+                        (e.clone(), ty()).prop_map(|(a, t)| format!("g::<{t}, u8>({a})")),
+                        (e.clone(), e.clone())
+                            .prop_map(|(a, b)| format!("f(x < ({a}), ({b}) > x)")),
+                    ]
+                },
+            )
+        }
+
+        fn function() -> impl Strategy<Value = String> {
+            (expr(), ty()).prop_map(|(e, t)| format!("fn f(p: {t}) -> {t} {{ ({e}) }}"))
+        }
+
+        fn item() -> impl Strategy<Value = String> {
+            function().prop_recursive(4, 16, 3, |i| {
+                prop_oneof![
+                    proptest::collection::vec(i.clone(), 1..4)
+                        .prop_map(|v| format!("mod m {{ {} }}", v.join(" "))),
+                    proptest::collection::vec(function(), 1..4)
+                        .prop_map(|v| format!("impl S {{ {} }}", v.join("\n#[inline] "))),
+                    (ty(), i.clone())
+                        .prop_map(|(t, i)| format!("struct S {{ a: {t}, b: u8 }} {i}")),
+                ]
+            })
+        }
+
+        /// The deepest nesting syn builds for `src` (parsed on the scan's stack, not a test
+        /// thread's 2 MiB), and the bound.
+        fn depth_and_bound(src: &str) -> (u64, u64) {
+            let depth = std::thread::Builder::new()
+                .stack_size(crate::coverage::scan::SCAN_STACK_BYTES)
+                .spawn({
+                    let src = src.to_owned();
+                    move || {
+                        let file = syn::parse_file(&src).unwrap_or_else(|e| {
+                            panic!("the grammar made invalid Rust: {e}\n{src}")
+                        });
+                        let mut d = Depth::default();
+                        d.visit_file(&file);
+                        d.max
+                    }
+                })
+                .expect("thread")
+                .join()
+                .expect("parsed");
+            let bound = super::super::nesting_bound(src.parse().expect("lexes"), u64::MAX).bound;
+            (depth, bound)
+        }
+
+        proptest! {
+            #![proptest_config(proptest::test_runner::Config {
+                cases: std::env::var("AUDIT_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+                failure_persistence: None,
+                ..proptest::test_runner::Config::default()
+            })]
+
+            #[test]
+            fn syn_nests_no_deeper_than_the_bound(items in proptest::collection::vec(item(), 1..4)) {
+                let src = items.join("\n");
+                let (depth, bound) = depth_and_bound(&src);
+                prop_assert!(depth <= bound + 2, "syn depth {} > bound {} + 2 in\n{}", depth, bound, src);
+            }
+
+            /// One long chain alone, so that no other part of the file masks it.
+            #[test]
+            fn chains_alone_stay_within_the_bound(n in 1usize..60, kind in 0u8..4) {
+                let src = match kind {
+                    0 => format!("fn f() {{ {}x; }}", "|a, b| ".repeat(n)),
+                    1 => format!("type T = {}u8{};", "A<u8, &&".repeat(n), ">".repeat(n)),
+                    2 => format!("fn f() {{ if x {{ 1 }} {}else {{ 2 }} }}", "else if x { 1 } ".repeat(n)),
+                    _ => format!("fn f() {{ {}x; }}", "move |a: u8, b| &".repeat(n)),
+                };
+                let (depth, bound) = depth_and_bound(&src);
+                prop_assert!(depth <= bound + 2, "syn depth {} > bound {} + 2 in\n{}", depth, bound, src);
+            }
+        }
+    }
 }
