@@ -620,3 +620,53 @@ fn deep_sources_end_in_a_report_not_an_abort() {
     assert!(r.stdout.contains("too deep to scan"), "{}", r.stdout);
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// Where the system refuses the scan's 512 MiB stack (here `ulimit -v` of 400 MB), files are
+/// scanned on an eighth of it with an eighth of the nesting limit: shallow code is still
+/// covered, a 3 000-term sum is reported as too deep for that limit, nothing aborts.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_refused_stack_reservation_falls_back_to_a_smaller_limit() {
+    let tmp = temp_dir("ulimit");
+    std::fs::create_dir_all(tmp.join("src")).expect("mkdir");
+    std::fs::write(
+        tmp.join("Cargo.toml"),
+        "[package]\nname = \"lim\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .expect("write manifest");
+    std::fs::write(
+        tmp.join("src/lib.rs"),
+        "mod sum;\n#[audit_runtime::audited_tool(side_effect = read)]\npub fn lookup() {}\n",
+    )
+    .expect("write lib.rs");
+    let terms = vec!["1"; 3000].join(" + ");
+    std::fs::write(
+        tmp.join("src/sum.rs"),
+        format!("pub fn total() -> u32 {{ {terms} }}\n"),
+    )
+    .expect("write sum.rs");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 400000 && exec \"$0\" coverage --workspace \"$1\" --no-write --format json")
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .arg(&tmp)
+        .output()
+        .expect("run sh");
+    let code = out.status.code().expect("exit code, not a signal");
+    assert!(
+        code == 0 || code == 1,
+        "exit {code}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let ids = report["points"].to_string();
+    assert!(ids.contains("lookup"), "{ids}");
+    let errors = report["parse_errors"].as_array().expect("parse_errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.starts_with("too deep to scan") && message.contains("1000 levels"),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -245,9 +245,10 @@ pub const SCAN_STACK_BYTES: usize = 512 << 20;
 ///
 /// Never aborts and never panics: the file is parsed and walked on a thread of its own with
 /// [`SCAN_STACK_BYTES`] of stack, after a non-recursive check that its syntax tree cannot be
-/// deeper than that stack holds ([`nesting::nesting_bound`]). A file over the bound, a scan
-/// thread that cannot start, and a panic in the scan all end in `parse_error`, which the
-/// report lists and counts like any file that does not parse.
+/// deeper than that stack holds ([`nesting::nesting_bound`]); where the system refuses that
+/// stack, on an eighth of it with an eighth of the limit. A file over the bound, a scan thread
+/// that cannot start, and a panic in the scan all end in `parse_error`, which the report lists
+/// and counts like any file that does not parse.
 pub fn scan_source(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
     let failed = |line: u32, message: String| FileScan {
         lines: text.lines().count(),
@@ -258,32 +259,51 @@ pub fn scan_source(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
         }),
         ..FileScan::default()
     };
-    std::thread::scope(|s| {
-        let scan = std::thread::Builder::new()
-            .name("coverage-scan".to_owned())
-            .stack_size(SCAN_STACK_BYTES)
-            .spawn_scoped(s, || scan_bounded(text, path, ctx));
-        match scan {
-            Ok(handle) => handle.join().unwrap_or_else(|_| {
-                failed(
-                    0,
-                    "the scanner panicked on this file (a bug: please report it)".to_owned(),
-                )
-            }),
-            Err(e) => failed(0, format!("cannot start a scan thread: {e}")),
+    // Where a 512 MiB reservation is refused (a low `ulimit -v`), an eighth of it with an eighth
+    // of the limit keeps the same margin.
+    let mut last_error = None;
+    for (stack, limit) in [
+        (SCAN_STACK_BYTES, nesting::MAX_NESTING),
+        (SCAN_STACK_BYTES / 8, nesting::MAX_NESTING / 8),
+    ] {
+        let scanned = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("coverage-scan".to_owned())
+                .stack_size(stack)
+                .spawn_scoped(s, || scan_bounded(text, path, ctx, limit))
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        failed(
+                            0,
+                            "the scanner panicked on this file (a bug: please report it)"
+                                .to_owned(),
+                        )
+                    })
+                })
+        });
+        match scanned {
+            Ok(scan) => return scan,
+            Err(e) => last_error = Some(e),
         }
-    })
+    }
+    failed(
+        0,
+        format!(
+            "cannot start a scan thread: {}",
+            last_error.map(|e| e.to_string()).unwrap_or_default()
+        ),
+    )
 }
 
-fn scan_bounded(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
+fn scan_bounded(text: &str, path: &Path, ctx: &FileCtx<'_>, limit: u64) -> FileScan {
     // The lexer (proc-macro2) and the drop of its tokens do not recurse; syn does. A file that
     // does not lex gets syn's own error below.
     for candidate in syn_inputs(text) {
         let Ok(tokens) = candidate.parse::<TokenStream>() else {
             continue;
         };
-        let n = nesting::nesting_bound(tokens, nesting::MAX_NESTING);
-        if n.bound > nesting::MAX_NESTING {
+        let n = nesting::nesting_bound(tokens, limit);
+        if n.bound > limit {
             return FileScan {
                 lines: text.lines().count(),
                 parse_error: Some(ParseFailure {
@@ -293,7 +313,7 @@ fn scan_bounded(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
                         "too deep to scan: the syntax here may nest more than {} levels (brackets, \
                          or a chain of operators, calls or casts without brackets); split the \
                          expression or move it to a file the scan excludes",
-                        nesting::MAX_NESTING
+                        limit
                     ),
                 }),
                 ..FileScan::default()
