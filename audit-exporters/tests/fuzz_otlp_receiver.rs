@@ -198,6 +198,46 @@ fn framed() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// A chunked request whose chunk-size lines are anything a client may write: right, too
+/// large, near `usize::MAX`, negative, with extensions, not hex.
+fn chunked_sizes() -> impl Strategy<Value = Vec<u8>> {
+    let size = prop_oneof![
+        3 => Just(None),
+        1 => any::<u64>().prop_map(|n| Some(format!("{n:x}"))),
+        2 => Just(Some("ffffffffffffffff".to_owned())),
+        1 => Just(Some("fffffffffffffffff".to_owned())),
+        1 => Just(Some("-1".to_owned())),
+        1 => Just(Some("0x10".to_owned())),
+        1 => Just(Some("4;ext=1".to_owned())),
+        1 => Just(Some(String::new())),
+        1 => (0u32..70_000_000).prop_map(|n| Some(format!("{n:x}"))),
+    ];
+    (
+        proptest::collection::vec((size, 1usize..9), 1..5),
+        any::<bool>(),
+    )
+        .prop_map(|(chunks, end)| {
+            let body = logs_body();
+            let mut r = b"POST /v1/logs HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+            let mut at = 0;
+            // A right first chunk, so a later size is added to a body already started.
+            let chunks = std::iter::once((None, 4)).chain(chunks);
+            for (size, len) in chunks {
+                let piece = &body[at.min(body.len())..(at + len).min(body.len())];
+                at += len;
+                let line = size.unwrap_or_else(|| format!("{:x}", piece.len()));
+                r.extend(line.bytes());
+                r.extend(b"\r\n");
+                r.extend_from_slice(piece);
+                r.extend(b"\r\n");
+            }
+            if end {
+                r.extend(b"0\r\n\r\n");
+            }
+            r
+        })
+}
+
 #[test]
 fn receiver_survives_any_bytes() {
     count_receiver_panics();
@@ -216,6 +256,21 @@ fn receiver_survives_any_bytes() {
             let reply = exchange(rx.http_addr(), &bytes);
             // Framed requests are always answered.
             prop_assert!(status(&reply).is_some(), "no status line");
+            Ok(())
+        })
+        .unwrap();
+    let mut runner = TestRunner::new(config(48));
+    runner
+        .run(&chunked_sizes(), |bytes| {
+            // The hook runs before the panicking thread drops the connection, so the count is
+            // up to date once the exchange has seen the connection close.
+            let before = PANICS.load(Ordering::SeqCst);
+            exchange(rx.http_addr(), &bytes);
+            prop_assert_eq!(
+                PANICS.load(Ordering::SeqCst),
+                before,
+                "a receiver thread panicked"
+            );
             Ok(())
         })
         .unwrap();
