@@ -305,9 +305,11 @@ impl ChainVerifier {
                         found: chain,
                     });
                 }
-                if record.seq != seq + 1 {
+                // `resume` may be handed any seq read from a file (a header's `prev_seq`):
+                // nothing follows u64::MAX, and adding 1 to it must not overflow.
+                if seq.checked_add(1) != Some(record.seq) {
                     return Err(LinkError::Seq {
-                        expected: seq + 1,
+                        expected: seq.saturating_add(1),
                         found: record.seq,
                     });
                 }

@@ -534,3 +534,139 @@ fn the_checker_rejects_broken_html() {
         Ok(3)
     );
 }
+
+/// The scan never aborts, whatever the source: the real binary, as `cargo xtask coverage` runs
+/// it, on a workspace holding a 3 000-term sum (rustc compiles it; syn's tree is 3 000 levels
+/// deep with no bracket, which used to overflow the scanner's stack and abort the process), a
+/// 100 000-deep nesting of parentheses and one of blocks. The sum is scanned; the nestings are
+/// reported as too deep to scan, counted with the parse errors; the other files are still
+/// covered.
+#[test]
+fn deep_sources_end_in_a_report_not_an_abort() {
+    let tmp = temp_dir("deep");
+    std::fs::create_dir_all(tmp.join("src")).expect("mkdir");
+    std::fs::write(
+        tmp.join("Cargo.toml"),
+        "[package]\nname = \"deep\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .expect("write manifest");
+    std::fs::write(
+        tmp.join("src/lib.rs"),
+        "mod sum;\nmod parens;\nmod blocks;\n\
+         #[audit_runtime::audited_tool(side_effect = read)]\npub fn lookup() {}\n",
+    )
+    .expect("write lib.rs");
+    let terms = vec!["1"; 3000].join(" + ");
+    std::fs::write(
+        tmp.join("src/sum.rs"),
+        format!(
+            "pub fn total() -> u32 {{ {terms} }}\n\
+             #[audit_runtime::audited_decision(name = \"sum.after\", unversioned = \"t\")]\n\
+             pub fn after() -> bool {{ true }}\n"
+        ),
+    )
+    .expect("write sum.rs");
+    let n = 100_000;
+    std::fs::write(
+        tmp.join("src/parens.rs"),
+        format!(
+            "pub fn f() -> u32 {{ {}1{} }}\n",
+            "(".repeat(n),
+            ")".repeat(n)
+        ),
+    )
+    .expect("write parens.rs");
+    std::fs::write(
+        tmp.join("src/blocks.rs"),
+        format!("pub fn g() -> u32 {}1{}\n", "{".repeat(n), "}".repeat(n)),
+    )
+    .expect("write blocks.rs");
+
+    let ws = tmp.to_str().expect("utf-8 path");
+    let r = xtask(&["--workspace", ws, "--no-write", "--format", "json"]);
+    // `code()` is None when a signal (SIGABRT from a stack overflow) ended the process.
+    assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).expect("JSON report");
+    let ids: Vec<&str> = report["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert!(ids.iter().any(|i| i.contains("lookup")), "{ids:?}");
+    assert!(ids.iter().any(|i| i.contains("after")), "{ids:?}");
+    let errors: Vec<(String, String)> = report["parse_errors"]
+        .as_array()
+        .expect("parse_errors")
+        .iter()
+        .map(|e| {
+            (
+                e["file"].as_str().unwrap_or("").to_owned(),
+                e["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    for (file, message) in &errors {
+        assert!(
+            file.ends_with("parens.rs") || file.ends_with("blocks.rs"),
+            "{file}: {message}"
+        );
+        assert!(message.starts_with("too deep to scan"), "{file}: {message}");
+    }
+    // The text report shows them too, and `--deny-parse-errors` fails on them.
+    let r = xtask(&["--workspace", ws, "--no-write", "--deny-parse-errors"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("too deep to scan"), "{}", r.stdout);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Where the system refuses the scan's 512 MiB stack (here `ulimit -v` of 400 MB), files are
+/// scanned on an eighth of it with an eighth of the nesting limit: shallow code is still
+/// covered, a 3 000-term sum is reported as too deep for that limit, nothing aborts.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_refused_stack_reservation_falls_back_to_a_smaller_limit() {
+    let tmp = temp_dir("ulimit");
+    std::fs::create_dir_all(tmp.join("src")).expect("mkdir");
+    std::fs::write(
+        tmp.join("Cargo.toml"),
+        "[package]\nname = \"lim\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .expect("write manifest");
+    std::fs::write(
+        tmp.join("src/lib.rs"),
+        "mod sum;\n#[audit_runtime::audited_tool(side_effect = read)]\npub fn lookup() {}\n",
+    )
+    .expect("write lib.rs");
+    let terms = vec!["1"; 3000].join(" + ");
+    std::fs::write(
+        tmp.join("src/sum.rs"),
+        format!("pub fn total() -> u32 {{ {terms} }}\n"),
+    )
+    .expect("write sum.rs");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 400000 && exec \"$0\" coverage --workspace \"$1\" --no-write --format json")
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .arg(&tmp)
+        .output()
+        .expect("run sh");
+    let code = out.status.code().expect("exit code, not a signal");
+    assert!(
+        code == 0 || code == 1,
+        "exit {code}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let ids = report["points"].to_string();
+    assert!(ids.contains("lookup"), "{ids}");
+    let errors = report["parse_errors"].as_array().expect("parse_errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.starts_with("too deep to scan") && message.contains("1000 levels"),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

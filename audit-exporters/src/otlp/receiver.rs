@@ -15,8 +15,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! Only for loopback tests: it binds `127.0.0.1` and trusts its input sizes up to
-//! [`MAX_BODY`].
+//! Only for loopback tests: it binds `127.0.0.1`. Still, what it does with any bytes a client
+//! sends is bounded: a request that is not well-formed HTTP/1.1 ends its connection, lines,
+//! headers and bodies (compressed and decompressed) are capped ([`MAX_LINE`], [`MAX_HEADERS`],
+//! [`MAX_BODY`]), and a body that is not the OTLP protobuf is answered 400. Nothing on that path
+//! panics (`tests/fuzz_otlp_receiver.rs`). A connection that sends nothing keeps its thread
+//! waiting, as in any blocking server.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -606,23 +610,47 @@ struct HttpRequest {
     body: Vec<u8>,
 }
 
-fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<HttpRequest>> {
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
+/// The longest request, header or chunk-size line read (a longer one ends the connection).
+pub const MAX_LINE: u64 = 16 << 10;
+/// The most header lines read per request.
+pub const MAX_HEADERS: usize = 256;
+
+/// One line of at most [`MAX_LINE`] bytes; `None` at end of stream. Not UTF-8 is an error.
+fn read_line(r: &mut impl BufRead) -> io::Result<Option<String>> {
+    let mut buf = Vec::new();
+    let n = r.by_ref().take(MAX_LINE).read_until(b'\n', &mut buf)?;
+    if n == 0 {
         return Ok(None);
     }
+    if buf.last() != Some(&b'\n') && n as u64 == MAX_LINE {
+        return Err(io::Error::other("line too long"));
+    }
+    String::from_utf8(buf)
+        .map(Some)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "line is not UTF-8"))
+}
+
+/// Read one HTTP/1.1 request. Whatever the bytes, it returns: every line is capped at
+/// [`MAX_LINE`], headers at [`MAX_HEADERS`], the body (sum of chunks included) at
+/// [`MAX_BODY`], and it reads nothing beyond what the request announces.
+fn read_request(r: &mut impl BufRead) -> io::Result<Option<HttpRequest>> {
+    let Some(line) = read_line(r)? else {
+        return Ok(None);
+    };
     let mut parts = line.split_whitespace();
     let _method = parts.next();
     let path = parts.next().unwrap_or("/").to_owned();
     let mut headers = Vec::new();
     loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
+        let Some(h) = read_line(r)? else {
             return Ok(None);
-        }
+        };
         let h = h.trim_end();
         if h.is_empty() {
             break;
+        }
+        if headers.len() == MAX_HEADERS {
+            return Err(io::Error::other("too many headers"));
         }
         if let Some((k, v)) = h.split_once(':') {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
@@ -637,16 +665,15 @@ fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<HttpRequest>>
     let mut body = Vec::new();
     if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
-            let mut size = String::new();
-            r.read_line(&mut size)?;
+            let size = read_line(r)?.unwrap_or_default();
             let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
                 .map_err(io::Error::other)?;
             if n == 0 {
-                let mut crlf = String::new();
-                r.read_line(&mut crlf)?;
+                let _ = read_line(r)?;
                 break;
             }
-            if body.len() + n > MAX_BODY {
+            // `n` is whatever the client wrote (up to usize::MAX): compare without adding.
+            if n > MAX_BODY - body.len() {
                 return Err(io::Error::other("body too large"));
             }
             let start = body.len();
@@ -684,10 +711,13 @@ fn answer(inner: &Inner, req: HttpRequest) -> (u16, Vec<(String, String)>, Vec<u
         .iter()
         .any(|(k, v)| k == "content-encoding" && v == "gzip");
     let body = if gzip {
+        // A gzip bomb expands a few KiB into gigabytes: decompress at most MAX_BODY bytes.
         let mut out = Vec::new();
         if flate2::read::GzDecoder::new(&req.body[..])
+            .take(MAX_BODY as u64 + 1)
             .read_to_end(&mut out)
             .is_err()
+            || out.len() > MAX_BODY
         {
             return (400, Vec::new(), Vec::new());
         }
@@ -777,5 +807,41 @@ fn ok_body(signal: Signal, rejected: i64, message: String) -> Vec<u8> {
             }),
         }
         .encode_to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(bytes: &[u8]) -> io::Result<Option<HttpRequest>> {
+        read_request(&mut io::Cursor::new(bytes.to_vec()))
+    }
+
+    /// Regression: a chunk size near `usize::MAX` overflowed
+    /// `body.len() + n` (a panic in debug builds, a wrapped size check in release).
+    #[test]
+    fn huge_chunk_size_is_refused() {
+        let req = b"POST /v1/traces HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\nffffffffffffffff\r\n";
+        assert!(read(req).is_err());
+    }
+
+    #[test]
+    fn long_lines_and_many_headers_are_refused() {
+        let mut req = b"POST /v1/traces HTTP/1.1\r\nx: ".to_vec();
+        req.extend(std::iter::repeat_n(b'a', MAX_LINE as usize));
+        assert!(read(&req).is_err());
+        let mut req = b"POST /v1/traces HTTP/1.1\r\n".to_vec();
+        req.extend(b"a: b\r\n".repeat(MAX_HEADERS + 1));
+        assert!(read(&req).is_err());
+        assert!(read(b"POST /\xff HTTP/1.1\r\n\r\n").is_err());
+        assert!(read(b"").unwrap().is_none());
+        let ok = read(b"POST /v1/logs HTTP/1.1\r\ncontent-length: 2\r\n\r\nab")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (ok.path.as_str(), ok.body.as_slice()),
+            ("/v1/logs", &b"ab"[..])
+        );
     }
 }

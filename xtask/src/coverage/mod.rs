@@ -13,9 +13,12 @@
 
 pub mod analyze;
 pub mod config;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod gate;
 pub mod html;
 pub mod model;
+pub mod nesting;
 pub mod render;
 pub mod runtime;
 pub mod scan;

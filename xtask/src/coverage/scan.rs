@@ -3,6 +3,8 @@
 //! What must hold:
 //! - A file the parser cannot read yields a [`FileScan`] with `parse_error` set, never a panic
 //!   or an abort of the whole scan: one broken file must not hide the coverage of the others.
+//!   So does a file whose syntax tree could be too deep for the scan's stack ([`super::nesting`]),
+//!   which is checked before syn, whose parser, walk and drop recurse, sees it.
 //! - Attribute paths are resolved through the file's `use` items before they are classified, so
 //!   `use audit_runtime::audited_tool as tool; #[tool]`, `#[audit_runtime::audited_decision]`,
 //!   `use audit_runtime as audit; #[audit::audited_agent]` and a Cargo-renamed dependency are
@@ -10,7 +12,7 @@
 //! - Attribute options are parsed leniently (unknown keys are kept, not rejected): the compiler
 //!   already checks the grammar, and the scanner must not break when the macros gain options.
 //! - Everything produced here is plain data (`Send`): syn's trees are not, so each file is parsed
-//!   and reduced on the thread that read it.
+//!   and reduced on a thread of its own ([`SCAN_STACK_BYTES`] of stack), which returns the data.
 //!
 //! The facts are matched against the configured rules later ([`super::analyze`]), because the
 //! `self.client.chat()` rule needs struct field types from every file of the crate.
@@ -22,6 +24,8 @@ use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
+
+use super::nesting;
 
 /// The five attributes of `audit-macros`, with the point kind each declares.
 pub const AUDIT_ATTRS: &[(&str, &str)] = &[
@@ -231,8 +235,107 @@ pub fn scan_file(path: &Path, ctx: &FileCtx<'_>) -> FileScan {
     }
 }
 
+/// The stack each file is scanned on. syn recurses once per syntax level while parsing,
+/// visiting and dropping; [`nesting::MAX_NESTING`] levels at the worst stack use measured per
+/// level fit in it with room to spare (the arithmetic is in [`nesting`]). Only the pages a scan
+/// touches are ever committed, so a shallow file costs no more than on a default thread.
+pub const SCAN_STACK_BYTES: usize = 512 << 20;
+
 /// Scan source text (`path` locates `#[path]` modules).
+///
+/// Never aborts and never panics: the file is parsed and walked on a thread of its own with
+/// [`SCAN_STACK_BYTES`] of stack, after a non-recursive check that its syntax tree cannot be
+/// deeper than that stack holds ([`nesting::nesting_bound`]); where the system refuses that
+/// stack, on an eighth of it with an eighth of the limit. A file over the bound, a scan thread
+/// that cannot start, and a panic in the scan all end in `parse_error`, which the report lists
+/// and counts like any file that does not parse.
 pub fn scan_source(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
+    let failed = |line: u32, message: String| FileScan {
+        lines: text.lines().count(),
+        parse_error: Some(ParseFailure {
+            line,
+            column: 1,
+            message,
+        }),
+        ..FileScan::default()
+    };
+    // Where a 512 MiB reservation is refused (a low `ulimit -v`), an eighth of it with an eighth
+    // of the limit keeps the same margin.
+    let mut last_error = None;
+    for (stack, limit) in [
+        (SCAN_STACK_BYTES, nesting::MAX_NESTING),
+        (SCAN_STACK_BYTES / 8, nesting::MAX_NESTING / 8),
+    ] {
+        let scanned = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("coverage-scan".to_owned())
+                .stack_size(stack)
+                .spawn_scoped(s, || scan_bounded(text, path, ctx, limit))
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        failed(
+                            0,
+                            "the scanner panicked on this file (a bug: please report it)"
+                                .to_owned(),
+                        )
+                    })
+                })
+        });
+        match scanned {
+            Ok(scan) => return scan,
+            Err(e) => last_error = Some(e),
+        }
+    }
+    failed(
+        0,
+        format!(
+            "cannot start a scan thread: {}",
+            last_error.map(|e| e.to_string()).unwrap_or_default()
+        ),
+    )
+}
+
+fn scan_bounded(text: &str, path: &Path, ctx: &FileCtx<'_>, limit: u64) -> FileScan {
+    // The lexer (proc-macro2) and the drop of its tokens do not recurse; syn does. A file that
+    // does not lex gets syn's own error below.
+    for candidate in syn_inputs(text) {
+        let Ok(tokens) = candidate.parse::<TokenStream>() else {
+            continue;
+        };
+        let n = nesting::nesting_bound(tokens, limit);
+        if n.bound > limit {
+            return FileScan {
+                lines: text.lines().count(),
+                parse_error: Some(ParseFailure {
+                    line: u32::try_from(n.line).unwrap_or(u32::MAX),
+                    column: 1,
+                    message: format!(
+                        "too deep to scan: the syntax here may nest more than {} levels (brackets, \
+                         or a chain of operators, calls or casts without brackets); split the \
+                         expression or move it to a file the scan excludes",
+                        limit
+                    ),
+                }),
+                ..FileScan::default()
+            };
+        }
+    }
+    scan_parsed(text, path, ctx)
+}
+
+/// The texts `syn::parse_file` may hand its lexer: it drops a byte-order mark, then a first line
+/// `#!…` unless what follows `#!` (after whitespace and comments) is `[`. Both readings of a
+/// `#!` line are returned, so the check covers whichever syn takes.
+fn syn_inputs(text: &str) -> Vec<&str> {
+    let content = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut out = vec![content];
+    if content.starts_with("#!") {
+        out.push(content.find('\n').map_or("", |i| &content[i..]));
+    }
+    out
+}
+
+fn scan_parsed(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = FileScan {
         lines: lines.len(),
@@ -1253,5 +1356,35 @@ mod tests {
         let e = s.parse_error.expect("parse error");
         assert!(e.line >= 2, "{e:?}");
         assert!(s.fns.is_empty());
+    }
+
+    #[test]
+    fn deep_sources_are_scanned_or_reported_never_overflow() {
+        // On a test thread's 2 MiB stack: `scan_source` brings its own stack.
+        let sum = vec!["1"; 3000].join(" + ");
+        let s = scan(&format!(
+            "fn total() -> u32 {{ {sum} }}\n#[audited_tool] fn t() {{}}\n"
+        ));
+        assert!(s.parse_error.is_none(), "{:?}", s.parse_error);
+        assert_eq!(audited(&s), vec![("t".to_owned(), "tool".to_owned())]);
+        let deep = format!(
+            "fn f() {{ {}1{} }}\n",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        let e = scan(&deep).parse_error.expect("too deep");
+        assert!(e.message.starts_with("too deep to scan"), "{e:?}");
+        assert_eq!(e.line, 1);
+        // syn drops a byte-order mark and a `#!` line before lexing; the check must see the same
+        // text (a shebang line does not lex, so checking the file as written would skip it).
+        for prefix in ["#!/bin/run \"unterminated\n", "\u{feff}", "\u{feff}#!'\n"] {
+            let e = scan(&format!("{prefix}{deep}"))
+                .parse_error
+                .expect("too deep");
+            assert!(
+                e.message.starts_with("too deep to scan"),
+                "{prefix:?}: {e:?}"
+            );
+        }
     }
 }
