@@ -525,6 +525,98 @@ fn detectors_run_over_every_string_of_every_record() {
     }
 }
 
+// ---- fields computed at run time: versions, signal names, error chains, lineage -------------
+
+#[derive(Debug)]
+struct LookupError(std::io::Error);
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("account lookup failed")
+    }
+}
+
+impl std::error::Error for LookupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn model_for(user: &str) -> String {
+    format!("scorer-2.1-pinned-for-{user}")
+}
+
+#[audited_decision(
+    name = "red.runtime_fields",
+    model = "scorer",
+    model_version = model_for(user),
+    capture(user),
+    result = true
+)]
+fn runtime_fields(user: &str) -> Result<u32, LookupError> {
+    signal(&format!("risk of {user}"), 0.7);
+    Err(LookupError(std::io::Error::other(format!(
+        "no account for {user}, card 4111 1111 1111 1111"
+    ))))
+}
+
+#[test]
+fn fields_computed_at_run_time_are_scanned() {
+    let mem = MemoryExporter::new();
+    let guard = install(&mem);
+    let (_, id) = audit_runtime::decision::with_decision_id_sync(|| {
+        let _ = runtime_fields("jane.doe@example.com");
+    });
+    audit_runtime::record_lineage(
+        id.unwrap(),
+        [audit_runtime::record::LineageRef {
+            dataset: "crm/exports/jane.doe@example.com.parquet".into(),
+            version: Some("snapshot for +44 20 7946 0958".into()),
+            digest: None,
+        }],
+    )
+    .unwrap();
+    guard.flush().unwrap();
+    let r = mem.find("red.runtime_fields").expect_one().record().clone();
+    for (path, rule) in [
+        ("versions[0].version", "detector:email"),
+        ("outcome.error_sources[0].message", "detector:email"),
+        ("outcome.error_sources[0].message", "detector:payment_card"),
+    ] {
+        assert!(
+            r.redactions
+                .entries
+                .iter()
+                .any(|e| e.path == path && e.rule == rule),
+            "{path} {rule}: {:#?}",
+            entries(&r)
+        );
+    }
+    let name = &r.rationale.signals[0].name;
+    assert!(name.starts_with("risk of [email:"), "{name}");
+    let l = mem
+        .of_kind(RecordKind::Lineage)
+        .expect_one()
+        .record()
+        .clone();
+    assert!(
+        has_entry(&l, "lineage[0].dataset", "detector:email", "hash"),
+        "{:#?}",
+        entries(&l)
+    );
+    assert!(has_entry(
+        &l,
+        "lineage[0].version",
+        "detector:phone",
+        "hash"
+    ));
+    for line in mem.lines() {
+        for raw in ["jane.doe@example.com", "4111 1111 1111 1111", "7946 0958"] {
+            assert!(!line.contains(raw), "{raw} leaked: {line}");
+        }
+    }
+}
+
 #[audited_decision(name = "red.followups", unversioned = "test")]
 fn decide_for_followups() -> bool {
     true
