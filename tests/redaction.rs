@@ -52,7 +52,7 @@ fn entries(r: &AuditRecord) -> Vec<(String, String, String)> {
     r.redactions
         .entries
         .iter()
-        .map(|e| (e.path.clone(), e.rule.clone(), e.action.clone()))
+        .map(|e| (e.path.clone(), e.rule.clone(), e.action.to_string()))
         .collect()
 }
 
@@ -60,7 +60,7 @@ fn has_entry(r: &AuditRecord, path: &str, rule: &str, action: &str) -> bool {
     r.redactions
         .entries
         .iter()
-        .any(|e| e.path == path && e.rule == rule && e.action == action)
+        .any(|e| e.path == path && e.rule == rule && e.action.to_string() == action)
 }
 
 fn all_file_bytes(dir: &Path) -> Vec<u8> {
@@ -399,7 +399,7 @@ fn a_rule_that_cannot_be_applied_erases_and_says_why() {
         .iter()
         .find(|e| e.path == "inputs.doc.inner")
         .expect("entry");
-    assert_eq!(e.action, "erase");
+    assert_eq!(e.action, RedactAction::Erase);
     assert!(
         e.reason.as_deref().unwrap().contains("fail closed"),
         "{e:?}"

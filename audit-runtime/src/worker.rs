@@ -36,9 +36,9 @@ use crate::install::{ExporterCounters, Shared, warn};
 use crate::point::{AuditPoint, VersionSource};
 use crate::queue::{self, Control, Entry, Item};
 use crate::record::{
-    AuditRecord, CapturedValue, Correlation, ErrorSource, Inputs, NamedValue, Outcome,
+    AuditRecord, CaptureMode, CapturedValue, Correlation, ErrorSource, Inputs, NamedValue, Outcome,
     OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo,
-    Signal, TimeInfo, VersionRef,
+    Signal, TimeInfo, VersionOrigin, VersionRef,
 };
 use crate::redact::{RedactContext, RedactionCounters, Redactor};
 
@@ -282,7 +282,7 @@ impl Assembler {
         match parsed {
             Err(e) => (
                 CapturedValue {
-                    mode: "error".into(),
+                    mode: CaptureMode::Error,
                     value: None,
                     digest: None,
                     error: Some(format!("not serializable: {e}")),
@@ -294,7 +294,7 @@ impl Assembler {
                 let digest = self.key.digest(&canonical);
                 (
                     CapturedValue {
-                        mode: "digest".into(),
+                        mode: CaptureMode::Digest,
                         value: None,
                         digest: Some(digest),
                         error: None,
@@ -306,7 +306,7 @@ impl Assembler {
                 let canonical = want_canonical.then(|| canonical::to_vec(&v));
                 (
                     CapturedValue {
-                        mode: "captured".into(),
+                        mode: CaptureMode::Captured,
                         value: Some(v),
                         digest: None,
                         error: None,
@@ -361,7 +361,7 @@ impl Assembler {
         for (i, spec) in point.versions.iter().enumerate() {
             let deployed = artifacts::deployed(spec.role, spec.name);
             let (version, source) = match spec.version {
-                VersionSource::Literal(v) => (Some(v.to_owned()), "literal"),
+                VersionSource::Literal(v) => (Some(v.to_owned()), VersionOrigin::Literal),
                 VersionSource::Expr(_) => (
                     state
                         .extra()
@@ -369,11 +369,12 @@ impl Assembler {
                         .iter()
                         .find(|(idx, _)| usize::from(*idx) == i)
                         .map(|(_, v)| v.clone()),
-                    "expr",
+                    VersionOrigin::Expr,
                 ),
-                VersionSource::Registry => {
-                    (deployed.as_ref().map(|a| a.version.clone()), "registry")
-                }
+                VersionSource::Registry => (
+                    deployed.as_ref().map(|a| a.version.clone()),
+                    VersionOrigin::Registry,
+                ),
             };
             if let (Some(declared), Some(dep)) = (&version, &deployed)
                 && *declared != dep.version
@@ -404,7 +405,7 @@ impl Assembler {
                 name: spec.name.to_owned(),
                 version,
                 digest: deployed.and_then(|a| a.digest),
-                source: source.to_owned(),
+                source,
             });
         }
 

@@ -492,9 +492,9 @@ impl Walk<'_, '_> {
                 path: path.clone(),
                 rule: format!("detector:{}", d.name),
                 action: if reason.is_some() {
-                    "hash".to_owned()
+                    RedactAction::Hash
                 } else {
-                    paths::action_name(d.action)
+                    d.action
                 },
                 reason: reason.map(str::to_owned),
             });

@@ -371,12 +371,12 @@ mod tests {
     fn full_record() -> AuditRecord {
         let pii = |tag: &str| format!("{tag} jane.{tag}@example.com");
         let digest = || KeyedDigest {
-            alg: pii("alg"),
+            alg: DigestAlg::Blake3Keyed,
             key_id: pii("key_id"),
             value: pii("value"),
         };
         let captured = |tag: &str| CapturedValue {
-            mode: "captured".into(),
+            mode: CaptureMode::Captured,
             value: Some(json!({ "k": pii(tag), pii("key"): [pii(tag)] })),
             digest: Some(digest()),
             error: Some(pii("error")),
@@ -430,7 +430,7 @@ mod tests {
                 name: pii("version_name"),
                 version: Some(pii("version")),
                 digest: Some(pii("version_digest")),
-                source: "expr".into(),
+                source: VersionOrigin::Expr,
             }],
             unversioned: Some(pii("unversioned")),
             code_version: Some(pii("code_version")),
@@ -459,7 +459,7 @@ mod tests {
                 digest: Some(pii("dataset_digest")),
             }],
             human_action: Some(HumanActionInfo {
-                action: "override".into(),
+                action: HumanActionKind::Override,
                 actor: pii("actor"),
                 note: Some(pii("note")),
                 new_value: Some(json!({ "v": pii("new_value") })),
@@ -471,7 +471,7 @@ mod tests {
                 entries: vec![RedactionEntry {
                     path: pii("path"),
                     rule: pii("rule"),
-                    action: "erase".into(),
+                    action: crate::point::RedactAction::Erase,
                     reason: Some(pii("reason")),
                 }],
             },
@@ -510,13 +510,10 @@ mod tests {
 
     /// The fields documented as not visited: the runtime's fixed shapes and the engine's output.
     const NOT_VISITED: &[&str] = &[
-        ".inputs.digest.alg",
         ".inputs.digest.key_id",
         ".inputs.digest.value",
-        ".inputs.args[0].digest.alg",
         ".inputs.args[0].digest.key_id",
         ".inputs.args[0].digest.value",
-        ".outcome.value.digest.alg",
         ".outcome.value.digest.key_id",
         ".outcome.value.digest.value",
         ".point.crate",
