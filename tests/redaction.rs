@@ -324,7 +324,7 @@ fn attribute_rules_cover_nested_paths_collections_maps_enums_and_options() {
         assert!(!line.contains(raw), "{raw} leaked: {line}");
     }
     assert!(
-        first.redactions.rule_set.starts_with("builtin.1#"),
+        first.redactions.rule_set.starts_with("builtin.2#"),
         "{}",
         first.redactions.rule_set
     );
@@ -817,7 +817,7 @@ action = "erase"
         "hash"
     ));
     assert!(
-        r.redactions.rule_set.starts_with("acme-7+builtin.1#"),
+        r.redactions.rule_set.starts_with("acme-7+builtin.2#"),
         "{}",
         r.redactions.rule_set
     );
