@@ -77,7 +77,10 @@ impl Scanner {
                 action: d.action,
             });
         }
-        let set = regex::RegexSetBuilder::new(detectors.iter().map(|d| d.pattern.as_str()))
+        // The last pattern of the set is not a detector: it tells the one DFA pass that the text
+        // holds a percent escape of an ASCII byte, so clean text costs no second pass for it.
+        let patterns = detectors.iter().map(|d| d.pattern.as_str());
+        let set = regex::RegexSetBuilder::new(patterns.chain([ASCII_ESCAPE]))
             .size_limit(SET_SIZE_LIMIT)
             .dfa_size_limit(DFA_CACHE_LIMIT)
             .build()
@@ -137,7 +140,7 @@ impl Scanner {
         let mut found = false;
         let mut hits = Vec::new();
         for round in 0..MAX_DECODE_ROUNDS {
-            if self.find_plain(&dec.text, &mut hits) {
+            if self.find_plain(&dec.text, &mut hits).0 {
                 found = true;
                 out.extend(hits.iter().map(|h| Hit {
                     det: h.det,
@@ -159,23 +162,28 @@ impl Scanner {
     /// Every detector's accepted matches in `text` and in its percent-decoded forms, unordered,
     /// overlaps kept.
     pub(crate) fn find_unmerged(&self, text: &str, out: &mut Vec<Hit>) -> bool {
-        let mut any = self.find_plain(text, out);
-        if text.contains('%') {
+        let (mut any, escaped) = self.find_plain(text, out);
+        if escaped {
             any |= self.find_decoded(text, out);
         }
         any
     }
 
-    /// Every detector's accepted matches in `text` as it is, unordered, overlaps kept.
-    fn find_plain(&self, text: &str, out: &mut Vec<Hit>) -> bool {
+    /// Every detector's accepted matches in `text` as it is, unordered, overlaps kept, and
+    /// whether `text` holds a percent escape of an ASCII byte.
+    fn find_plain(&self, text: &str, out: &mut Vec<Hit>) -> (bool, bool) {
         out.clear();
         if self.dets.is_empty() || !self.set.is_match(text) {
-            return false;
+            return (false, false);
         }
+        let mut escaped = false;
         for i in self.set.matches(text).iter() {
-            self.dets[i].find_all(text, i, out);
+            match self.dets.get(i) {
+                Some(d) => d.find_all(text, i, out),
+                None => escaped = true,
+            }
         }
-        !out.is_empty()
+        (!out.is_empty(), escaped)
     }
 
     /// `text` with each hit replaced by what its detector's action makes of it.
@@ -197,6 +205,9 @@ impl Scanner {
         out
     }
 }
+
+/// A percent escape of an ASCII byte (what [`Decoded::of`] decodes).
+const ASCII_ESCAPE: &str = "%[0-7][0-9A-Fa-f]";
 
 /// How often an escape of an escape (`%2540` for `@`) is decoded: three levels is more than
 /// any normal double encoding and bounds the work at four scans of a string.

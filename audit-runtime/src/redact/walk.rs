@@ -11,8 +11,9 @@
 //! - ids, hashes, sequence numbers, timestamps and keyed digests: written by the runtime in a
 //!   fixed format ([`crate::ids`], [`crate::chain`], [`crate::clock`], [`crate::digest`]);
 //! - enums (`kind`, `status`, `mode`, `role`, `source`, `action`, `side_effect`): closed sets;
-//! - `service` and `point`: fixed when the binary is built or the runtime is installed, the same
-//!   in every record of the process, not data of a call;
+//! - `service`, `point` and `code_version` (`crate@version+build`): fixed when the binary is
+//!   built or the runtime is installed, the same in every record of the process, not data of a
+//!   call (and a semver pre-release such as `app@1.0.0-beta.rc` would read as an e-mail address);
 //! - argument names: identifiers of the audited function's signature (they are matched against
 //!   the sensitive keys, and a sensitive name erases its value);
 //! - `redactions`: what the engine itself wrote (paths, rule names, actions).
@@ -127,7 +128,8 @@ pub(crate) fn walk(r: &mut AuditRecord, v: &mut impl Visit) {
         inputs,
         versions,
         unversioned,
-        code_version,
+        // `crate@version+build`: from the point and the builder, see the module docs.
+        code_version: _,
         rationale,
         outcome,
         lineage,
@@ -150,7 +152,6 @@ pub(crate) fn walk(r: &mut AuditRecord, v: &mut impl Visit) {
         version(v, ver, &root.index(i));
     }
     opt_text(v, unversioned, &Loc::root("unversioned"));
-    opt_text(v, code_version, &Loc::root("code_version"));
     rationale_(v, rationale);
     if let Some(o) = outcome {
         outcome_(v, o);
@@ -516,6 +517,7 @@ mod tests {
         ".inputs.args[0].digest.value",
         ".outcome.value.digest.key_id",
         ".outcome.value.digest.value",
+        ".code_version",
         ".point.crate",
         ".point.crate_version",
         ".point.file",
@@ -564,7 +566,6 @@ mod tests {
             "outcome.error_sources[0].message",
             "outcome.error_sources[0].type",
             "outcome.error_dyn_type",
-            "code_version",
             "unversioned",
         ] {
             assert!(
