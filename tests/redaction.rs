@@ -1130,7 +1130,7 @@ fn pick(seed: &mut u64, set: &[u8], n: usize) -> String {
 /// A random secret of kind `kind`: (text to embed, the part that must never leak).
 fn secret(kind: u8, mut seed: u64) -> (String, String) {
     let s = &mut seed;
-    match kind % 12 {
+    match kind % 16 {
         0 => {
             let e = format!(
                 "{}.{}@{}.com",
@@ -1188,9 +1188,40 @@ fn secret(kind: u8, mut seed: u64) -> (String, String) {
             let t = pick(s, ALNUM, 32);
             (format!("Authorization: Bearer {t}"), t)
         }
-        _ => {
+        11 => {
             let k = format!("AIza{}", pick(s, ALNUM, 35));
             (k.clone(), k)
+        }
+        // The ordinary variants of issue 11: percent-encoded, lower-case and compact, mixed
+        // separators, a labelled bare number.
+        12 => {
+            let e = format!(
+                "{}%40{}.example.org",
+                pick(s, b"abcdefghijklmnopqrstuvwxyz", 8),
+                pick(s, b"klmnopqrstu", 6)
+            );
+            (format!("GET /unsubscribe?email={e}&list=news"), e)
+        }
+        13 => {
+            let i = iban_de(&pick(s, b"0123456789", 18)).to_ascii_lowercase();
+            (i.clone(), i)
+        }
+        14 => {
+            let c = luhn_complete(&format!(
+                "5{}",
+                pick(s, b"12345", 1) + &pick(s, b"0123456789", 13)
+            ));
+            let mixed = format!("{} {}-{} {}", &c[..4], &c[4..8], &c[8..12], &c[12..]);
+            (mixed.clone(), mixed)
+        }
+        _ => {
+            let v = format!(
+                "{}{:02}{:04}",
+                100 + (*s % 500),
+                10 + (*s >> 8) % 89,
+                1000 + (*s >> 16) % 8999
+            );
+            (format!("SSN: {v}"), v)
         }
     }
 }
@@ -1258,7 +1289,7 @@ fn doc_for(secrets: &[(u8, u64, u8, u8)]) -> (Value, Vec<String>) {
 }
 
 fn secrets_strategy() -> impl Strategy<Value = Vec<(u8, u64, u8, u8)>> {
-    proptest::collection::vec((0u8..12, any::<u64>(), 0u8..7, 0u8..5), 1..6)
+    proptest::collection::vec((0u8..16, any::<u64>(), 0u8..7, 0u8..5), 1..6)
 }
 
 proptest! {

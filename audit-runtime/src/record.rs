@@ -603,3 +603,55 @@ pub fn json_schema() -> String {
     out.push('\n');
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_fields_write_the_schema_words_and_reject_others() {
+        let e = RedactionEntry {
+            path: "inputs.card".into(),
+            rule: "detector:payment_card".into(),
+            action: RedactAction::Mask { keep: 4 },
+            reason: None,
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            text,
+            r#"{"path":"inputs.card","rule":"detector:payment_card","action":"mask(4)"}"#
+        );
+        assert_eq!(serde_json::from_str::<RedactionEntry>(&text).unwrap(), e);
+        for bad in ["mask(256)", "mask(x)", "Mask(4)", "erased", " hash"] {
+            let line = text.replace("mask(4)", bad);
+            assert!(
+                serde_json::from_str::<RedactionEntry>(&line).is_err(),
+                "{bad}"
+            );
+        }
+        for (mode, word) in [
+            (CaptureMode::Captured, "captured"),
+            (CaptureMode::Digest, "digest"),
+            (CaptureMode::Error, "error"),
+        ] {
+            assert_eq!(serde_json::to_value(mode).unwrap(), word);
+        }
+        for (origin, word) in [
+            (VersionOrigin::Literal, "literal"),
+            (VersionOrigin::Expr, "expr"),
+            (VersionOrigin::Registry, "registry"),
+        ] {
+            assert_eq!(serde_json::to_value(origin).unwrap(), word);
+        }
+        assert_eq!(
+            serde_json::to_value(HumanActionKind::Override).unwrap(),
+            "override"
+        );
+        assert_eq!(
+            serde_json::to_value(DigestAlg::Blake3Keyed).unwrap(),
+            "blake3-keyed"
+        );
+        assert!(serde_json::from_value::<CaptureMode>("hashed".into()).is_err());
+    }
+}
