@@ -262,6 +262,18 @@ impl Decoded {
         Some(Decoded { text, map })
     }
 
+    /// `s` decoded as often as [`MAX_DECODE_ROUNDS`] allows, or `None` if it has no escape.
+    fn fully(s: &str) -> Option<String> {
+        let mut text = Decoded::of(s)?.text;
+        for _ in 1..MAX_DECODE_ROUNDS {
+            match Decoded::of(&text) {
+                Some(d) => text = d.text,
+                None => break,
+            }
+        }
+        Some(text)
+    }
+
     /// `next` (a decoding of `self.text`) with its offsets taken back to the original text.
     fn then(self, next: Decoded) -> Decoded {
         let map = next.map.iter().map(|&i| self.map[i]).collect();
@@ -358,7 +370,10 @@ pub(crate) fn replacement(
         }
         RedactAction::Mask { keep } => mask_into(matched, keep, out),
         RedactAction::Hash | RedactAction::Digest => {
-            let hex = hash(matched.as_bytes());
+            // An encoded value hashes as its decoded text: `jane%40example.com` and
+            // `jane@example.com` get the same pseudonym.
+            let decoded = Decoded::fully(matched);
+            let hex = hash(decoded.as_deref().unwrap_or(matched).as_bytes());
             let hex = if action == RedactAction::Hash {
                 hex.get(..16).unwrap_or(&hex)
             } else {
@@ -469,6 +484,17 @@ mod tests {
             out,
             "GET /u?email=[email:0000000000000000]&phone=[phone:0000000000000000]&x=50%"
         );
+        // An encoded value is hashed as its decoded text, so pseudonyms match across forms.
+        let hashed = |t: &str| {
+            let mut hits = Vec::new();
+            s.find(t, &mut hits);
+            s.rewrite(t, &hits, &|b| String::from_utf8_lossy(b).into_owned())
+        };
+        assert_eq!(
+            hashed("a jane%2540example.com"),
+            "a [email:jane@example.com]"
+        );
+        assert_eq!(hashed("a jane@example.com"), "a [email:jane@example.com]");
         // Nothing encoded, nothing found; stray percent signs are harmless.
         assert!(names(&s, "100% of 50%% at %zz and %4").is_empty());
     }
