@@ -52,7 +52,7 @@ fn entries(r: &AuditRecord) -> Vec<(String, String, String)> {
     r.redactions
         .entries
         .iter()
-        .map(|e| (e.path.clone(), e.rule.clone(), e.action.clone()))
+        .map(|e| (e.path.clone(), e.rule.clone(), e.action.to_string()))
         .collect()
 }
 
@@ -60,7 +60,7 @@ fn has_entry(r: &AuditRecord, path: &str, rule: &str, action: &str) -> bool {
     r.redactions
         .entries
         .iter()
-        .any(|e| e.path == path && e.rule == rule && e.action == action)
+        .any(|e| e.path == path && e.rule == rule && e.action.to_string() == action)
 }
 
 fn all_file_bytes(dir: &Path) -> Vec<u8> {
@@ -324,7 +324,7 @@ fn attribute_rules_cover_nested_paths_collections_maps_enums_and_options() {
         assert!(!line.contains(raw), "{raw} leaked: {line}");
     }
     assert!(
-        first.redactions.rule_set.starts_with("builtin.1#"),
+        first.redactions.rule_set.starts_with("builtin.2#"),
         "{}",
         first.redactions.rule_set
     );
@@ -399,7 +399,7 @@ fn a_rule_that_cannot_be_applied_erases_and_says_why() {
         .iter()
         .find(|e| e.path == "inputs.doc.inner")
         .expect("entry");
-    assert_eq!(e.action, "erase");
+    assert_eq!(e.action, RedactAction::Erase);
     assert!(
         e.reason.as_deref().unwrap().contains("fail closed"),
         "{e:?}"
@@ -520,6 +520,98 @@ fn detectors_run_over_every_string_of_every_record() {
             "sk_live_abcdefghijklmnop1234",
             "hunter2secret",
         ] {
+            assert!(!line.contains(raw), "{raw} leaked: {line}");
+        }
+    }
+}
+
+// ---- fields computed at run time: versions, signal names, error chains, lineage -------------
+
+#[derive(Debug)]
+struct LookupError(std::io::Error);
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("account lookup failed")
+    }
+}
+
+impl std::error::Error for LookupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn model_for(user: &str) -> String {
+    format!("scorer-2.1-pinned-for-{user}")
+}
+
+#[audited_decision(
+    name = "red.runtime_fields",
+    model = "scorer",
+    model_version = model_for(user),
+    capture(user),
+    result = true
+)]
+fn runtime_fields(user: &str) -> Result<u32, LookupError> {
+    signal(&format!("risk of {user}"), 0.7);
+    Err(LookupError(std::io::Error::other(format!(
+        "no account for {user}, card 4111 1111 1111 1111"
+    ))))
+}
+
+#[test]
+fn fields_computed_at_run_time_are_scanned() {
+    let mem = MemoryExporter::new();
+    let guard = install(&mem);
+    let (_, id) = audit_runtime::decision::with_decision_id_sync(|| {
+        let _ = runtime_fields("jane.doe@example.com");
+    });
+    audit_runtime::record_lineage(
+        id.unwrap(),
+        [audit_runtime::record::LineageRef {
+            dataset: "crm/exports/jane.doe@example.com.parquet".into(),
+            version: Some("snapshot for +44 20 7946 0958".into()),
+            digest: None,
+        }],
+    )
+    .unwrap();
+    guard.flush().unwrap();
+    let r = mem.find("red.runtime_fields").expect_one().record().clone();
+    for (path, rule) in [
+        ("versions[0].version", "detector:email"),
+        ("outcome.error_sources[0].message", "detector:email"),
+        ("outcome.error_sources[0].message", "detector:payment_card"),
+    ] {
+        assert!(
+            r.redactions
+                .entries
+                .iter()
+                .any(|e| e.path == path && e.rule == rule),
+            "{path} {rule}: {:#?}",
+            entries(&r)
+        );
+    }
+    let name = &r.rationale.signals[0].name;
+    assert!(name.starts_with("risk of [email:"), "{name}");
+    let l = mem
+        .of_kind(RecordKind::Lineage)
+        .expect_one()
+        .record()
+        .clone();
+    assert!(
+        has_entry(&l, "lineage[0].dataset", "detector:email", "hash"),
+        "{:#?}",
+        entries(&l)
+    );
+    assert!(has_entry(
+        &l,
+        "lineage[0].version",
+        "detector:phone",
+        "hash"
+    ));
+    for line in mem.lines() {
+        for raw in ["jane.doe@example.com", "4111 1111 1111 1111", "7946 0958"] {
             assert!(!line.contains(raw), "{raw} leaked: {line}");
         }
     }
@@ -725,7 +817,7 @@ action = "erase"
         "hash"
     ));
     assert!(
-        r.redactions.rule_set.starts_with("acme-7+builtin.1#"),
+        r.redactions.rule_set.starts_with("acme-7+builtin.2#"),
         "{}",
         r.redactions.rule_set
     );
@@ -1038,7 +1130,7 @@ fn pick(seed: &mut u64, set: &[u8], n: usize) -> String {
 /// A random secret of kind `kind`: (text to embed, the part that must never leak).
 fn secret(kind: u8, mut seed: u64) -> (String, String) {
     let s = &mut seed;
-    match kind % 12 {
+    match kind % 16 {
         0 => {
             let e = format!(
                 "{}.{}@{}.com",
@@ -1096,9 +1188,40 @@ fn secret(kind: u8, mut seed: u64) -> (String, String) {
             let t = pick(s, ALNUM, 32);
             (format!("Authorization: Bearer {t}"), t)
         }
-        _ => {
+        11 => {
             let k = format!("AIza{}", pick(s, ALNUM, 35));
             (k.clone(), k)
+        }
+        // The ordinary variants of issue 11: percent-encoded, lower-case and compact, mixed
+        // separators, a labelled bare number.
+        12 => {
+            let e = format!(
+                "{}%40{}.example.org",
+                pick(s, b"abcdefghijklmnopqrstuvwxyz", 8),
+                pick(s, b"klmnopqrstu", 6)
+            );
+            (format!("GET /unsubscribe?email={e}&list=news"), e)
+        }
+        13 => {
+            let i = iban_de(&pick(s, b"0123456789", 18)).to_ascii_lowercase();
+            (i.clone(), i)
+        }
+        14 => {
+            let c = luhn_complete(&format!(
+                "5{}",
+                pick(s, b"12345", 1) + &pick(s, b"0123456789", 13)
+            ));
+            let mixed = format!("{} {}-{} {}", &c[..4], &c[4..8], &c[8..12], &c[12..]);
+            (mixed.clone(), mixed)
+        }
+        _ => {
+            let v = format!(
+                "{}{:02}{:04}",
+                100 + (*s % 500),
+                10 + (*s >> 8) % 89,
+                1000 + (*s >> 16) % 8999
+            );
+            (format!("SSN: {v}"), v)
         }
     }
 }
@@ -1166,7 +1289,7 @@ fn doc_for(secrets: &[(u8, u64, u8, u8)]) -> (Value, Vec<String>) {
 }
 
 fn secrets_strategy() -> impl Strategy<Value = Vec<(u8, u64, u8, u8)>> {
-    proptest::collection::vec((0u8..12, any::<u64>(), 0u8..7, 0u8..5), 1..6)
+    proptest::collection::vec((0u8..16, any::<u64>(), 0u8..7, 0u8..5), 1..6)
 }
 
 proptest! {

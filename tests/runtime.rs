@@ -90,7 +90,7 @@ fn follow_ups_refer_to_the_decision() {
         .iter()
         .find(|v| v.name == "rt-prompt")
         .unwrap();
-    assert_eq!(prompt.source, "registry");
+    assert_eq!(prompt.source.as_str(), "registry");
     assert_eq!(
         prompt.digest.as_deref(),
         Some(

@@ -12,8 +12,9 @@ use audit_runtime::chain::ChainHead;
 use audit_runtime::digest::DigestKey;
 use audit_runtime::point::PointKind;
 use audit_runtime::record::{
-    AuditRecord, CapturedValue, Correlation, Inputs, NamedValue, Outcome, OutcomeStatus, PointInfo,
-    Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo, TimeInfo,
+    AuditRecord, CaptureMode, CapturedValue, Correlation, Inputs, NamedValue, Outcome,
+    OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo,
+    TimeInfo,
 };
 use audit_runtime::redact::{
     RedactContext, RedactionConfig, RedactionCounters, RedactionEngine, Redactor,
@@ -123,7 +124,7 @@ fn record(text_bytes: usize, pii: bool) -> AuditRecord {
             args: vec![NamedValue {
                 name: "request".into(),
                 captured: CapturedValue {
-                    mode: "captured".into(),
+                    mode: CaptureMode::Captured,
                     value: Some(json!({
                         "customer_id": "c-1234",
                         "channel": "web",
@@ -147,7 +148,7 @@ fn record(text_bytes: usize, pii: bool) -> AuditRecord {
         outcome: Some(Outcome {
             status: OutcomeStatus::Ok,
             value: Some(CapturedValue {
-                mode: "captured".into(),
+                mode: CaptureMode::Captured,
                 value: Some(json!({"reply": "Your application is approved.", "approved": true})),
                 digest: None,
                 error: None,

@@ -106,7 +106,7 @@ pub fn record_outcome(
         .unwrap_or_else(|e| Value::String(format!("<not serializable: {e}>")));
     f.outcome = Some(Outcome {
         value: Some(crate::record::CapturedValue {
-            mode: "captured".into(),
+            mode: crate::record::CaptureMode::Captured,
             value: Some(value),
             digest: None,
             error: None,
@@ -118,8 +118,10 @@ pub fn record_outcome(
     f.submit()
 }
 
-/// What a human did to a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a human did to a decision; written in records as `approve`, `override`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum HumanActionKind {
     /// Approved as decided.
     Approve,
@@ -134,7 +136,8 @@ pub enum HumanActionKind {
 }
 
 impl HumanActionKind {
-    fn as_str(self) -> &'static str {
+    /// The name written in records.
+    pub fn as_str(self) -> &'static str {
         match self {
             HumanActionKind::Approve => "approve",
             HumanActionKind::Override => "override",
@@ -188,7 +191,7 @@ pub fn record_human_action(
 ) -> Result<RecordId, AuditOff> {
     let mut f = FollowUp::new(RecordKind::HumanAction, decision);
     f.human_action = Some(HumanActionInfo {
-        action: action.kind.as_str().to_owned(),
+        action: action.kind,
         actor: action.actor,
         note: action.note,
         new_value: action.new_value,

@@ -12,8 +12,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::followup::HumanActionKind;
 use crate::ids::{RecordId, SpanId, TraceId};
-use crate::point::{ArtifactRole, PointKind, SideEffect};
+use crate::point::{ArtifactRole, PointKind, RedactAction, SideEffect};
 
 /// The schema version written in every record's `v` field.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -145,20 +146,104 @@ pub struct Correlation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyedDigest {
-    /// Always `blake3-keyed` in schema 1.
-    pub alg: String,
+    /// The algorithm (`blake3-keyed`, the only one in schema 1).
+    pub alg: DigestAlg,
     /// Identifies the key without revealing it (see [`crate::digest::DigestKey::key_id`]).
     pub key_id: String,
     /// 64 lower-case hex digits.
     pub value: String,
 }
 
+/// The algorithm of a [`KeyedDigest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum DigestAlg {
+    /// BLAKE3 in keyed mode with the deployment's 32-byte digest key.
+    #[serde(rename = "blake3-keyed")]
+    Blake3Keyed,
+}
+
+impl std::fmt::Display for DigestAlg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl DigestAlg {
+    /// The name written in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestAlg::Blake3Keyed => "blake3-keyed",
+        }
+    }
+}
+
+/// How a [`CapturedValue`] holds the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMode {
+    /// The serialized value is in `value` (after redaction).
+    Captured,
+    /// Only a keyed digest of it is in `digest` (`hash_only`, `output = digest`).
+    Digest,
+    /// It could not be serialized; `error` says why.
+    Error,
+}
+
+impl std::fmt::Display for CaptureMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl CaptureMode {
+    /// The name written in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureMode::Captured => "captured",
+            CaptureMode::Digest => "digest",
+            CaptureMode::Error => "error",
+        }
+    }
+}
+
+/// Where the version in a [`VersionRef`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VersionOrigin {
+    /// A literal or `const` in the attribute.
+    Literal,
+    /// An expression in the attribute, evaluated for the call.
+    Expr,
+    /// The runtime's artifact registry.
+    Registry,
+}
+
+impl std::fmt::Display for VersionOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl VersionOrigin {
+    /// The name written in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionOrigin::Literal => "literal",
+            VersionOrigin::Expr => "expr",
+            VersionOrigin::Registry => "registry",
+        }
+    }
+}
+
 /// One captured argument (or output).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CapturedValue {
-    /// `captured`, `digest` or `error`.
-    pub mode: String,
+    /// How the value is held.
+    pub mode: CaptureMode,
     /// The serialized value, after redaction (mode `captured`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
@@ -207,8 +292,8 @@ pub struct VersionRef {
     /// BLAKE3 digest of the deployed artifact, when registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    /// Where the version came from: `literal`, `expr` or `registry`.
-    pub source: String,
+    /// Where the version came from.
+    pub source: VersionOrigin,
 }
 
 /// One signal that contributed to a decision.
@@ -339,12 +424,67 @@ pub struct RedactionEntry {
     pub path: String,
     /// The rule or detector that matched.
     pub rule: String,
-    /// `erase`, `mask(N)`, `hash` or `digest`.
-    pub action: String,
+    /// What was done: written `erase`, `mask(N)`, `hash` or `digest`.
+    #[serde(with = "action_text")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "action_text::schema"))]
+    pub action: RedactAction,
     /// Why a rule was not applied as written (fail closed: the value was erased instead), or
     /// why the whole record was scrubbed. Never contains the original value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// `RedactAction` as the text of a provenance entry (`mask(4)`), not the tagged object of the
+/// point metadata.
+mod action_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::point::RedactAction;
+
+    pub(super) fn serialize<S: Serializer>(a: &RedactAction, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(a)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RedactAction, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        let mask = || {
+            s.strip_prefix("mask(")?
+                .strip_suffix(')')?
+                .parse::<u8>()
+                .ok()
+                .map(|keep| RedactAction::Mask { keep })
+        };
+        match &*s {
+            "erase" => Ok(RedactAction::Erase),
+            "hash" => Ok(RedactAction::Hash),
+            "digest" => Ok(RedactAction::Digest),
+            _ => mask().ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown redaction action `{s}` (expected erase, mask(N), hash or digest)"
+                ))
+            }),
+        }
+    }
+
+    #[cfg(feature = "schema")]
+    pub(super) fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(erase|hash|digest|mask\\([0-9]{1,3}\\))$"
+        })
+    }
+}
+
+/// Written as in provenance entries and rule files: `erase`, `mask(4)`, `hash`, `digest`.
+impl std::fmt::Display for RedactAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RedactAction::Erase => f.write_str("erase"),
+            RedactAction::Mask { keep } => write!(f, "mask({keep})"),
+            RedactAction::Hash => f.write_str("hash"),
+            RedactAction::Digest => f.write_str("digest"),
+        }
+    }
 }
 
 /// What redaction did to the record. The original values are never recorded.
@@ -365,8 +505,8 @@ pub struct Redactions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HumanActionInfo {
-    /// `approve`, `override`, `reject`, `appeal` or `comment`.
-    pub action: String,
+    /// What the human did.
+    pub action: HumanActionKind,
     /// Who acted (a user id, not a name, where privacy requires).
     pub actor: String,
     /// Free-text note (redacted like any other text).
@@ -462,4 +602,56 @@ pub fn json_schema() -> String {
     let mut out = serde_json::to_string_pretty(&schema).unwrap_or_default();
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_fields_write_the_schema_words_and_reject_others() {
+        let e = RedactionEntry {
+            path: "inputs.card".into(),
+            rule: "detector:payment_card".into(),
+            action: RedactAction::Mask { keep: 4 },
+            reason: None,
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            text,
+            r#"{"path":"inputs.card","rule":"detector:payment_card","action":"mask(4)"}"#
+        );
+        assert_eq!(serde_json::from_str::<RedactionEntry>(&text).unwrap(), e);
+        for bad in ["mask(256)", "mask(x)", "Mask(4)", "erased", " hash"] {
+            let line = text.replace("mask(4)", bad);
+            assert!(
+                serde_json::from_str::<RedactionEntry>(&line).is_err(),
+                "{bad}"
+            );
+        }
+        for (mode, word) in [
+            (CaptureMode::Captured, "captured"),
+            (CaptureMode::Digest, "digest"),
+            (CaptureMode::Error, "error"),
+        ] {
+            assert_eq!(serde_json::to_value(mode).unwrap(), word);
+        }
+        for (origin, word) in [
+            (VersionOrigin::Literal, "literal"),
+            (VersionOrigin::Expr, "expr"),
+            (VersionOrigin::Registry, "registry"),
+        ] {
+            assert_eq!(serde_json::to_value(origin).unwrap(), word);
+        }
+        assert_eq!(
+            serde_json::to_value(HumanActionKind::Override).unwrap(),
+            "override"
+        );
+        assert_eq!(
+            serde_json::to_value(DigestAlg::Blake3Keyed).unwrap(),
+            "blake3-keyed"
+        );
+        assert!(serde_json::from_value::<CaptureMode>("hashed".into()).is_err());
+    }
 }

@@ -38,9 +38,9 @@ use crate::install::{ExporterCounters, Shared, warn};
 use crate::point::{AuditPoint, VersionSource};
 use crate::queue::{self, Control, Entry, Item};
 use crate::record::{
-    AuditRecord, CapturedValue, Correlation, ErrorSource, Inputs, NamedValue, Outcome,
+    AuditRecord, CaptureMode, CapturedValue, Correlation, ErrorSource, Inputs, NamedValue, Outcome,
     OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo,
-    Signal, TimeInfo, VersionRef,
+    Signal, TimeInfo, VersionOrigin, VersionRef,
 };
 use crate::redact::{RedactContext, RedactionCounters, Redactor};
 
@@ -285,7 +285,7 @@ impl Assembler {
         match parsed {
             Err(e) => (
                 CapturedValue {
-                    mode: "error".into(),
+                    mode: CaptureMode::Error,
                     value: None,
                     digest: None,
                     error: Some(format!("not serializable: {e}")),
@@ -297,7 +297,7 @@ impl Assembler {
                 let digest = self.key.digest(&canonical);
                 (
                     CapturedValue {
-                        mode: "digest".into(),
+                        mode: CaptureMode::Digest,
                         value: None,
                         digest: Some(digest),
                         error: None,
@@ -309,7 +309,7 @@ impl Assembler {
                 let canonical = want_canonical.then(|| canonical::to_vec(&v));
                 (
                     CapturedValue {
-                        mode: "captured".into(),
+                        mode: CaptureMode::Captured,
                         value: Some(v),
                         digest: None,
                         error: None,
@@ -364,7 +364,7 @@ impl Assembler {
         for (i, spec) in point.versions.iter().enumerate() {
             let deployed = artifacts::deployed(spec.role, spec.name);
             let (version, source) = match spec.version {
-                VersionSource::Literal(v) => (Some(v.to_owned()), "literal"),
+                VersionSource::Literal(v) => (Some(v.to_owned()), VersionOrigin::Literal),
                 VersionSource::Expr(_) => (
                     state
                         .extra()
@@ -372,11 +372,12 @@ impl Assembler {
                         .iter()
                         .find(|(idx, _)| usize::from(*idx) == i)
                         .map(|(_, v)| v.clone()),
-                    "expr",
+                    VersionOrigin::Expr,
                 ),
-                VersionSource::Registry => {
-                    (deployed.as_ref().map(|a| a.version.clone()), "registry")
-                }
+                VersionSource::Registry => (
+                    deployed.as_ref().map(|a| a.version.clone()),
+                    VersionOrigin::Registry,
+                ),
             };
             if let (Some(declared), Some(dep)) = (&version, &deployed)
                 && *declared != dep.version
@@ -407,7 +408,7 @@ impl Assembler {
                 name: spec.name.to_owned(),
                 version,
                 digest: deployed.and_then(|a| a.digest),
-                source: source.to_owned(),
+                source,
             });
         }
 

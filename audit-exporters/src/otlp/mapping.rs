@@ -461,7 +461,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
     if let Some(inputs) = &r.inputs {
         if let Some(d) = &inputs.digest {
             a.push(kv_str("audit.input.digest", &d.value));
-            a.push(kv_str("audit.input.digest.alg", &d.alg));
+            a.push(kv_str("audit.input.digest.alg", d.alg.as_str()));
             a.push(kv_str("audit.input.digest.key_id", &d.key_id));
         }
         for arg in &inputs.args {
@@ -480,7 +480,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
         if let Some(d) = &v.digest {
             a.push(kv_str(&format!("{base}.digest"), d));
         }
-        a.push(kv_str(&format!("{base}.source"), &v.source));
+        a.push(kv_str(&format!("{base}.source"), v.source.as_str()));
     }
     if let Some(u) = &r.unversioned {
         a.push(kv_str("audit.unversioned", u));
@@ -532,7 +532,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
     }
     // Human action, finding, free attributes.
     if let Some(h) = &r.human_action {
-        a.push(kv_str("audit.human_action.action", &h.action));
+        a.push(kv_str("audit.human_action.action", h.action.as_str()));
         a.push(kv_str("audit.human_action.actor", &h.actor));
         if let Some(n) = &h.note {
             a.push(kv_str("audit.human_action.note", n));
@@ -570,7 +570,7 @@ fn captured_str(c: &CapturedValue) -> String {
         (Some(v), _, _) => v.to_string(),
         (None, Some(d), _) => format!("digest:{}:{}:{}", d.alg, d.key_id, d.value),
         (None, None, Some(e)) => format!("error:{e}"),
-        (None, None, None) => c.mode.clone(),
+        (None, None, None) => c.mode.as_str().to_owned(),
     }
 }
 

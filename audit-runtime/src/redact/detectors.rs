@@ -21,7 +21,7 @@ use crate::point::RedactAction;
 use super::validators;
 
 /// Version of the built-in detector catalogue, written into `redactions.rule_set`.
-pub const BUILTIN_VERSION: &str = "builtin.1";
+pub const BUILTIN_VERSION: &str = "builtin.2";
 
 /// What decides whether a pattern match is a detection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ impl Validator {
                     if validators::iban(cand) {
                         return Some(cand.len());
                     }
-                    match cand.rfind(' ') {
+                    match cand.rfind([' ', '-']) {
                         Some(i) if i >= 15 => cand = &cand[..i],
                         _ => return None,
                     }
@@ -314,42 +314,42 @@ pub fn builtin() -> Vec<Detector> {
         ),
         b(
             "payment_card",
-            r"(?:[0-9][ -]?){12,18}[0-9]",
+            r"(?:[0-9](?:[ -]{1,2}|\.)?){12,18}[0-9]",
             Validator::PaymentCard,
             Mask { keep: 4 },
             Numeric,
         ),
         b(
             "iban",
-            r"[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)",
+            r"(?i-u:[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?:[ -][A-Z0-9]{4}){2,7}(?:[ -][A-Z0-9]{1,3})?))",
             Validator::Iban,
             Mask { keep: 4 },
             Token,
         ),
         b(
             "us_ssn",
-            r"[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}",
+            r#"[0-9]{3}[-. ][0-9]{2}[-. ][0-9]{4}|(?-u:\b)(?i-u:ssn|social security (?:number|no\.?))["']?[ \t]*[#:=]?[ \t]*["']?(?P<value>[0-9]{9})"#,
             Validator::UsSsn,
             Hash,
             Numeric,
         ),
         b(
             "ca_sin",
-            r"[0-9]{3}[- ][0-9]{3}[- ][0-9]{3}",
+            r#"[0-9]{3}[- ][0-9]{3}[- ][0-9]{3}|(?-u:\b)(?i-u:sin|nas|social insurance number)["']?[ \t]*[#:=]?[ \t]*["']?(?P<value>[0-9]{9})"#,
             Validator::CaSin,
             Hash,
             Numeric,
         ),
         b(
             "uk_nino",
-            r"[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
+            r"(?i-u:[A-Z]{2}[ -]?[0-9]{2}[ -]?[0-9]{2}[ -]?[0-9]{2}[ -]?[A-D])",
             Validator::UkNino,
             Hash,
             Token,
         ),
         b(
             "es_dni",
-            r"[0-9XYZ][0-9]{7}-?[A-Z]",
+            r"(?i-u:(?:[XYZ][ -]?[0-9]{7}|[0-9]{8}|[0-9]{2}\.[0-9]{3}\.[0-9]{3})[ -]?[A-Z])",
             Validator::EsDni,
             Hash,
             Token,

@@ -2,10 +2,10 @@
 //!
 //! For each record the engine (1) applies the path rules of the record's audit point: the
 //! attribute's `redact(..)` rules and the rule set's `[[rule]]`s, to the captured arguments
-//! and the captured output; then (2) walks every free-text place of the record (captured values,
-//! object keys, error and panic texts, rationale explanation and signal values, human-action
-//! actor, note and new value, attributes, findings, the session id) and runs the detectors over
-//! each string, erasing the values of sensitive keys (`password`, `api_key`, ...) whole.
+//! and the captured output; then (2) walks every place of the record that can hold program data
+//! ([`super::walk`], which destructures every record type so a new field cannot be skipped
+//! silently) and runs the detectors over each string, object key and signal name, erasing the
+//! values of sensitive keys (`password`, `api_key`, ...) whole.
 //! It then writes `redactions`: the rule-set version, whether the built-in detectors are off, and
 //! one entry per redacted place (path, rule or detector, action), never the original value.
 //!
@@ -27,6 +27,7 @@ use super::config::{ConfigError, RedactionConfig};
 use super::detectors::{BUILTIN_VERSION, SENSITIVE_KEYS, Validator};
 use super::paths::{self, FieldPath, RuleRef, Seg};
 use super::scan::{self, Hit, Scanner};
+use super::walk::{self, Loc, Visit};
 use super::{RedactContext, Redactor};
 use crate::digest::DigestKey;
 use crate::point::{ArgMode, AuditPoint, OutputMode, RedactAction};
@@ -453,64 +454,6 @@ fn check_root(p: &AuditPoint, root: &str) -> Result<(), String> {
     }
 }
 
-/// A place in the record, rendered only when something there is redacted.
-#[derive(Clone, Copy)]
-enum Seg2<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-#[derive(Clone, Copy)]
-struct Loc<'a> {
-    parent: Option<&'a Loc<'a>>,
-    seg: Seg2<'a>,
-}
-
-impl<'a> Loc<'a> {
-    fn root(name: &'a str) -> Self {
-        Loc {
-            parent: None,
-            seg: Seg2::Key(name),
-        }
-    }
-    fn key(&'a self, k: &'a str) -> Loc<'a> {
-        Loc {
-            parent: Some(self),
-            seg: Seg2::Key(k),
-        }
-    }
-    fn index(&'a self, i: usize) -> Loc<'a> {
-        Loc {
-            parent: Some(self),
-            seg: Seg2::Index(i),
-        }
-    }
-    fn render(&self) -> String {
-        let mut segs = Vec::new();
-        let mut at = Some(self);
-        while let Some(l) = at {
-            segs.push(l.seg);
-            at = l.parent;
-        }
-        let mut s = String::new();
-        for (i, seg) in segs.iter().rev().enumerate() {
-            match seg {
-                Seg2::Key(k) => {
-                    if i > 0 {
-                        s.push('.');
-                    }
-                    s.push_str(k);
-                }
-                Seg2::Index(n) => {
-                    use std::fmt::Write;
-                    let _ = write!(s, "[{n}]");
-                }
-            }
-        }
-        s
-    }
-}
-
 /// Per-record scratch state of the text walk.
 struct Walk<'e, 'o> {
     engine: &'e RedactionEngine,
@@ -549,9 +492,9 @@ impl Walk<'_, '_> {
                 path: path.clone(),
                 rule: format!("detector:{}", d.name),
                 action: if reason.is_some() {
-                    "hash".to_owned()
+                    RedactAction::Hash
                 } else {
-                    paths::action_name(d.action)
+                    d.action
                 },
                 reason: reason.map(str::to_owned),
             });
@@ -577,18 +520,7 @@ impl Walk<'_, '_> {
                     if child.is_null() {
                         continue;
                     }
-                    if let Some(action) = self.engine.sensitive(k) {
-                        let here = loc.key(k);
-                        let rule = RuleRef {
-                            rule: "detector:sensitive_key",
-                            action,
-                            key: self.key,
-                        };
-                        let mut path = here.render();
-                        paths::apply(child, &[], &rule, &mut path, self.out);
-                        continue;
-                    }
-                    self.value(child, &loc.key(k));
+                    self.keyed(k, child, &loc.key(k));
                 }
             }
             Value::Number(n) => {
@@ -615,39 +547,89 @@ impl Walk<'_, '_> {
         }
     }
 
-    /// Object keys with detections become `[detector:<keyed hash>]` (hash, whatever the
-    /// detector's action, so distinct keys stay distinct).
+    /// `k` with each detection replaced by `[detector:<keyed hash>]` (hash, whatever the
+    /// detector's action, so distinct keys and names stay distinct), and an entry per detector
+    /// at `loc.<new key>`; `None` when nothing is detected.
+    fn hashed_name(&mut self, k: &str, loc: &Loc<'_>, reason: &str) -> Option<String> {
+        let mut hits = std::mem::take(&mut self.hits);
+        let renamed = if self.engine.scanner.find(k, &mut hits) {
+            let mut s = String::with_capacity(k.len());
+            let mut at = 0;
+            for h in &hits {
+                s.push_str(&k[at..h.start]);
+                let d = self.engine.scanner.detector(h.det);
+                scan::replacement(
+                    &d.name,
+                    RedactAction::Hash,
+                    &k[h.start..h.end],
+                    &self.hash(),
+                    &mut s,
+                );
+                at = h.end;
+            }
+            s.push_str(&k[at..]);
+            self.entries_for(&hits, &loc.key(&s), Some(reason));
+            Some(s)
+        } else {
+            None
+        };
+        self.hits = hits;
+        renamed
+    }
+
+    /// Object keys with detections are renamed by [`Self::hashed_name`].
     fn rename_keys(&mut self, map: &mut serde_json::Map<String, Value>, loc: &Loc<'_>) {
         let old = std::mem::take(map);
         for (k, child) in old {
-            let mut hits = std::mem::take(&mut self.hits);
-            let new_key = if self.engine.scanner.find(&k, &mut hits) {
-                let mut s = String::with_capacity(k.len());
-                let mut at = 0;
-                for h in &hits {
-                    s.push_str(&k[at..h.start]);
-                    let d = self.engine.scanner.detector(h.det);
-                    scan::replacement(
-                        &d.name,
-                        RedactAction::Hash,
-                        &k[h.start..h.end],
-                        &self.hash(),
-                        &mut s,
-                    );
-                    at = h.end;
-                }
-                s.push_str(&k[at..]);
-                self.entries_for(
-                    &hits,
-                    &loc.key(&s),
-                    Some("object key: hashed so keys stay distinct"),
-                );
-                s
-            } else {
-                k
-            };
-            self.hits = hits;
-            map.insert(new_key, child);
+            let k = self
+                .hashed_name(&k, loc, "object key: hashed so keys stay distinct")
+                .unwrap_or(k);
+            map.insert(k, child);
+        }
+    }
+
+    /// The value of `name`: erased whole under the sensitive-key action when the name is
+    /// sensitive, scanned otherwise.
+    fn keyed(&mut self, name: &str, v: &mut Value, loc: &Loc<'_>) {
+        match self.engine.sensitive(name) {
+            Some(action) => {
+                let rule = RuleRef {
+                    rule: "detector:sensitive_key",
+                    action,
+                    key: self.key,
+                };
+                let mut path = loc.render();
+                paths::apply(v, &[], &rule, &mut path, self.out);
+            }
+            None => self.value(v, loc),
+        }
+    }
+}
+
+impl Visit for Walk<'_, '_> {
+    fn text(&mut self, s: &mut String, loc: &Loc<'_>) {
+        Walk::text(self, s, loc);
+    }
+
+    fn value(&mut self, v: &mut Value, loc: &Loc<'_>) {
+        Walk::value(self, v, loc);
+    }
+
+    fn named_value(&mut self, name: &str, v: &mut Value, loc: &Loc<'_>) {
+        self.keyed(name, v, loc);
+    }
+
+    fn name(&mut self, s: &mut String, loc: &Loc<'_>) {
+        if let Some(new) = self.hashed_name(s, loc, "name: hashed so names stay distinct") {
+            *s = new;
+        }
+    }
+
+    fn attributes(&mut self, m: &mut serde_json::Map<String, Value>, loc: &Loc<'_>) {
+        let mut attrs = Value::Object(std::mem::take(m));
+        Walk::value(self, &mut attrs, loc);
+        if let Value::Object(a) = attrs {
+            *m = a;
         }
     }
 }
@@ -691,73 +673,7 @@ impl Redactor for RedactionEngine {
                 hits: Vec::new(),
                 out: &mut out,
             };
-            if let Some(inputs) = &mut r.inputs {
-                let root = Loc::root("inputs");
-                for a in &mut inputs.args {
-                    let loc = root.key(&a.name);
-                    if let Some(v) = &mut a.captured.value {
-                        if let Some(action) = self.sensitive(&a.name) {
-                            let rule = RuleRef {
-                                rule: "detector:sensitive_key",
-                                action,
-                                key: cx.key,
-                            };
-                            paths::apply(v, &[], &rule, &mut loc.render(), w.out);
-                        } else {
-                            w.value(v, &loc);
-                        }
-                    }
-                    if let Some(e) = &mut a.captured.error {
-                        w.text(e, &loc.key("error"));
-                    }
-                }
-            }
-            if let Some(o) = &mut r.outcome {
-                let root = Loc::root("outcome");
-                if let Some(c) = &mut o.value {
-                    let loc = root.key("value");
-                    if let Some(v) = &mut c.value {
-                        w.value(v, &loc);
-                    }
-                    if let Some(e) = &mut c.error {
-                        w.text(e, &loc.key("error"));
-                    }
-                }
-                if let Some(e) = &mut o.error {
-                    w.text(e, &root.key("error"));
-                }
-            }
-            let rat = Loc::root("rationale");
-            if let Some(e) = &mut r.rationale.explanation {
-                w.text(e, &rat.key("explanation"));
-            }
-            let signals = rat.key("signals");
-            for s in &mut r.rationale.signals {
-                w.value(&mut s.value, &signals.key(&s.name));
-            }
-            if let Some(h) = &mut r.human_action {
-                let root = Loc::root("human_action");
-                w.text(&mut h.actor, &root.key("actor"));
-                if let Some(n) = &mut h.note {
-                    w.text(n, &root.key("note"));
-                }
-                if let Some(v) = &mut h.new_value {
-                    w.value(v, &root.key("new_value"));
-                }
-            }
-            if !r.attributes.is_empty() {
-                let mut attrs = Value::Object(std::mem::take(&mut r.attributes));
-                w.value(&mut attrs, &Loc::root("attributes"));
-                if let Value::Object(m) = attrs {
-                    r.attributes = m;
-                }
-            }
-            if let Some(f) = &mut r.finding {
-                w.text(f, &Loc::root("finding"));
-            }
-            if let Some(s) = &mut r.correlation.session_id {
-                w.text(s, &Loc::root("correlation").key("session_id"));
-            }
+            walk::walk(r, &mut w);
         }
         r.redactions = Redactions {
             rule_set: self.rule_set.clone(),

@@ -27,6 +27,7 @@ mod engine;
 mod paths;
 mod scan;
 pub mod validators;
+mod walk;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -98,63 +99,49 @@ pub trait Redactor: Send + Sync + 'static {
     fn redact(&self, cx: &RedactContext<'_>, record: &mut AuditRecord);
 }
 
-/// Fail closed after a redactor failed: erase every captured value and every free text of the
-/// record and say why. Identity, time, correlation ids, versions and the chain stay, so the
-/// record still proves that the call happened.
+/// Fail closed after a redactor failed: erase every place of the record that can hold program
+/// data (every place [`walk::walk`] visits: captured values, free texts, version and lineage
+/// strings, error chains, signal names and values, attributes, the session id) and say why.
+/// Identity, time, correlation ids, the point, typed fields and the chain stay, so the record
+/// still proves that the call happened.
 pub(crate) fn scrub(r: &mut AuditRecord, reason: &str) {
-    const E: &str = "[erased]";
-    let erase = |v: &mut Value| *v = Value::String(E.to_owned());
-    if let Some(inputs) = &mut r.inputs {
-        for a in &mut inputs.args {
-            a.captured.value.as_mut().map(erase);
-            if a.captured.error.is_some() {
-                a.captured.error = Some(E.to_owned());
-            }
-        }
-    }
-    if let Some(o) = &mut r.outcome {
-        if let Some(c) = &mut o.value {
-            c.value.as_mut().map(erase);
-            if c.error.is_some() {
-                c.error = Some(E.to_owned());
-            }
-        }
-        if o.error.is_some() {
-            o.error = Some(E.to_owned());
-        }
-    }
-    if r.rationale.explanation.is_some() {
-        r.rationale.explanation = Some(E.to_owned());
-    }
-    for s in &mut r.rationale.signals {
-        erase(&mut s.value);
-    }
-    if let Some(h) = &mut r.human_action {
-        h.actor = E.to_owned();
-        if h.note.is_some() {
-            h.note = Some(E.to_owned());
-        }
-        h.new_value.as_mut().map(erase);
-    }
-    if !r.attributes.is_empty() {
-        let n = r.attributes.len();
-        r.attributes = serde_json::Map::new();
-        r.attributes
-            .insert("erased_attributes".to_owned(), Value::from(n));
-    }
-    if r.finding.is_some() {
-        r.finding = Some(E.to_owned());
-    }
-    if r.correlation.session_id.is_some() {
-        r.correlation.session_id = Some(E.to_owned());
-    }
+    walk::walk(r, &mut Scrub);
     if r.redactions.rule_set.is_empty() {
         r.redactions.rule_set = "unknown".to_owned();
     }
     r.redactions.entries = vec![RedactionEntry {
         path: "*".to_owned(),
         rule: "fail_closed".to_owned(),
-        action: "erase".to_owned(),
+        action: crate::point::RedactAction::Erase,
         reason: Some(reason.to_owned()),
     }];
+}
+
+/// The [`walk::Visit`] of [`scrub`]: everything becomes `[erased]`.
+struct Scrub;
+
+const ERASED: &str = "[erased]";
+
+impl walk::Visit for Scrub {
+    fn text(&mut self, s: &mut String, _: &walk::Loc<'_>) {
+        ERASED.clone_into(s);
+    }
+
+    fn value(&mut self, v: &mut Value, _: &walk::Loc<'_>) {
+        *v = Value::String(ERASED.to_owned());
+    }
+
+    fn named_value(&mut self, _: &str, v: &mut Value, loc: &walk::Loc<'_>) {
+        self.value(v, loc);
+    }
+
+    fn name(&mut self, s: &mut String, loc: &walk::Loc<'_>) {
+        self.text(s, loc);
+    }
+
+    fn attributes(&mut self, m: &mut serde_json::Map<String, Value>, _: &walk::Loc<'_>) {
+        let n = m.len();
+        *m = serde_json::Map::new();
+        m.insert("erased_attributes".to_owned(), Value::from(n));
+    }
 }

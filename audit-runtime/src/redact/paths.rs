@@ -223,7 +223,7 @@ pub(crate) fn apply(
             out.push(RedactionEntry {
                 path: path.clone(),
                 rule: rule.rule.to_owned(),
-                action: "erase".to_owned(),
+                action: RedactAction::Erase,
                 reason: Some(reason),
             });
             Reach {
@@ -244,16 +244,6 @@ fn push_key(path: &mut String, k: &str) {
 /// What an erased value becomes.
 pub(crate) const ERASED: &str = "[erased]";
 
-/// The action's name as written in provenance entries.
-pub(crate) fn action_name(a: RedactAction) -> String {
-    match a {
-        RedactAction::Erase => "erase".to_owned(),
-        RedactAction::Mask { keep } => format!("mask({keep})"),
-        RedactAction::Hash => "hash".to_owned(),
-        RedactAction::Digest => "digest".to_owned(),
-    }
-}
-
 /// Keyed hash input for a value: the UTF-8 bytes of a string (so a field and the same text found
 /// by a detector hash alike), else the canonical JSON bytes.
 fn hash_bytes(v: &Value) -> std::borrow::Cow<'_, [u8]> {
@@ -265,7 +255,7 @@ fn hash_bytes(v: &Value) -> std::borrow::Cow<'_, [u8]> {
 
 /// Apply the action to the value itself and record it.
 fn act(v: &mut Value, rule: &RuleRef<'_>, path: &str, out: &mut Vec<RedactionEntry>) {
-    let mut action = action_name(rule.action);
+    let mut action = rule.action;
     let mut reason = None;
     let new = match rule.action {
         RedactAction::Erase => Value::String(ERASED.to_owned()),
@@ -280,7 +270,7 @@ fn act(v: &mut Value, rule: &RuleRef<'_>, path: &str, out: &mut Vec<RedactionEnt
                     "mask applies to text, the value was {}: erased",
                     kind_of(other)
                 ));
-                action = "erase".to_owned();
+                action = RedactAction::Erase;
                 Value::String(ERASED.to_owned())
             }
         },
@@ -293,7 +283,7 @@ fn act(v: &mut Value, rule: &RuleRef<'_>, path: &str, out: &mut Vec<RedactionEnt
                 Ok(d) => serde_json::json!({ "digest": d }),
                 Err(e) => {
                     reason = Some(format!("digest could not be written ({e}): erased"));
-                    action = "erase".to_owned();
+                    action = RedactAction::Erase;
                     Value::String(ERASED.to_owned())
                 }
             }

@@ -77,7 +77,10 @@ impl Scanner {
                 action: d.action,
             });
         }
-        let set = regex::RegexSetBuilder::new(detectors.iter().map(|d| d.pattern.as_str()))
+        // The last pattern of the set is not a detector: it tells the one DFA pass that the text
+        // holds a percent escape of an ASCII byte, so clean text costs no second pass for it.
+        let patterns = detectors.iter().map(|d| d.pattern.as_str());
+        let set = regex::RegexSetBuilder::new(patterns.chain([ASCII_ESCAPE]))
             .size_limit(SET_SIZE_LIMIT)
             .dfa_size_limit(DFA_CACHE_LIMIT)
             .build()
@@ -97,7 +100,13 @@ impl Scanner {
     }
 
     /// Append the detections in `text` to `out` (cleared first), ordered and without overlaps.
-    /// Returns whether there is any. Allocates nothing when `text` holds no candidate.
+    /// Returns whether there is any. Allocates nothing when `text` holds no candidate and no
+    /// percent escape.
+    ///
+    /// A text with percent escapes of ASCII bytes (`jane%40example.com`, `%2B1%20415...`, as in
+    /// URLs, query strings and form bodies) is also scanned decoded, up to three times for
+    /// double-encoded text; detections there are mapped back to the span of the encoded bytes,
+    /// which is what is redacted.
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Hit>) -> bool {
         if !self.find_unmerged(text, out) {
             return false;
@@ -123,16 +132,58 @@ impl Scanner {
         !out.is_empty()
     }
 
-    /// Every detector's accepted matches in `text`, unordered, overlaps kept.
+    /// Append to `out` the detections in the percent-decoded forms of `text`, as spans of `text`.
+    fn find_decoded(&self, text: &str, out: &mut Vec<Hit>) -> bool {
+        let Some(mut dec) = Decoded::of(text) else {
+            return false;
+        };
+        let mut found = false;
+        let mut hits = Vec::new();
+        for round in 0..MAX_DECODE_ROUNDS {
+            if self.find_plain(&dec.text, &mut hits).0 {
+                found = true;
+                out.extend(hits.iter().map(|h| Hit {
+                    det: h.det,
+                    start: dec.map[h.start],
+                    end: dec.map[h.end],
+                }));
+            }
+            if round + 1 == MAX_DECODE_ROUNDS {
+                break;
+            }
+            match Decoded::of(&dec.text) {
+                Some(next) => dec = dec.then(next),
+                None => break,
+            }
+        }
+        found
+    }
+
+    /// Every detector's accepted matches in `text` and in its percent-decoded forms, unordered,
+    /// overlaps kept.
     pub(crate) fn find_unmerged(&self, text: &str, out: &mut Vec<Hit>) -> bool {
+        let (mut any, escaped) = self.find_plain(text, out);
+        if escaped {
+            any |= self.find_decoded(text, out);
+        }
+        any
+    }
+
+    /// Every detector's accepted matches in `text` as it is, unordered, overlaps kept, and
+    /// whether `text` holds a percent escape of an ASCII byte.
+    fn find_plain(&self, text: &str, out: &mut Vec<Hit>) -> (bool, bool) {
         out.clear();
         if self.dets.is_empty() || !self.set.is_match(text) {
-            return false;
+            return (false, false);
         }
+        let mut escaped = false;
         for i in self.set.matches(text).iter() {
-            self.dets[i].find_all(text, i, out);
+            match self.dets.get(i) {
+                Some(d) => d.find_all(text, i, out),
+                None => escaped = true,
+            }
         }
-        !out.is_empty()
+        (!out.is_empty(), escaped)
     }
 
     /// `text` with each hit replaced by what its detector's action makes of it.
@@ -152,6 +203,84 @@ impl Scanner {
         }
         out.push_str(&text[at..]);
         out
+    }
+}
+
+/// A percent escape of an ASCII byte (what [`Decoded::of`] decodes).
+const ASCII_ESCAPE: &str = "%[0-7][0-9A-Fa-f]";
+
+/// How often an escape of an escape (`%2540` for `@`) is decoded: three levels is more than
+/// any normal double encoding and bounds the work at four scans of a string.
+const MAX_DECODE_ROUNDS: usize = 3;
+
+/// A text with its `%XX` escapes of ASCII bytes decoded, and for each byte offset of the decoded
+/// text (and its end) the offset in the original text. Escapes of non-ASCII bytes stay as they
+/// are, so the decoded text is UTF-8 whenever the original is, and every detector is ASCII.
+struct Decoded {
+    text: String,
+    map: Vec<usize>,
+}
+
+impl Decoded {
+    /// `None` when `s` holds no escape of an ASCII byte.
+    fn of(s: &str) -> Option<Decoded> {
+        let b = s.as_bytes();
+        let ascii_escape = |i: usize| -> Option<u8> {
+            if b.get(i) != Some(&b'%') {
+                return None;
+            }
+            let h = |c: u8| (c as char).to_digit(16);
+            let v = h(*b.get(i + 1)?)? * 16 + h(*b.get(i + 2)?)?;
+            u8::try_from(v).ok().filter(u8::is_ascii)
+        };
+        let first = s
+            .match_indices('%')
+            .map(|(i, _)| i)
+            .find(|&i| ascii_escape(i).is_some())?;
+        let mut out = Vec::with_capacity(b.len());
+        let mut map = Vec::with_capacity(b.len() + 1);
+        out.extend_from_slice(&b[..first]);
+        map.extend(0..first);
+        let mut i = first;
+        while i < b.len() {
+            match ascii_escape(i) {
+                Some(v) => {
+                    out.push(v);
+                    map.push(i);
+                    i += 3;
+                }
+                None => {
+                    out.push(b[i]);
+                    map.push(i);
+                    i += 1;
+                }
+            }
+        }
+        map.push(b.len());
+        // Only ASCII bytes were substituted for ASCII escapes: still UTF-8.
+        let text = String::from_utf8(out).ok()?;
+        Some(Decoded { text, map })
+    }
+
+    /// `s` decoded as often as [`MAX_DECODE_ROUNDS`] allows, or `None` if it has no escape.
+    fn fully(s: &str) -> Option<String> {
+        let mut text = Decoded::of(s)?.text;
+        for _ in 1..MAX_DECODE_ROUNDS {
+            match Decoded::of(&text) {
+                Some(d) => text = d.text,
+                None => break,
+            }
+        }
+        Some(text)
+    }
+
+    /// `next` (a decoding of `self.text`) with its offsets taken back to the original text.
+    fn then(self, next: Decoded) -> Decoded {
+        let map = next.map.iter().map(|&i| self.map[i]).collect();
+        Decoded {
+            text: next.text,
+            map,
+        }
     }
 }
 
@@ -241,7 +370,10 @@ pub(crate) fn replacement(
         }
         RedactAction::Mask { keep } => mask_into(matched, keep, out),
         RedactAction::Hash | RedactAction::Digest => {
-            let hex = hash(matched.as_bytes());
+            // An encoded value hashes as its decoded text: `jane%40example.com` and
+            // `jane@example.com` get the same pseudonym.
+            let decoded = Decoded::fully(matched);
+            let hex = hash(decoded.as_deref().unwrap_or(matched).as_bytes());
             let hex = if action == RedactAction::Hash {
                 hex.get(..16).unwrap_or(&hex)
             } else {
@@ -327,6 +459,44 @@ mod tests {
             names(&s, "v1.2 4976776519831298, v1.2"),
             vec![("payment_card".into(), "4976776519831298".into())]
         );
+    }
+
+    #[test]
+    fn percent_encoded_values_are_found_and_redacted_in_their_encoded_span() {
+        let s = Scanner::new(&builtin()).unwrap();
+        let text = "GET /u?email=jane%40example.com&phone=%2B1%20415%20555%200132&x=50%";
+        assert_eq!(
+            names(&s, text),
+            vec![
+                ("email".into(), "jane%40example.com".into()),
+                ("phone".into(), "%2B1%20415%20555%200132".into()),
+            ]
+        );
+        // Double-encoded, and an escape of a non-ASCII byte left alone next to one.
+        assert_eq!(
+            names(&s, "q=jane%2540example.com, caf%C3%A9"),
+            vec![("email".into(), "jane%2540example.com".into())]
+        );
+        let mut hits = Vec::new();
+        s.find(text, &mut hits);
+        let out = s.rewrite(text, &hits, &|_| "0".repeat(64));
+        assert_eq!(
+            out,
+            "GET /u?email=[email:0000000000000000]&phone=[phone:0000000000000000]&x=50%"
+        );
+        // An encoded value is hashed as its decoded text, so pseudonyms match across forms.
+        let hashed = |t: &str| {
+            let mut hits = Vec::new();
+            s.find(t, &mut hits);
+            s.rewrite(t, &hits, &|b| String::from_utf8_lossy(b).into_owned())
+        };
+        assert_eq!(
+            hashed("a jane%2540example.com"),
+            "a [email:jane@example.com]"
+        );
+        assert_eq!(hashed("a jane@example.com"), "a [email:jane@example.com]");
+        // Nothing encoded, nothing found; stray percent signs are harmless.
+        assert!(names(&s, "100% of 50%% at %zz and %4").is_empty());
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! Every function here takes the matched text only, never panics on any input (they are run on
 //! untrusted text on the worker thread), and allocates nothing.
 
-/// The ASCII digits of `s` as values, skipping spaces and dashes; `None` if anything else occurs
-/// or there are more than `N` digits.
+/// The ASCII digits of `s` as values, skipping spaces, dashes and dots; `None` if anything else
+/// occurs or there are more than `N` digits.
 fn digits<const N: usize>(s: &str) -> Option<([u8; N], usize)> {
     let mut out = [0u8; N];
     let mut n = 0;
@@ -19,7 +19,7 @@ fn digits<const N: usize>(s: &str) -> Option<([u8; N], usize)> {
                 *out.get_mut(n)? = b - b'0';
                 n += 1;
             }
-            b' ' | b'-' => {}
+            b' ' | b'-' | b'.' => {}
             _ => return None,
         }
     }
@@ -57,8 +57,8 @@ pub fn luhn(s: &str) -> bool {
     n >= 2 && luhn_digits(&d[..n])
 }
 
-/// A payment card number: 13 to 19 digits (ISO/IEC 7812), separated by spaces or dashes in
-/// groups at most, with an issuer prefix of a major scheme (Visa 4; Mastercard 51-55 and
+/// A payment card number: 13 to 19 digits (ISO/IEC 7812), whole or in groups of at least three
+/// separated by spaces, dashes (mixed too) or dots (4-digit groups only), with an issuer prefix of a major scheme (Visa 4; Mastercard 51-55 and
 /// 2221-2720; American Express 34, 37; Discover 6011, 644-649, 65; JCB 3528-3589; Diners 300-305,
 /// 36, 38, 39; UnionPay 62; Maestro 50, 56-58, 67), and a valid Luhn check digit.
 pub fn payment_card(s: &str) -> bool {
@@ -68,8 +68,17 @@ pub fn payment_card(s: &str) -> bool {
     if !(13..=19).contains(&n) {
         return false;
     }
-    // Mixed separators ("4111-1111 1111 1111") are not how anyone writes a card number.
-    if s.contains(' ') && s.contains('-') {
+    // People type cards in groups, with spaces, dashes, both ("4111-1111 1111 1111") or a
+    // doubled space; dots only as 4-digit groups ("4111.1111.1111.1111"). A group of one or two
+    // digits is not a card's grouping but a number next to one.
+    let dotted = s.contains('.');
+    if dotted && (s.contains(' ') || s.contains('-') || s.split('.').any(|g| g.len() != 4)) {
+        return false;
+    }
+    let mut groups = s.split([' ', '-', '.']).filter(|g| !g.is_empty());
+    let first = groups.next().map_or(0, str::len);
+    let mut rest = groups.peekable();
+    if rest.peek().is_some() && (first < 3 || rest.any(|g| g.len() < 3)) {
         return false;
     }
     let p = |k: usize| d[..k].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
@@ -135,15 +144,17 @@ const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
     (b"UA", 29),
 ];
 
-/// An IBAN (ISO 13616): two letters, two check digits, up to 30 alphanumerics (spaces between
-/// groups allowed), the registered length for known countries, and `mod 97 == 1` after moving
+/// An IBAN (ISO 13616): two letters, two check digits, up to 30 alphanumerics (spaces or dashes
+/// between groups allowed; any case, but a lower-case one only for a registered country), the
+/// registered length for known countries, and `mod 97 == 1` after moving
 /// the first four characters to the end and mapping letters to 10..35.
 pub fn iban(s: &str) -> bool {
     let mut buf = [0u8; 34];
     let mut n = 0;
+    let mut lower = false;
     for b in s.bytes() {
         match b {
-            b' ' => {}
+            b' ' | b'-' => {}
             b'0'..=b'9' | b'A'..=b'Z' => {
                 let Some(slot) = buf.get_mut(n) else {
                     return false;
@@ -156,10 +167,15 @@ pub fn iban(s: &str) -> bool {
                     return false;
                 };
                 *slot = b.to_ascii_uppercase();
+                lower = true;
                 n += 1;
             }
             _ => return false,
         }
+    }
+    // Lower-case text is common; lower-case IBANs are rare: only registered countries.
+    if lower && !IBAN_LENGTHS.iter().any(|(c, _)| c[..] == buf[..2]) {
+        return false;
     }
     if n < 15 || !buf[0].is_ascii_uppercase() || !buf[1].is_ascii_uppercase() {
         return false;
@@ -191,12 +207,19 @@ pub fn iban(s: &str) -> bool {
     rem == 1
 }
 
-/// A US Social Security Number written `AAA-GG-SSSS` or `AAA GG SSSS` (one separator kind): the
+/// A US Social Security Number written `AAA-GG-SSSS` (dashes, spaces or dots, mixed too) or as
+/// nine digits (the pattern finds those only after `SSN` or `social security number`): the
 /// area is not 000, 666 or 900-999, the group not 00 and the serial not 0000 (SSA rules since
 /// 2011; the area rule excludes ITINs, which start with 9).
 pub fn us_ssn(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 11 || b[3] != b[6] || !(b[3] == b'-' || b[3] == b' ') {
+    let sep = |c: u8| matches!(c, b'-' | b' ' | b'.');
+    let shaped = match b.len() {
+        9 => true,
+        11 => sep(b[3]) && sep(b[6]),
+        _ => false,
+    };
+    if !shaped {
         return false;
     }
     let Some((d, 9)) = digits::<9>(s) else {
@@ -208,11 +231,18 @@ pub fn us_ssn(s: &str) -> bool {
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
 }
 
-/// A Canadian Social Insurance Number written `NNN-NNN-NNN` or `NNN NNN NNN`: nine digits with a
+/// A Canadian Social Insurance Number written `NNN-NNN-NNN` or `NNN NNN NNN` (mixed too) or as
+/// nine digits (the pattern finds those only after `SIN`, `NAS` or the words): nine digits with a
 /// valid Luhn check digit (first digits are not checked: 0 appears in the official examples).
 pub fn ca_sin(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 11 || b[3] != b[7] || !(b[3] == b'-' || b[3] == b' ') {
+    let sep = |c: u8| matches!(c, b'-' | b' ');
+    let shaped = match b.len() {
+        9 => true,
+        11 => sep(b[3]) && sep(b[7]),
+        _ => false,
+    };
+    if !shaped {
         return false;
     }
     let Some((d, 9)) = digits::<9>(s) else {
@@ -221,14 +251,14 @@ pub fn ca_sin(s: &str) -> bool {
     luhn_digits(&d)
 }
 
-/// A UK National Insurance number (`AB 12 34 56 C`, spaces optional): the prefix letters follow
+/// A UK National Insurance number (`AB 12 34 56 C`; spaces or dashes optional, any case): the prefix letters follow
 /// HMRC's allocation rules (first not D, F, I, Q, U, V; second not D, F, I, O, Q, U, V; not BG,
 /// GB, KN, NK, NT, TN, ZZ) and the suffix is A-D.
 pub fn uk_nino(s: &str) -> bool {
     let mut c = [0u8; 9];
     let mut n = 0;
     for b in s.bytes() {
-        if b == b' ' {
+        if b == b' ' || b == b'-' {
             continue;
         }
         let Some(slot) = c.get_mut(n) else {
@@ -253,18 +283,27 @@ pub fn uk_nino(s: &str) -> bool {
         && matches!(c[8], b'A'..=b'D')
 }
 
-/// A Spanish DNI (`12345678Z`) or NIE (`X1234567L`), optional dash before the letter: the control
+/// A Spanish DNI (`12345678Z`, `12.345.678-z`) or NIE (`X1234567L`, `x-1234567-l`): the control
 /// letter is `TRWAGMYFPDXBNJZSQVHLCKE[number mod 23]`, with NIE prefixes X, Y, Z read as 0, 1, 2.
 pub fn es_dni(s: &str) -> bool {
     const LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
-    let b = s.as_bytes();
-    let Some((&letter, body)) = b.split_last() else {
-        return false;
-    };
-    let body = body.strip_suffix(b"-").unwrap_or(body);
-    if body.len() != 8 {
+    // Separators (`12.345.678-Z`, `X-1234567-L`, `12345678 Z`) and case do not matter.
+    let mut c = [0u8; 9];
+    let mut n = 0;
+    for b in s.bytes() {
+        if matches!(b, b' ' | b'-' | b'.') {
+            continue;
+        }
+        let Some(slot) = c.get_mut(n) else {
+            return false;
+        };
+        *slot = b.to_ascii_uppercase();
+        n += 1;
+    }
+    if n != 9 {
         return false;
     }
+    let (body, letter) = (&c[..8], c[8]);
     let mut num = match body[0] {
         b'X' => 0u32,
         b'Y' => 1,
@@ -278,7 +317,7 @@ pub fn es_dni(s: &str) -> bool {
         }
         num = num * 10 + u32::from(d - b'0');
     }
-    LETTERS.get((num % 23) as usize) == Some(&letter.to_ascii_uppercase())
+    LETTERS.get((num % 23) as usize) == Some(&letter)
 }
 
 /// A dotted-quad IPv4 address: four decimal octets 0-255 without leading zeros.
@@ -381,15 +420,21 @@ mod tests {
             "6011111111111117",
             "3530111333300000",
             "2223003122003222",
+            "4111-1111 1111 1111",
+            "4111  1111  1111  1111",
+            "4111.1111.1111.1111",
+            "3782 822463 10005",
         ] {
             assert!(payment_card(good), "{good}");
         }
         for bad in [
             "4111111111111112",
             "1234567812345670",
-            "4111-1111 1111 1111",
             "411111111111",
             "9111111111111111",
+            "4111.1111.1111 1111",
+            "411.11111.1111.1111",
+            "4 1111 1111 1111 111",
         ] {
             assert!(!payment_card(bad), "{bad}");
         }
@@ -404,6 +449,8 @@ mod tests {
             "FR1420041010050500013M02606",
             "NL91ABNA0417164300",
             "NO9386011117947",
+            "gb82west12345698765432",
+            "GB82-WEST-1234-5698-7654-32",
         ] {
             assert!(iban(good), "{good}");
         }
@@ -412,6 +459,8 @@ mod tests {
             "DE8937040044053201300",
             "XX00",
             "GB82WEST1234569876543200000000000000",
+            // A lower-case IBAN-shaped word of an unregistered country code.
+            "qq2500000000000001",
         ] {
             assert!(!iban(bad), "{bad}");
         }
@@ -421,26 +470,39 @@ mod tests {
     fn national_ids() {
         assert!(us_ssn("123-45-6789"));
         assert!(us_ssn("123 45 6789"));
+        assert!(us_ssn("123-45 6789"));
+        assert!(us_ssn("123.45.6789"));
+        assert!(us_ssn("123456789"));
         for bad in [
             "000-12-3456",
             "666-12-3456",
             "900-12-3456",
             "123-00-4567",
             "123-45-0000",
-            "123-45 6789",
+            "123-456789",
+            "1234567890",
         ] {
             assert!(!us_ssn(bad), "{bad}");
         }
         assert!(ca_sin("046-454-286"));
         assert!(!ca_sin("046-454-287"));
+        assert!(ca_sin("046 454-286"));
+        assert!(ca_sin("046454286"));
+        assert!(!ca_sin("046.454.286"));
         assert!(uk_nino("AB 12 34 56 C"));
         assert!(uk_nino("AB123456C"));
         assert!(!uk_nino("GB123456C"));
         assert!(!uk_nino("DA123456C"));
         assert!(!uk_nino("AB123456E"));
+        assert!(uk_nino("ab123456c"));
+        assert!(uk_nino("AB-12-34-56-C"));
         assert!(es_dni("12345678Z"));
         assert!(es_dni("X1234567L"));
         assert!(!es_dni("12345678A"));
+        assert!(es_dni("12.345.678-z"));
+        assert!(es_dni("x-1234567-l"));
+        assert!(es_dni("12345678 Z"));
+        assert!(!es_dni("1234567Z"));
     }
 
     #[test]
