@@ -1464,3 +1464,42 @@ fn corpus_recall_and_fpr() {
         "detectors below the bar: {failures:#?}\n{table}"
     );
 }
+
+/// `[detectors.actions] sensitive_key = ..`, as docs/REDACTION.md documents it, sets the action
+/// of the sensitive-key detector (it was refused as an unknown detector name).
+#[test]
+fn the_sensitive_key_action_can_be_set_in_the_rule_file() {
+    let config = audit_runtime::redact::RedactionConfig::from_toml_str(
+        "format = 1\n[detectors.actions]\nsensitive_key = \"hash\"\n",
+        "rules.toml",
+    )
+    .expect("parses");
+    let mem = MemoryExporter::new();
+    let guard = builder(&mem)
+        .redaction(config)
+        .install_thread_local()
+        .expect("a sensitive_key action is accepted at start");
+    let (_, decision) = audit_runtime::decision::with_decision_id_sync(decide_for_followups);
+    record_outcome(
+        decision.unwrap(),
+        "settled",
+        json!({"password": "swordfish"}),
+    )
+    .unwrap();
+    guard.flush().unwrap();
+    let outcome = mem
+        .of_kind(RecordKind::Outcome)
+        .expect_one()
+        .record()
+        .clone();
+    assert!(
+        has_entry(
+            &outcome,
+            "outcome.value.password",
+            "detector:sensitive_key",
+            "hash"
+        ),
+        "{:#?}",
+        entries(&outcome)
+    );
+}

@@ -134,7 +134,7 @@ impl RedactionEngine {
             .iter()
             .position(|d| d.builtin && d.name == "payment_card");
 
-        let key_action = match config.actions.get("sensitive_key") {
+        let key_action = match config.actions.get(super::config::SENSITIVE_KEY) {
             Some(a) => *a,
             None if config.defaults || !config.sensitive_keys.is_empty() => {
                 Some(RedactAction::Erase)
