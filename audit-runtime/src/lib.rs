@@ -37,6 +37,7 @@ pub mod export;
 pub mod followup;
 pub mod ids;
 pub mod install;
+pub mod merkle;
 pub mod point;
 mod probe;
 mod queue;
