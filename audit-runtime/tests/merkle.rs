@@ -694,3 +694,46 @@ proptest! {
         }
     }
 }
+
+/// Sizes and indexes across the whole `u64` range, with small values and the edges more likely.
+fn any_size() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0u64..20,
+        any::<u64>(),
+        Just(u64::MAX),
+        Just(u64::MAX - 1),
+        Just(1u64 << 63)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Whatever the sizes, index and proof, the verifiers return (no panic, no overflow), and
+    /// a proof of the wrong length is refused as such.
+    #[test]
+    fn verifiers_are_total(
+        a in any_size(), b in any_size(), len in 0usize..70, fill in any::<u8>()
+    ) {
+        let proof = vec![Hash([fill; 32]); len];
+        let (x, y) = (Hash([fill ^ 1; 32]), Hash([fill ^ 2; 32]));
+        let inc = verify_inclusion(a, b, &x, &proof, &y);
+        if let Ok(expected) = merkle::inclusion_proof_len(a, b) {
+            prop_assert!(expected <= merkle::MAX_INCLUSION_HASHES);
+            if expected != len {
+                prop_assert_eq!(inc, Err(ProofError::ProofLength { expected, actual: len }));
+            }
+        } else {
+            prop_assert!(inc.is_err());
+        }
+        let con = verify_consistency(a, b, &x, &y, &proof);
+        if let Ok(expected) = merkle::consistency_proof_len(a, b) {
+            prop_assert!(expected <= merkle::MAX_CONSISTENCY_HASHES);
+            if expected != len {
+                prop_assert_eq!(con, Err(ProofError::ProofLength { expected, actual: len }));
+            }
+        } else {
+            prop_assert_eq!(con, Err(ProofError::SizeOrder { old_size: a, new_size: b }));
+        }
+    }
+}

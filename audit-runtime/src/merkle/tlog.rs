@@ -30,7 +30,7 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::{Hash, MAX_PROOF_HASHES, ProofError, verify_consistency, verify_inclusion};
+use super::{Hash, MAX_INCLUSION_HASHES, ProofError, verify_consistency, verify_inclusion};
 
 /// First line of a C2SP `tlog-proof`.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
@@ -349,9 +349,9 @@ impl TlogProof {
     /// A proof of the leaf at `index` with this inclusion `proof`, against the signed checkpoint
     /// `note` (checked for shape, its signatures not verified).
     pub fn new(index: u64, proof: Vec<Hash>, note: &str) -> Result<Self, TlogError> {
-        if proof.len() > MAX_PROOF_HASHES {
+        if proof.len() > MAX_INCLUSION_HASHES {
             return Err(TlogError::TooManyHashes {
-                max: MAX_PROOF_HASHES,
+                max: MAX_INCLUSION_HASHES,
             });
         }
         let checkpoint = parse_signed_checkpoint(note.as_bytes())?;
@@ -453,7 +453,7 @@ impl TlogProof {
                     what: "index",
                 })
             })?;
-        let proof = cur.hashes(MAX_PROOF_HASHES)?;
+        let proof = cur.hashes(MAX_INCLUSION_HASHES)?;
         let note = cur.rest();
         let checkpoint = parse_signed_checkpoint(note.as_bytes())?;
         Ok(Self {
