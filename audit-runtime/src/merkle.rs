@@ -73,7 +73,7 @@ use sha2::{Digest as _, Sha256};
 
 pub mod tlog;
 
-/// Bytes in a [`Hash`] (SHA-256).
+/// Bytes in a [`TreeHash`] (SHA-256).
 pub const HASH_LEN: usize = 32;
 
 /// The most hashes an inclusion proof holds: a tree has at most 2^64 - 1 leaves, so its height is
@@ -89,9 +89,9 @@ pub const MAX_CONSISTENCY_HASHES: usize = 65;
 
 /// A SHA-256 Merkle tree hash: a leaf hash, an inner node hash or a tree root.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Hash(pub [u8; HASH_LEN]);
+pub struct TreeHash(pub [u8; HASH_LEN]);
 
-impl Hash {
+impl TreeHash {
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8; HASH_LEN] {
         &self.0
@@ -104,7 +104,7 @@ impl Hash {
 
     /// Parse 64 hex digits (either case).
     pub fn from_hex(s: &str) -> Option<Self> {
-        crate::ids::from_hex::<HASH_LEN>(s).map(Hash)
+        crate::ids::from_hex::<HASH_LEN>(s).map(TreeHash)
     }
 
     /// Standard base64 with padding ([RFC 4648 §4]), as C2SP checkpoints and proofs write it.
@@ -123,50 +123,50 @@ impl Hash {
         }
         let mut out = [0u8; HASH_LEN];
         match B64.decode_slice(s, &mut out) {
-            Ok(HASH_LEN) => Some(Hash(out)),
+            Ok(HASH_LEN) => Some(TreeHash(out)),
             _ => None,
         }
     }
 }
 
-impl fmt::Display for Hash {
+impl fmt::Display for TreeHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
     }
 }
 
-impl fmt::Debug for Hash {
+impl fmt::Debug for TreeHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hash({})", self.to_hex())
+        write!(f, "TreeHash({})", self.to_hex())
     }
 }
 
 /// The root of the empty tree: SHA-256 of the empty string ([RFC 9162 §2.1.1]).
 ///
 /// [RFC 9162 §2.1.1]: https://www.rfc-editor.org/rfc/rfc9162.html#section-2.1.1
-pub fn empty_root() -> Hash {
-    Hash(Sha256::digest([]).into())
+pub fn empty_root() -> TreeHash {
+    TreeHash(Sha256::digest([]).into())
 }
 
 /// The hash of a leaf: SHA-256(0x00 || data) ([RFC 9162 §2.1.1]).
 ///
 /// [RFC 9162 §2.1.1]: https://www.rfc-editor.org/rfc/rfc9162.html#section-2.1.1
-pub fn leaf_hash(data: &[u8]) -> Hash {
+pub fn leaf_hash(data: &[u8]) -> TreeHash {
     let mut h = Sha256::new();
     h.update([0x00]);
     h.update(data);
-    Hash(h.finalize().into())
+    TreeHash(h.finalize().into())
 }
 
 /// The hash of an inner node: SHA-256(0x01 || left || right) ([RFC 9162 §2.1.1]).
 ///
 /// [RFC 9162 §2.1.1]: https://www.rfc-editor.org/rfc/rfc9162.html#section-2.1.1
-pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+pub fn node_hash(left: &TreeHash, right: &TreeHash) -> TreeHash {
     let mut h = Sha256::new();
     h.update([0x01]);
     h.update(left.0);
     h.update(right.0);
-    Hash(h.finalize().into())
+    TreeHash(h.finalize().into())
 }
 
 /// Why a proof could not be made or did not verify.
@@ -206,17 +206,17 @@ pub enum ProofError {
     /// or the proof or root was altered.
     RootMismatch {
         /// The root the proof leads to.
-        computed: Hash,
+        computed: TreeHash,
         /// The root it was checked against.
-        expected: Hash,
+        expected: TreeHash,
     },
     /// The consistency proof does not reproduce the old root: the old tree is not a prefix of the
     /// new one, or the proof or old root was altered.
     OldRootMismatch {
         /// The old root the proof leads to.
-        computed: Hash,
+        computed: TreeHash,
         /// The old root it was checked against.
-        expected: Hash,
+        expected: TreeHash,
     },
 }
 
@@ -302,9 +302,9 @@ pub fn consistency_proof_len(old_size: u64, new_size: u64) -> Result<usize, Proo
 pub fn verify_inclusion(
     index: u64,
     size: u64,
-    leaf: &Hash,
-    proof: &[Hash],
-    root: &Hash,
+    leaf: &TreeHash,
+    proof: &[TreeHash],
+    root: &TreeHash,
 ) -> Result<(), ProofError> {
     let computed = root_from_inclusion_proof(index, size, leaf, proof)?;
     if computed != *root {
@@ -324,9 +324,9 @@ pub fn verify_inclusion(
 pub fn root_from_inclusion_proof(
     index: u64,
     size: u64,
-    leaf: &Hash,
-    proof: &[Hash],
-) -> Result<Hash, ProofError> {
+    leaf: &TreeHash,
+    proof: &[TreeHash],
+) -> Result<TreeHash, ProofError> {
     let expected = inclusion_proof_len(index, size)?;
     if proof.len() != expected {
         return Err(ProofError::ProofLength {
@@ -375,9 +375,9 @@ pub fn root_from_inclusion_proof(
 pub fn verify_consistency(
     old_size: u64,
     new_size: u64,
-    old_root: &Hash,
-    new_root: &Hash,
-    proof: &[Hash],
+    old_root: &TreeHash,
+    new_root: &TreeHash,
+    proof: &[TreeHash],
 ) -> Result<(), ProofError> {
     let expected = consistency_proof_len(old_size, new_size)?;
     if proof.len() != expected {
@@ -494,14 +494,14 @@ impl std::error::Error for FrontierError {}
 /// node hashes per append, root in O(log n).
 ///
 /// The frontier holds, for each set bit of the size from the highest to the lowest, the root of
-/// the perfect subtree that bit covers. A tree of size 6 = 0b110 holds MTH(D[0:4]) and
-/// MTH(D[4:6]); its root is `node_hash(MTH(D[0:4]), MTH(D[4:6]))`. This is a Trillian/Tessera
+/// the perfect subtree that bit covers. A tree of size 6 = 0b110 holds `MTH(D[0:4])` and
+/// `MTH(D[4:6])`; its root is `node_hash(MTH(D[0:4]), MTH(D[4:6]))`. This is a Trillian/Tessera
 /// "compact range" that starts at leaf 0.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CompactTree {
     size: u64,
     /// Perfect-subtree roots, largest (leftmost) first; `frontier.len() == size.count_ones()`.
-    frontier: Vec<Hash>,
+    frontier: Vec<TreeHash>,
 }
 
 impl CompactTree {
@@ -513,7 +513,7 @@ impl CompactTree {
     /// Rebuild a tree from a saved [`size`](Self::size) and [`frontier`](Self::frontier), for a
     /// writer that resumes a log. The hashes are taken on trust: check the resulting
     /// [`root`](Self::root) against a signed checkpoint.
-    pub fn from_frontier(size: u64, frontier: Vec<Hash>) -> Result<Self, FrontierError> {
+    pub fn from_frontier(size: u64, frontier: Vec<TreeHash>) -> Result<Self, FrontierError> {
         let expected = size.count_ones() as usize;
         if frontier.len() != expected {
             return Err(FrontierError::Length {
@@ -531,7 +531,7 @@ impl CompactTree {
     }
 
     /// The perfect-subtree roots along the right edge, largest first.
-    pub fn frontier(&self) -> &[Hash] {
+    pub fn frontier(&self) -> &[TreeHash] {
         &self.frontier
     }
 
@@ -541,7 +541,7 @@ impl CompactTree {
     }
 
     /// Append a leaf by its [`leaf_hash`]; returns its index.
-    pub fn append_leaf_hash(&mut self, leaf: Hash) -> Result<u64, FrontierError> {
+    pub fn append_leaf_hash(&mut self, leaf: TreeHash) -> Result<u64, FrontierError> {
         let index = self.size;
         let new_size = index.checked_add(1).ok_or(FrontierError::Full)?;
         // Each trailing one bit of the old size is a perfect subtree of the same height as the
@@ -564,7 +564,7 @@ impl CompactTree {
     /// The root hash ([RFC 9162 §2.1.1] MTH) of the tree as it is now.
     ///
     /// [RFC 9162 §2.1.1]: https://www.rfc-editor.org/rfc/rfc9162.html#section-2.1.1
-    pub fn root(&self) -> Hash {
+    pub fn root(&self) -> TreeHash {
         let mut it = self.frontier.iter().rev();
         let Some(last) = it.next() else {
             return empty_root();
@@ -576,12 +576,12 @@ impl CompactTree {
 /// A Merkle tree over stored leaf hashes, for roots at any size and for proofs.
 ///
 /// Keeps level 0 (the leaf hashes) and every complete perfect subtree above it: about two
-/// hashes, 64 bytes, per leaf. A subtree hash MTH(D[a:b]) then costs O(log n) node hashes, and so
+/// hashes, 64 bytes, per leaf. A subtree hash `MTH(D[a:b])` then costs O(log n) node hashes, and so
 /// does each proof. Sizes are `u64` as in the RFC; the leaves held are bounded by memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MerkleTree {
     /// `levels[l][i]` = root of the perfect subtree of 2^l leaves starting at leaf `i << l`.
-    levels: Vec<Vec<Hash>>,
+    levels: Vec<Vec<TreeHash>>,
 }
 
 impl MerkleTree {
@@ -591,7 +591,7 @@ impl MerkleTree {
     }
 
     /// A tree of these leaf hashes, in order.
-    pub fn from_leaf_hashes(leaves: impl IntoIterator<Item = Hash>) -> Self {
+    pub fn from_leaf_hashes(leaves: impl IntoIterator<Item = TreeHash>) -> Self {
         let mut tree = Self::new();
         for leaf in leaves {
             tree.push_leaf_hash(leaf);
@@ -615,7 +615,7 @@ impl MerkleTree {
     }
 
     /// Append a leaf by its [`leaf_hash`]; returns its index.
-    pub fn push_leaf_hash(&mut self, leaf: Hash) -> u64 {
+    pub fn push_leaf_hash(&mut self, leaf: TreeHash) -> u64 {
         let index = self.len();
         let mut hash = leaf;
         let mut level = 0;
@@ -636,18 +636,18 @@ impl MerkleTree {
     }
 
     /// The leaf hash at `index`, if held.
-    pub fn leaf_hash(&self, index: u64) -> Option<Hash> {
+    pub fn leaf_hash(&self, index: u64) -> Option<TreeHash> {
         let i = usize::try_from(index).ok()?;
         self.levels.first()?.get(i).copied()
     }
 
     /// The root of the whole tree held.
-    pub fn root(&self) -> Hash {
+    pub fn root(&self) -> TreeHash {
         self.subtree(0, self.len())
     }
 
     /// The root of the tree of the first `size` leaves: what a checkpoint of that size signed.
-    pub fn root_at(&self, size: u64) -> Result<Hash, ProofError> {
+    pub fn root_at(&self, size: u64) -> Result<TreeHash, ProofError> {
         self.check_size(size)?;
         Ok(self.subtree(0, size))
     }
@@ -656,7 +656,7 @@ impl MerkleTree {
     /// ([RFC 9162 §2.1.3.1] PATH), from the leaf's sibling up to a child of the root.
     ///
     /// [RFC 9162 §2.1.3.1]: https://www.rfc-editor.org/rfc/rfc9162.html#section-2.1.3.1
-    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ProofError> {
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<TreeHash>, ProofError> {
         self.check_size(size)?;
         let len = inclusion_proof_len(index, size)?;
         let mut proof = Vec::with_capacity(len);
@@ -670,7 +670,11 @@ impl MerkleTree {
     /// to `new_size`.
     ///
     /// [RFC 9162 §2.1.4.1]: https://www.rfc-editor.org/rfc/rfc9162.html#section-2.1.4.1
-    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, ProofError> {
+    pub fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<TreeHash>, ProofError> {
         self.check_size(new_size)?;
         let len = consistency_proof_len(old_size, new_size)?;
         let mut proof = Vec::with_capacity(len);
@@ -704,7 +708,7 @@ impl MerkleTree {
     /// leaves: below the level where the node's path meets the tree's right edge, the sibling
     /// at each level (a right sibling cut by the edge is the root of the leaves it still has);
     /// above it, the left sibling of each level where the path turns right.
-    fn path(&self, level: u32, index: u64, size: u64, out: &mut Vec<Hash>) {
+    fn path(&self, level: u32, index: u64, size: u64, out: &mut Vec<TreeHash>) {
         let last = (size - 1) >> level;
         let inner = u64::BITS - (index ^ last).leading_zeros();
         for l in 0..inner {
@@ -730,14 +734,14 @@ impl MerkleTree {
     }
 
     /// The root of the complete perfect subtree (`level`, `index`), which must be held.
-    fn node(&self, level: u32, index: u64) -> Hash {
+    fn node(&self, level: u32, index: u64) -> TreeHash {
         self.levels[level as usize][index as usize]
     }
 
     /// MTH(D[begin:end]) for a range that starts on a multiple of the largest power of two
     /// below its length, as every subtree in the RFC's recursion does: the left part is a
     /// perfect subtree that is held, the right part recurses.
-    fn subtree(&self, begin: u64, end: u64) -> Hash {
+    fn subtree(&self, begin: u64, end: u64) -> TreeHash {
         let n = end - begin;
         if n == 0 {
             return empty_root();
@@ -779,7 +783,7 @@ mod tests {
 
     #[test]
     fn compact_tree_is_full_at_u64_max() {
-        let frontier = vec![Hash([7; 32]); 64];
+        let frontier = vec![TreeHash([7; 32]); 64];
         let mut t = CompactTree::from_frontier(u64::MAX, frontier).expect("64 set bits");
         assert_eq!(t.append(b"x"), Err(FrontierError::Full));
     }

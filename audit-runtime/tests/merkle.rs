@@ -12,7 +12,7 @@
 use std::sync::OnceLock;
 
 use audit_runtime::merkle::{
-    self, CompactTree, Hash, MerkleTree, ProofError, empty_root, leaf_hash, verify_consistency,
+    self, CompactTree, MerkleTree, ProofError, TreeHash, empty_root, leaf_hash, verify_consistency,
     verify_inclusion,
 };
 use base64::Engine as _;
@@ -20,8 +20,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use proptest::prelude::*;
 use sha2::{Digest as _, Sha256};
 
-fn h(hex: &str) -> Hash {
-    Hash::from_hex(hex).expect("64 hex digits")
+fn h(hex: &str) -> TreeHash {
+    TreeHash::from_hex(hex).expect("64 hex digits")
 }
 
 /// transparency-dev/merkle `testonly/constants.go`, `LeafInputs()`.
@@ -149,7 +149,7 @@ fn compact_tree_frontiers() {
     ];
     let mut compact = CompactTree::new();
     for (n, frontier) in want.iter().enumerate() {
-        let frontier: Vec<Hash> = frontier.iter().map(|s| h(s)).collect();
+        let frontier: Vec<TreeHash> = frontier.iter().map(|s| h(s)).collect();
         assert_eq!(compact.frontier(), &frontier[..], "frontier at size {n}");
         let resumed = CompactTree::from_frontier(n as u64, frontier).expect("valid frontier");
         assert_eq!(resumed.root(), h(ROOTS[n]));
@@ -185,7 +185,7 @@ fn trillian_inclusion_vectors() {
     let tree = standard_tree();
     for (leaf, size, want) in cases {
         let index = leaf - 1;
-        let want: Vec<Hash> = want.iter().map(|s| h(s)).collect();
+        let want: Vec<TreeHash> = want.iter().map(|s| h(s)).collect();
         assert_eq!(
             tree.inclusion_proof(index, size),
             Ok(want.clone()),
@@ -212,7 +212,7 @@ fn trillian_consistency_vectors() {
     ];
     let tree = standard_tree();
     for (m, n, want) in cases {
-        let want: Vec<Hash> = want.iter().map(|s| h(s)).collect();
+        let want: Vec<TreeHash> = want.iter().map(|s| h(s)).collect();
         assert_eq!(tree.consistency_proof(m, n), Ok(want.clone()), "{m} -> {n}");
         let (old, new) = (h(ROOTS[m as usize]), h(ROOTS[n as usize]));
         assert_eq!(verify_consistency(m, n, &old, &new, &want), Ok(()));
@@ -225,7 +225,7 @@ struct Probe {
     file: String,
     want_err: bool,
     /// `None` when some byte string is not a 32-byte hash.
-    hashes: Option<(Vec<Hash>, Vec<Hash>)>,
+    hashes: Option<(Vec<TreeHash>, Vec<TreeHash>)>,
     a: u64,
     b: u64,
 }
@@ -234,15 +234,16 @@ fn load_probes(name: &str, a: &str, b: &str, named: &[&str]) -> Vec<Probe> {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("vendored probes");
     let probes: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
-    let as_hash = |v: &serde_json::Value| -> Option<Hash> {
+    let as_hash = |v: &serde_json::Value| -> Option<TreeHash> {
         let bytes = B64.decode(v.as_str()?).ok()?;
-        Some(Hash(bytes.try_into().ok()?))
+        Some(TreeHash(bytes.try_into().ok()?))
     };
     probes
         .iter()
         .map(|p| {
-            let named_hashes: Option<Vec<Hash>> = named.iter().map(|k| as_hash(&p[*k])).collect();
-            let proof: Option<Vec<Hash>> = match &p["proof"] {
+            let named_hashes: Option<Vec<TreeHash>> =
+                named.iter().map(|k| as_hash(&p[*k])).collect();
+            let proof: Option<Vec<TreeHash>> = match &p["proof"] {
                 serde_json::Value::Null => Some(Vec::new()),
                 v => v.as_array().expect("array").iter().map(as_hash).collect(),
             };
@@ -298,7 +299,7 @@ fn transparency_dev_consistency_probes() {
     for p in &probes {
         let Some((named, proof)) = &p.hashes else {
             // One probe accepts two equal 12-byte "roots" of equal sizes: Go's verifier only
-            // compares them. A `Hash` is 32 bytes; check the same claim with 32-byte roots.
+            // compares them. A `TreeHash` is 32 bytes; check the same claim with 32-byte roots.
             if !p.want_err {
                 assert_eq!(
                     p.file,
@@ -407,24 +408,24 @@ fn bad_input_gives_precise_errors() {
 
 /// An independent implementation, straight from RFC 9162 §2.1.1 (MTH), §2.1.3.1 (PATH) and
 /// §2.1.4.1 (PROOF/SUBPROOF), with its own hashing: recursion over slices of leaf hashes, no
-/// bit tricks, nothing shared with the production code but the `Hash` byte container. The
+/// bit tricks, nothing shared with the production code but the `TreeHash` byte container. The
 /// verifiers invert the same recursions.
 mod oracle {
     use super::*;
 
-    fn sha(parts: &[&[u8]]) -> Hash {
+    fn sha(parts: &[&[u8]]) -> TreeHash {
         let mut s = Sha256::new();
         for p in parts {
             s.update(p);
         }
-        Hash(s.finalize().into())
+        TreeHash(s.finalize().into())
     }
 
-    pub fn leaf(data: &[u8]) -> Hash {
+    pub fn leaf(data: &[u8]) -> TreeHash {
         sha(&[&[0x00], data])
     }
 
-    pub fn node(l: &Hash, r: &Hash) -> Hash {
+    pub fn node(l: &TreeHash, r: &TreeHash) -> TreeHash {
         sha(&[&[0x01], &l.0, &r.0])
     }
 
@@ -437,7 +438,7 @@ mod oracle {
         k
     }
 
-    pub fn mth(d: &[Hash]) -> Hash {
+    pub fn mth(d: &[TreeHash]) -> TreeHash {
         match d.len() {
             0 => sha(&[]),
             1 => d[0],
@@ -448,7 +449,7 @@ mod oracle {
         }
     }
 
-    pub fn path(m: usize, d: &[Hash]) -> Vec<Hash> {
+    pub fn path(m: usize, d: &[TreeHash]) -> Vec<TreeHash> {
         let n = d.len();
         if n == 1 {
             return vec![];
@@ -465,14 +466,14 @@ mod oracle {
         p
     }
 
-    pub fn proof(m: usize, d: &[Hash]) -> Vec<Hash> {
+    pub fn proof(m: usize, d: &[TreeHash]) -> Vec<TreeHash> {
         if m == 0 || m == d.len() {
             return vec![];
         }
         subproof(m, d, true)
     }
 
-    fn subproof(m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
+    fn subproof(m: usize, d: &[TreeHash], b: bool) -> Vec<TreeHash> {
         let n = d.len();
         if m == n {
             return if b { vec![] } else { vec![mth(d)] };
@@ -491,7 +492,7 @@ mod oracle {
 
     /// The root a PATH leads to, or None if it cannot be a PATH of (m, n): invert the
     /// recursion from its last element (the top sibling) down.
-    pub fn root_from_path(m: u64, n: u64, leaf: &Hash, path: &[Hash]) -> Option<Hash> {
+    pub fn root_from_path(m: u64, n: u64, leaf: &TreeHash, path: &[TreeHash]) -> Option<TreeHash> {
         if m >= n {
             return None;
         }
@@ -509,7 +510,13 @@ mod oracle {
 
     /// The (old, new) subtree hashes a SUBPROOF(m, D[n], b) yields, given the old root for the
     /// `b` case (where the subtree is the old tree itself and the proof omits it).
-    fn from_subproof(m: u64, n: u64, b: bool, proof: &[Hash], old: &Hash) -> Option<(Hash, Hash)> {
+    fn from_subproof(
+        m: u64,
+        n: u64,
+        b: bool,
+        proof: &[TreeHash],
+        old: &TreeHash,
+    ) -> Option<(TreeHash, TreeHash)> {
         if m == n {
             return match (b, proof) {
                 (true, []) => Some((*old, *old)),
@@ -528,7 +535,13 @@ mod oracle {
         }
     }
 
-    pub fn verify_consistency(m: u64, n: u64, old: &Hash, new: &Hash, proof: &[Hash]) -> bool {
+    pub fn verify_consistency(
+        m: u64,
+        n: u64,
+        old: &TreeHash,
+        new: &TreeHash,
+        proof: &[TreeHash],
+    ) -> bool {
         if m > n {
             return false;
         }
@@ -544,7 +557,7 @@ mod oracle {
 
 #[test]
 fn oracle_matches_the_vectors() {
-    let leaves: Vec<Hash> = leaf_inputs().iter().map(|d| oracle::leaf(d)).collect();
+    let leaves: Vec<TreeHash> = leaf_inputs().iter().map(|d| oracle::leaf(d)).collect();
     for (n, root) in ROOTS.iter().enumerate() {
         assert_eq!(oracle::mth(&leaves[..n]), h(root));
     }
@@ -559,7 +572,7 @@ fn oracle_matches_the_vectors() {
 }
 
 /// Leaf data that differs at every index, so no two leaves share a hash.
-fn leaves(seed: u64, n: usize) -> Vec<Hash> {
+fn leaves(seed: u64, n: usize) -> Vec<TreeHash> {
     (0..n)
         .map(|i| oracle::leaf(format!("record {seed} {i}").as_bytes()))
         .collect()
@@ -567,7 +580,7 @@ fn leaves(seed: u64, n: usize) -> Vec<Hash> {
 
 /// Proofs mutated in every way the property checks: one bit flipped in each hash, each hash
 /// removed, a hash inserted at each position.
-fn mutations(proof: &[Hash], bit: usize, extra: Hash) -> Vec<(String, Vec<Hash>)> {
+fn mutations(proof: &[TreeHash], bit: usize, extra: TreeHash) -> Vec<(String, Vec<TreeHash>)> {
     let mut out = Vec::new();
     for i in 0..proof.len() {
         let mut p = proof.to_vec();
@@ -586,8 +599,8 @@ fn mutations(proof: &[Hash], bit: usize, extra: Hash) -> Vec<(String, Vec<Hash>)
 }
 
 /// Shared trees of 601 leaves: sizes up to 300 and their doubles.
-fn shared() -> &'static (Vec<Hash>, MerkleTree) {
-    static TREE: OnceLock<(Vec<Hash>, MerkleTree)> = OnceLock::new();
+fn shared() -> &'static (Vec<TreeHash>, MerkleTree) {
+    static TREE: OnceLock<(Vec<TreeHash>, MerkleTree)> = OnceLock::new();
     TREE.get_or_init(|| {
         let l = leaves(7, 601);
         let t = MerkleTree::from_leaf_hashes(l.iter().copied());
@@ -620,7 +633,7 @@ proptest! {
         prop_assert_eq!(oracle::root_from_path(i64_, n64, &d[i], &proof), Some(root));
 
         // Every altered proof fails, in both verifiers.
-        for (what, p) in mutations(&proof, bit, Hash(extra)) {
+        for (what, p) in mutations(&proof, bit, TreeHash(extra)) {
             prop_assert!(verify_inclusion(i64_, n64, &d[i], &p, &root).is_err(), "{}", what);
             prop_assert_ne!(oracle::root_from_path(i64_, n64, &d[i], &p), Some(root), "{}", what);
         }
@@ -663,7 +676,7 @@ proptest! {
         prop_assert_eq!(verify_consistency(m64, n64, &old, &new, &proof), Ok(()));
         prop_assert!(oracle::verify_consistency(m64, n64, &old, &new, &proof));
 
-        for (what, p) in mutations(&proof, bit, Hash(extra)) {
+        for (what, p) in mutations(&proof, bit, TreeHash(extra)) {
             prop_assert!(verify_consistency(m64, n64, &old, &new, &p).is_err(), "{}", what);
             prop_assert!(!oracle::verify_consistency(m64, n64, &old, &new, &p), "{}", what);
         }
@@ -715,8 +728,8 @@ proptest! {
     fn verifiers_are_total(
         a in any_size(), b in any_size(), len in 0usize..70, fill in any::<u8>()
     ) {
-        let proof = vec![Hash([fill; 32]); len];
-        let (x, y) = (Hash([fill ^ 1; 32]), Hash([fill ^ 2; 32]));
+        let proof = vec![TreeHash([fill; 32]); len];
+        let (x, y) = (TreeHash([fill ^ 1; 32]), TreeHash([fill ^ 2; 32]));
         let inc = verify_inclusion(a, b, &x, &proof, &y);
         if let Ok(expected) = merkle::inclusion_proof_len(a, b) {
             prop_assert!(expected <= merkle::MAX_INCLUSION_HASHES);

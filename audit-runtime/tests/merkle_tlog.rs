@@ -8,7 +8,7 @@ use audit_runtime::merkle::tlog::{
     AddCheckpointRequest, Checkpoint, CheckpointError, MAX_CONSISTENCY_LINES, TlogError, TlogProof,
     split_note,
 };
-use audit_runtime::merkle::{Hash, MerkleTree, ProofError, inclusion_proof_len, leaf_hash};
+use audit_runtime::merkle::{MerkleTree, ProofError, TreeHash, inclusion_proof_len, leaf_hash};
 use proptest::prelude::*;
 
 /// tlog-checkpoint.md, the example at the top (note text, then its signature).
@@ -340,7 +340,7 @@ fn tlog_proof_parsing_is_strict() {
     }
     let many: String = format!(
         "c2sp.org/tlog-proof@v1\nindex 0\n{}\n{}",
-        format!("{}\n", Hash([1; 32]).to_base64()).repeat(65),
+        format!("{}\n", TreeHash([1; 32]).to_base64()).repeat(65),
         standard_note(&tree, 8)
     );
     assert_eq!(
@@ -372,7 +372,7 @@ fn add_checkpoint_round_trip_and_verify() {
         assert_eq!(parsed.verify(&old_root), Ok(()), "{old} -> {new}");
         let fork = tree_of(old + 1)
             .root_at(old)
-            .map(|r| Hash(r.0.map(|b| b ^ 1)));
+            .map(|r| TreeHash(r.0.map(|b| b ^ 1)));
         assert!(
             parsed.verify(&fork.expect("size")).is_err(),
             "fork at {old}"
@@ -380,7 +380,7 @@ fn add_checkpoint_round_trip_and_verify() {
     }
     let note = standard_note(&tree, 8);
     assert_eq!(
-        AddCheckpointRequest::new(9, vec![], &note).map(|r| r.verify(&Hash([0; 32]))),
+        AddCheckpointRequest::new(9, vec![], &note).map(|r| r.verify(&TreeHash([0; 32]))),
         Ok(Err(ProofError::SizeOrder {
             old_size: 9,
             new_size: 8
@@ -388,7 +388,7 @@ fn add_checkpoint_round_trip_and_verify() {
     );
     let too_many = format!(
         "old 1\n{}\n{note}",
-        format!("{}\n", Hash([1; 32]).to_base64()).repeat(MAX_CONSISTENCY_LINES + 1)
+        format!("{}\n", TreeHash([1; 32]).to_base64()).repeat(MAX_CONSISTENCY_LINES + 1)
     );
     assert_eq!(
         AddCheckpointRequest::parse(too_many.as_bytes()),
@@ -421,11 +421,11 @@ fn parse_all(bytes: &[u8]) -> Result<(), TestCaseError> {
     let _ = split_note(bytes);
     if let Ok(p) = TlogProof::parse(bytes) {
         prop_assert_eq!(p.to_text().into_bytes(), bytes.to_vec());
-        let _ = p.verify(&Hash([0; 32]));
+        let _ = p.verify(&TreeHash([0; 32]));
     }
     if let Ok(r) = AddCheckpointRequest::parse(bytes) {
         prop_assert_eq!(r.to_text().into_bytes(), bytes.to_vec());
-        let _ = r.verify(&Hash([0; 32]));
+        let _ = r.verify(&TreeHash([0; 32]));
     }
     Ok(())
 }

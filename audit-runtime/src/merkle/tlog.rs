@@ -30,7 +30,7 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::{Hash, MAX_INCLUSION_HASHES, ProofError, verify_consistency, verify_inclusion};
+use super::{MAX_INCLUSION_HASHES, ProofError, TreeHash, verify_consistency, verify_inclusion};
 
 /// First line of a C2SP `tlog-proof`.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
@@ -180,14 +180,14 @@ impl std::error::Error for CheckpointError {}
 pub struct Checkpoint {
     origin: String,
     size: u64,
-    root: Hash,
+    root: TreeHash,
     extensions: Vec<String>,
 }
 
 impl Checkpoint {
     /// A checkpoint body. The origin must be non-empty and hold no control character; C2SP
     /// recommends (without requiring) a schema-less URL with neither spaces nor `+`.
-    pub fn new(origin: &str, size: u64, root: Hash) -> Result<Self, CheckpointError> {
+    pub fn new(origin: &str, size: u64, root: TreeHash) -> Result<Self, CheckpointError> {
         if origin.is_empty() {
             return Err(CheckpointError::EmptyOrigin);
         }
@@ -225,7 +225,7 @@ impl Checkpoint {
     }
 
     /// The tree root at that size.
-    pub fn root(&self) -> &Hash {
+    pub fn root(&self) -> &TreeHash {
         &self.root
     }
 
@@ -268,7 +268,7 @@ impl Checkpoint {
             line: 2,
             what: "tree size",
         })?;
-        let root = Hash::from_base64(lines[2]).ok_or(TlogError::BadHash { line: 3 })?;
+        let root = TreeHash::from_base64(lines[2]).ok_or(TlogError::BadHash { line: 3 })?;
         Ok(Self {
             origin: lines[0].to_owned(),
             size,
@@ -340,7 +340,7 @@ pub fn split_note(note: &[u8]) -> Result<SplitNote<'_>, TlogError> {
 pub struct TlogProof {
     extra: Option<Vec<u8>>,
     index: u64,
-    proof: Vec<Hash>,
+    proof: Vec<TreeHash>,
     note: String,
     checkpoint: Checkpoint,
 }
@@ -348,7 +348,7 @@ pub struct TlogProof {
 impl TlogProof {
     /// A proof of the leaf at `index` with this inclusion `proof`, against the signed checkpoint
     /// `note` (checked for shape, its signatures not verified).
-    pub fn new(index: u64, proof: Vec<Hash>, note: &str) -> Result<Self, TlogError> {
+    pub fn new(index: u64, proof: Vec<TreeHash>, note: &str) -> Result<Self, TlogError> {
         if proof.len() > MAX_INCLUSION_HASHES {
             return Err(TlogError::TooManyHashes {
                 max: MAX_INCLUSION_HASHES,
@@ -382,7 +382,7 @@ impl TlogProof {
     }
 
     /// The inclusion proof hashes, leaf sibling first.
-    pub fn proof(&self) -> &[Hash] {
+    pub fn proof(&self) -> &[TreeHash] {
         &self.proof
     }
 
@@ -468,7 +468,7 @@ impl TlogProof {
     /// Check the inclusion proof of `leaf` (the leaf hash, computed by the caller from the entry)
     /// against the checkpoint's size and root (C2SP tlog-proof "Verifying a tlog proof", step
     /// 4). The checkpoint's signatures are the caller's to verify (steps 2 and 3).
-    pub fn verify(&self, leaf: &Hash) -> Result<(), ProofError> {
+    pub fn verify(&self, leaf: &TreeHash) -> Result<(), ProofError> {
         verify_inclusion(
             self.index,
             self.checkpoint.size,
@@ -493,7 +493,7 @@ impl TlogProof {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddCheckpointRequest {
     old_size: u64,
-    proof: Vec<Hash>,
+    proof: Vec<TreeHash>,
     note: String,
     checkpoint: Checkpoint,
 }
@@ -501,7 +501,7 @@ pub struct AddCheckpointRequest {
 impl AddCheckpointRequest {
     /// A request proving that the tree of `old_size` leaves is a prefix of the tree the signed
     /// checkpoint `note` commits to.
-    pub fn new(old_size: u64, proof: Vec<Hash>, note: &str) -> Result<Self, TlogError> {
+    pub fn new(old_size: u64, proof: Vec<TreeHash>, note: &str) -> Result<Self, TlogError> {
         if proof.len() > MAX_CONSISTENCY_LINES {
             return Err(TlogError::TooManyHashes {
                 max: MAX_CONSISTENCY_LINES,
@@ -522,7 +522,7 @@ impl AddCheckpointRequest {
     }
 
     /// The consistency proof hashes.
-    pub fn proof(&self) -> &[Hash] {
+    pub fn proof(&self) -> &[TreeHash] {
         &self.proof
     }
 
@@ -578,7 +578,7 @@ impl AddCheckpointRequest {
 
     /// Check the consistency proof from (`old_size`, `old_root`) to the new checkpoint. The new
     /// checkpoint's signatures are the caller's to verify.
-    pub fn verify(&self, old_root: &Hash) -> Result<(), ProofError> {
+    pub fn verify(&self, old_root: &TreeHash) -> Result<(), ProofError> {
         verify_consistency(
             self.old_size,
             self.checkpoint.size,
@@ -637,8 +637,8 @@ impl<'t> Lines<'t> {
         Ok((self.line, line))
     }
 
-    /// Hash lines up to and including the empty line that ends them.
-    fn hashes(&mut self, max: usize) -> Result<Vec<Hash>, TlogError> {
+    /// TreeHash lines up to and including the empty line that ends them.
+    fn hashes(&mut self, max: usize) -> Result<Vec<TreeHash>, TlogError> {
         let mut out = Vec::new();
         loop {
             let (n, line) = self.next_line()?;
@@ -648,7 +648,7 @@ impl<'t> Lines<'t> {
             if out.len() == max {
                 return Err(TlogError::TooManyHashes { max });
             }
-            out.push(Hash::from_base64(line).ok_or(TlogError::BadHash { line: n })?);
+            out.push(TreeHash::from_base64(line).ok_or(TlogError::BadHash { line: n })?);
         }
     }
 
