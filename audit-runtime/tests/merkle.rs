@@ -625,6 +625,17 @@ proptest! {
             compact.append_leaf_hash(*l).expect("not full");
         }
         prop_assert_eq!(compact.root(), root);
+        // A writer that resumes from a saved size and frontier at leaf i ends at the same root.
+        let mut first = CompactTree::new();
+        for l in &d[..i] {
+            first.append_leaf_hash(*l).expect("not full");
+        }
+        let mut resumed = CompactTree::from_frontier(first.size(), first.frontier().to_vec())
+            .expect("a frontier it produced");
+        for l in &d[i..] {
+            resumed.append_leaf_hash(*l).expect("not full");
+        }
+        prop_assert_eq!(resumed, compact.clone());
 
         let (n64, i64_) = (n as u64, i as u64);
         let proof = tree.inclusion_proof(i64_, n64).expect("valid index");
@@ -671,6 +682,7 @@ proptest! {
         let m = ((n as f64 * m_frac) as usize).min(n);
         let (m64, n64) = (m as u64, n as u64);
         let (old, new) = (oracle::mth(&all[..m]), oracle::mth(&all[..n]));
+        prop_assert_eq!(tree.root_at(m64), Ok(old));
         let proof = tree.consistency_proof(m64, n64).expect("m <= n");
         prop_assert_eq!(&proof, &oracle::proof(m, &all[..n]));
         prop_assert_eq!(verify_consistency(m64, n64, &old, &new, &proof), Ok(()));
