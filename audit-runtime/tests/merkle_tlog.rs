@@ -334,6 +334,20 @@ fn tlog_proof_parsing_is_strict() {
             good[..good.len() - 1].to_owned(),
             TlogError::MissingFinalNewline,
         ),
+        (
+            "c2sp.org/tlog-proof@v1\nindex 0\n".to_owned(),
+            TlogError::Truncated {
+                line: 3,
+                expected: "a proof hash or the empty line before the checkpoint",
+            },
+        ),
+        (
+            String::new(),
+            TlogError::Truncated {
+                line: 1,
+                expected: "c2sp.org/tlog-proof@v1",
+            },
+        ),
     ];
     for (text, want) in cases {
         assert_eq!(TlogProof::parse(text.as_bytes()), Err(want), "{text:?}");

@@ -52,6 +52,13 @@ pub enum TlogError {
     },
     /// The text does not end with a newline.
     MissingFinalNewline,
+    /// The text ends where the format needs another line.
+    Truncated {
+        /// The line that is missing.
+        line: usize,
+        /// What the format wants there.
+        expected: &'static str,
+    },
     /// A checkpoint has fewer than three lines.
     TooFewLines {
         /// The lines found.
@@ -103,6 +110,9 @@ impl fmt::Display for TlogError {
                 write!(f, "line {line}: control character other than newline")
             }
             TlogError::MissingFinalNewline => f.write_str("the text does not end with a newline"),
+            TlogError::Truncated { line, expected } => {
+                write!(f, "the text ends before line {line}: expected {expected}")
+            }
             TlogError::TooFewLines { lines } => write!(
                 f,
                 "a checkpoint has at least 3 lines (origin, size, root hash), this one has {lines}"
@@ -420,14 +430,14 @@ impl TlogProof {
     pub fn parse(text: &[u8]) -> Result<Self, TlogError> {
         let text = std::str::from_utf8(text).map_err(|_| TlogError::NotUtf8)?;
         let mut cur = Lines::new(text);
-        let (n, first) = cur.next_line()?;
+        let (n, first) = cur.next_line("c2sp.org/tlog-proof@v1")?;
         if first != TLOG_PROOF_HEADER {
             return Err(TlogError::UnexpectedLine {
                 line: n,
                 expected: "c2sp.org/tlog-proof@v1",
             });
         }
-        let (mut n, mut line) = cur.next_line()?;
+        let (mut n, mut line) = cur.next_line("the `extra` or `index` line")?;
         let mut extra = None;
         if let Some(b64) = line.strip_prefix("extra ") {
             match B64.decode(b64) {
@@ -439,7 +449,7 @@ impl TlogProof {
                     });
                 }
             }
-            (n, line) = cur.next_line()?;
+            (n, line) = cur.next_line("the `index` line")?;
         }
         let index = line
             .strip_prefix("index ")
@@ -552,7 +562,7 @@ impl AddCheckpointRequest {
     pub fn parse(text: &[u8]) -> Result<Self, TlogError> {
         let text = std::str::from_utf8(text).map_err(|_| TlogError::NotUtf8)?;
         let mut cur = Lines::new(text);
-        let (n, line) = cur.next_line()?;
+        let (n, line) = cur.next_line("the `old` line")?;
         let old_size = line
             .strip_prefix("old ")
             .ok_or(TlogError::UnexpectedLine {
@@ -625,7 +635,14 @@ impl<'t> Lines<'t> {
         }
     }
 
-    fn next_line(&mut self) -> Result<(usize, &'t str), TlogError> {
+    /// The next line; `expected` names it in the error if the text ends before it.
+    fn next_line(&mut self, expected: &'static str) -> Result<(usize, &'t str), TlogError> {
+        if self.rest.is_empty() {
+            return Err(TlogError::Truncated {
+                line: self.line + 1,
+                expected,
+            });
+        }
         let Some((line, rest)) = self.rest.split_once('\n') else {
             return Err(TlogError::MissingFinalNewline);
         };
@@ -641,7 +658,8 @@ impl<'t> Lines<'t> {
     fn hashes(&mut self, max: usize) -> Result<Vec<TreeHash>, TlogError> {
         let mut out = Vec::new();
         loop {
-            let (n, line) = self.next_line()?;
+            let (n, line) =
+                self.next_line("a proof hash or the empty line before the checkpoint")?;
             if line.is_empty() {
                 return Ok(out);
             }
