@@ -2,7 +2,8 @@
 //!
 //! The runtime behind `#[audited_decision]`, `#[audited_tool]` and their kin: the audit record
 //! (schema version 1), correlation across calls, keyed input digests, the hash chain, and the
-//! bounded pipeline that feeds exporters.
+//! bounded pipeline that feeds exporters. [`merkle`] adds RFC 9162 Merkle trees with inclusion
+//! and consistency proofs and the C2SP checkpoint and proof texts (not used by the file log yet).
 //!
 //! ```no_run
 //! use audit_runtime::{audited_decision, AuditRuntime};
