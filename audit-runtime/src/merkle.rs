@@ -52,6 +52,32 @@
 //! - [`tlog`]: the C2SP text formats (checkpoint body, `tlog-proof`, the `tlog-witness`
 //!   consistency request body).
 //!
+//! ```
+//! use audit_runtime::merkle::{CompactTree, MerkleTree, leaf_hash, verify_consistency, verify_inclusion};
+//! use audit_runtime::merkle::tlog::Checkpoint;
+//!
+//! let lines: Vec<&[u8]> = vec![b"record 0", b"record 1", b"record 2", b"record 3", b"record 4"];
+//! let mut writer = CompactTree::new();
+//! let mut prover = MerkleTree::new();
+//! for l in &lines {
+//!     writer.append(l)?;
+//!     prover.push(l);
+//! }
+//! assert_eq!(writer.root(), prover.root());
+//!
+//! // The writer signs this body (signing is not part of this module).
+//! let body = Checkpoint::new("audit.example/agent", writer.size(), writer.root())?.to_body();
+//! let checkpoint = Checkpoint::parse_body(body.as_bytes())?;
+//!
+//! // Record 2 is in the tree of 5, and the tree of 3 is a prefix of it.
+//! let proof = prover.inclusion_proof(2, 5)?;
+//! verify_inclusion(2, checkpoint.size(), &leaf_hash(lines[2]), &proof, checkpoint.root())?;
+//! let old_root = prover.root_at(3)?;
+//! let proof = prover.consistency_proof(3, 5)?;
+//! verify_consistency(3, 5, &old_root, checkpoint.root(), &proof)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! What must hold: verification never panics, whatever the sizes, index and proof; every wrong
 //! input gives a [`ProofError`] that says what was wrong. Proof lengths are checked before any
 //! hashing, so a hostile proof costs at most 65 node hashes.
