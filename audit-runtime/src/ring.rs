@@ -406,6 +406,9 @@ impl Drop for Tracked {
     }
 }
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use std::collections::VecDeque;
