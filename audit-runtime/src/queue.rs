@@ -5,8 +5,8 @@
 //! machine, nearly twice the whole budget of an audited call. So each thread that makes audited
 //! calls gets its own [`Lane`]: a fixed ring of entries with one producer (the thread, through
 //! its [`Producer`]) and one consumer (the worker). A call writes its state into the next slot
-//! and publishes it with one release store: no allocation, no lock, no read-modify-write. A
-//! mutex-guarded buffer was the step before this one; its lock and unlock (two atomic
+//! and publishes it with one release store: no allocation, no lock, no read-modify-write (the
+//! ring is [`crate::ring`], model-checked with loom). A mutex-guarded buffer was the step before this one; its lock and unlock (two atomic
 //! read-modify-writes, each waiting for the entry's stores to drain) were about a third of an
 //! audited call's cost (`docs/BENCHMARKS.md`). This is fastrace's per-thread buffer, made
 //! reachable by the worker so records of an idle thread are not stuck.
