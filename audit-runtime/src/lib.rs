@@ -45,6 +45,8 @@ mod queue;
 mod rationale;
 pub mod record;
 pub mod redact;
+mod ring;
+mod sync;
 mod worker;
 
 pub use call::{AuditCapture, AuditCaptureOutput};

@@ -5,8 +5,8 @@
 //! machine, nearly twice the whole budget of an audited call. So each thread that makes audited
 //! calls gets its own [`Lane`]: a fixed ring of entries with one producer (the thread, through
 //! its [`Producer`]) and one consumer (the worker). A call writes its state into the next slot
-//! and publishes it with one release store: no allocation, no lock, no read-modify-write. A
-//! mutex-guarded buffer was the step before this one; its lock and unlock (two atomic
+//! and publishes it with one release store: no allocation, no lock, no read-modify-write (the
+//! ring is [`crate::ring`], model-checked with loom). A mutex-guarded buffer was the step before this one; its lock and unlock (two atomic
 //! read-modify-writes, each waiting for the entry's stores to drain) were about a third of an
 //! audited call's cost (`docs/BENCHMARKS.md`). This is fastrace's per-thread buffer, made
 //! reachable by the worker so records of an idle thread are not stuck.
@@ -41,9 +41,8 @@
 //! up with uses a few dozen slots; one that always has records waiting walks, and keeps
 //! resident, the whole ring (768 KiB at the default capacity).
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::thread::Thread;
@@ -53,6 +52,7 @@ use crate::call::{CallHead, CallState};
 use crate::clock::Ticks;
 use crate::followup::FollowUp;
 use crate::install::QueueFull;
+use crate::ring::{self, Push, Ring, RingOwner};
 
 /// How often an idle worker looks at the lanes: the longest a record waits in a lane that did
 /// not fill up.
@@ -102,51 +102,24 @@ pub(crate) enum Control {
     Entry(Box<Entry>),
 }
 
-/// A value alone on its cache line, so the producer's and the worker's counters do not share
-/// one (each write would take the line from the other core).
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct Padded<T>(T);
-
-/// One producing thread's ring: a single producer (the thread's [`Producer`]) writes slots and
-/// advances `tail`; a single consumer (the worker, [`Lane::drain_into`]) reads them and advances
-/// `head`.
+/// One producing thread's lane: a [`Ring`] of entries whose producer is the thread (its
+/// [`Producer`], in its thread-local storage) and whose consumer is the worker
+/// ([`Lane::drain_into`]), plus what the queue needs around it: the closed flag and the thread to
+/// wake when it waits for room.
 ///
-/// Positions only grow; position `n` is slot `n & mask`. When the producer finds the ring empty
-/// (`head == tail`) past the first [`REWIND_FROM`] slots of a lap, it *rewinds*: it moves both
-/// to the start of the next lap (storing `head` first, then `tail` with the next entry), so a
-/// thread whose records the worker keeps up with keeps writing the same few slots, and only the
-/// ring's first pages are backed by memory. A thread that always has records waiting never
-/// finds its ring empty: its positions walk the whole lap and the whole ring stays resident. Readers load `tail` before `head` ([`Lane::waiting`]): a
-/// rewind is then never half seen.
+/// The ring rewinds to the start of its next lap when its producer finds it empty past the
+/// first [`REWIND_FROM`] slots of a lap, so a thread whose records the worker keeps up with
+/// keeps writing the same few slots, and only the ring's first pages are backed by memory. A
+/// thread that always has records waiting never finds its ring empty: its positions walk the
+/// whole lap and the whole ring stays resident.
 pub(crate) struct Lane {
-    /// Position `n` lives in slot `n & mask`.
-    slots: Box<[UnsafeCell<MaybeUninit<Entry>>]>,
-    mask: u64,
-    /// The producer's side, on its own cache line.
-    produced: Padded<Produced>,
-    /// The position after the last entry the worker has taken: slots below it are free again.
-    /// Written by the consumer when it takes entries, and by the producer when it rewinds an
-    /// empty ring.
-    head: Padded<AtomicU64>,
+    ring: Ring<Entry>,
     /// Shut down: nothing more is accepted.
     closed: AtomicBool,
-    /// The producer waits for room (slow path; see [`Queue::wait_for_room`]).
-    waiting: AtomicBool,
+    /// The producer waiting for room (slow path; see [`Queue::wait_for_room`]).
     waiter: Mutex<Option<Thread>>,
-    /// The lane's room, `capacity` (at most `slots.len()`).
-    capacity: u64,
     /// Where a freed lane leaves its counts.
     counts: Arc<LaneCounts>,
-}
-
-/// The counters the producer publishes.
-#[derive(Debug, Default)]
-struct Produced {
-    /// The position after the last published entry: slots from `head` up to it are initialized.
-    tail: AtomicU64,
-    /// Entries ever published (positions skipped by rewinds are not entries).
-    count: AtomicU64,
 }
 
 /// Past how many slots of a lap a producer that finds its ring empty starts the next lap, so a
@@ -164,27 +137,20 @@ pub(crate) struct LaneCounts {
     stranded: AtomicU64,
 }
 
-// SAFETY: the slots are the only state not already `Sync` (entries are `Send`, so moving them
-// to the consumer's thread is allowed). Each slot is accessed by one side at a time: the
-// producer writes slot `n & mask` only while `n - head < capacity <= slots.len()` (the consumer
-// has released it, `head` read with `Acquire`) and publishes it with a `Release` store of
-// `tail`; the consumer reads slots of numbers in `head..tail` (`tail` read with `Acquire`) and
-// releases them with a `Release` store of `head`. The producer's rewind moves `head` only when
-// it has read `head == tail` (every slot released, nothing published for the consumer to read)
-// and the consumer never stores `head` unless it took entries, so the two never race on it. There is one producer per lane (its
-// `Producer` is not `Clone`, lives in one thread's thread-local storage and is never shared)
-// and one consumer at a time: the worker while the lane is registered (under the registry's
-// lock), then the producer (`Queue::reclaim`, under the same lock, once the lane is closed and
-// let go of), or whoever drops the last reference.
+// SAFETY: `ring` returns a field of `self`, the same ring on every call.
 #[allow(unsafe_code)]
-unsafe impl Sync for Lane where Entry: Send {}
+unsafe impl RingOwner for Lane {
+    type Item = Entry;
+    #[inline]
+    fn ring(&self) -> &Ring<Entry> {
+        &self.ring
+    }
+}
 
 impl std::fmt::Debug for Lane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lane")
-            .field("slots", &self.slots.len())
-            .field("produced", &self.produced.0)
-            .field("head", &self.head.0)
+            .field("ring", &self.ring)
             .field("closed", &self.closed)
             .finish_non_exhaustive()
     }
@@ -193,40 +159,22 @@ impl std::fmt::Debug for Lane {
 impl Lane {
     /// A lane with room for `capacity` entries (validated at install: 1 to 2^20).
     fn new(capacity: usize, counts: Arc<LaneCounts>) -> Lane {
-        let len = capacity.next_power_of_two();
         Lane {
-            slots: (0..len)
-                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-                .collect(),
-            mask: len as u64 - 1,
-            produced: Padded::default(),
-            head: Padded::default(),
+            ring: Ring::new(capacity, REWIND_FROM),
             closed: AtomicBool::new(false),
-            waiting: AtomicBool::new(false),
             waiter: Mutex::new(None),
-            capacity: capacity as u64,
             counts,
         }
     }
 
     /// Entries ever published into this lane.
     pub(crate) fn published(&self) -> u64 {
-        self.produced.0.count.load(Ordering::Acquire)
-    }
-
-    /// The positions of the entries published and not yet taken. `tail` is read first: a
-    /// producer's rewind stores `head` before the `tail` that follows it, so with the old `tail`
-    /// the range is empty, and with the new one `head` is the new one too.
-    fn waiting(&self) -> std::ops::Range<u64> {
-        let tail = self.produced.0.tail.load(Ordering::Acquire);
-        let head = self.head.0.load(Ordering::Acquire);
-        head..tail.max(head)
+        self.ring.published()
     }
 
     /// Entries published and not yet taken.
     fn waiting_entries(&self) -> u64 {
-        let r = self.waiting();
-        r.end - r.start
+        self.ring.waiting_len()
     }
 
     /// Stop accepting entries and release a producer waiting for room.
@@ -246,92 +194,38 @@ impl Lane {
         }
     }
 
-    /// Move every published entry to `out`, in order; returns how many. Consumer only: the
-    /// worker's thread (the lane registry's lock keeps two consumers apart).
+    /// Move every published entry to `out`, in order; returns how many. The worker's, while
+    /// the lane is registered.
     pub(crate) fn drain_into(&self, out: &mut Vec<Entry>) -> usize {
-        let std::ops::Range {
-            start: head,
-            end: tail,
-        } = self.waiting();
-        if head == tail {
-            // Nothing to take, and `head` must not be stored: the producer may be rewinding.
-            return 0;
-        }
-        out.reserve((tail - head) as usize);
-        for n in head..tail {
-            let slot = &self.slots[(n & self.mask) as usize];
-            // SAFETY: `head <= n < tail`: the producer initialized the slot and published it with
-            // the `Release` store of `tail` that the `Acquire` load above read; it does not touch
-            // the slot again until `head` passes `n`. The value is moved out exactly once: `head`
-            // passes it right after.
-            #[allow(unsafe_code)]
-            let entry = unsafe { (*slot.get()).assume_init_read() };
-            out.push(entry);
-        }
-        self.head.0.store(tail, Ordering::Release);
-        // Pairs with the producer's `SeqCst` flag write and head read in `wait_for_room`: either
-        // it sees the new head, or this sees its flag and wakes it.
-        fence(Ordering::SeqCst);
-        if self.waiting.load(Ordering::Relaxed) {
+        let drained = self.ring.drain_into(out);
+        if drained.producer_waits {
             self.wake_waiter();
         }
-        (tail - head) as usize
+        drained.taken
     }
-}
 
-impl Lane {
     /// Drop the entries still in the lane (none will be taken again) and count them as
-    /// stranded. Caller: the lane's only consumer.
+    /// stranded.
     fn discard_waiting(&self) {
-        let std::ops::Range {
-            start: head,
-            end: tail,
-        } = self.waiting();
-        if head == tail {
-            return;
+        let n = self.ring.discard();
+        if n > 0 {
+            self.counts.stranded.fetch_add(n, Ordering::Relaxed);
         }
-        for n in head..tail {
-            let slot = &self.slots[(n & self.mask) as usize];
-            // SAFETY: as in `drain_into`: `head <= n < tail`, published, not yet moved out, and
-            // this is the only consumer; `head` passes them right after.
-            #[allow(unsafe_code)]
-            unsafe {
-                (*slot.get()).assume_init_drop();
-            }
-        }
-        self.head.0.store(tail, Ordering::Release);
-        self.counts
-            .stranded
-            .fetch_add(tail - head, Ordering::Relaxed);
     }
 }
 
 impl Drop for Lane {
     fn drop(&mut self) {
-        // `&mut self`: no producer or consumer is left.
         self.discard_waiting();
-        let published = *self.produced.0.count.get_mut();
         self.counts
             .freed_published
-            .fetch_add(published, Ordering::Relaxed);
+            .fetch_add(self.ring.published(), Ordering::Relaxed);
     }
 }
 
-/// The producing side of one lane, kept in its thread's thread-local storage. Not `Clone`: one
-/// producer per lane is what makes [`Lane`]'s slots safe to share.
-#[derive(Debug)]
-pub(crate) struct Producer {
-    lane: Arc<Lane>,
-    /// The next position to write (the lane's `tail`, kept here so pushing does not read it
-    /// back).
-    tail: u64,
-    /// Entries published (the lane's `produced.count`).
-    count: u64,
-    /// The worker's `head` as last read (never ahead of the real one): positions below it are
-    /// free. Read again when the ring looks full by it, and past the first slots of a lap to see
-    /// whether the ring is empty (a rewind).
-    head: u64,
-}
+/// The producing side of one lane, kept in its thread's thread-local storage: one per lane
+/// (see [`ring::Producer`]).
+pub(crate) type Producer = ring::Producer<Lane>;
 
 /// The registry of lanes.
 #[derive(Debug, Default)]
@@ -373,16 +267,10 @@ pub(crate) trait Source {
     /// The item, if it is still there (`None` once taken).
     fn take(&mut self) -> Option<Item>;
 
-    /// Move the item into `slot`; whether there was one.
+    /// Move the item into `slot`; the entry written there, if there was an item.
     #[inline]
-    fn move_into(&mut self, slot: &mut MaybeUninit<Entry>) -> bool {
-        match self.take() {
-            Some(item) => {
-                slot.write(Entry { item });
-                true
-            }
-            None => false,
-        }
+    fn move_into<'s>(&mut self, slot: &'s mut MaybeUninit<Entry>) -> Option<&'s mut Entry> {
+        self.take().map(|item| slot.write(Entry { item }))
     }
 }
 
@@ -404,22 +292,19 @@ impl Source for CallSource<'_> {
     }
 
     #[inline]
-    fn move_into(&mut self, slot: &mut MaybeUninit<Entry>) -> bool {
-        let Some(state) = self.0.as_ref() else {
-            return false;
-        };
-        let state: *const CallState = state;
+    fn move_into<'s>(&mut self, slot: &'s mut MaybeUninit<Entry>) -> Option<&'s mut Entry> {
+        let state: *const CallState = self.0.as_ref()?;
         // SAFETY: `state` is valid and is read once, straight into the slot; `None` then takes
         // its place without dropping it, so the value has moved (the `Option` no longer owns
         // it). Neither step can panic in between.
         #[allow(unsafe_code)]
         unsafe {
-            slot.write(Entry {
+            let entry = slot.write(Entry {
                 item: Item::Call(std::ptr::read(state)),
             });
             std::ptr::write(self.0, None);
+            Some(entry)
         }
-        true
     }
 }
 
@@ -524,8 +409,8 @@ impl Queue {
     #[inline(never)]
     fn reclaim(&self, p: &Producer) {
         let lanes = self.lock_lanes();
-        if !lanes.list.iter().any(|l| Arc::ptr_eq(l, &p.lane)) {
-            p.lane.discard_waiting();
+        if !lanes.list.iter().any(|l| Arc::ptr_eq(l, p.owner())) {
+            p.owner().discard_waiting();
         }
     }
 
@@ -537,60 +422,38 @@ impl Queue {
         }
         let lane = Arc::new(Lane::new(self.capacity, self.counts.clone()));
         lanes.list.push(lane.clone());
-        Some(Producer {
-            lane,
-            tail: 0,
-            count: 0,
-            head: 0,
-        })
+        // A new lane has no producer yet: this is `Some`.
+        Producer::new(lane)
     }
 
     /// Append the item `src` holds to the producer's lane, waiting for room or dropping it as
     /// configured.
     #[inline]
     pub(crate) fn push(&self, p: &mut Producer, src: &mut impl Source) -> Pushed {
-        let lane = &*p.lane;
-        if lane.closed.load(Ordering::Acquire) {
+        if p.owner().closed.load(Ordering::Acquire) {
             drop(src.take());
             self.reclaim(p);
             return Pushed::Closed;
         }
-        if p.tail - p.head >= lane.capacity
+        if p.looks_full()
             && let Err(pushed) = self.wait_for_room(p, src)
         {
             return pushed;
         }
-        let lane = &*p.lane;
-        if p.tail & lane.mask >= REWIND_FROM
-            && lane.head.0.load(Ordering::Acquire) == p.tail
-            // Positions only grow; the lap after the last one that fits in a u64 is never used.
-            && let Some(lap) = (p.tail | lane.mask).checked_add(1)
-        {
-            // Empty: start the next lap. `head` is stored before the `tail` published with the
-            // entry below (see `Lane::waiting`); the consumer never stores `head` while the ring
-            // is empty (`drain_into`), so it cannot undo this.
-            lane.head.0.store(lap, Ordering::Release);
-            p.tail = lap;
-            p.head = lap;
-        }
-        let slot = &lane.slots[(p.tail & lane.mask) as usize];
-        // SAFETY: this is the lane's only producer, and `tail - head < capacity <= slots.len()`
-        // with `head` read with `Acquire` (here, in `wait_for_room`, or set by a rewind of the
-        // empty ring, whose slots are all released): the consumer has moved out
-        // whatever the slot held and will not read it before the `Release` store of `tail`
-        // below, so this is the only reference to the slot. Writing a `MaybeUninit` drops nothing.
-        #[allow(unsafe_code)]
-        let slot = unsafe { &mut *slot.get() };
-        if src.move_into(slot) {
-            p.tail += 1;
-            p.count += 1;
-            lane.produced.0.count.store(p.count, Ordering::Relaxed);
-            lane.produced.0.tail.store(p.tail, Ordering::Release);
-            if p.tail - p.head == self.wake_at {
-                self.wake();
+        match p.push_with(|slot| src.move_into(slot)) {
+            Push::Written => {
+                if p.backlog() == self.wake_at {
+                    self.wake();
+                }
+                Pushed::Queued
+            }
+            Push::Nothing => Pushed::Queued,
+            // Not after `wait_for_room` found room; counted rather than lost if it ever were.
+            Push::Full => {
+                drop(src.take());
+                Pushed::Dropped
             }
         }
-        Pushed::Queued
     }
 
     /// The lane looks full: read the worker's progress again and, if it is really full, wait or
@@ -598,17 +461,15 @@ impl Queue {
     #[cold]
     #[inline(never)]
     fn wait_for_room(&self, p: &mut Producer, src: &mut impl Source) -> Result<(), Pushed> {
-        let lane = p.lane.clone();
-        let cap = lane.capacity;
+        let lane = p.owner().clone();
         loop {
             if lane.closed.load(Ordering::SeqCst) {
-                lane.waiting.store(false, Ordering::Relaxed);
+                p.end_wait();
                 drop(src.take());
                 return Err(Pushed::Closed);
             }
-            p.head = lane.head.0.load(Ordering::SeqCst);
-            if p.tail - p.head < cap {
-                lane.waiting.store(false, Ordering::Relaxed);
+            if p.has_room() {
+                p.end_wait();
                 return Ok(());
             }
             if self.is_worker() {
@@ -624,14 +485,11 @@ impl Queue {
                     return Err(Pushed::Dropped);
                 }
                 QueueFull::Block => {
+                    // Before the flag `prepare_wait` raises: a drain that sees the flag finds
+                    // the thread to wake, and so does a `close` that comes after this.
                     *lane.waiter.lock().unwrap_or_else(PoisonError::into_inner) =
                         Some(std::thread::current());
-                    // Pairs with the fence in `drain_into`: the head is read again (at the top
-                    // of the loop) after this flag is visible, so a drain in between wakes us.
-                    lane.waiting.store(true, Ordering::SeqCst);
-                    if lane.head.0.load(Ordering::SeqCst) == p.head
-                        && !lane.closed.load(Ordering::SeqCst)
-                    {
+                    if p.prepare_wait() && !lane.closed.load(Ordering::SeqCst) {
                         self.wake();
                         // The timeout only guards against a worker that has stopped.
                         std::thread::park_timeout(POLL_INTERVAL);
@@ -809,23 +667,10 @@ mod tests {
         }
         // The racing call: it checked `closed` before the round, so it writes and publishes.
         let mut item = Some(tick_item(1));
-        let slot = &lane.slots[(producer.tail & lane.mask) as usize];
-        #[allow(unsafe_code)]
-        // SAFETY: the test is the lane's only producer and the slot is free (nothing pushed).
-        unsafe {
-            (*slot.get()).write(Entry {
-                item: item.take().expect("item"),
-            });
-        }
-        producer.tail += 1;
-        producer.count += 1;
-        let produced = &lane.produced.0;
-        produced
-            .count
-            .store(producer.count, std::sync::atomic::Ordering::Relaxed);
-        produced
-            .tail
-            .store(producer.tail, std::sync::atomic::Ordering::Release);
+        assert_eq!(
+            producer.push_with(|slot| item.take().map(|item| slot.write(Entry { item }))),
+            super::Push::Written
+        );
         assert_eq!(
             queue.stranded(),
             1,
@@ -920,9 +765,9 @@ mod tests {
                     Pushed::Queued
                 ));
                 assert!(
-                    producer.tail & lane.mask < super::REWIND_FROM + 10,
+                    producer.next_slot() < super::REWIND_FROM + 10,
                     "slot {} used with a backlog of at most 10",
-                    producer.tail & lane.mask
+                    producer.next_slot()
                 );
             }
             assert_eq!(lane.drain_into(&mut out), 10);

@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the repository's own tooling.
 //!
-//! Commands: `ci` (exactly what CI runs), `demo` (the main job: the loan agent, its verified
+//! Commands: `ci` (exactly what CI runs), `loom` (the model checker over the queue's lock-free
+//! ring), `demo` (the main job: the loan agent, its verified
 //! audit log and a coverage report), `coverage` (audit coverage reports and gates, see `docs/COVERAGE.md`), `verify`
 //! (check an audit log directory, see `docs/FILE-FORMAT.md`).
 
@@ -19,11 +20,12 @@ fn main() -> ExitCode {
     match command {
         "ci" => tasks::ci(rest),
         "demo" => tasks::demo(rest),
+        "loom" => tasks::loom(rest),
         "coverage" => coverage::run(rest),
         "verify" => verify::run(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\ncommands:\n  ci         format, clippy, all tests, coverage gate (what .ci/run runs)\n  demo       run the loan agent, verify its audit log, report coverage\n  coverage   audit coverage of a workspace (--help for options)\n  verify     verify an audit log directory: verify <dir> [--key <vkey file>]"
+                "usage: cargo xtask <command>\n\ncommands:\n  ci         format, clippy, all tests, coverage gate, loom (what .ci/run runs)\n  loom       the loom model checker over the queue's lock-free ring\n  demo       run the loan agent, verify its audit log, report coverage\n  coverage   audit coverage of a workspace (--help for options)\n  verify     verify an audit log directory: verify <dir> [--key <vkey file>]"
             );
             ExitCode::from(2)
         }

@@ -1,4 +1,5 @@
-//! `cargo xtask ci` (exactly what CI runs) and `cargo xtask demo` (the main job).
+//! `cargo xtask ci` (exactly what CI runs), `cargo xtask loom` (the model checker over the
+//! queue's lock-free ring) and `cargo xtask demo` (the main job).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -40,8 +41,8 @@ fn finish(result: Result<(), String>) -> ExitCode {
 }
 
 /// fmt, clippy (warnings denied), the audit-coverage gate on this repository (whose examples
-/// carry deliberate gaps), then every test of every crate with every feature (trybuild UI tests,
-/// kill -9 crash tests, OTLP over real loopback sockets).
+/// carry deliberate gaps), every test of every crate with every feature (trybuild UI tests,
+/// kill -9 crash tests, OTLP over real loopback sockets), then the loom models of the ring.
 pub(crate) fn ci(_args: &[String]) -> ExitCode {
     finish((|| {
         let mut fmt = cargo();
@@ -90,8 +91,58 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
         step("package", package)?;
         let mut test = cargo();
         test.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
-        run_tests(test)
+        run_tests(test)?;
+        run_loom()
     })())
+}
+
+/// loom's model checker over the queue's lock-free ring (`audit-runtime/src/ring.rs`): every
+/// interleaving of each model in `ring/loom_tests.rs`, run through the ring's own code.
+pub(crate) fn loom(_args: &[String]) -> ExitCode {
+    finish(run_loom())
+}
+
+/// `--cfg loom` changes every crate's flags, so the build has its own target directory
+/// (`target/loom`) and leaves the normal one alone.
+fn run_loom() -> Result<(), String> {
+    use std::io::{BufRead as _, BufReader};
+    let start = std::time::Instant::now();
+    let flags = match std::env::var("RUSTFLAGS") {
+        Ok(f) if !f.trim().is_empty() => format!("{f} --cfg loom"),
+        _ => "--cfg loom".to_owned(),
+    };
+    let mut cmd = cargo();
+    cmd.env("RUSTFLAGS", flags)
+        // The dev profile: a cold build takes a third of a release one, and the models still
+        // run in seconds (`docs/BENCHMARKS.md`).
+        .args(["test", "-p", "audit-runtime", "--lib", "--target-dir"])
+        .arg(root().join("target/loom"))
+        .args(["ring::loom_tests::", "--", "--nocapture"]);
+    eprintln!("\n==> loom: {cmd:?}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("loom: cannot start: {e}"))?;
+    // Each model prints `loom: <name>: <n> executions`; none means the filter matched nothing.
+    let mut models = 0;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            models += line.matches("loom: ").count();
+        }
+    }
+    let status = child.wait().map_err(|e| format!("loom: {e}"))?;
+    println!(
+        "\nloom: {models} models checked in {:.1} s, build included",
+        start.elapsed().as_secs_f64()
+    );
+    if !status.success() {
+        return Err(format!("loom failed ({status})"));
+    }
+    if models == 0 {
+        return Err("loom: no model ran (renamed tests?)".to_owned());
+    }
+    Ok(())
 }
 
 /// Run the test suite, echoing its output, and end the log with one line that totals every
