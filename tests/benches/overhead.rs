@@ -40,7 +40,7 @@
 //! Exporters do no I/O: [`DiscardRecords`] and [`DiscardSpans`] count and drop what they get,
 //! and fastrace's reporter does the same, so the figures are the instrumentation's own.
 //!
-//! Run: `CARGO_TARGET_DIR=... cargo bench -p audit-tests --bench overhead` (about 3 minutes);
+//! Run: `CARGO_TARGET_DIR=... cargo bench -p audit-benches --bench overhead` (about 3 minutes);
 //! pass a filter as usual (`-- t1/audit`).
 
 use std::hint::black_box;

@@ -3,7 +3,7 @@
 //! holds nothing sensitive ("clean") and text with a few e-mails, card numbers and keys per KB
 //! ("pii").
 //!
-//! Run: `cargo bench -p audit-runtime --bench redaction`. Results go to `docs/BENCHMARKS.md`.
+//! Run: `cargo bench -p audit-benches --bench redaction`. Results go to `docs/BENCHMARKS.md`.
 
 use std::hint::black_box;
 

@@ -2,7 +2,7 @@
 //! fsync policy; bytes per record; verification speed; raw BLAKE3 throughput in the same run.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/tgt/filelog cargo bench -p audit-exporters --bench file_log
+//! cargo bench -p audit-benches --bench file_log
 //! ```
 //! Results and the machine they were measured on: `docs/BENCHMARKS.md`, "File log".
 

@@ -2,7 +2,7 @@
 //! BLAKE3 of the same bytes beside it), appends to the compact tree a writer keeps, building the
 //! full tree a prover keeps, and making and checking proofs in a tree of 2^20 leaves.
 //!
-//! Run: `cargo bench -p audit-runtime --bench merkle`. Results go to `docs/BENCHMARKS.md`,
+//! Run: `cargo bench -p audit-benches --bench merkle`. Results go to `docs/BENCHMARKS.md`,
 //! "Merkle tree".
 
 use std::hint::black_box;

@@ -2,7 +2,7 @@
 //! every request, as a collector would) on the same machine.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/tgt/otlp cargo bench -p audit-exporters --features otlp-receiver --bench otlp
+//! cargo bench -p audit-benches --bench otlp
 //! ```
 //! Results and the machine they were measured on: `docs/BENCHMARKS.md`, "OTLP".
 //!
