@@ -670,3 +670,100 @@ fn a_refused_stack_reservation_falls_back_to_a_smaller_limit() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn impls_with_different_generic_arguments_get_distinct_ids() {
+    let ws = fixtures().join("generics");
+    let report = json_report(&ws, &[]);
+    let expected: BTreeMap<String, String> = [
+        // `impl Agent<Fast>` and `impl Agent<Careful>`: the arguments tell the points apart
+        ("router::Agent<Fast>::decide_route", "audited"),
+        ("router::Agent<Careful>::decide_route", "unaudited"),
+        // one `impl<T> Wrapper<T>`: no collision, the id keeps its plain form
+        ("router::Wrapper::decide_once", "unaudited"),
+        // trait impls for both instances, and two instances of one generic trait
+        ("router::<Agent<Fast> as Tool>::call", "unaudited"),
+        ("router::<Agent<Careful> as Tool>::call", "unaudited"),
+        ("router::<Route as From<u8>>::from", "unaudited"),
+        ("router::<Route as From<&'static str>>::from", "unaudited"),
+        // the same function under two cfgs: numbered in file order
+        ("router::decide_platform", "unaudited"),
+        ("router::decide_platform#2", "unaudited"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(statuses(&report), expected);
+    assert_eq!(report["summary"]["points"].as_u64(), Some(9));
+}
+
+#[test]
+fn a_baseline_does_not_hide_a_gap_in_another_instance_of_a_generic_impl() {
+    let tmp = temp_dir("generics-baseline");
+    let ws = tmp.join("ws");
+    copy_dir(&fixtures().join("generics"), &ws);
+    let baseline = tmp.join("baseline.json");
+    let (ws_s, base_s) = (
+        ws.to_str().expect("utf-8"),
+        baseline.to_str().expect("utf-8"),
+    );
+    let first = xtask(&[
+        "--workspace",
+        ws_s,
+        "--no-write",
+        "--write-baseline",
+        base_s,
+    ]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // `--no-write` writes no report, but the baseline asked for explicitly.
+    let b: Value =
+        serde_json::from_str(&std::fs::read_to_string(&baseline).expect("baseline")).expect("json");
+    let accepted: Vec<&str> = b["unaudited"]
+        .as_array()
+        .expect("unaudited")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        accepted.contains(&"router::Agent<Careful>::decide_route"),
+        "{b}"
+    );
+    assert!(
+        !accepted.iter().any(|id| id.contains("Fast>::decide_route")),
+        "{b}"
+    );
+    assert_eq!(
+        xtask(&["--workspace", ws_s, "--no-write", "--baseline", base_s]).code,
+        0
+    );
+
+    // Drop the audit attribute of `Agent<Fast>::decide_route`: a new gap, with the same type
+    // and function name as an accepted one. It must fail the gate.
+    let lib = ws.join("src/lib.rs");
+    let src = std::fs::read_to_string(&lib).expect("lib.rs");
+    let edited = src.replacen(
+        "    #[audited_decision(unversioned = \"fixture\")]\n",
+        "",
+        1,
+    );
+    assert_ne!(src, edited, "the fixture has the attribute");
+    std::fs::write(&lib, edited).expect("write");
+    let r = xtask(&[
+        "--workspace",
+        ws_s,
+        "--no-write",
+        "--baseline",
+        base_s,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).expect("json");
+    let detail = report["gates"][0]["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("1 new unaudited points")
+            && detail.contains("new gap: router::Agent<Fast>::decide_route"),
+        "{detail}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

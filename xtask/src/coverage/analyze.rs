@@ -477,19 +477,63 @@ fn quality(p: &Point, f: &FnFacts, config: &Config, out: &mut Vec<Finding>) {
     }
 }
 
-fn point_id(f: &FnFacts) -> String {
+/// The id of a point: `module::fn`, `module::Type::fn` or `module::<Type as Trait>::fn`. With
+/// `generics`, the generic arguments of the impl's self type and trait are spelt too
+/// (`module::Agent<A>::fn`, `module::<Id as From<u8>>::from`); they are only used where the
+/// plain ids of two points collide, so every other id stays as it always was.
+fn point_id(f: &FnFacts, generics: bool) -> String {
+    let g = |x: &Option<String>| {
+        if generics {
+            x.clone().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
     match (&f.self_type, &f.trait_path) {
         (Some(t), Some(tr)) => {
             format!(
-                "{}::<{t} as {}>::{}",
+                "{}::<{t}{} as {}{}>::{}",
                 f.module,
+                g(&f.self_generics),
                 tr.last().map_or("?", String::as_str),
+                g(&f.trait_generics),
                 f.function
             )
         }
-        (Some(t), None) => format!("{}::{t}::{}", f.module, f.function),
+        (Some(t), None) => format!("{}::{t}{}::{}", f.module, g(&f.self_generics), f.function),
         _ => format!("{}::{}", f.module, f.function),
     }
+}
+
+/// Unique ids for the points `fns` (in file and line order). A plain id shared by several points
+/// takes the generic arguments of the impls (`Agent<A>::decide`, `Agent<B>::decide`); an id still
+/// shared after that (the same function under two `cfg`s, say) gets `#2`, `#3`, .. on the later
+/// ones. Without this a baseline listing one point's gap would hide the other's.
+fn unique_ids(fns: &[&FnFacts]) -> Vec<String> {
+    let plain: Vec<String> = fns.iter().map(|f| point_id(f, false)).collect();
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for id in &plain {
+        *count.entry(id).or_default() += 1;
+    }
+    let ids: Vec<String> = fns
+        .iter()
+        .zip(&plain)
+        .map(|(f, id)| {
+            if count[id.as_str()] > 1 {
+                point_id(f, true)
+            } else {
+                id.clone()
+            }
+        })
+        .collect();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    ids.into_iter()
+        .map(|id| {
+            let n = seen.entry(id.clone()).or_default();
+            *n += 1;
+            if *n == 1 { id } else { format!("{id}#{n}") }
+        })
+        .collect()
 }
 
 /// Scan `ws` with `config` and build the static report.
@@ -508,7 +552,38 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
     let mut points = Vec::new();
     let mut findings = Vec::new();
     let mut lines = 0u64;
-    for file in &files {
+    // The rules of every function, then the ids of those that are points (file and line order,
+    // so the `#n` of a remaining collision does not depend on the scan's thread schedule).
+    let mut rules: Vec<Vec<Vec<String>>> = files
+        .iter()
+        .map(|file| {
+            file.scan
+                .fns
+                .iter()
+                .map(|f| matched_rules(f, config, &structs[file.pkg]))
+                .collect()
+        })
+        .collect();
+    let mut candidates: Vec<(usize, usize)> = Vec::new();
+    for (fi, file) in files.iter().enumerate() {
+        for (ni, f) in file.scan.fns.iter().enumerate() {
+            let exempt = f.exemption.as_ref().is_some_and(|e| e.reason.is_some());
+            if f.audit.is_some() || exempt || !rules[fi][ni].is_empty() {
+                candidates.push((fi, ni));
+            }
+        }
+    }
+    candidates.sort_by_key(|&(fi, ni)| (&files[fi].rel, files[fi].scan.fns[ni].line));
+    let cand_fns: Vec<&FnFacts> = candidates
+        .iter()
+        .map(|&(fi, ni)| &files[fi].scan.fns[ni])
+        .collect();
+    let mut ids: HashMap<(usize, usize), String> = candidates
+        .iter()
+        .copied()
+        .zip(unique_ids(&cand_fns))
+        .collect();
+    for (fi, file) in files.iter().enumerate() {
         lines += file.scan.lines as u64;
         if let Some(e) = &file.scan.parse_error {
             parse_errors.push(ParseError {
@@ -519,9 +594,9 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
             });
         }
         let pkg = &ws.packages[file.pkg];
-        for f in &file.scan.fns {
-            let rules = matched_rules(f, config, &structs[file.pkg]);
-            let id = point_id(f);
+        for (ni, f) in file.scan.fns.iter().enumerate() {
+            let rules = std::mem::take(&mut rules[fi][ni]);
+            let id = ids.remove(&(fi, ni)).unwrap_or_else(|| point_id(f, false));
             if let Some(ex) = &f.exemption
                 && ex.reason.is_none()
             {
