@@ -767,3 +767,65 @@ fn a_baseline_does_not_hide_a_gap_in_another_instance_of_a_generic_impl() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn zero_candidate_points_fail_a_gate_and_never_read_as_full_coverage() {
+    let ws = fixtures().join("no-points");
+    let ws = ws.to_str().expect("utf-8");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--workspace", ws, "--no-write"];
+        args.extend_from_slice(extra);
+        xtask(&args)
+    };
+    // Every gate that 0 of 0 would pass trivially fails instead, with the reason.
+    for gate in [
+        &["--fail-under", "80"][..],
+        &["--max-unaudited", "0"],
+        &["--min-complete-annotations", "100"],
+        &["--deny-parse-errors"],
+    ] {
+        let r = run(gate);
+        assert_eq!(r.code, 1, "{gate:?}: {}", r.stdout);
+        assert!(
+            r.stdout
+                .contains("FAIL no_points: no candidate points in 1 scanned files"),
+            "{gate:?}: {}",
+            r.stdout
+        );
+    }
+    // Said to be expected: the gates pass.
+    let r = run(&["--fail-under", "80", "--allow-no-points"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("PASS no_points"), "{}", r.stdout);
+    // No gate: exit 0, but the table says so loudly and shows no percentage.
+    let r = run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("WARNING: no candidate points"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("100.00%"), "{}", r.stdout);
+    for (format, marker) in [
+        ("markdown", "**Warning: no candidate points"),
+        ("json", "\"points\": 0"),
+    ] {
+        let r = run(&["--format", format]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains(marker), "{format}: {}", r.stdout);
+        assert!(!r.stdout.contains("100.00%"), "{format}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("warning: no candidate points"),
+            "{format}: {}",
+            r.stderr
+        );
+    }
+    let tmp = temp_dir("no-points-html");
+    let html = tmp.join("r.html");
+    let r = run(&["--html", html.to_str().expect("utf-8"), "--format", "none"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert!(page.contains("no candidate points"));
+    assert!(!page.contains("100.00%"));
+    let _ = std::fs::remove_dir_all(&tmp);
+}

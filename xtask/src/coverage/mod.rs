@@ -64,6 +64,8 @@ Gates (exit code 1 when one fails):
   --baseline <FILE>         fail only on gaps not in this baseline (or earlier JSON report)
   --write-baseline <FILE>   write the current gaps as a baseline
   --deny-parse-errors       fail when a file could not be parsed
+  --allow-no-points         let the gates pass when no candidate point was found (by default
+                            any gate fails on a workspace with none: 0 of 0 is not 100%)
 ";
 
 /// Parsed command line.
@@ -148,6 +150,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
             "--baseline" => a.baseline_path = Some(value()?.into()),
             "--write-baseline" => a.write_baseline = Some(value()?.into()),
             "--deny-parse-errors" => a.gates.deny_parse_errors = true,
+            "--allow-no-points" => a.gates.allow_no_points = true,
             "-h" | "--help" => a.help = true,
             other => bail!("unknown option `{other}`\n\n{USAGE}"),
         }
@@ -278,6 +281,10 @@ pub fn run(args: &[String]) -> ExitCode {
                 println!("\nReports written next to {}", p.display());
             }
         }
+    }
+    if report.summary.points == 0 && a.format != "terminal" {
+        // The terminal table carries the warning; other formats go to a file or a pipe.
+        eprintln!("warning: {}", render::NO_POINTS);
     }
     if report.gates_failed() {
         eprintln!("audit coverage: a gate failed");

@@ -22,7 +22,11 @@ fn row(label: &str, c: &Counts) -> [String; 7] {
         c.audited.to_string(),
         c.unaudited.to_string(),
         c.exempt.to_string(),
-        format!("{:.2}%", c.coverage_percent),
+        if c.points == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}%", c.coverage_percent)
+        },
         if c.audited == 0 {
             "-".to_owned()
         } else {
@@ -52,6 +56,12 @@ fn table_rows(report: &Report) -> Vec<[String; 7]> {
     rows.push(row("TOTAL", &report.summary));
     rows
 }
+
+/// What every rendering says instead of a percentage when nothing was found to measure: 0 of 0
+/// is not 100% coverage.
+pub const NO_POINTS: &str = "no candidate points: the rules matched no function and nothing is \
+     audited, so there is no coverage to measure (check the workspace path and the [coverage] \
+     rules; a gate fails on this unless --allow-no-points)";
 
 fn location(p: &Point) -> String {
     format!("{}:{}", p.file, p.line)
@@ -91,6 +101,9 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
             let _ = writeln!(out, "{}", "-".repeat(total));
         }
         let _ = writeln!(out, "{}", line(r));
+    }
+    if report.summary.points == 0 {
+        let _ = writeln!(out, "\nWARNING: {NO_POINTS}");
     }
     let unaudited: Vec<&Point> = report
         .points
@@ -261,19 +274,27 @@ pub fn markdown(report: &Report) -> String {
     let s = &report.summary;
     let mut out = String::new();
     let _ = writeln!(out, "# Audit coverage\n");
-    let _ = writeln!(
-        out,
-        "**{:.2}%** of {} decision points audited ({} audited, {} unaudited, {} exempt); \
-         {:.2}% of annotations complete. {} files, {} lines scanned.\n",
-        s.coverage_percent,
-        s.points,
-        s.audited,
-        s.unaudited,
-        s.exempt,
-        s.complete_percent,
-        report.files_scanned,
-        report.lines_scanned
-    );
+    if s.points == 0 {
+        let _ = writeln!(
+            out,
+            "> **Warning: {NO_POINTS}.** {} exempt; {} files, {} lines scanned.\n",
+            s.exempt, report.files_scanned, report.lines_scanned
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "**{:.2}%** of {} decision points audited ({} audited, {} unaudited, {} exempt); \
+             {:.2}% of annotations complete. {} files, {} lines scanned.\n",
+            s.coverage_percent,
+            s.points,
+            s.audited,
+            s.unaudited,
+            s.exempt,
+            s.complete_percent,
+            report.files_scanned,
+            report.lines_scanned
+        );
+    }
     if !report.gates.is_empty() {
         let _ = writeln!(out, "## Gates\n\n| Gate | Result | Detail |\n|---|---|---|");
         for g in &report.gates {
