@@ -679,6 +679,8 @@ fn impls_with_different_generic_arguments_get_distinct_ids() {
         // `impl Agent<Fast>` and `impl Agent<Careful>`: the arguments tell the points apart
         ("router::Agent<Fast>::decide_route", "audited"),
         ("router::Agent<Careful>::decide_route", "unaudited"),
+        ("router::Pair<u8, u16>::decide_pair", "unaudited"),
+        ("router::Pair<u16, u8>::decide_pair", "unaudited"),
         // one `impl<T> Wrapper<T>`: no collision, the id keeps its plain form
         ("router::Wrapper::decide_once", "unaudited"),
         // trait impls for both instances, and two instances of one generic trait
@@ -694,7 +696,7 @@ fn impls_with_different_generic_arguments_get_distinct_ids() {
     .map(|(a, b)| (a.to_owned(), b.to_owned()))
     .collect();
     assert_eq!(statuses(&report), expected);
-    assert_eq!(report["summary"]["points"].as_u64(), Some(9));
+    assert_eq!(report["summary"]["points"].as_u64(), Some(11));
 }
 
 #[test]
@@ -828,4 +830,134 @@ fn zero_candidate_points_fail_a_gate_and_never_read_as_full_coverage() {
     assert!(page.contains("no candidate points"));
     assert!(!page.contains("100.00%"));
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Checks what lcov's own reader (genhtml, `lcov --summary`, 1.16 and 2.x) needs of a tracefile:
+/// not empty, at least one `DA` record, `FN` names without a comma (it reads `[^,]+`), unique
+/// within a file, and every `FNDA` naming an `FN`. Returns the number of `FN` records.
+fn check_lcov(text: &str) -> Result<usize, String> {
+    if !text.lines().any(|l| l.starts_with("DA:")) {
+        return Err(format!(
+            "no DA record: genhtml says \"no valid records\"\n{text}"
+        ));
+    }
+    let mut fns = 0;
+    for record in text.split_terminator("end_of_record\n") {
+        let mut names = std::collections::BTreeSet::new();
+        for l in record.lines() {
+            if let Some(rest) = l.strip_prefix("FN:") {
+                let (line, name) = rest.split_once(',').ok_or(format!("bad FN: {l}"))?;
+                line.parse::<u32>()
+                    .map_err(|_| format!("bad FN line: {l}"))?;
+                if name.contains(',') {
+                    return Err(format!("comma in a function name: {l}"));
+                }
+                if !names.insert(name.to_owned()) {
+                    return Err(format!("function name twice in one file: {l}"));
+                }
+                fns += 1;
+            }
+        }
+        for l in record.lines() {
+            if let Some(rest) = l.strip_prefix("FNDA:") {
+                let (_, name) = rest.split_once(',').ok_or(format!("bad FNDA: {l}"))?;
+                if !names.contains(name) {
+                    return Err(format!("FNDA without its FN: {l}"));
+                }
+            }
+        }
+    }
+    Ok(fns)
+}
+
+/// Run the real genhtml on `lcov` from `ws` when it is installed (`apt-get install lcov`).
+fn genhtml(ws: &Path, lcov: &str) -> Option<String> {
+    let tmp = temp_dir(&format!(
+        "genhtml-{}",
+        ws.file_name().and_then(|n| n.to_str()).unwrap_or("ws")
+    ));
+    let file = tmp.join("coverage.lcov");
+    std::fs::write(&file, lcov).expect("write lcov");
+    let out = Command::new("genhtml")
+        .arg("-q")
+        .arg("-o")
+        .arg(tmp.join("html"))
+        .arg(&file)
+        .current_dir(ws)
+        .output();
+    let result = match out {
+        Err(_) => {
+            eprintln!("genhtml not installed: checked the format only");
+            None
+        }
+        Ok(o) => {
+            assert!(
+                o.status.success(),
+                "genhtml rejected the tracefile: {}\n{lcov}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            Some(std::fs::read_to_string(tmp.join("html/index.html")).expect("genhtml index"))
+        }
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+#[test]
+fn lcov_is_never_empty_and_names_every_point_once_without_commas() {
+    let lcov_of = |ws: &Path| {
+        let r = xtask(&[
+            "--workspace",
+            ws.to_str().expect("utf-8"),
+            "--no-write",
+            "--format",
+            "lcov",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    // Generic impls: 11 points, names with the comma of `Pair<u8, u16>` rewritten.
+    let ws = fixtures().join("generics");
+    let text = lcov_of(&ws);
+    assert_eq!(check_lcov(&text), Ok(11));
+    assert!(
+        text.contains("FN:26,router::Pair<u8; u16>::decide_pair\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FNDA:0,router::Pair<u16; u8>::decide_pair\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FNDA:0,router::decide_platform#2\n"),
+        "{text}"
+    );
+    golden(&ws.join("expected.lcov"), &text);
+    if let Some(index) = genhtml(&ws, &text) {
+        // genhtml counted every function: 1 of 11 audited.
+        assert!(
+            index.contains("headerCovTableEntry\">1<")
+                && index.contains("headerCovTableEntry\">11<"),
+            "{index}"
+        );
+    }
+    // No candidate point: still a valid tracefile, reading 0%, saying why in its test name.
+    let ws = fixtures().join("no-points");
+    let text = lcov_of(&ws);
+    assert!(!text.is_empty());
+    assert_eq!(check_lcov(&text), Ok(0));
+    assert!(
+        text.starts_with("TN:audit_coverage_no_candidate_points\nSF:Cargo.toml\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("DA:1,0\n") && text.contains("LH:0\n"),
+        "{text}"
+    );
+    genhtml(&ws, &text);
+    // The agents fixture passes the same checks.
+    let ws = fixtures().join("agents");
+    let text = lcov_of(&ws);
+    assert_eq!(check_lcov(&text), Ok(20));
+    genhtml(&ws, &text);
 }

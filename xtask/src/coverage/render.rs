@@ -473,25 +473,51 @@ pub fn json(report: &Report) -> String {
     s
 }
 
-/// LCOV: one function record per decision point (hit once when audited, zero times when not;
-/// exempt points are left out), plus a line record on the `fn` line so line-based tools
-/// (Codecov, editor gutters) show it. Paths are relative to the workspace root.
+/// The LCOV tracefile: per file, one `FN`/`FNDA` record per decision point (hit 1 when audited,
+/// 0 when not; exempt points are left out) and a `DA` record on its `fn` line, so line-based
+/// tools (Codecov, editor gutters) show it. Paths are relative to the workspace root.
+///
+/// What must hold, for genhtml (lcov 1.16 and 2.x) and Codecov:
+/// - the file is never empty and always has a `DA` record (genhtml rejects a file without one,
+///   "no valid records found"): with no point to record, one record says so in its test name,
+///   `TN:audit_coverage_no_candidate_points`, on line 1 of the workspace's `Cargo.toml` with 0
+///   hits, so the tracefile reads as 0%, never as full coverage;
+/// - function names contain no comma (lcov reads a name as `[^,]+`, so `Agent<A, B>::f` would
+///   be cut to `Agent<A`): a `,` in an id is written `;`;
+/// - function names are unique within a file (lcov merges records of one name): ids are unique
+///   already, and a name that the comma rewrite would make collide gets `#n`.
 pub fn lcov(report: &Report) -> String {
     let mut by_file: BTreeMap<&str, Vec<&Point>> = BTreeMap::new();
     for p in report.points.iter().filter(|p| p.status != Status::Exempt) {
         by_file.entry(&p.file).or_default().push(p);
     }
     let mut out = String::new();
+    if by_file.is_empty() {
+        out.push_str(
+            "TN:audit_coverage_no_candidate_points\nSF:Cargo.toml\nFNF:0\nFNH:0\nDA:1,0\nLF:1\nLH:0\nend_of_record\n",
+        );
+        return out;
+    }
     for (file, points) in by_file {
         let _ = writeln!(out, "TN:audit_coverage\nSF:{file}");
-        for p in &points {
-            let _ = writeln!(out, "FN:{},{}", p.line, p.id);
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        let names: Vec<String> = points
+            .iter()
+            .map(|p| {
+                let name = p.id.replace(',', ";");
+                let n = seen.entry(name.clone()).or_default();
+                *n += 1;
+                if *n == 1 { name } else { format!("{name}#{n}") }
+            })
+            .collect();
+        for (p, name) in points.iter().zip(&names) {
+            let _ = writeln!(out, "FN:{},{name}", p.line);
         }
         let mut hit = 0;
-        for p in &points {
+        for (p, name) in points.iter().zip(&names) {
             let h = u8::from(p.status == Status::Audited);
             hit += u64::from(h);
-            let _ = writeln!(out, "FNDA:{h},{}", p.id);
+            let _ = writeln!(out, "FNDA:{h},{name}");
         }
         let _ = writeln!(out, "FNF:{}\nFNH:{hit}", points.len());
         for p in &points {

@@ -19,6 +19,21 @@ impl Agent<Careful> {
     }
 }
 
+/// Arguments with a comma: LCOV cannot carry a comma in a function name.
+pub struct Pair<A, B>(pub A, pub B);
+
+impl Pair<u8, u16> {
+    pub fn decide_pair(&self) -> u32 {
+        u32::from(self.0) + u32::from(self.1)
+    }
+}
+
+impl Pair<u16, u8> {
+    pub fn decide_pair(&self) -> u32 {
+        u32::from(self.0) * u32::from(self.1)
+    }
+}
+
 /// One impl only: its id keeps the plain form `router::Wrapper::decide_once`.
 pub struct Wrapper<T>(pub T);
 
