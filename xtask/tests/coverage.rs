@@ -961,3 +961,77 @@ fn lcov_is_never_empty_and_names_every_point_once_without_commas() {
     assert_eq!(check_lcov(&text), Ok(20));
     genhtml(&ws, &text);
 }
+
+#[test]
+fn package_scopes_a_run_and_a_bare_path_is_the_workspace() {
+    let ws = fixtures().join("agents");
+    let ws_s = ws.to_str().expect("utf-8");
+    // `--package support` (and `-p`): only that member's points, counted alone.
+    for flag in ["--package", "-p"] {
+        let report = json_report(&ws, &[flag, "support"]);
+        let ids: Vec<String> = statuses(&report).into_keys().collect();
+        assert_eq!(
+            ids,
+            [
+                "support::decide_banner",
+                "support::decide_route",
+                "support::reply",
+                "support::run"
+            ]
+        );
+        assert_eq!(report["packages"], serde_json::json!(["support"]));
+        let s = &report["summary"];
+        assert_eq!(
+            (s["points"].as_u64(), s["audited"].as_u64()),
+            (Some(3), Some(2))
+        );
+    }
+    // Repeated: both members, the full report.
+    let both = json_report(&ws, &["-p", "support", "--package", "loans"]);
+    assert_eq!(both["summary"]["points"].as_u64(), Some(20));
+    // Unscoped reports carry no `packages` field (the golden JSON is unchanged).
+    assert!(json_report(&ws, &[]).get("packages").is_none());
+    let r = xtask(&["--workspace", ws_s, "--no-write", "--package", "nope"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("--package nope: no such member of the workspace")
+            && r.stderr.contains("(members: loans, support)"),
+        "{}",
+        r.stderr
+    );
+
+    // A bare path is the workspace, like `--workspace`.
+    let r = xtask(&[ws_s, "--no-write", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(report["summary"]["points"].as_u64(), Some(20));
+    let manifest = ws.join("Cargo.toml");
+    let r = xtask(&[
+        manifest.to_str().expect("utf-8"),
+        "--no-write",
+        "-p",
+        "loans",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(", package loans ("), "{}", r.stdout);
+    // A bare word that is no path gets the hint, not a scan of the current directory.
+    let r = xtask(&["no-such-workspace", "--no-write"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(
+            "unexpected argument `no-such-workspace` (no such file or directory): did you mean \
+             `--workspace no-such-workspace`"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Two workspaces, in any order: an error, not the last one silently.
+    let other = fixtures().join("generics");
+    let other = other.to_str().expect("utf-8");
+    for args in [[ws_s, "--workspace", other], ["--workspace", other, ws_s]] {
+        let r = xtask(&[&args[..], &["--no-write"]].concat());
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(r.stderr.contains("give one workspace path"), "{}", r.stderr);
+    }
+}

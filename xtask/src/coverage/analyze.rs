@@ -702,6 +702,7 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
         workspace_root: ws.root.to_string_lossy().into_owned(),
+        packages: Vec::new(),
         config: config_info,
         files_scanned: files.len() as u64,
         lines_scanned: lines,

@@ -90,8 +90,15 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
     };
     let _ = writeln!(
         out,
-        "Audit coverage of {} ({} files, {} lines)",
-        report.workspace_root, report.files_scanned, report.lines_scanned
+        "Audit coverage of {}{} ({} files, {} lines)",
+        report.workspace_root,
+        if report.packages.is_empty() {
+            String::new()
+        } else {
+            format!(", package {}", report.packages.join(", "))
+        },
+        report.files_scanned,
+        report.lines_scanned
     );
     let _ = writeln!(out, "{}", line(&HEADERS.map(str::to_owned)));
     let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
