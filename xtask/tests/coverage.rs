@@ -1035,3 +1035,50 @@ fn package_scopes_a_run_and_a_bare_path_is_the_workspace() {
         assert!(r.stderr.contains("give one workspace path"), "{}", r.stderr);
     }
 }
+
+#[test]
+fn config_paths_outside_the_workspace_are_printed_as_they_are() {
+    let tmp = temp_dir("outside-config");
+    let rules = tmp.join("rules.toml");
+    std::fs::copy(fixtures().join("agents/audit.toml"), &rules).expect("copy rules");
+    let rules_abs = std::fs::canonicalize(&rules).expect("canonical");
+    let rules_abs = rules_abs.to_str().expect("utf-8");
+    let ws = std::fs::canonicalize(fixtures().join("agents")).expect("canonical ws");
+    // From a directory where the rules are `rules.toml` and the workspace is elsewhere: the
+    // report must not say `rules.toml` (that reads as the workspace's) nor `//tmp/...`.
+    let run = |cwd: &Path, config: &str, format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .current_dir(cwd)
+            .args(["coverage", "--workspace"])
+            .arg(&ws)
+            .args(["--no-write", "--config", config, "--format", format])
+            .output()
+            .expect("run xtask");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    for (cwd, config) in [(tmp.as_path(), "rules.toml"), (ws.as_path(), rules_abs)] {
+        let report: Value = serde_json::from_str(&run(cwd, config, "json")).expect("json");
+        assert_eq!(report["config"]["source"], "explicit");
+        assert_eq!(
+            report["config"]["path"], rules_abs,
+            "--config {config} from {cwd:?}"
+        );
+        let text = run(cwd, config, "terminal");
+        assert!(text.contains(&format!("\nRules: {rules_abs}\n")), "{text}");
+    }
+    // A relative path into the workspace from outside it prints relative to the workspace.
+    let parent = ws.parent().expect("parent");
+    let report: Value =
+        serde_json::from_str(&run(parent, "agents/audit.toml", "json")).expect("json");
+    assert_eq!(report["config"]["path"], "audit.toml");
+    // Found in the workspace: relative, as before.
+    let report = json_report(&ws, &[]);
+    assert_eq!(report["config"]["path"], "audit.toml");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

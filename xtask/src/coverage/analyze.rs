@@ -47,13 +47,60 @@ struct Job {
     pkg: usize,
 }
 
-/// The path of `p` relative to `root`, with `/` separators.
+/// How a path is shown in reports: relative to `root` with `/` separators when it lies inside
+/// the workspace, else absolute. A relative `p` is taken from the current directory (as the
+/// command line gave it), and `.` and `..` are resolved lexically, so `--config ../rules.toml`
+/// prints `/abs/rules.toml` (not `../rules.toml`, which reads as relative to the workspace, nor
+/// `//abs/rules.toml`), and a file reached through `#[path = "../../shared/x.rs"]` outside the
+/// workspace prints its absolute path.
 pub fn relative(root: &Path, p: &Path) -> String {
-    let rel = p.strip_prefix(root).unwrap_or(p);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    let abs = if p.is_absolute() {
+        normalize(p)
+    } else {
+        std::env::current_dir().map_or_else(|_| normalize(p), |cwd| normalize(&cwd.join(p)))
+    };
+    let root = normalize(root);
+    let inside = abs
+        .strip_prefix(&root)
+        .ok()
+        .map(Path::to_path_buf)
+        .or_else(|| {
+            // Through a symlink (a temp dir, a checkout under a linked home): compare real paths.
+            let (a, r) = (
+                std::fs::canonicalize(&abs).ok()?,
+                std::fs::canonicalize(&root).ok()?,
+            );
+            a.strip_prefix(r).ok().map(Path::to_path_buf)
+        });
+    match inside {
+        Some(rel) => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => abs.to_string_lossy().replace('\\', "/"),
+    }
+}
+
+/// `p` with `.` dropped and `..` applied to the component before it (no file system access).
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`; a relative path keeps its leading `..`s.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// Scan `jobs` on all cores; results in job order.
@@ -723,6 +770,28 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_print_relative_inside_the_workspace_and_absolute_outside() {
+        let root = Path::new("/w/ws");
+        assert_eq!(relative(root, Path::new("/w/ws/audit.toml")), "audit.toml");
+        assert_eq!(
+            relative(root, Path::new("/w/ws/src/../src/./lib.rs")),
+            "src/lib.rs"
+        );
+        assert_eq!(relative(root, Path::new("/w/rules.toml")), "/w/rules.toml");
+        assert_eq!(
+            relative(root, Path::new("/w/ws/../rules.toml")),
+            "/w/rules.toml"
+        );
+        assert_eq!(
+            relative(root, Path::new("/w/ws/../../../x.toml")),
+            "/x.toml"
+        );
+        // A sibling whose name starts like the root is outside it.
+        assert_eq!(relative(root, Path::new("/w/ws2/a.toml")), "/w/ws2/a.toml");
+        assert_eq!(normalize(Path::new("../../a/../b")), Path::new("../../b"));
+    }
 
     #[test]
     fn configured_paths_match_suffixes() {

@@ -100,6 +100,16 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
         report.files_scanned,
         report.lines_scanned
     );
+    let _ = writeln!(
+        out,
+        "Rules: {}",
+        match (&report.config.path, report.config.source.as_str()) {
+            (Some(p), "workspace_metadata") => format!("{p} [workspace.metadata.audit.coverage]"),
+            (Some(p), _) => p.clone(),
+            (None, _) =>
+                "defaults (no audit.toml, no [workspace.metadata.audit.coverage])".to_owned(),
+        }
+    );
     let _ = writeln!(out, "{}", line(&HEADERS.map(str::to_owned)));
     let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
     let _ = writeln!(out, "{}", "-".repeat(total));
