@@ -697,6 +697,23 @@ fn impls_with_different_generic_arguments_get_distinct_ids() {
     .collect();
     assert_eq!(statuses(&report), expected);
     assert_eq!(report["summary"]["points"].as_u64(), Some(11));
+    // The `<` and `>` of the ids are escaped in the HTML report.
+    let tmp = temp_dir("generics-html");
+    let html = tmp.join("r.html");
+    let r = xtask(&[
+        "--workspace",
+        ws.to_str().expect("utf-8"),
+        "--no-write",
+        "--format",
+        "none",
+        "--html",
+        html.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = std::fs::read_to_string(&html).expect("html");
+    check_html(&page).expect("well-formed HTML");
+    assert!(page.contains("router::Agent&lt;Careful&gt;::decide_route"));
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -822,6 +839,30 @@ fn zero_candidate_points_fail_a_gate_and_never_read_as_full_coverage() {
             r.stderr
         );
     }
+    // The intended rule: two unaudited points, none audited. Coverage is 0%, and the
+    // completeness gate cannot pass on 0 of 0 annotations either.
+    let tmp = temp_dir("no-audited");
+    let fixed = tmp.join("rules.toml");
+    std::fs::write(&fixed, "[coverage]\nfunctions = [\"decide_*\"]\n").expect("rules");
+    let fixed = fixed.to_str().expect("utf-8");
+    let r = run(&["--config", fixed, "--min-complete-annotations", "50"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("FAIL min_complete_annotations: no audited point, so no complete annotation"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("no_points"), "{}", r.stdout);
+    let r = run(&["--config", fixed, "--format", "markdown"]);
+    assert!(
+        r.stdout.contains("**0.00%** of 2 decision points audited")
+            && r.stdout.contains("no annotation to judge")
+            && !r.stdout.contains("100.00%"),
+        "{}",
+        r.stdout
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
     let tmp = temp_dir("no-points-html");
     let html = tmp.join("r.html");
     let r = run(&["--html", html.to_str().expect("utf-8"), "--format", "none"]);

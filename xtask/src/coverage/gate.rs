@@ -132,13 +132,18 @@ pub fn evaluate(report: &mut Report, gates: &Gates) {
         });
     }
     if let Some(min) = gates.min_complete {
+        // With nothing audited, 0 of 0 annotations would read as 100% complete.
         out.push(GateResult {
             gate: "min_complete_annotations".to_owned(),
-            passed: s.complete_percent >= min,
-            detail: format!(
-                "{:.2}% of annotations complete, {} of {} (required: at least {min}%)",
-                s.complete_percent, s.complete, s.audited
-            ),
+            passed: s.audited > 0 && s.complete_percent >= min,
+            detail: if s.audited == 0 {
+                format!("no audited point, so no complete annotation (required: at least {min}%)")
+            } else {
+                format!(
+                    "{:.2}% of annotations complete, {} of {} (required: at least {min}%)",
+                    s.complete_percent, s.complete, s.audited
+                )
+            },
         });
     }
     if let Some(b) = &gates.baseline {

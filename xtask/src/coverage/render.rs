@@ -301,13 +301,17 @@ pub fn markdown(report: &Report) -> String {
         let _ = writeln!(
             out,
             "**{:.2}%** of {} decision points audited ({} audited, {} unaudited, {} exempt); \
-             {:.2}% of annotations complete. {} files, {} lines scanned.\n",
+             {}. {} files, {} lines scanned.\n",
             s.coverage_percent,
             s.points,
             s.audited,
             s.unaudited,
             s.exempt,
-            s.complete_percent,
+            if s.audited == 0 {
+                "no annotation to judge".to_owned()
+            } else {
+                format!("{:.2}% of annotations complete", s.complete_percent)
+            },
             report.files_scanned,
             report.lines_scanned
         );
