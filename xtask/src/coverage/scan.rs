@@ -669,6 +669,8 @@ fn generic_args(args: &syn::PathArguments) -> Option<String> {
         let glue = out.is_empty()
             || out.ends_with(['<', '&', ':', '(', '['])
             || tok.starts_with(['<', '>', ',', ';', ':', ')', ']'])
+            // `Fn(u8)`, but `(u8, u16)` after a comma keeps its space.
+            || (tok.starts_with('(') && out.ends_with(|c: char| c.is_alphanumeric() || c == '_'))
             || tok.is_empty();
         if !glue {
             out.push(' ');
@@ -1227,6 +1229,28 @@ impl<'ast> Visit<'ast> for Body<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generic_arguments_are_spelt_compactly() {
+        let args = |ty: &str| {
+            let p: syn::TypePath = syn::parse_str(ty).expect("type");
+            generic_args(&p.path.segments.last().expect("segment").arguments)
+        };
+        assert_eq!(args("Agent<Fast>").as_deref(), Some("<Fast>"));
+        assert_eq!(args("Agent").as_deref(), None);
+        assert_eq!(
+            args("m::Pair<&'a str, Vec<u8>>").as_deref(),
+            Some("<&'a str, Vec<u8>>")
+        );
+        assert_eq!(
+            args("X<[u8; 4], (u8, u16), m::T<'static>>").as_deref(),
+            Some("<[u8; 4], (u8, u16), m::T<'static>>")
+        );
+        assert_eq!(
+            args("Boxed<dyn Fn(u8) -> u8 + Send>").as_deref(),
+            Some("<dyn Fn(u8) -> u8 + Send>")
+        );
+    }
 
     fn scan(src: &str) -> FileScan {
         let crates = vec![
