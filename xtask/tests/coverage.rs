@@ -670,3 +670,456 @@ fn a_refused_stack_reservation_falls_back_to_a_smaller_limit() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn impls_with_different_generic_arguments_get_distinct_ids() {
+    let ws = fixtures().join("generics");
+    let report = json_report(&ws, &[]);
+    let expected: BTreeMap<String, String> = [
+        // `impl Agent<Fast>` and `impl Agent<Careful>`: the arguments tell the points apart
+        ("router::Agent<Fast>::decide_route", "audited"),
+        ("router::Agent<Careful>::decide_route", "unaudited"),
+        ("router::Pair<u8, u16>::decide_pair", "unaudited"),
+        ("router::Pair<u16, u8>::decide_pair", "unaudited"),
+        // one `impl<T> Wrapper<T>`: no collision, the id keeps its plain form
+        ("router::Wrapper::decide_once", "unaudited"),
+        // trait impls for both instances, and two instances of one generic trait
+        ("router::<Agent<Fast> as Tool>::call", "unaudited"),
+        ("router::<Agent<Careful> as Tool>::call", "unaudited"),
+        ("router::<Route as From<u8>>::from", "unaudited"),
+        ("router::<Route as From<&'static str>>::from", "unaudited"),
+        // the same function under two cfgs: numbered in file order
+        ("router::decide_platform", "unaudited"),
+        ("router::decide_platform#2", "unaudited"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(statuses(&report), expected);
+    assert_eq!(report["summary"]["points"].as_u64(), Some(11));
+    // The `<` and `>` of the ids are escaped in the HTML report.
+    let tmp = temp_dir("generics-html");
+    let html = tmp.join("r.html");
+    let r = xtask(&[
+        "--workspace",
+        ws.to_str().expect("utf-8"),
+        "--no-write",
+        "--format",
+        "none",
+        "--html",
+        html.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = std::fs::read_to_string(&html).expect("html");
+    check_html(&page).expect("well-formed HTML");
+    assert!(page.contains("router::Agent&lt;Careful&gt;::decide_route"));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn a_baseline_does_not_hide_a_gap_in_another_instance_of_a_generic_impl() {
+    let tmp = temp_dir("generics-baseline");
+    let ws = tmp.join("ws");
+    copy_dir(&fixtures().join("generics"), &ws);
+    let baseline = tmp.join("baseline.json");
+    let (ws_s, base_s) = (
+        ws.to_str().expect("utf-8"),
+        baseline.to_str().expect("utf-8"),
+    );
+    let first = xtask(&[
+        "--workspace",
+        ws_s,
+        "--no-write",
+        "--write-baseline",
+        base_s,
+    ]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // `--no-write` writes no report, but the baseline asked for explicitly.
+    let b: Value =
+        serde_json::from_str(&std::fs::read_to_string(&baseline).expect("baseline")).expect("json");
+    let accepted: Vec<&str> = b["unaudited"]
+        .as_array()
+        .expect("unaudited")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        accepted.contains(&"router::Agent<Careful>::decide_route"),
+        "{b}"
+    );
+    assert!(
+        !accepted.iter().any(|id| id.contains("Fast>::decide_route")),
+        "{b}"
+    );
+    assert_eq!(
+        xtask(&["--workspace", ws_s, "--no-write", "--baseline", base_s]).code,
+        0
+    );
+
+    // Drop the audit attribute of `Agent<Fast>::decide_route`: a new gap, with the same type
+    // and function name as an accepted one. It must fail the gate.
+    let lib = ws.join("src/lib.rs");
+    let src = std::fs::read_to_string(&lib).expect("lib.rs");
+    let edited = src.replacen(
+        "    #[audited_decision(unversioned = \"fixture\")]\n",
+        "",
+        1,
+    );
+    assert_ne!(src, edited, "the fixture has the attribute");
+    std::fs::write(&lib, edited).expect("write");
+    let r = xtask(&[
+        "--workspace",
+        ws_s,
+        "--no-write",
+        "--baseline",
+        base_s,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).expect("json");
+    let detail = report["gates"][0]["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("1 new unaudited points")
+            && detail.contains("new gap: router::Agent<Fast>::decide_route"),
+        "{detail}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn zero_candidate_points_fail_a_gate_and_never_read_as_full_coverage() {
+    let ws = fixtures().join("no-points");
+    let ws = ws.to_str().expect("utf-8");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--workspace", ws, "--no-write"];
+        args.extend_from_slice(extra);
+        xtask(&args)
+    };
+    // Every gate that 0 of 0 would pass trivially fails instead, with the reason.
+    for gate in [
+        &["--fail-under", "80"][..],
+        &["--max-unaudited", "0"],
+        &["--min-complete-annotations", "100"],
+        &["--deny-parse-errors"],
+    ] {
+        let r = run(gate);
+        assert_eq!(r.code, 1, "{gate:?}: {}", r.stdout);
+        assert!(
+            r.stdout
+                .contains("FAIL no_points: no candidate points in 1 scanned files"),
+            "{gate:?}: {}",
+            r.stdout
+        );
+    }
+    // Said to be expected: the gates pass.
+    let r = run(&["--fail-under", "80", "--allow-no-points"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("PASS no_points"), "{}", r.stdout);
+    // No gate: exit 0, but the table says so loudly and shows no percentage.
+    let r = run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("WARNING: no candidate points"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("100.00%"), "{}", r.stdout);
+    for (format, marker) in [
+        ("markdown", "**Warning: no candidate points"),
+        ("json", "\"points\": 0"),
+    ] {
+        let r = run(&["--format", format]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains(marker), "{format}: {}", r.stdout);
+        assert!(!r.stdout.contains("100.00%"), "{format}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("warning: no candidate points"),
+            "{format}: {}",
+            r.stderr
+        );
+    }
+    // The intended rule: two unaudited points, none audited. Coverage is 0%, and the
+    // completeness gate cannot pass on 0 of 0 annotations either.
+    let tmp = temp_dir("no-audited");
+    let fixed = tmp.join("rules.toml");
+    std::fs::write(&fixed, "[coverage]\nfunctions = [\"decide_*\"]\n").expect("rules");
+    let fixed = fixed.to_str().expect("utf-8");
+    let r = run(&["--config", fixed, "--min-complete-annotations", "50"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("FAIL min_complete_annotations: no audited point, so no complete annotation"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("no_points"), "{}", r.stdout);
+    let r = run(&["--config", fixed, "--format", "markdown"]);
+    assert!(
+        r.stdout.contains("**0.00%** of 2 decision points audited")
+            && r.stdout.contains("no annotation to judge")
+            && !r.stdout.contains("100.00%"),
+        "{}",
+        r.stdout
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+    let tmp = temp_dir("no-points-html");
+    let html = tmp.join("r.html");
+    let r = run(&["--html", html.to_str().expect("utf-8"), "--format", "none"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert!(page.contains("no candidate points"));
+    assert!(!page.contains("100.00%"));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Checks what lcov's own reader (genhtml, `lcov --summary`, 1.16 and 2.x) needs of a tracefile:
+/// not empty, at least one `DA` record, `FN` names without a comma (it reads `[^,]+`), unique
+/// within a file, and every `FNDA` naming an `FN`. Returns the number of `FN` records.
+fn check_lcov(text: &str) -> Result<usize, String> {
+    if !text.lines().any(|l| l.starts_with("DA:")) {
+        return Err(format!(
+            "no DA record: genhtml says \"no valid records\"\n{text}"
+        ));
+    }
+    let mut fns = 0;
+    for record in text.split_terminator("end_of_record\n") {
+        let mut names = std::collections::BTreeSet::new();
+        for l in record.lines() {
+            if let Some(rest) = l.strip_prefix("FN:") {
+                let (line, name) = rest.split_once(',').ok_or(format!("bad FN: {l}"))?;
+                line.parse::<u32>()
+                    .map_err(|_| format!("bad FN line: {l}"))?;
+                if name.contains(',') {
+                    return Err(format!("comma in a function name: {l}"));
+                }
+                if !names.insert(name.to_owned()) {
+                    return Err(format!("function name twice in one file: {l}"));
+                }
+                fns += 1;
+            }
+        }
+        for l in record.lines() {
+            if let Some(rest) = l.strip_prefix("FNDA:") {
+                let (_, name) = rest.split_once(',').ok_or(format!("bad FNDA: {l}"))?;
+                if !names.contains(name) {
+                    return Err(format!("FNDA without its FN: {l}"));
+                }
+            }
+        }
+    }
+    Ok(fns)
+}
+
+/// Run the real genhtml on `lcov` from `ws` when it is installed (`apt-get install lcov`).
+fn genhtml(ws: &Path, lcov: &str) -> Option<String> {
+    let tmp = temp_dir(&format!(
+        "genhtml-{}",
+        ws.file_name().and_then(|n| n.to_str()).unwrap_or("ws")
+    ));
+    let file = tmp.join("coverage.lcov");
+    std::fs::write(&file, lcov).expect("write lcov");
+    let out = Command::new("genhtml")
+        .arg("-q")
+        .arg("-o")
+        .arg(tmp.join("html"))
+        .arg(&file)
+        .current_dir(ws)
+        .output();
+    let result = match out {
+        Err(_) => {
+            eprintln!("genhtml not installed: checked the format only");
+            None
+        }
+        Ok(o) => {
+            assert!(
+                o.status.success(),
+                "genhtml rejected the tracefile: {}\n{lcov}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            Some(std::fs::read_to_string(tmp.join("html/index.html")).expect("genhtml index"))
+        }
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+#[test]
+fn lcov_is_never_empty_and_names_every_point_once_without_commas() {
+    let lcov_of = |ws: &Path| {
+        let r = xtask(&[
+            "--workspace",
+            ws.to_str().expect("utf-8"),
+            "--no-write",
+            "--format",
+            "lcov",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    // Generic impls: 11 points, names with the comma of `Pair<u8, u16>` rewritten.
+    let ws = fixtures().join("generics");
+    let text = lcov_of(&ws);
+    assert_eq!(check_lcov(&text), Ok(11));
+    assert!(
+        text.contains("FN:26,router::Pair<u8; u16>::decide_pair\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FNDA:0,router::Pair<u16; u8>::decide_pair\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FNDA:0,router::decide_platform#2\n"),
+        "{text}"
+    );
+    golden(&ws.join("expected.lcov"), &text);
+    if let Some(index) = genhtml(&ws, &text) {
+        // genhtml counted every function: 1 of 11 audited.
+        assert!(
+            index.contains("headerCovTableEntry\">1<")
+                && index.contains("headerCovTableEntry\">11<"),
+            "{index}"
+        );
+    }
+    // No candidate point: still a valid tracefile, reading 0%, saying why in its test name.
+    let ws = fixtures().join("no-points");
+    let text = lcov_of(&ws);
+    assert!(!text.is_empty());
+    assert_eq!(check_lcov(&text), Ok(0));
+    assert!(
+        text.starts_with("TN:audit_coverage_no_candidate_points\nSF:Cargo.toml\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("DA:1,0\n") && text.contains("LH:0\n"),
+        "{text}"
+    );
+    genhtml(&ws, &text);
+    // The agents fixture passes the same checks.
+    let ws = fixtures().join("agents");
+    let text = lcov_of(&ws);
+    assert_eq!(check_lcov(&text), Ok(20));
+    genhtml(&ws, &text);
+}
+
+#[test]
+fn package_scopes_a_run_and_a_bare_path_is_the_workspace() {
+    let ws = fixtures().join("agents");
+    let ws_s = ws.to_str().expect("utf-8");
+    // `--package support` (and `-p`): only that member's points, counted alone.
+    for flag in ["--package", "-p"] {
+        let report = json_report(&ws, &[flag, "support"]);
+        let ids: Vec<String> = statuses(&report).into_keys().collect();
+        assert_eq!(
+            ids,
+            [
+                "support::decide_banner",
+                "support::decide_route",
+                "support::reply",
+                "support::run"
+            ]
+        );
+        assert_eq!(report["packages"], serde_json::json!(["support"]));
+        let s = &report["summary"];
+        assert_eq!(
+            (s["points"].as_u64(), s["audited"].as_u64()),
+            (Some(3), Some(2))
+        );
+    }
+    // Repeated: both members, the full report.
+    let both = json_report(&ws, &["-p", "support", "--package", "loans"]);
+    assert_eq!(both["summary"]["points"].as_u64(), Some(20));
+    // Unscoped reports carry no `packages` field (the golden JSON is unchanged).
+    assert!(json_report(&ws, &[]).get("packages").is_none());
+    let r = xtask(&["--workspace", ws_s, "--no-write", "--package", "nope"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("--package nope: no such member of the workspace")
+            && r.stderr.contains("(members: loans, support)"),
+        "{}",
+        r.stderr
+    );
+
+    // A bare path is the workspace, like `--workspace`.
+    let r = xtask(&[ws_s, "--no-write", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(report["summary"]["points"].as_u64(), Some(20));
+    let manifest = ws.join("Cargo.toml");
+    let r = xtask(&[
+        manifest.to_str().expect("utf-8"),
+        "--no-write",
+        "-p",
+        "loans",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(", package loans ("), "{}", r.stdout);
+    // A bare word that is no path gets the hint, not a scan of the current directory.
+    let r = xtask(&["no-such-workspace", "--no-write"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(
+            "unexpected argument `no-such-workspace` (no such file or directory): did you mean \
+             `--workspace no-such-workspace`"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Two workspaces, in any order: an error, not the last one silently.
+    let other = fixtures().join("generics");
+    let other = other.to_str().expect("utf-8");
+    for args in [[ws_s, "--workspace", other], ["--workspace", other, ws_s]] {
+        let r = xtask(&[&args[..], &["--no-write"]].concat());
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(r.stderr.contains("give one workspace path"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn config_paths_outside_the_workspace_are_printed_as_they_are() {
+    let tmp = temp_dir("outside-config");
+    let rules = tmp.join("rules.toml");
+    std::fs::copy(fixtures().join("agents/audit.toml"), &rules).expect("copy rules");
+    let rules_abs = std::fs::canonicalize(&rules).expect("canonical");
+    let rules_abs = rules_abs.to_str().expect("utf-8");
+    let ws = std::fs::canonicalize(fixtures().join("agents")).expect("canonical ws");
+    // From a directory where the rules are `rules.toml` and the workspace is elsewhere: the
+    // report must not say `rules.toml` (that reads as the workspace's) nor `//tmp/...`.
+    let run = |cwd: &Path, config: &str, format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .current_dir(cwd)
+            .args(["coverage", "--workspace"])
+            .arg(&ws)
+            .args(["--no-write", "--config", config, "--format", format])
+            .output()
+            .expect("run xtask");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    for (cwd, config) in [(tmp.as_path(), "rules.toml"), (ws.as_path(), rules_abs)] {
+        let report: Value = serde_json::from_str(&run(cwd, config, "json")).expect("json");
+        assert_eq!(report["config"]["source"], "explicit");
+        assert_eq!(
+            report["config"]["path"], rules_abs,
+            "--config {config} from {cwd:?}"
+        );
+        let text = run(cwd, config, "terminal");
+        assert!(text.contains(&format!("\nRules: {rules_abs}\n")), "{text}");
+    }
+    // A relative path into the workspace from outside it prints relative to the workspace.
+    let parent = ws.parent().expect("parent");
+    let report: Value =
+        serde_json::from_str(&run(parent, "agents/audit.toml", "json")).expect("json");
+    assert_eq!(report["config"]["path"], "audit.toml");
+    // Found in the workspace: relative, as before.
+    let report = json_report(&ws, &[]);
+    assert_eq!(report["config"]["path"], "audit.toml");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

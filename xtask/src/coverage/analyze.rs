@@ -47,13 +47,60 @@ struct Job {
     pkg: usize,
 }
 
-/// The path of `p` relative to `root`, with `/` separators.
+/// How a path is shown in reports: relative to `root` with `/` separators when it lies inside
+/// the workspace, else absolute. A relative `p` is taken from the current directory (as the
+/// command line gave it), and `.` and `..` are resolved lexically, so `--config ../rules.toml`
+/// prints `/abs/rules.toml` (not `../rules.toml`, which reads as relative to the workspace, nor
+/// `//abs/rules.toml`), and a file reached through `#[path = "../../shared/x.rs"]` outside the
+/// workspace prints its absolute path.
 pub fn relative(root: &Path, p: &Path) -> String {
-    let rel = p.strip_prefix(root).unwrap_or(p);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    let abs = if p.is_absolute() {
+        normalize(p)
+    } else {
+        std::env::current_dir().map_or_else(|_| normalize(p), |cwd| normalize(&cwd.join(p)))
+    };
+    let root = normalize(root);
+    let inside = abs
+        .strip_prefix(&root)
+        .ok()
+        .map(Path::to_path_buf)
+        .or_else(|| {
+            // Through a symlink (a temp dir, a checkout under a linked home): compare real paths.
+            let (a, r) = (
+                std::fs::canonicalize(&abs).ok()?,
+                std::fs::canonicalize(&root).ok()?,
+            );
+            a.strip_prefix(r).ok().map(Path::to_path_buf)
+        });
+    match inside {
+        Some(rel) => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => abs.to_string_lossy().replace('\\', "/"),
+    }
+}
+
+/// `p` with `.` dropped and `..` applied to the component before it (no file system access).
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`; a relative path keeps its leading `..`s.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// Scan `jobs` on all cores; results in job order.
@@ -477,19 +524,63 @@ fn quality(p: &Point, f: &FnFacts, config: &Config, out: &mut Vec<Finding>) {
     }
 }
 
-fn point_id(f: &FnFacts) -> String {
+/// The id of a point: `module::fn`, `module::Type::fn` or `module::<Type as Trait>::fn`. With
+/// `generics`, the generic arguments of the impl's self type and trait are spelt too
+/// (`module::Agent<A>::fn`, `module::<Id as From<u8>>::from`); they are only used where the
+/// plain ids of two points collide, so every other id stays as it always was.
+fn point_id(f: &FnFacts, generics: bool) -> String {
+    let g = |x: &Option<String>| {
+        if generics {
+            x.clone().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
     match (&f.self_type, &f.trait_path) {
         (Some(t), Some(tr)) => {
             format!(
-                "{}::<{t} as {}>::{}",
+                "{}::<{t}{} as {}{}>::{}",
                 f.module,
+                g(&f.self_generics),
                 tr.last().map_or("?", String::as_str),
+                g(&f.trait_generics),
                 f.function
             )
         }
-        (Some(t), None) => format!("{}::{t}::{}", f.module, f.function),
+        (Some(t), None) => format!("{}::{t}{}::{}", f.module, g(&f.self_generics), f.function),
         _ => format!("{}::{}", f.module, f.function),
     }
+}
+
+/// Unique ids for the points `fns` (in file and line order). A plain id shared by several points
+/// takes the generic arguments of the impls (`Agent<A>::decide`, `Agent<B>::decide`); an id still
+/// shared after that (the same function under two `cfg`s, say) gets `#2`, `#3`, .. on the later
+/// ones. Without this a baseline listing one point's gap would hide the other's.
+fn unique_ids(fns: &[&FnFacts]) -> Vec<String> {
+    let plain: Vec<String> = fns.iter().map(|f| point_id(f, false)).collect();
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for id in &plain {
+        *count.entry(id).or_default() += 1;
+    }
+    let ids: Vec<String> = fns
+        .iter()
+        .zip(&plain)
+        .map(|(f, id)| {
+            if count[id.as_str()] > 1 {
+                point_id(f, true)
+            } else {
+                id.clone()
+            }
+        })
+        .collect();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    ids.into_iter()
+        .map(|id| {
+            let n = seen.entry(id.clone()).or_default();
+            *n += 1;
+            if *n == 1 { id } else { format!("{id}#{n}") }
+        })
+        .collect()
 }
 
 /// Scan `ws` with `config` and build the static report.
@@ -508,7 +599,38 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
     let mut points = Vec::new();
     let mut findings = Vec::new();
     let mut lines = 0u64;
-    for file in &files {
+    // The rules of every function, then the ids of those that are points (file and line order,
+    // so the `#n` of a remaining collision does not depend on the scan's thread schedule).
+    let mut rules: Vec<Vec<Vec<String>>> = files
+        .iter()
+        .map(|file| {
+            file.scan
+                .fns
+                .iter()
+                .map(|f| matched_rules(f, config, &structs[file.pkg]))
+                .collect()
+        })
+        .collect();
+    let mut candidates: Vec<(usize, usize)> = Vec::new();
+    for (fi, file) in files.iter().enumerate() {
+        for (ni, f) in file.scan.fns.iter().enumerate() {
+            let exempt = f.exemption.as_ref().is_some_and(|e| e.reason.is_some());
+            if f.audit.is_some() || exempt || !rules[fi][ni].is_empty() {
+                candidates.push((fi, ni));
+            }
+        }
+    }
+    candidates.sort_by_key(|&(fi, ni)| (&files[fi].rel, files[fi].scan.fns[ni].line));
+    let cand_fns: Vec<&FnFacts> = candidates
+        .iter()
+        .map(|&(fi, ni)| &files[fi].scan.fns[ni])
+        .collect();
+    let mut ids: HashMap<(usize, usize), String> = candidates
+        .iter()
+        .copied()
+        .zip(unique_ids(&cand_fns))
+        .collect();
+    for (fi, file) in files.iter().enumerate() {
         lines += file.scan.lines as u64;
         if let Some(e) = &file.scan.parse_error {
             parse_errors.push(ParseError {
@@ -519,9 +641,9 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
             });
         }
         let pkg = &ws.packages[file.pkg];
-        for f in &file.scan.fns {
-            let rules = matched_rules(f, config, &structs[file.pkg]);
-            let id = point_id(f);
+        for (ni, f) in file.scan.fns.iter().enumerate() {
+            let rules = std::mem::take(&mut rules[fi][ni]);
+            let id = ids.remove(&(fi, ni)).unwrap_or_else(|| point_id(f, false));
             if let Some(ex) = &f.exemption
                 && ex.reason.is_none()
             {
@@ -627,6 +749,7 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
         workspace_root: ws.root.to_string_lossy().into_owned(),
+        packages: Vec::new(),
         config: config_info,
         files_scanned: files.len() as u64,
         lines_scanned: lines,
@@ -647,6 +770,28 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_print_relative_inside_the_workspace_and_absolute_outside() {
+        let root = Path::new("/w/ws");
+        assert_eq!(relative(root, Path::new("/w/ws/audit.toml")), "audit.toml");
+        assert_eq!(
+            relative(root, Path::new("/w/ws/src/../src/./lib.rs")),
+            "src/lib.rs"
+        );
+        assert_eq!(relative(root, Path::new("/w/rules.toml")), "/w/rules.toml");
+        assert_eq!(
+            relative(root, Path::new("/w/ws/../rules.toml")),
+            "/w/rules.toml"
+        );
+        assert_eq!(
+            relative(root, Path::new("/w/ws/../../../x.toml")),
+            "/x.toml"
+        );
+        // A sibling whose name starts like the root is outside it.
+        assert_eq!(relative(root, Path::new("/w/ws2/a.toml")), "/w/ws2/a.toml");
+        assert_eq!(normalize(Path::new("../../a/../b")), Path::new("../../b"));
+    }
 
     #[test]
     fn configured_paths_match_suffixes() {

@@ -74,20 +74,54 @@ pub struct Gates {
     pub baseline: Option<Baseline>,
     /// Fail when a file could not be parsed.
     pub deny_parse_errors: bool,
+    /// Let the gates pass on a workspace with no candidate point at all.
+    pub allow_no_points: bool,
+}
+
+impl Gates {
+    /// Whether any gate was asked for.
+    pub fn any(&self) -> bool {
+        self.fail_under.is_some()
+            || self.max_unaudited.is_some()
+            || self.min_complete.is_some()
+            || self.baseline.is_some()
+            || self.deny_parse_errors
+    }
 }
 
 /// Evaluate the gates into `report.gates`.
 pub fn evaluate(report: &mut Report, gates: &Gates) {
     let s = &report.summary;
     let mut out = Vec::new();
+    // 0 of 0 scores 100% and passes every threshold: a wrong path or a misspelt rule would turn
+    // the gate green. A gate asked for on nothing fails, unless that is said to be expected.
+    if gates.any() && s.points == 0 {
+        out.push(GateResult {
+            gate: "no_points".to_owned(),
+            passed: gates.allow_no_points,
+            detail: format!(
+                "no candidate points in {} scanned files{}",
+                report.files_scanned,
+                if gates.allow_no_points {
+                    " (allowed by --allow-no-points)"
+                } else {
+                    ": check the workspace path and the [coverage] rules, or pass --allow-no-points"
+                }
+            ),
+        });
+    }
     if let Some(min) = gates.fail_under {
         out.push(GateResult {
             gate: "fail_under".to_owned(),
             passed: s.coverage_percent >= min,
-            detail: format!(
-                "coverage {:.2}% (required: at least {min}%)",
-                s.coverage_percent
-            ),
+            detail: if s.points == 0 {
+                format!("no candidate points, no coverage (required: at least {min}%)")
+            } else {
+                format!(
+                    "coverage {:.2}% (required: at least {min}%)",
+                    s.coverage_percent
+                )
+            },
         });
     }
     if let Some(max) = gates.max_unaudited {
@@ -98,13 +132,18 @@ pub fn evaluate(report: &mut Report, gates: &Gates) {
         });
     }
     if let Some(min) = gates.min_complete {
+        // With nothing audited, 0 of 0 annotations would read as 100% complete.
         out.push(GateResult {
             gate: "min_complete_annotations".to_owned(),
-            passed: s.complete_percent >= min,
-            detail: format!(
-                "{:.2}% of annotations complete, {} of {} (required: at least {min}%)",
-                s.complete_percent, s.complete, s.audited
-            ),
+            passed: s.audited > 0 && s.complete_percent >= min,
+            detail: if s.audited == 0 {
+                format!("no audited point, so no complete annotation (required: at least {min}%)")
+            } else {
+                format!(
+                    "{:.2}% of annotations complete, {} of {} (required: at least {min}%)",
+                    s.complete_percent, s.complete, s.audited
+                )
+            },
         });
     }
     if let Some(b) = &gates.baseline {

@@ -77,13 +77,18 @@ fn bar(pct: f64) -> String {
 fn counts_cells(c: &Counts) -> String {
     format!(
         "<td class=n data-v={p}>{p}</td><td class=n data-v={a}>{a}</td><td class=n data-v={u}>{u}</td>\
-         <td class=n data-v={e}>{e}</td><td class=n data-v={cov}>{cov:.2}%</td><td>{bar}</td>\
+         <td class=n data-v={e}>{e}</td><td class=n data-v={cov}>{covs}</td><td>{bar}</td>\
          <td class=n data-v={cp}>{cps}</td>",
         p = c.points,
         a = c.audited,
         u = c.unaudited,
         e = c.exempt,
         cov = c.coverage_percent,
+        covs = if c.points == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}%", c.coverage_percent)
+        },
         bar = bar(c.coverage_percent),
         cp = c.complete_percent,
         cps = if c.audited == 0 {
@@ -211,13 +216,28 @@ pub fn html(report: &Report) -> String {
     );
     let _ = write!(o, "<div class=cards>");
     for (value, label) in [
-        (format!("{:.2}%", s.coverage_percent), "coverage"),
+        (
+            if s.points == 0 {
+                "none".to_owned()
+            } else {
+                format!("{:.2}%", s.coverage_percent)
+            },
+            if s.points == 0 {
+                "no candidate points"
+            } else {
+                "coverage"
+            },
+        ),
         (s.points.to_string(), "decision points"),
         (s.audited.to_string(), "audited"),
         (s.unaudited.to_string(), "unaudited"),
         (s.exempt.to_string(), "exempt"),
         (
-            format!("{:.2}%", s.complete_percent),
+            if s.audited == 0 {
+                "-".to_owned()
+            } else {
+                format!("{:.2}%", s.complete_percent)
+            },
             "complete annotations",
         ),
         (

@@ -43,7 +43,9 @@ Audit coverage of a Cargo workspace: audited and unaudited decision points, anno
 quality, runtime coverage, CI gates. See docs/COVERAGE.md.
 
 Input:
-  --workspace <PATH>        workspace directory or Cargo.toml (default: current directory)
+  --workspace <PATH>        workspace directory or Cargo.toml (default: current directory);
+                            the path may also be given alone, without the flag
+  -p, --package <NAME>      scan only this member (repeatable); the report covers it alone
   --config <FILE>           rules file with a [coverage] table (default: audit.toml, then
                             [workspace.metadata.audit.coverage] in Cargo.toml)
   --registry <FILE>         registry dump (audit_runtime::point::registry_json()) of a binary
@@ -64,12 +66,15 @@ Gates (exit code 1 when one fails):
   --baseline <FILE>         fail only on gaps not in this baseline (or earlier JSON report)
   --write-baseline <FILE>   write the current gaps as a baseline
   --deny-parse-errors       fail when a file could not be parsed
+  --allow-no-points         let the gates pass when no candidate point was found (by default
+                            any gate fails on a workspace with none: 0 of 0 is not 100%)
 ";
 
 /// Parsed command line.
 #[derive(Debug, Default)]
 struct Args {
     workspace: Option<PathBuf>,
+    packages: Vec<String>,
     config: Option<PathBuf>,
     registry: Option<PathBuf>,
     logs: Option<PathBuf>,
@@ -118,7 +123,16 @@ fn parse_args(args: &[String]) -> Result<Args> {
             Ok(n)
         };
         match flag {
-            "--workspace" | "--manifest-path" => a.workspace = Some(value()?.into()),
+            "--workspace" | "--manifest-path" => {
+                let v = value()?;
+                if let Some(w) = &a.workspace {
+                    bail!(
+                        "{flag} {v}: the workspace is already `{}`; give one workspace path",
+                        w.display()
+                    );
+                }
+                a.workspace = Some(v.into());
+            }
             "--config" => a.config = Some(value()?.into()),
             "--registry" => a.registry = Some(value()?.into()),
             "--logs" => a.logs = Some(value()?.into()),
@@ -148,8 +162,28 @@ fn parse_args(args: &[String]) -> Result<Args> {
             "--baseline" => a.baseline_path = Some(value()?.into()),
             "--write-baseline" => a.write_baseline = Some(value()?.into()),
             "--deny-parse-errors" => a.gates.deny_parse_errors = true,
+            "--allow-no-points" => a.gates.allow_no_points = true,
+            "-p" | "--package" => a.packages.push(value()?),
             "-h" | "--help" => a.help = true,
-            other => bail!("unknown option `{other}`\n\n{USAGE}"),
+            other if other.starts_with('-') => bail!("unknown option `{other}`\n\n{USAGE}"),
+            // A bare argument is the workspace path (`cargo xtask coverage ../loan-agent`),
+            // when it is one; anything else gets the hint rather than a silent default.
+            path => {
+                if let Some(w) = &a.workspace {
+                    bail!(
+                        "`{path}`: the workspace is already `{}`; give one workspace path",
+                        w.display()
+                    );
+                }
+                let p = PathBuf::from(path);
+                if !p.exists() {
+                    bail!(
+                        "unexpected argument `{path}` (no such file or directory): did you mean \
+                         `--workspace {path}`, or `--package {path}` for one member?"
+                    );
+                }
+                a.workspace = Some(p);
+            }
         }
     }
     Ok(a)
@@ -168,7 +202,10 @@ fn compute(a: &Args) -> Result<(Report, Vec<(PathBuf, String)>)> {
         Some(p) => p.clone(),
         None => std::env::current_dir().context("current directory")?,
     };
-    let ws = workspace::load(&ws_path)?;
+    let mut ws = workspace::load(&ws_path)?;
+    if !a.packages.is_empty() {
+        ws.retain_packages(&a.packages)?;
+    }
     let (cfg, source) = config::load(&ws.root, a.config.as_deref())?;
     let (kind, path) = match &source {
         config::ConfigSource::AuditToml(p) => ("audit_toml", Some(p)),
@@ -182,6 +219,9 @@ fn compute(a: &Args) -> Result<(Report, Vec<(PathBuf, String)>)> {
         rules: serde_json::to_value(&cfg).context("serializing the rules")?,
     };
     let mut report = analyze::analyze(&ws, &cfg, info);
+    if !a.packages.is_empty() {
+        report.packages = ws.packages.iter().map(|p| p.name.clone()).collect();
+    }
     if a.registry.is_some() || a.logs.is_some() {
         runtime::apply(&mut report, a.registry.as_deref(), a.logs.as_deref())?;
     }
@@ -278,6 +318,10 @@ pub fn run(args: &[String]) -> ExitCode {
                 println!("\nReports written next to {}", p.display());
             }
         }
+    }
+    if report.summary.points == 0 && a.format != "terminal" {
+        // The terminal table carries the warning; other formats go to a file or a pipe.
+        eprintln!("warning: {}", render::NO_POINTS);
     }
     if report.gates_failed() {
         eprintln!("audit coverage: a gate failed");

@@ -386,6 +386,9 @@ pub struct Report {
     pub schema_version: u32,
     /// Workspace root, absolute.
     pub workspace_root: String,
+    /// The members scanned when `--package` scoped the run (empty: every member).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
     /// The rules.
     pub config: ConfigInfo,
     /// Files scanned.

@@ -22,7 +22,11 @@ fn row(label: &str, c: &Counts) -> [String; 7] {
         c.audited.to_string(),
         c.unaudited.to_string(),
         c.exempt.to_string(),
-        format!("{:.2}%", c.coverage_percent),
+        if c.points == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}%", c.coverage_percent)
+        },
         if c.audited == 0 {
             "-".to_owned()
         } else {
@@ -53,6 +57,12 @@ fn table_rows(report: &Report) -> Vec<[String; 7]> {
     rows
 }
 
+/// What every rendering says instead of a percentage when nothing was found to measure: 0 of 0
+/// is not 100% coverage.
+pub const NO_POINTS: &str = "no candidate points: the rules matched no function and nothing is \
+     audited, so there is no coverage to measure (check the workspace path and the [coverage] \
+     rules; a gate fails on this unless --allow-no-points)";
+
 fn location(p: &Point) -> String {
     format!("{}:{}", p.file, p.line)
 }
@@ -80,8 +90,25 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
     };
     let _ = writeln!(
         out,
-        "Audit coverage of {} ({} files, {} lines)",
-        report.workspace_root, report.files_scanned, report.lines_scanned
+        "Audit coverage of {}{} ({} files, {} lines)",
+        report.workspace_root,
+        if report.packages.is_empty() {
+            String::new()
+        } else {
+            format!(", package {}", report.packages.join(", "))
+        },
+        report.files_scanned,
+        report.lines_scanned
+    );
+    let _ = writeln!(
+        out,
+        "Rules: {}",
+        match (&report.config.path, report.config.source.as_str()) {
+            (Some(p), "workspace_metadata") => format!("{p} [workspace.metadata.audit.coverage]"),
+            (Some(p), _) => p.clone(),
+            (None, _) =>
+                "defaults (no audit.toml, no [workspace.metadata.audit.coverage])".to_owned(),
+        }
     );
     let _ = writeln!(out, "{}", line(&HEADERS.map(str::to_owned)));
     let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
@@ -91,6 +118,9 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
             let _ = writeln!(out, "{}", "-".repeat(total));
         }
         let _ = writeln!(out, "{}", line(r));
+    }
+    if report.summary.points == 0 {
+        let _ = writeln!(out, "\nWARNING: {NO_POINTS}");
     }
     let unaudited: Vec<&Point> = report
         .points
@@ -261,19 +291,31 @@ pub fn markdown(report: &Report) -> String {
     let s = &report.summary;
     let mut out = String::new();
     let _ = writeln!(out, "# Audit coverage\n");
-    let _ = writeln!(
-        out,
-        "**{:.2}%** of {} decision points audited ({} audited, {} unaudited, {} exempt); \
-         {:.2}% of annotations complete. {} files, {} lines scanned.\n",
-        s.coverage_percent,
-        s.points,
-        s.audited,
-        s.unaudited,
-        s.exempt,
-        s.complete_percent,
-        report.files_scanned,
-        report.lines_scanned
-    );
+    if s.points == 0 {
+        let _ = writeln!(
+            out,
+            "> **Warning: {NO_POINTS}.** {} exempt; {} files, {} lines scanned.\n",
+            s.exempt, report.files_scanned, report.lines_scanned
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "**{:.2}%** of {} decision points audited ({} audited, {} unaudited, {} exempt); \
+             {}. {} files, {} lines scanned.\n",
+            s.coverage_percent,
+            s.points,
+            s.audited,
+            s.unaudited,
+            s.exempt,
+            if s.audited == 0 {
+                "no annotation to judge".to_owned()
+            } else {
+                format!("{:.2}% of annotations complete", s.complete_percent)
+            },
+            report.files_scanned,
+            report.lines_scanned
+        );
+    }
     if !report.gates.is_empty() {
         let _ = writeln!(out, "## Gates\n\n| Gate | Result | Detail |\n|---|---|---|");
         for g in &report.gates {
@@ -452,25 +494,51 @@ pub fn json(report: &Report) -> String {
     s
 }
 
-/// LCOV: one function record per decision point (hit once when audited, zero times when not;
-/// exempt points are left out), plus a line record on the `fn` line so line-based tools
-/// (Codecov, editor gutters) show it. Paths are relative to the workspace root.
+/// The LCOV tracefile: per file, one `FN`/`FNDA` record per decision point (hit 1 when audited,
+/// 0 when not; exempt points are left out) and a `DA` record on its `fn` line, so line-based
+/// tools (Codecov, editor gutters) show it. Paths are relative to the workspace root.
+///
+/// What must hold, for genhtml (lcov 1.16 and 2.x) and Codecov:
+/// - the file is never empty and always has a `DA` record (genhtml rejects a file without one,
+///   "no valid records found"): with no point to record, one record says so in its test name,
+///   `TN:audit_coverage_no_candidate_points`, on line 1 of the workspace's `Cargo.toml` with 0
+///   hits, so the tracefile reads as 0%, never as full coverage;
+/// - function names contain no comma (lcov reads a name as `[^,]+`, so `Agent<A, B>::f` would
+///   be cut to `Agent<A`): a `,` in an id is written `;`;
+/// - function names are unique within a file (lcov merges records of one name): ids are unique
+///   already, and a name that the comma rewrite would make collide gets `#n`.
 pub fn lcov(report: &Report) -> String {
     let mut by_file: BTreeMap<&str, Vec<&Point>> = BTreeMap::new();
     for p in report.points.iter().filter(|p| p.status != Status::Exempt) {
         by_file.entry(&p.file).or_default().push(p);
     }
     let mut out = String::new();
+    if by_file.is_empty() {
+        out.push_str(
+            "TN:audit_coverage_no_candidate_points\nSF:Cargo.toml\nFNF:0\nFNH:0\nDA:1,0\nLF:1\nLH:0\nend_of_record\n",
+        );
+        return out;
+    }
     for (file, points) in by_file {
         let _ = writeln!(out, "TN:audit_coverage\nSF:{file}");
-        for p in &points {
-            let _ = writeln!(out, "FN:{},{}", p.line, p.id);
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        let names: Vec<String> = points
+            .iter()
+            .map(|p| {
+                let name = p.id.replace(',', ";");
+                let n = seen.entry(name.clone()).or_default();
+                *n += 1;
+                if *n == 1 { name } else { format!("{name}#{n}") }
+            })
+            .collect();
+        for (p, name) in points.iter().zip(&names) {
+            let _ = writeln!(out, "FN:{},{name}", p.line);
         }
         let mut hit = 0;
-        for p in &points {
+        for (p, name) in points.iter().zip(&names) {
             let h = u8::from(p.status == Status::Audited);
             hit += u64::from(h);
-            let _ = writeln!(out, "FNDA:{h},{}", p.id);
+            let _ = writeln!(out, "FNDA:{h},{name}");
         }
         let _ = writeln!(out, "FNF:{}\nFNH:{hit}", points.len());
         for p in &points {

@@ -140,6 +140,11 @@ pub struct FnFacts {
     pub function: String,
     /// The impl's self type (last segment), or the trait for trait default methods.
     pub self_type: Option<String>,
+    /// The generic arguments of the impl's self type as written (`<A>` of `impl Agent<A>`),
+    /// when it has any; they tell apart points whose ids would otherwise collide.
+    pub self_generics: Option<String>,
+    /// The generic arguments of the implemented trait (`<u8>` of `impl From<u8> for T`).
+    pub trait_generics: Option<String>,
     /// Paths of the impl's self type (for `self.field` lookups).
     pub self_paths: Vec<PathSegs>,
     /// The implemented trait, resolved, for `impl Trait for T`.
@@ -650,9 +655,36 @@ struct Scanner<'a, 'o> {
     out: &'o mut FileScan,
 }
 
+/// The angle-bracketed arguments of a path segment (`<A, Vec<u8>>`), spelt compactly and
+/// deterministically, or `None` when it has none.
+fn generic_args(args: &syn::PathArguments) -> Option<String> {
+    let syn::PathArguments::AngleBracketed(a) = args else {
+        return None;
+    };
+    if a.args.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    for tok in a.to_token_stream().to_string().split(' ') {
+        let glue = out.is_empty()
+            || out.ends_with(['<', '&', ':', '(', '['])
+            || tok.starts_with(['<', '>', ',', ';', ':', ')', ']'])
+            // `Fn(u8)`, but `(u8, u16)` after a comma keeps its space.
+            || (tok.starts_with('(') && out.ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+            || tok.is_empty();
+        if !glue {
+            out.push(' ');
+        }
+        out.push_str(tok);
+    }
+    Some(out)
+}
+
 /// Where a function sits.
 struct FnPlace<'p> {
     self_type: Option<String>,
+    self_generics: Option<String>,
+    trait_generics: Option<String>,
     self_paths: Vec<PathSegs>,
     trait_path: Option<PathSegs>,
     cfg: &'p [String],
@@ -671,6 +703,8 @@ impl Scanner<'_, '_> {
                 syn::Item::Fn(f) => {
                     let place = FnPlace {
                         self_type: None,
+                        self_generics: None,
+                        trait_generics: None,
                         self_paths: Vec::new(),
                         trait_path: None,
                         cfg: &m.cfg,
@@ -788,8 +822,23 @@ impl Scanner<'_, '_> {
             syn::Type::Path(tp) => tp.path.segments.last().map(|s| s.ident.to_string()),
             other => Some(other.to_token_stream().to_string()),
         };
+        let self_generics = match &*i.self_ty {
+            syn::Type::Path(tp) => tp
+                .path
+                .segments
+                .last()
+                .and_then(|s| generic_args(&s.arguments)),
+            _ => None,
+        };
+        let trait_generics = i
+            .trait_
+            .as_ref()
+            .and_then(|(p, _)| p.segments.last())
+            .and_then(|s| generic_args(&s.arguments));
         let place = FnPlace {
             self_type,
+            self_generics,
+            trait_generics,
             self_paths: r.type_paths(&i.self_ty),
             trait_path: i.trait_.as_ref().map(|(p, _)| r.path(p)),
             cfg: &cfg,
@@ -823,6 +872,8 @@ impl Scanner<'_, '_> {
         };
         let place = FnPlace {
             self_type: Some(t.ident.to_string()),
+            self_generics: None,
+            trait_generics: None,
             self_paths: vec![r.segs(vec![t.ident.to_string()])],
             trait_path: None,
             cfg: &cfg,
@@ -943,6 +994,8 @@ impl Scanner<'_, '_> {
             module: m.module.clone(),
             function: sig.ident.to_string(),
             self_type: place.self_type.clone(),
+            self_generics: place.self_generics.clone(),
+            trait_generics: place.trait_generics.clone(),
             self_paths: place.self_paths.clone(),
             trait_path: place.trait_path.clone(),
             line,
@@ -1176,6 +1229,28 @@ impl<'ast> Visit<'ast> for Body<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generic_arguments_are_spelt_compactly() {
+        let args = |ty: &str| {
+            let p: syn::TypePath = syn::parse_str(ty).expect("type");
+            generic_args(&p.path.segments.last().expect("segment").arguments)
+        };
+        assert_eq!(args("Agent<Fast>").as_deref(), Some("<Fast>"));
+        assert_eq!(args("Agent").as_deref(), None);
+        assert_eq!(
+            args("m::Pair<&'a str, Vec<u8>>").as_deref(),
+            Some("<&'a str, Vec<u8>>")
+        );
+        assert_eq!(
+            args("X<[u8; 4], (u8, u16), m::T<'static>>").as_deref(),
+            Some("<[u8; 4], (u8, u16), m::T<'static>>")
+        );
+        assert_eq!(
+            args("Boxed<dyn Fn(u8) -> u8 + Send>").as_deref(),
+            Some("<dyn Fn(u8) -> u8 + Send>")
+        );
+    }
 
     fn scan(src: &str) -> FileScan {
         let crates = vec![

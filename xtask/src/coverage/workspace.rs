@@ -87,6 +87,27 @@ struct MetaTarget {
 /// The crates that export the audit attributes.
 pub const MACRO_PACKAGES: &[&str] = &["audit-runtime", "audit-macros"];
 
+impl Workspace {
+    /// Keep only the members named in `names` (`--package`), in Cargo's order. A name may be
+    /// spelt with dashes or underscores; one that names no member is an error listing them.
+    pub fn retain_packages(&mut self, names: &[String]) -> Result<()> {
+        let norm = |s: &str| s.replace('-', "_");
+        for n in names {
+            if !self.packages.iter().any(|p| norm(&p.name) == norm(n)) {
+                let members: Vec<&str> = self.packages.iter().map(|p| p.name.as_str()).collect();
+                bail!(
+                    "--package {n}: no such member of the workspace at {} (members: {})",
+                    self.root.display(),
+                    members.join(", ")
+                );
+            }
+        }
+        self.packages
+            .retain(|p| names.iter().any(|n| norm(n) == norm(&p.name)));
+        Ok(())
+    }
+}
+
 /// Run `cargo metadata` for the workspace at `path` (a directory or a `Cargo.toml`).
 pub fn load(path: &Path) -> Result<Workspace> {
     let manifest = if path.is_dir() {
@@ -172,6 +193,23 @@ fn parse_metadata(json: &[u8]) -> Result<Workspace> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_names_match_with_dashes_or_underscores() {
+        let json = br#"{"packages":[
+            {"id":"a","name":"agent-x","dependencies":[],"targets":[]},
+            {"id":"b","name":"other","dependencies":[],"targets":[]}],
+            "workspace_members":["a","b"],"workspace_root":"/w","target_directory":"/w/target"}"#;
+        let mut ws = parse_metadata(json).expect("parse");
+        ws.retain_packages(&["agent_x".to_owned()])
+            .expect("agent_x is agent-x");
+        let names: Vec<&str> = ws.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["agent-x"]);
+        let err = ws
+            .retain_packages(&["other".to_owned()])
+            .expect_err("not kept");
+        assert!(err.to_string().contains("members: agent-x"), "{err}");
+    }
 
     #[test]
     fn renamed_dependency_is_a_macro_crate() {
