@@ -34,6 +34,8 @@ fn sign(secret: &str) -> usize {
 
 #[audited_model_call(model = "gpt-4o", model_version = "2024-08-06", capture(prompt), output = capture)]
 fn ask(prompt: &str) -> String {
+    audit_runtime::signal("gen_ai.usage.input_tokens", 42);
+    audit_runtime::signal("gen_ai.usage.output_tokens", 7);
     format!("answer to {} chars", prompt.len())
 }
 
@@ -187,6 +189,26 @@ fn spans_carry_openinference_attributes() {
         attr(&s.attributes, "output.value").as_deref(),
         Some(r#""answer to 15 chars""#)
     );
+    assert_eq!(
+        attr(&s.attributes, "llm.token_count.prompt").as_deref(),
+        Some("42")
+    );
+    assert_eq!(
+        attr(&s.attributes, "llm.token_count.completion").as_deref(),
+        Some("7")
+    );
+    assert_eq!(
+        attr(&s.attributes, "llm.token_count.total").as_deref(),
+        Some("49")
+    );
+    for other in ["loan.approve", "loan.agent", "lookup", "kyc"] {
+        let (_, s) = span_of(other);
+        assert_eq!(
+            attr(&s.attributes, "llm.token_count.prompt"),
+            None,
+            "{other}"
+        );
+    }
     let (_, s) = span_of("sign");
     assert_eq!(attr(&s.attributes, "input.value"), None, "hash-only only");
     assert!(attr(&s.attributes, "audit.input.secret").is_some_and(|v| v.starts_with("digest:")));

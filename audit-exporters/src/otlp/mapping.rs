@@ -16,7 +16,8 @@
 //!   protobuf, whether it comes from memory or from the spill file.
 //! * Every span also carries the OpenInference attributes (`openinference.span.kind`,
 //!   `input.value` / `output.value` with their mime types, `tool.name`, `llm.model_name`), so
-//!   OpenInference backends (Arize Phoenix) classify it and show its input and output. Only
+//!   OpenInference backends (Arize Phoenix) classify it and show its input and output (and a
+//!   model call's `llm.token_count.*` from `gen_ai.usage.*`). Only
 //!   what the sealed record holds is sent: values are already redacted, and hash-only or
 //!   uncapturable values are never part of `input.value` / `output.value`.
 //! * Completed calls are spans (they have a duration and a place in a trace). Records that are
@@ -648,10 +649,40 @@ fn openinference(r: &AuditRecord) -> Vec<KeyValue> {
             if let Some(m) = model_name(r) {
                 a.push(kv_str("llm.model_name", m));
             }
+            // Token usage reported as `gen_ai.usage.*` (whole numbers only), under the names
+            // OpenInference backends count.
+            let prompt = gen_ai_count(r, "gen_ai.usage.input_tokens");
+            let completion = gen_ai_count(r, "gen_ai.usage.output_tokens");
+            if let Some(n) = prompt {
+                a.push(kv_i64("llm.token_count.prompt", n));
+            }
+            if let Some(n) = completion {
+                a.push(kv_i64("llm.token_count.completion", n));
+            }
+            if let (Some(p), Some(c)) = (prompt, completion) {
+                a.push(kv_i64("llm.token_count.total", p.saturating_add(c)));
+            }
         }
         _ => {}
     }
     a
+}
+
+/// A `gen_ai.*` whole number as the GenAI attributes carry it: a follow-up attribute wins over
+/// a rationale signal of the same name (as in [`attributes`]), the last signal over earlier ones.
+fn gen_ai_count(r: &AuditRecord, name: &str) -> Option<i64> {
+    let v = match r.attributes.get(name) {
+        Some(v) => v,
+        None => {
+            &r.rationale
+                .signals
+                .iter()
+                .rev()
+                .find(|s| s.name == name)?
+                .value
+        }
+    };
+    v.as_i64()
 }
 
 /// A captured value as an attribute string: the JSON of the value, or `digest:<alg>:<key_id>:
