@@ -254,3 +254,106 @@ fn spans_carry_openinference_attributes() {
         assert_eq!(attr(&log.attributes, "input.value"), None);
     }
 }
+
+/// The same run sent to a real Arize Phoenix (`pip install arize-phoenix`, `phoenix serve`),
+/// then read back through Phoenix's GraphQL API: the span kinds Phoenix stored and the
+/// input/output it shows. Needs `AUDIT_TEST_PHOENIX_URL` (e.g. `http://127.0.0.1:6006`); see
+/// docs/OTLP.md.
+#[test]
+#[ignore = "needs a running Phoenix at AUDIT_TEST_PHOENIX_URL"]
+fn phoenix_classifies_spans_and_shows_io() {
+    let url = std::env::var("AUDIT_TEST_PHOENIX_URL").expect("AUDIT_TEST_PHOENIX_URL");
+    let url = url.trim_end_matches('/');
+    let project = format!("audit-sdk-test-{}", audit_runtime::RecordId::now());
+    let spill = temp_dir("phoenix");
+    // Phoenix takes traces only; log records go to a receiver that accepts them.
+    let logs_rx = Receiver::start().expect("receiver");
+    let otlp = OtlpExporter::new(
+        fast_config(&spill)
+            .protocol(Protocol::HttpProtobuf)
+            .signal_endpoint(
+                audit_exporters::otlp::Signal::Traces,
+                format!("{url}/v1/traces"),
+            )
+            .signal_endpoint(
+                audit_exporters::otlp::Signal::Logs,
+                format!("{}/v1/logs", logs_rx.http_endpoint()),
+            )
+            .resource_attributes(format!("openinference.project.name={project}")),
+    )
+    .expect("exporter");
+    let monitor = otlp.monitor();
+    let guard = AuditRuntime::builder()
+        .service("otlp-phoenix-test")
+        .exporter(otlp)
+        .install_thread_local()
+        .expect("install");
+    assert!(agent_run());
+    guard.flush().expect("flush");
+    let stats = monitor.stats();
+    assert_eq!(stats.sent_spans, 6, "{stats:?}");
+
+    let query = serde_json::json!({
+        "query": "{ projects { edges { node { name spans(first: 100) { edges { node { \
+                  name spanKind input { value mimeType } output { value mimeType } } } } } } } }"
+    })
+    .to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let spans = loop {
+        let mut resp = ureq::post(format!("{url}/graphql"))
+            .header("content-type", "application/json")
+            .send(query.as_str())
+            .expect("graphql");
+        let body: serde_json::Value =
+            serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).unwrap();
+        let spans: Vec<serde_json::Value> = body["data"]["projects"]["edges"]
+            .as_array()
+            .expect("projects")
+            .iter()
+            .filter(|p| p["node"]["name"] == project.as_str())
+            .flat_map(|p| {
+                p["node"]["spans"]["edges"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|e| e["node"].clone())
+            .collect();
+        if spans.len() >= 6 || std::time::Instant::now() > deadline {
+            break spans;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let by_name: HashMap<String, &serde_json::Value> = spans
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_owned(), s))
+        .collect();
+    assert_eq!(by_name.len(), 6, "{spans:#?}");
+    for (name, kind) in [
+        ("invoke_agent loan.agent", "agent"),
+        ("decision loan.approve", "chain"),
+        ("execute_tool lookup", "tool"),
+        ("execute_tool sign", "tool"),
+        ("chat gpt-4o", "llm"),
+        ("policy_check kyc", "guardrail"),
+    ] {
+        let s = by_name
+            .get(name)
+            .unwrap_or_else(|| panic!("{name}: {spans:#?}"));
+        assert_eq!(s["spanKind"], kind, "{name}: {s}");
+    }
+    let approve = by_name["decision loan.approve"];
+    assert_eq!(approve["input"]["value"], r#"{"amount":5000}"#);
+    assert_eq!(approve["input"]["mimeType"], "json");
+    assert!(approve["output"].is_null(), "{approve}");
+    let kyc = by_name["policy_check kyc"];
+    assert_eq!(kyc["output"]["value"], "true");
+    let lookup = by_name["execute_tool lookup"];
+    let input = lookup["input"]["value"].as_str().unwrap();
+    assert!(
+        input.contains("[email:") && !input.contains(EMAIL),
+        "{input}"
+    );
+    assert!(by_name["execute_tool sign"]["input"].is_null());
+    let _ = std::fs::remove_dir_all(&spill);
+}
