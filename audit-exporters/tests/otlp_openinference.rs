@@ -253,6 +253,8 @@ fn spans_carry_openinference_attributes() {
         assert_eq!(attr(&log.attributes, "openinference.span.kind"), None);
         assert_eq!(attr(&log.attributes, "input.value"), None);
     }
+    drop(guard);
+    let _ = std::fs::remove_dir_all(&spill);
 }
 
 /// The same run sent to a real Arize Phoenix (`pip install arize-phoenix`, `phoenix serve`),
@@ -355,5 +357,6 @@ fn phoenix_classifies_spans_and_shows_io() {
         "{input}"
     );
     assert!(by_name["execute_tool sign"]["input"].is_null());
+    drop(guard);
     let _ = std::fs::remove_dir_all(&spill);
 }
