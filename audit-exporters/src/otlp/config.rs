@@ -287,7 +287,9 @@ pub struct OtlpConfig {
     code_headers: Vec<(String, String)>,
     service_name: Option<Given>,
     resource_attributes: Option<Given>,
-    pub(crate) spill_dir: Option<PathBuf>,
+    /// The directory and the setting it came from (`OtlpConfig::spill_dir` or
+    /// `AUDIT_OTLP_SPILL_DIR`), so errors about it name the right one.
+    pub(crate) spill_dir: Option<(PathBuf, &'static str)>,
     pub(crate) batch_max: usize,
     max_export_delay: Given,
     pub(crate) memory_capacity: usize,
@@ -343,13 +345,19 @@ impl OtlpConfig {
 
     /// Like [`Self::from_env`], reading variables through `lookup` (for tests and for
     /// configuration systems that are not the process environment).
+    ///
+    /// A variable whose value is empty (or only whitespace) is unset, as the OpenTelemetry
+    /// specification says of every `OTEL_*` variable ("an empty value … MUST be treated as
+    /// unset"); the same holds for the `AUDIT_OTLP_*` ones.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let mut cfg = Self::new();
         let get = |name: String| {
-            lookup(&name).map(|value| Given {
-                value,
-                setting: name,
-            })
+            lookup(&name)
+                .filter(|value| !value.trim().is_empty())
+                .map(|value| Given {
+                    value,
+                    setting: name,
+                })
         };
         let read = |infix: &str| SignalOverrides {
             endpoint: get(format!("OTEL_EXPORTER_OTLP_{infix}ENDPOINT")),
@@ -365,6 +373,9 @@ impl OtlpConfig {
         cfg.resource_attributes = get("OTEL_RESOURCE_ATTRIBUTES".into());
         if let Some(g) = get(MAX_EXPORT_DELAY_ENV.into()) {
             cfg.max_export_delay = g;
+        }
+        if let Some(g) = get(SPILL_DIR_ENV.into()) {
+            cfg.spill_dir = Some((PathBuf::from(g.value), SPILL_DIR_ENV));
         }
         cfg
     }
@@ -439,7 +450,7 @@ impl OtlpConfig {
     /// Directory of the spill file (created if missing). One process per directory: the spill
     /// file is locked while an exporter uses it.
     pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.spill_dir = Some(dir.into());
+        self.spill_dir = Some((dir.into(), "OtlpConfig::spill_dir"));
         self
     }
 
@@ -656,6 +667,8 @@ pub(crate) struct Resolved {
 }
 
 const MAX_EXPORT_DELAY_ENV: &str = "AUDIT_OTLP_MAX_EXPORT_DELAY";
+/// The spill directory's environment variable.
+pub(crate) const SPILL_DIR_ENV: &str = "AUDIT_OTLP_SPILL_DIR";
 const DEFAULT_MAX_EXPORT_DELAY_MS: u64 = 200;
 /// Above a minute the bound stops being a latency bound: records would sit in memory (and be
 /// lost in a crash) for as long as a healthy collector would have needed to store them.
@@ -861,6 +874,80 @@ mod tests {
             assert_eq!(err.setting, var, "{var}={value}: {err}");
             assert!(err.to_string().contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn empty_values_are_unset() {
+        let defaults = OtlpConfig::new().resolve().unwrap();
+        let vars = [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+            "OTEL_SERVICE_NAME",
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "AUDIT_OTLP_MAX_EXPORT_DELAY",
+        ];
+        for var in vars {
+            for empty in ["", "  "] {
+                let r = env(&[(var, empty)])
+                    .resolve()
+                    .unwrap_or_else(|e| panic!("{var}={empty:?}: {e}"));
+                for (got, want) in [(&r.traces, &defaults.traces), (&r.logs, &defaults.logs)] {
+                    assert_eq!(got.endpoint.as_str(), want.endpoint.as_str(), "{var}");
+                    assert_eq!(got.protocol, want.protocol, "{var}");
+                    assert_eq!(got.headers, want.headers, "{var}");
+                    assert_eq!(got.compression, want.compression, "{var}");
+                    assert_eq!(got.timeout, want.timeout, "{var}");
+                }
+                assert_eq!(r.service_name, None, "{var}");
+                assert_eq!(r.resource, defaults.resource, "{var}");
+                assert_eq!(r.max_export_delay, defaults.max_export_delay, "{var}");
+            }
+        }
+        assert_eq!(env(&[("AUDIT_OTLP_SPILL_DIR", "")]).spill_dir, None);
+        // An empty signal-specific value falls through to the generic one, not to the default.
+        let r = env(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", ""),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", ""),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1234"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+        ]);
+        if cfg!(feature = "otlp-grpc") {
+            let r = r.resolve().unwrap();
+            assert_eq!(r.traces.protocol, Protocol::Grpc);
+            assert_eq!(r.traces.timeout, Duration::from_millis(1234));
+            assert_eq!(r.traces.endpoint.as_str(), "http://collector:4317");
+        }
+        // A value set in code is not an environment variable: empty stays an error there.
+        let err = OtlpConfig::new().endpoint("").resolve().unwrap_err();
+        assert_eq!(err.setting, "OtlpConfig::endpoint");
+    }
+
+    #[test]
+    fn spill_dir_remembers_where_it_came_from() {
+        let from_env = env(&[("AUDIT_OTLP_SPILL_DIR", "/var/spill")]);
+        assert_eq!(
+            from_env.spill_dir,
+            Some((PathBuf::from("/var/spill"), "AUDIT_OTLP_SPILL_DIR"))
+        );
+        assert_eq!(
+            from_env.spill_dir("/code").spill_dir,
+            Some((PathBuf::from("/code"), "OtlpConfig::spill_dir"))
+        );
     }
 
     #[test]

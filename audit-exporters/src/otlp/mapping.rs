@@ -14,6 +14,12 @@
 //!   backend can deduplicate.
 //! * The mapping is a pure function of the sealed record: the same line always maps to the same
 //!   protobuf, whether it comes from memory or from the spill file.
+//! * Every span also carries the OpenInference attributes (`openinference.span.kind`,
+//!   `input.value` / `output.value` with their mime types, `tool.name`, `llm.model_name`), so
+//!   OpenInference backends (Arize Phoenix) classify it and show its input and output (and a
+//!   model call's `llm.token_count.*` from `gen_ai.usage.*`). Only
+//!   what the sealed record holds is sent: values are already redacted, and hash-only or
+//!   uncapturable values are never part of `input.value` / `output.value`.
 //! * Completed calls are spans (they have a duration and a place in a trace). Records that are
 //!   events about another record (`started`, outcome, human action, lineage, finding) are log
 //!   records whose body is the exact, hash-verifiable JSON line: they often arrive long after
@@ -245,7 +251,11 @@ pub fn to_span(s: &SealedRecord) -> Span {
         kind: kind as i32,
         start_time_unix_nano: start,
         end_time_unix_nano: end,
-        attributes: attributes(s, op),
+        attributes: {
+            let mut a = attributes(s, op);
+            a.extend(openinference(r));
+            a
+        },
         dropped_attributes_count: 0,
         events: Vec::new(),
         dropped_events_count: 0,
@@ -378,7 +388,12 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
         }
         _ => {}
     }
-    if let Some(m) = model_name(r) {
+    // Only a model call *requests* a model: a decision or agent that declares the model it
+    // uses keeps it in `audit.version.model.<name>`, and a backend must not take it for an
+    // LLM call.
+    if r.kind == RecordKind::ModelCall
+        && let Some(m) = model_name(r)
+    {
         a.push(kv_str("gen_ai.request.model", m));
     }
     if let Some(session) = &r.correlation.session_id {
@@ -561,6 +576,113 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
         a.push(kv_str_array("audit.redaction.entries", items));
     }
     a
+}
+
+/// `openinference.span.kind` of a span. OpenInference has no kind for a decision: `CHAIN` ("a
+/// link between application steps") is the kind its backends render for application logic
+/// that is neither a model, tool nor agent call; `LLM` would be wrong even when the decision
+/// declares a model, since the model call itself is its own span.
+pub fn openinference_kind(k: RecordKind) -> Option<&'static str> {
+    match k {
+        RecordKind::AgentRun => Some("AGENT"),
+        RecordKind::Tool => Some("TOOL"),
+        RecordKind::ModelCall => Some("LLM"),
+        RecordKind::PolicyCheck => Some("GUARDRAIL"),
+        RecordKind::Decision => Some("CHAIN"),
+        RecordKind::Started
+        | RecordKind::Outcome
+        | RecordKind::HumanAction
+        | RecordKind::Lineage
+        | RecordKind::Finding => None,
+    }
+}
+
+/// MIME type of `input.value` / `output.value`: always JSON text.
+const MIME_JSON: &str = "application/json";
+
+/// The OpenInference attributes of a span (none for log records).
+///
+/// `input.value` is a JSON object of the arguments the record holds a value for (after
+/// redaction), in declaration order; arguments kept only as a digest, or that could not be
+/// serialized, are left out, and with none left there is no `input.value`. `output.value` is
+/// the JSON of `outcome.value` when it holds a value.
+fn openinference(r: &AuditRecord) -> Vec<KeyValue> {
+    let mut a = Vec::with_capacity(8);
+    let Some(kind) = openinference_kind(r.kind) else {
+        return a;
+    };
+    a.push(kv_str("openinference.span.kind", kind));
+    if let Some(inputs) = &r.inputs {
+        // Written by hand to keep declaration order (`serde_json::Map` sorts its keys).
+        let mut obj = String::from("{");
+        for arg in &inputs.args {
+            if let Some(v) = &arg.captured.value {
+                if obj.len() > 1 {
+                    obj.push(',');
+                }
+                obj.push_str(&Value::String(arg.name.clone()).to_string());
+                obj.push(':');
+                obj.push_str(&v.to_string());
+            }
+        }
+        if obj.len() > 1 {
+            obj.push('}');
+            a.push(kv_str("input.value", &obj));
+            a.push(kv_str("input.mime_type", MIME_JSON));
+        }
+    }
+    if let Some(v) = r
+        .outcome
+        .as_ref()
+        .and_then(|o| o.value.as_ref()?.value.as_ref())
+    {
+        a.push(kv_str("output.value", &v.to_string()));
+        a.push(kv_str("output.mime_type", MIME_JSON));
+    }
+    match r.kind {
+        RecordKind::Tool => {
+            if let Some(p) = &r.point {
+                a.push(kv_str("tool.name", &p.name));
+            }
+        }
+        RecordKind::ModelCall => {
+            if let Some(m) = model_name(r) {
+                a.push(kv_str("llm.model_name", m));
+            }
+            // Token usage reported as `gen_ai.usage.*` (whole numbers only), under the names
+            // OpenInference backends count.
+            let prompt = gen_ai_count(r, "gen_ai.usage.input_tokens");
+            let completion = gen_ai_count(r, "gen_ai.usage.output_tokens");
+            if let Some(n) = prompt {
+                a.push(kv_i64("llm.token_count.prompt", n));
+            }
+            if let Some(n) = completion {
+                a.push(kv_i64("llm.token_count.completion", n));
+            }
+            if let (Some(p), Some(c)) = (prompt, completion) {
+                a.push(kv_i64("llm.token_count.total", p.saturating_add(c)));
+            }
+        }
+        _ => {}
+    }
+    a
+}
+
+/// A `gen_ai.*` whole number as the GenAI attributes carry it: a follow-up attribute wins over
+/// a rationale signal of the same name (as in [`attributes`]), the last signal over earlier ones.
+fn gen_ai_count(r: &AuditRecord, name: &str) -> Option<i64> {
+    let v = match r.attributes.get(name) {
+        Some(v) => v,
+        None => {
+            &r.rationale
+                .signals
+                .iter()
+                .rev()
+                .find(|s| s.name == name)?
+                .value
+        }
+    };
+    v.as_i64()
 }
 
 /// A captured value as an attribute string: the JSON of the value, or `digest:<alg>:<key_id>:

@@ -60,7 +60,13 @@ pub enum OtlpError {
     /// A setting is invalid; the error names it.
     Config(OtlpConfigError),
     /// The spill directory cannot be used.
-    Spill(SpillError),
+    Spill {
+        /// Where the directory came from: `OtlpConfig::spill_dir`, `AUDIT_OTLP_SPILL_DIR`, or
+        /// `default spill directory` (`./audit-otlp-spill`).
+        setting: String,
+        /// What went wrong.
+        error: SpillError,
+    },
     /// A transport could not be set up.
     Transport(String),
     /// The sender thread could not be started.
@@ -71,7 +77,9 @@ impl std::fmt::Display for OtlpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OtlpError::Config(e) => e.fmt(f),
-            OtlpError::Spill(e) => write!(f, "OTLP spill file: {e}"),
+            OtlpError::Spill { setting, error } => {
+                write!(f, "OTLP spill directory (from {setting}): {error}")
+            }
             OtlpError::Transport(e) => write!(f, "OTLP transport: {e}"),
             OtlpError::Spawn(e) => write!(f, "cannot start the OTLP sender thread: {e}"),
         }
@@ -82,7 +90,7 @@ impl std::error::Error for OtlpError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             OtlpError::Config(e) => Some(e),
-            OtlpError::Spill(e) => Some(e),
+            OtlpError::Spill { error, .. } => Some(error),
             OtlpError::Spawn(e) => Some(e),
             OtlpError::Transport(_) => None,
         }
@@ -95,10 +103,14 @@ impl From<OtlpConfigError> for OtlpError {
     }
 }
 
-/// The spill directory when none is configured: `AUDIT_OTLP_SPILL_DIR`, else `./audit-otlp-spill`.
-fn default_spill_dir() -> PathBuf {
-    std::env::var_os("AUDIT_OTLP_SPILL_DIR")
-        .map_or_else(|| PathBuf::from("audit-otlp-spill"), PathBuf::from)
+/// The spill directory when none is configured: the process's `AUDIT_OTLP_SPILL_DIR` (even for
+/// a configuration not read from the environment; an empty value is unset), else
+/// `./audit-otlp-spill`. With the setting it came from.
+fn default_spill_dir() -> (PathBuf, &'static str) {
+    match std::env::var_os(config::SPILL_DIR_ENV) {
+        Some(d) if !d.is_empty() => (PathBuf::from(d), config::SPILL_DIR_ENV),
+        _ => (PathBuf::from("audit-otlp-spill"), "default spill directory"),
+    }
 }
 
 /// Sends sealed audit records to an OpenTelemetry collector. See the [module docs](self).
@@ -128,13 +140,16 @@ impl OtlpExporter {
     /// the sender thread. Records left in the spill file by an earlier process are sent first.
     pub fn new(config: OtlpConfig) -> Result<Self, OtlpError> {
         let resolved = config.resolve()?;
-        let spill_dir = config.spill_dir.clone().unwrap_or_else(default_spill_dir);
+        let (spill_dir, setting) = config.spill_dir.clone().unwrap_or_else(default_spill_dir);
         let (spill, recovered) = spill::Spill::open(
             &spill_dir,
             config.spill_max_bytes,
             config.rejected_max_bytes,
         )
-        .map_err(OtlpError::Spill)?;
+        .map_err(|error| OtlpError::Spill {
+            setting: setting.to_owned(),
+            error,
+        })?;
         let traces =
             transport::build(Signal::Traces, &resolved.traces).map_err(OtlpError::Transport)?;
         let logs = transport::build(Signal::Logs, &resolved.logs).map_err(OtlpError::Transport)?;

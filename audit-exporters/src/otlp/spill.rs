@@ -57,7 +57,8 @@ impl std::fmt::Display for SpillError {
         match self {
             SpillError::Locked(p) => write!(
                 f,
-                "spill file {} is locked by another exporter; give each process its own spill_dir",
+                "spill file {} is locked by another exporter; give each process its own spill \
+                 directory (`AUDIT_OTLP_SPILL_DIR` or `OtlpConfig::spill_dir`)",
                 p.display()
             ),
             SpillError::Io(what, p, e) => write!(f, "cannot {what} {}: {e}", p.display()),
