@@ -355,7 +355,7 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
 
     // ---- versions ----------------------------------------------------------------------------
     let versions = args.versions(errors);
-    let requires_versions = matches!(kind, Kind::Decision | Kind::ModelCall | Kind::PolicyCheck);
+    let requires_versions = kind.info().requires_versions;
     if let Some(u) = &args.unversioned {
         if !versions.is_empty() {
             errors.push(syn::Error::new(
@@ -374,18 +374,18 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             ),
         ));
     }
-    if kind == Kind::ModelCall
+    if kind.info().requires_model
         && args.unversioned.is_none()
         && !versions.iter().any(|v| v.role_variant == "Model")
         && !versions.is_empty()
     {
         errors.push(syn::Error::new(
             attr::call_site(),
-            "`#[audited_model_call]` must name the model: add `model = \"...\"`",
+            format!("`#[{attr_name}]` must name the model: add `model = \"...\"`"),
         ));
     }
     if let Some((id, _)) = &args.side_effect
-        && kind != Kind::Tool
+        && !kind.info().side_effect_allowed
     {
         errors.push(syn::Error::new(
             id.span(),
@@ -448,7 +448,7 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
         .name
         .as_ref()
         .map_or_else(|| fn_name.clone(), syn::LitStr::value);
-    let kind_variant = format_ident!("{}", kind.variant());
+    let kind_variant = format_ident!("{}", kind.info().variant);
     let arg_specs = params.iter().zip(&modes).filter_map(|(p, m)| {
         let name = p.name.as_ref()?.to_string();
         let mode = match m {
@@ -517,7 +517,7 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
             OutputMode::HashOnly => "HashOnly",
         }
     );
-    let started = args.started.unwrap_or(kind == Kind::AgentRun);
+    let started = args.started.unwrap_or(kind.info().started_by_default);
     let is_async = !matches!(shape, Shape::Sync);
 
     let point = Ident::new("__AUDIT_POINT", Span::mixed_site());
@@ -562,7 +562,7 @@ pub(crate) fn expand(kind: Kind, args: Args, mut f: ItemFn, errors: &mut Errors)
     // ---- guard start, captures ---------------------------------------------------------------
     let guard = Ident::new("audit_guard", Span::mixed_site());
     let ret = Ident::new("audit_ret", Span::mixed_site());
-    let span_name = format!("audit.{}", kind.record_kind());
+    let span_name = format!("audit.{}", kind.info().record_kind);
     // One `let`, so the guard is built where it lives (it holds the call's state inline).
     let start = quote! {
         #[allow(unused_mut)]

@@ -37,33 +37,85 @@ pub(crate) enum Kind {
     PolicyCheck,
 }
 
+/// What each kind of audited function is: the one table every other part reads (the attribute's
+/// name in messages, the `PointKind` variant and the span name in generated code, the rules the
+/// plan checks).
+pub(crate) struct KindInfo {
+    /// The attribute, as written by users (`audited_decision`).
+    pub(crate) attr_name: &'static str,
+    /// The `audit_runtime::PointKind` variant of the generated audit point.
+    pub(crate) variant: &'static str,
+    /// The record kind; the tracing span is named `audit.<record_kind>`.
+    pub(crate) record_kind: &'static str,
+    /// Must declare versioned artifacts or `unversioned = "reason"`.
+    pub(crate) requires_versions: bool,
+    /// Declared versions must include the `model` role (unless `unversioned`).
+    pub(crate) requires_model: bool,
+    /// Writes a `started` record unless `started = false`.
+    pub(crate) started_by_default: bool,
+    /// Accepts `side_effect = ..`.
+    pub(crate) side_effect_allowed: bool,
+}
+
+const AGENT_RUN: KindInfo = KindInfo {
+    attr_name: "audited_agent",
+    variant: "AgentRun",
+    record_kind: "agent_run",
+    requires_versions: false,
+    requires_model: false,
+    started_by_default: true,
+    side_effect_allowed: false,
+};
+const DECISION: KindInfo = KindInfo {
+    attr_name: "audited_decision",
+    variant: "Decision",
+    record_kind: "decision",
+    requires_versions: true,
+    requires_model: false,
+    started_by_default: false,
+    side_effect_allowed: false,
+};
+const TOOL: KindInfo = KindInfo {
+    attr_name: "audited_tool",
+    variant: "Tool",
+    record_kind: "tool",
+    requires_versions: false,
+    requires_model: false,
+    started_by_default: false,
+    side_effect_allowed: true,
+};
+const MODEL_CALL: KindInfo = KindInfo {
+    attr_name: "audited_model_call",
+    variant: "ModelCall",
+    record_kind: "model_call",
+    requires_versions: true,
+    requires_model: true,
+    started_by_default: false,
+    side_effect_allowed: false,
+};
+const POLICY_CHECK: KindInfo = KindInfo {
+    attr_name: "audited_policy_check",
+    variant: "PolicyCheck",
+    record_kind: "policy_check",
+    requires_versions: true,
+    requires_model: false,
+    started_by_default: false,
+    side_effect_allowed: false,
+};
+
 impl Kind {
-    fn attr_name(self) -> &'static str {
+    /// This kind's row of the kind table.
+    pub(crate) const fn info(self) -> &'static KindInfo {
         match self {
-            Kind::AgentRun => "audited_agent",
-            Kind::Decision => "audited_decision",
-            Kind::Tool => "audited_tool",
-            Kind::ModelCall => "audited_model_call",
-            Kind::PolicyCheck => "audited_policy_check",
+            Kind::AgentRun => &AGENT_RUN,
+            Kind::Decision => &DECISION,
+            Kind::Tool => &TOOL,
+            Kind::ModelCall => &MODEL_CALL,
+            Kind::PolicyCheck => &POLICY_CHECK,
         }
     }
-    fn variant(self) -> &'static str {
-        match self {
-            Kind::AgentRun => "AgentRun",
-            Kind::Decision => "Decision",
-            Kind::Tool => "Tool",
-            Kind::ModelCall => "ModelCall",
-            Kind::PolicyCheck => "PolicyCheck",
-        }
-    }
-    fn record_kind(self) -> &'static str {
-        match self {
-            Kind::AgentRun => "agent_run",
-            Kind::Decision => "decision",
-            Kind::Tool => "tool",
-            Kind::ModelCall => "model_call",
-            Kind::PolicyCheck => "policy_check",
-        }
+    pub(crate) fn attr_name(self) -> &'static str {
+        self.info().attr_name
     }
 }
 
