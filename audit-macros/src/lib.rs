@@ -21,9 +21,10 @@ use proc_macro2::TokenStream as TokenStream2;
 use quote::ToTokens;
 
 mod attr;
-mod expand;
+mod emit;
 mod grammar;
 mod inline;
+mod plan;
 #[cfg(test)]
 mod snapshots;
 
@@ -128,6 +129,10 @@ impl Errors {
     pub(crate) fn push(&mut self, e: syn::Error) {
         self.0.push(e);
     }
+    /// Add `other`'s errors after these.
+    pub(crate) fn append(&mut self, other: Errors) {
+        self.0.extend(other.0);
+    }
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -177,8 +182,17 @@ pub(crate) fn expand_item(kind: Kind, args: TokenStream2, item: TokenStream2) ->
         }
     };
     let original = f.to_token_stream();
-    let mut out = expand::expand(kind, parsed_args, f, &mut errors);
+    let mut out = match plan::plan(kind, parsed_args, &f) {
+        Ok(plan) if errors.is_empty() => emit::emit(&plan, f, &mut errors),
+        Ok(_) => TokenStream2::new(),
+        Err(e) => {
+            errors.append(e);
+            TokenStream2::new()
+        }
+    };
     if !errors.is_empty() {
+        // Emit the function unchanged so one mistake does not cascade into type errors at
+        // every call site.
         out = original;
         out.extend(errors.into_compile_errors());
     }
