@@ -504,3 +504,604 @@ pub(crate) fn tail_async(block: &Block) -> Option<(bool, &syn::ExprAsync)> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    /// The plan for `f` under `#[kind(args)]`, or its error messages. The arguments must parse.
+    fn try_plan(kind: Kind, args: TokenStream, f: TokenStream) -> Result<Plan, Vec<String>> {
+        let mut e = Errors::default();
+        let args = attr::parse(args, &mut e);
+        assert!(e.is_empty(), "arguments do not parse: {:?}", e.messages());
+        let f: ItemFn = syn::parse2(f).expect("a function");
+        plan(kind, args, &f).map_err(|e| e.messages())
+    }
+
+    fn ok(kind: Kind, args: TokenStream, f: TokenStream) -> Plan {
+        match try_plan(kind, args, f) {
+            Ok(p) => p,
+            Err(m) => panic!("unexpected errors: {m:?}"),
+        }
+    }
+
+    fn errs(kind: Kind, args: TokenStream, f: TokenStream) -> Vec<String> {
+        match try_plan(kind, args, f) {
+            Ok(_) => panic!("planned, but errors were expected"),
+            Err(m) => m,
+        }
+    }
+
+    fn tool(f: TokenStream) -> Plan {
+        ok(Kind::Tool, quote!(), f)
+    }
+
+    /// (name, mode, index, by `capture_all`) of every named parameter.
+    fn modes(p: &Plan) -> Vec<(String, Mode, u16, bool)> {
+        p.params
+            .iter()
+            .filter_map(|q| {
+                Some((
+                    q.name.as_ref()?.to_string(),
+                    q.mode,
+                    q.index,
+                    q.by_capture_all,
+                ))
+            })
+            .collect()
+    }
+
+    fn ty(s: &str) -> Type {
+        syn::parse_str(s).unwrap()
+    }
+
+    // ---- shape ---------------------------------------------------------------------------------
+
+    #[test]
+    fn shapes() {
+        assert_eq!(
+            tool(quote!(
+                fn f() -> u8 {
+                    1
+                }
+            ))
+            .shape,
+            Shape::Sync
+        );
+        assert_eq!(
+            tool(quote!(
+                async fn f() -> u8 {
+                    1
+                }
+            ))
+            .shape,
+            Shape::Async
+        );
+        assert_eq!(
+            tool(quote!(
+                fn f() -> impl Future<Output = u8> {
+                    async move { 1 }
+                }
+            ))
+            .shape,
+            Shape::TailAsync { boxed: false }
+        );
+        assert_eq!(
+            tool(quote!(
+                fn f<'a>(&'a self) -> Pin<Box<dyn Future<Output = u8> + Send + 'a>> {
+                    Box::pin(async move { 1 })
+                }
+            ))
+            .shape,
+            Shape::TailAsync { boxed: true }
+        );
+        // An opaque future made otherwise is wrapped...
+        assert_eq!(
+            tool(quote!(
+                fn f() -> impl Future<Output = u8> {
+                    make()
+                }
+            ))
+            .shape,
+            Shape::ImplFuture
+        );
+        // ... but a nameable boxed one is returned by a sync call (the `Finish` probe re-boxes it).
+        assert_eq!(
+            tool(quote!(
+                fn f() -> Pin<Box<dyn Future<Output = u8>>> {
+                    make()
+                }
+            ))
+            .shape,
+            Shape::Sync
+        );
+        assert!(
+            !tool(quote!(
+                fn f() -> u8 {
+                    1
+                }
+            ))
+            .shape
+            .is_async()
+        );
+        assert!(
+            tool(quote!(
+                fn f() -> impl Future<Output = u8> {
+                    make()
+                }
+            ))
+            .shape
+            .is_async()
+        );
+    }
+
+    #[test]
+    fn diverging_and_track_caller() {
+        let p = tool(quote!(
+            fn f() -> ! {
+                loop {}
+            }
+        ));
+        assert!(p.diverges && !p.track_caller);
+        let p = tool(quote!(
+            #[track_caller]
+            fn f() -> u8 {
+                1
+            }
+        ));
+        assert!(p.track_caller && !p.diverges);
+        let p = tool(quote!(
+            #[inline]
+            fn f() {}
+        ));
+        assert!(!p.track_caller && !p.diverges && p.output_ty.is_none());
+    }
+
+    #[test]
+    fn const_and_variadic_functions_are_refused() {
+        let m = errs(
+            Kind::Tool,
+            quote!(),
+            quote!(
+                const fn f() -> u8 {
+                    1
+                }
+            ),
+        );
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].contains("`#[audited_tool]` cannot be applied to a `const fn`"),
+            "{m:?}"
+        );
+        let m = errs(
+            Kind::Tool,
+            quote!(),
+            quote!(
+                unsafe extern "C" fn f(a: u8, ...) {}
+            ),
+        );
+        assert!(
+            m[0].contains("does not support variadic functions"),
+            "{m:?}"
+        );
+    }
+
+    // ---- parameters ----------------------------------------------------------------------------
+
+    #[test]
+    fn only_listed_parameters_are_recorded() {
+        let p = ok(
+            Kind::Tool,
+            quote!(capture(b), hash_only(c)),
+            quote!(
+                fn f(a: u8, b: &str, c: Vec<u8>) {}
+            ),
+        );
+        assert_eq!(
+            modes(&p),
+            vec![
+                ("a".into(), Mode::Skip, 0, false),
+                ("b".into(), Mode::Capture, 1, false),
+                ("c".into(), Mode::HashOnly, 2, false),
+            ]
+        );
+        assert!(p.params[1].is_ref && !p.params[2].is_ref);
+        assert_eq!(p.params[1].chosen_by.as_ref().unwrap(), "b");
+        assert!(p.params[0].chosen_by.is_none());
+    }
+
+    #[test]
+    fn capture_all_takes_every_named_parameter_not_listed() {
+        let p = ok(
+            Kind::Tool,
+            quote!(capture_all, skip(secret), hash_only(doc)),
+            quote!(
+                fn f(&self, secret: &str, (x, y): (u8, u8), doc: Vec<u8>, n: u32) {}
+            ),
+        );
+        assert_eq!(
+            modes(&p),
+            vec![
+                ("self".into(), Mode::Capture, 0, true),
+                ("secret".into(), Mode::Skip, 1, false),
+                ("doc".into(), Mode::HashOnly, 2, false),
+                ("n".into(), Mode::Capture, 3, true),
+            ]
+        );
+        // The destructured parameter has no name, is skipped and takes no index of its own.
+        assert!(p.params[2].name.is_none());
+        assert_eq!(p.params[2].mode, Mode::Skip);
+        assert!(p.params[0].is_ref, "&self is a reference");
+        assert_eq!(p.params[4].chosen_by.as_ref().unwrap(), "capture_all");
+    }
+
+    #[test]
+    fn a_binding_of_a_pattern_is_not_a_parameter() {
+        let m = errs(
+            Kind::Tool,
+            quote!(capture(x)),
+            quote!(
+                fn f((x, y): (u8, u8), z: u8) {}
+            ),
+        );
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].contains("`x` is bound inside the destructuring pattern `(x , y)`"),
+            "{m:?}"
+        );
+        assert!(m[0].contains("`capture(..)` takes parameters"), "{m:?}");
+        let m = errs(
+            Kind::Tool,
+            quote!(hash_only(name)),
+            quote!(
+                fn f(Person { name, .. }: Person) {}
+            ),
+        );
+        assert!(m[0].contains("`hash_only(..)` takes parameters"), "{m:?}");
+    }
+
+    #[test]
+    fn unknown_and_twice_listed_parameters() {
+        let m = errs(
+            Kind::Tool,
+            quote!(capture(q)),
+            quote!(
+                fn g(a: u8, b: u8) {}
+            ),
+        );
+        assert_eq!(
+            m,
+            vec!["`q` is not a parameter of `g` (parameters: a, b)".to_owned()]
+        );
+        let m = errs(
+            Kind::Tool,
+            quote!(capture(q)),
+            quote!(
+                fn g() {}
+            ),
+        );
+        assert!(m[0].ends_with("(parameters: none)"), "{m:?}");
+        let m = errs(
+            Kind::Tool,
+            quote!(capture(a), hash_only(a)),
+            quote!(
+                fn g(a: u8) {}
+            ),
+        );
+        assert_eq!(
+            m,
+            vec!["parameter `a` is already listed in `capture(..)`".to_owned()]
+        );
+    }
+
+    #[test]
+    fn capture_all_excludes_capture_and_skip_needs_it() {
+        let m = errs(
+            Kind::Tool,
+            quote!(capture_all, capture(a)),
+            quote!(
+                fn g(a: u8) {}
+            ),
+        );
+        assert!(
+            m[0].contains("either `capture_all` or `capture(..)`"),
+            "{m:?}"
+        );
+        let m = errs(
+            Kind::Tool,
+            quote!(skip(a)),
+            quote!(
+                fn g(a: u8) {}
+            ),
+        );
+        assert!(
+            m[0].contains("`skip(..)` only makes sense with `capture_all`"),
+            "{m:?}"
+        );
+    }
+
+    // ---- the kind's rules ----------------------------------------------------------------------
+
+    #[test]
+    fn versions_are_required_of_decisions_model_calls_and_policy_checks() {
+        let f = || {
+            quote!(
+                fn f() {}
+            )
+        };
+        for kind in [Kind::Decision, Kind::ModelCall, Kind::PolicyCheck] {
+            let m = errs(kind, quote!(), f());
+            assert_eq!(m.len(), 1, "{kind:?}: {m:?}");
+            assert!(
+                m[0].contains(&format!(
+                    "`#[{}]` must declare the versions in force",
+                    kind.attr_name()
+                )),
+                "{m:?}"
+            );
+            assert!(
+                ok(kind, quote!(unversioned = "rules only"), f())
+                    .versions
+                    .is_empty()
+            );
+        }
+        for kind in [Kind::AgentRun, Kind::Tool] {
+            assert!(ok(kind, quote!(), f()).versions.is_empty());
+        }
+        let p = ok(
+            Kind::Decision,
+            quote!(policy = "lending", policy_version = V, model = "m"),
+            f(),
+        );
+        let roles: Vec<_> = p.versions.iter().map(|v| v.role_variant).collect();
+        assert_eq!(roles, vec!["Model", "Policy"]);
+        assert!(
+            p.versions[0].version.is_none(),
+            "a name alone: the registry"
+        );
+        assert!(matches!(
+            p.versions[1].version,
+            Some(attr::VersionValue::Expr(_))
+        ));
+    }
+
+    #[test]
+    fn a_model_call_names_its_model() {
+        let m = errs(
+            Kind::ModelCall,
+            quote!(prompt = "p", prompt_version = "1"),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert_eq!(
+            m,
+            vec!["`#[audited_model_call]` must name the model: add `model = \"...\"`".to_owned()]
+        );
+        // A decision needs no model.
+        ok(
+            Kind::Decision,
+            quote!(prompt = "p"),
+            quote!(
+                fn f() {}
+            ),
+        );
+        ok(
+            Kind::ModelCall,
+            quote!(model = "m"),
+            quote!(
+                fn f() {}
+            ),
+        );
+    }
+
+    #[test]
+    fn unversioned_contradicts_versions() {
+        let m = errs(
+            Kind::Decision,
+            quote!(model = "m", unversioned = "none"),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert!(m[0].contains("`unversioned` contradicts"), "{m:?}");
+    }
+
+    #[test]
+    fn side_effect_only_on_tools() {
+        let p = ok(
+            Kind::Tool,
+            quote!(side_effect = write),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert_eq!(p.side_effect, Some(SideEffect::Write));
+        for kind in [Kind::AgentRun, Kind::Decision, Kind::PolicyCheck] {
+            let m = errs(
+                kind,
+                quote!(side_effect = read, unversioned = "x"),
+                quote!(
+                    fn f() {}
+                ),
+            );
+            assert_eq!(
+                m,
+                vec!["`side_effect` applies to `#[audited_tool]` only".to_owned()],
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn started_defaults_on_for_agent_runs_only() {
+        let f = || {
+            quote!(
+                fn f() {}
+            )
+        };
+        assert!(ok(Kind::AgentRun, quote!(), f()).started);
+        assert!(!ok(Kind::AgentRun, quote!(started = false), f()).started);
+        assert!(!ok(Kind::Tool, quote!(), f()).started);
+        assert!(ok(Kind::Tool, quote!(started), f()).started);
+        assert!(!ok(Kind::Decision, quote!(unversioned = "x"), f()).started);
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let m = errs(
+            Kind::Decision,
+            quote!(capture(nope), side_effect = read, redact(output.x = erase)),
+            quote!(
+                const fn f(a: u8) {}
+            ),
+        );
+        assert_eq!(m.len(), 5, "{m:?}");
+        assert!(m[0].contains("`const fn`"), "{m:?}");
+        assert!(m[1].contains("`nope` is not a parameter"), "{m:?}");
+        assert!(m[2].contains("must declare the versions"), "{m:?}");
+        assert!(m[3].contains("`side_effect` applies"), "{m:?}");
+        assert!(m[4].contains("the output is not captured"), "{m:?}");
+    }
+
+    // ---- output, result, names -----------------------------------------------------------------
+
+    #[test]
+    fn output_mode_result_and_names() {
+        let p = tool(quote!(
+            fn lookup() -> std::io::Result<u8> {
+                Ok(1)
+            }
+        ));
+        assert_eq!(p.output_mode, OutputMode::Status);
+        assert!(p.returns_result && p.result_override.is_none());
+        assert_eq!(
+            (p.fn_name.as_str(), p.audit_name.as_str()),
+            ("lookup", "lookup")
+        );
+        // An async shape's hint comes from the future's output.
+        assert!(
+            tool(quote!(
+                fn f() -> impl Future<Output = Result<u8, E>> {
+                    make()
+                }
+            ))
+            .returns_result
+        );
+        assert!(
+            !tool(quote!(
+                fn f() -> SearchResult {
+                    make()
+                }
+            ))
+            .returns_result
+        );
+        let p = ok(
+            Kind::Tool,
+            quote!(name = "bureau.lookup", output = hash_only, result = false),
+            quote!(
+                fn lookup() -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert_eq!(p.output_mode, OutputMode::HashOnly);
+        assert!(
+            !p.returns_result,
+            "`result = false` overrides the signature"
+        );
+        assert_eq!(p.audit_name, "bureau.lookup");
+        assert!(
+            ok(
+                Kind::Tool,
+                quote!(result = true),
+                quote!(
+                    fn f() -> T {
+                        t()
+                    }
+                )
+            )
+            .returns_result
+        );
+    }
+
+    // ---- redaction -----------------------------------------------------------------------------
+
+    #[test]
+    fn redaction_rules_start_at_what_is_recorded() {
+        let f = || {
+            quote!(
+                fn f(a: A, b: B, c: C) -> R {
+                    r()
+                }
+            )
+        };
+        let p = ok(
+            Kind::Tool,
+            quote!(
+                capture(a),
+                output = capture,
+                redact(a.email = mask(4), output.card = erase)
+            ),
+            f(),
+        );
+        let paths: Vec<_> = p.redact.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, vec!["a.email", "output.card"]);
+        let m = errs(Kind::Tool, quote!(capture(a), redact(b.x = erase)), f());
+        assert!(
+            m[0].contains("redaction rule on `b`, which is not captured"),
+            "{m:?}"
+        );
+        let m = errs(Kind::Tool, quote!(hash_only(c), redact(c.x = erase)), f());
+        assert!(m[0].contains("`c` is `hash_only`"), "{m:?}");
+        let m = errs(Kind::Tool, quote!(redact(zz.x = erase)), f());
+        assert!(
+            m[0].contains("`zz` is neither (parameters: a, b, c)"),
+            "{m:?}"
+        );
+        let m = errs(
+            Kind::Tool,
+            quote!(output = status, redact(output.x = erase)),
+            f(),
+        );
+        assert!(m[0].contains("add `output = capture`"), "{m:?}");
+        // A parameter named `output` is a parameter.
+        let m = errs(
+            Kind::Tool,
+            quote!(redact(output.x = erase)),
+            quote!(
+                fn f(output: O) {}
+            ),
+        );
+        assert!(
+            m[0].contains("redaction rule on `output`, which is not captured"),
+            "{m:?}"
+        );
+    }
+
+    // ---- type helpers --------------------------------------------------------------------------
+
+    #[test]
+    fn detects_results() {
+        assert!(is_result(&ty("Result<u8, E>")));
+        assert!(is_result(&ty("std::io::Result<()>")));
+        assert!(is_result(&ty("anyhow::Result<T>")));
+        assert!(!is_result(&ty("SearchResult")));
+        assert!(!is_result(&ty("Option<Result<u8, E>>")));
+        assert!(!is_result(&ty("impl Future<Output = Result<u8, E>>")));
+    }
+
+    #[test]
+    fn finds_future_outputs() {
+        let t = ty("impl Future<Output = Result<u8, E>> + Send");
+        assert!(is_result(future_output(&t).unwrap()));
+        let t = ty("Pin<Box<dyn Future<Output = u8> + Send + 'a>>");
+        assert_eq!(
+            future_output(&t).unwrap().to_token_stream().to_string(),
+            "u8"
+        );
+        assert!(future_output(&ty("Vec<u8>")).is_none());
+    }
+}
