@@ -62,12 +62,34 @@ pub(crate) enum RedactAction {
 }
 
 /// One `path = action` inside `redact(..)`.
+///
+/// The path is parsed from tokens here, once; the macros read its `root`, and the generated
+/// `RedactSpec` carries its text, which the runtime's `FieldPath::parse`
+/// (`audit-runtime/src/redact/paths.rs`) reads back at install time. So that the two readings
+/// agree, only segments the text form can spell are accepted (see `quoted_key`).
 pub(crate) struct RedactRule {
     /// The first segment: a parameter name or `output`.
     pub(crate) root: Ident,
-    /// The whole path as text (`applicant.phones[]`).
+    /// The whole path as text (`applicant.phones[]`), in the runtime's path grammar.
     pub(crate) path: String,
     pub(crate) action: RedactAction,
+}
+
+/// A quoted path segment (`."e-mail"`), checked to read back as the one key it names: the
+/// runtime splits the text at `.` and `[`, and reads a segment `*` as "every member".
+fn quoted_key(lit: &LitStr) -> syn::Result<String> {
+    let key = lit.value();
+    if key.is_empty() || key == "*" || key.contains(['.', '[', ']']) {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "the key {:?} cannot be a redaction path segment: a quoted key must not be \
+                 empty or `*`, nor contain `.`, `[` or `]`",
+                key
+            ),
+        ));
+    }
+    Ok(key)
 }
 
 pub(crate) struct VersionDecl {
@@ -147,6 +169,7 @@ fn parse_list(input: ParseStream<'_>) -> syn::Result<Vec<Ident>> {
 fn parse_redact_rule(input: ParseStream<'_>) -> syn::Result<RedactRule> {
     let root = Ident::parse_any(input)?;
     let mut path = root.to_string();
+    let mut bad_key = None;
     loop {
         if input.peek(Token![.]) {
             input.parse::<Token![.]>()?;
@@ -161,7 +184,14 @@ fn parse_redact_rule(input: ParseStream<'_>) -> syn::Result<RedactRule> {
                 // A map key or serialized name that is not an identifier: `.\"e-mail\"`.
                 let l: LitStr = input.parse()?;
                 path.push('.');
-                path.push_str(&l.value());
+                // An unusable key is reported after the rest of the rule is read, so the
+                // error is not followed by one about the tokens left unread.
+                match quoted_key(&l) {
+                    Ok(key) => path.push_str(&key),
+                    Err(e) => {
+                        bad_key.get_or_insert(e);
+                    }
+                }
             } else {
                 let seg = Ident::parse_any(input).map_err(|e| {
                     syn::Error::new(
@@ -217,6 +247,9 @@ fn parse_redact_rule(input: ParseStream<'_>) -> syn::Result<RedactRule> {
             ));
         }
     };
+    if let Some(e) = bad_key {
+        return Err(e);
+    }
     Ok(RedactRule { root, path, action })
 }
 
@@ -602,6 +635,29 @@ mod tests {
         assert!(msgs[0].contains("unknown redaction action"), "{msgs:?}");
         let msgs = parse_err(quote!(redact(a.b)));
         assert!(msgs[0].contains("expected `= erase"), "{msgs:?}");
+    }
+
+    #[test]
+    fn quoted_keys_read_back_as_one_key() {
+        // The runtime splits the path text at `.` and `[` and reads `*` as a wildcard: a quoted
+        // key that would read back differently is refused here, not mis-applied at run time.
+        for key in [
+            quote!("a.b"),
+            quote!("a[]"),
+            quote!("x]"),
+            quote!("*"),
+            quote!(""),
+        ] {
+            let msgs = parse_err(quote!(redact(p.#key = erase)));
+            assert_eq!(msgs.len(), 1, "{key}: {msgs:?}");
+            assert!(
+                msgs[0].contains("cannot be a redaction path segment"),
+                "{key}: {msgs:?}"
+            );
+        }
+        let a = parse_ok(quote!(redact(p."a*b" = erase, p."e-mail".x = hash)));
+        let paths: Vec<_> = a.redact.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, vec!["p.a*b", "p.e-mail.x"]);
     }
 
     #[test]
