@@ -9,8 +9,8 @@
 //! The *canonical bytes* of a record are what `serde_json::to_vec` writes for its
 //! [`AuditRecord`] (compact, fields in struct order, maps with sorted keys); they end with `}`.
 //! The line is the canonical bytes with that final `}` replaced by `,"hash":"<hex>"}` where
-//! `hex = BLAKE3(canonical bytes)`: the sealed-line framing of [`line`], which the file log's
-//! own lines use too. So a verifier needs no JSON re-serialization: it strips the
+//! `hex = BLAKE3(canonical bytes)`: the sealed-line framing of [`line`](mod@line), which the
+//! file log's own lines use too. So a verifier needs no JSON re-serialization: it strips the
 //! fixed 75-byte suffix [`HASH_SUFFIX_LEN`], appends `}`, hashes and compares, then checks that
 //! `seq` and `prev` continue the chain. Because `prev` is inside the hashed bytes, changing,
 //! removing, inserting or reordering any line breaks the link of the next one.
