@@ -374,22 +374,7 @@ impl CallGuard {
         let Some(state) = self.state.as_mut() else {
             return body();
         };
-        let (result, notes) = {
-            let _entered = self.span.enter();
-            context::in_frame(&state.head.ctx, true, || {
-                catch_unwind(AssertUnwindSafe(body))
-            })
-        };
-        if let Some(notes) = notes {
-            state.add_notes(notes);
-        }
-        match result {
-            Ok(v) => v,
-            Err(payload) => {
-                state.extra_mut().panic = Some(panic_message(payload.as_ref()));
-                resume_unwind(payload)
-            }
-        }
+        in_step(&self.span, state, body)
     }
 
     /// Enter the call for a body that runs inline in the function, not in a closure: for
@@ -587,6 +572,29 @@ impl Drop for Unpolled {
     }
 }
 
+/// Run `body` as one step of an active call, for [`CallGuard::run`] (the whole body) and
+/// [`Instrumented::poll`] (one poll): inside the call's span and context frame, keeping the
+/// notes made inside, and recording a panic's message before resuming it.
+#[inline(always)]
+fn in_step<R>(span: &tracing::Span, state: &mut CallState, body: impl FnOnce() -> R) -> R {
+    let (result, notes) = {
+        let _entered = span.enter();
+        context::in_frame(&state.head.ctx, true, || {
+            catch_unwind(AssertUnwindSafe(body))
+        })
+    };
+    if let Some(notes) = notes {
+        state.add_notes(notes);
+    }
+    match result {
+        Ok(v) => v,
+        Err(payload) => {
+            state.extra_mut().panic = Some(panic_message(payload.as_ref()));
+            resume_unwind(payload)
+        }
+    }
+}
+
 fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_owned()
@@ -624,22 +632,9 @@ impl<F: Future> Future for Instrumented<F> {
                 Poll::Pending => Poll::Pending,
             };
         };
-        let (result, notes) = {
-            let _entered = guard.span.enter();
-            context::in_frame(&state.head.ctx, true, || {
-                catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
-            })
-        };
-        if let Some(notes) = notes {
-            state.add_notes(notes);
-        }
-        match result {
-            Ok(Poll::Ready(v)) => Poll::Ready((v, this.guard.take().expect("guard present"))),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => {
-                state.extra_mut().panic = Some(panic_message(payload.as_ref()));
-                resume_unwind(payload)
-            }
+        match in_step(&guard.span, state, || inner.poll(cx)) {
+            Poll::Ready(v) => Poll::Ready((v, this.guard.take().expect("guard present"))),
+            Poll::Pending => Poll::Pending,
         }
     }
 }

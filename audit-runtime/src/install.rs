@@ -27,12 +27,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::diag::WarnOnce;
 use crate::digest::{DigestKey, KeyError};
 use crate::export::Exporter;
 use crate::followup::FollowUp;
@@ -109,8 +110,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     pub(crate) exporters: Vec<Arc<ExporterCounters>>,
     pub(crate) fallback: Option<Arc<ExporterCounters>>,
-    warned_closed: AtomicBool,
-    warned_filtered: AtomicBool,
+    warned_closed: WarnOnce,
+    warned_filtered: WarnOnce,
     pub(crate) instance: RecordId,
     pub(crate) redaction: Arc<RedactionCounters>,
 }
@@ -178,7 +179,7 @@ impl Shared {
             }
             Pushed::Closed => {
                 self.counters.after_shutdown.fetch_add(1, Ordering::Relaxed);
-                if !self.warned_closed.swap(true, Ordering::Relaxed) {
+                if self.warned_closed.first() {
                     warn(
                         "an audited call finished after its audit runtime shut down; its record \
                          was not written (see AuditStats::after_shutdown). Keep the AuditGuard \
@@ -190,11 +191,7 @@ impl Shared {
     }
 }
 
-pub(crate) fn warn(msg: &str) {
-    // stderr, because a `tracing` warning could itself be filtered out.
-    eprintln!("audit-runtime: warning: {msg}");
-    tracing::warn!(target: "audit_runtime", "{msg}");
-}
+pub(crate) use crate::diag::warn;
 
 /// The process-wide runtime. Read only when [`GLOBAL_GENERATION`] says it changed, so a plain
 /// mutex is enough.
@@ -223,8 +220,6 @@ thread_local! {
         Cell::new(Dispatch { local: None, generation: 0, global: None })
     };
 }
-
-static WARNED_OFF: AtomicBool = AtomicBool::new(false);
 
 /// The runtime audited calls on this thread report to.
 #[inline]
@@ -273,7 +268,7 @@ pub fn is_installed() -> bool {
 }
 
 pub(crate) fn warn_not_installed(point: &AuditPoint) {
-    if !WARNED_OFF.swap(true, Ordering::Relaxed) {
+    if crate::diag::NOT_INSTALLED.first() {
         warn(&format!(
             "auditing is OFF: `{}` ({}:{}) ran but no audit runtime is installed, so no audit \
              record was written. Install one at start-up with \
@@ -298,7 +293,7 @@ pub(crate) fn note_span_disabled(rt: &Shared) {
         }
     }
     rt.counters.filtered_spans.fetch_add(1, Ordering::Relaxed);
-    if !rt.warned_filtered.swap(true, Ordering::Relaxed) {
+    if rt.warned_filtered.first() {
         warn(
             "your tracing subscriber filters out the `audit` target: audit RECORDS ARE STILL \
              WRITTEN, but audit spans will not appear in your traces or OpenTelemetry export. \
@@ -607,7 +602,8 @@ impl AuditBuilder {
     }
 
     /// Retries of a failing exporter: attempts after the first, and the first backoff (doubled
-    /// each time, with jitter, capped at 5 s).
+    /// each time, with full jitter: retry n waits between first/2 and first × 2ⁿ, at most 5 s;
+    /// see [`crate::backoff`]).
     pub fn retries(mut self, attempts: u32, first_backoff: Duration) -> Self {
         self.retry = RetryPolicy {
             attempts,
@@ -745,8 +741,8 @@ impl AuditBuilder {
             counters: Counters::default(),
             exporters: exporters.iter().map(|e| e.counters.clone()).collect(),
             fallback: fallback.as_ref().map(|e| e.counters.clone()),
-            warned_closed: AtomicBool::new(false),
-            warned_filtered: AtomicBool::new(false),
+            warned_closed: WarnOnce::new(),
+            warned_filtered: WarnOnce::new(),
             instance,
             redaction: redaction.clone(),
         }));

@@ -26,12 +26,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod artifacts;
+pub mod backoff;
 mod call;
 pub mod canonical;
 pub mod chain;
 mod clock;
 pub mod context;
 pub mod decision;
+pub mod diag;
 pub mod digest;
 mod errors;
 pub mod export;

@@ -328,7 +328,7 @@ pub(crate) struct Queue {
     control_submitted: AtomicU64,
     /// What freed and reclaimed lanes left behind.
     counts: Arc<LaneCounts>,
-    warned_drop: AtomicBool,
+    warned_drop: crate::diag::WarnOnce,
 }
 
 impl Queue {
@@ -346,7 +346,7 @@ impl Queue {
             on_full,
             control_submitted: AtomicU64::new(0),
             counts: Arc::default(),
-            warned_drop: AtomicBool::new(false),
+            warned_drop: crate::diag::WarnOnce::new(),
         };
         (queue, rx)
     }
@@ -516,8 +516,8 @@ impl Queue {
 
     /// Whether this is the first drop (to warn once).
     pub(crate) fn first_drop(&self) -> bool {
-        // A plain load first: every dropped record asks, and a swap would be a write each time.
-        !self.warned_drop.load(Ordering::Relaxed) && !self.warned_drop.swap(true, Ordering::Relaxed)
+        // Every dropped record asks; `first` reads before it writes.
+        self.warned_drop.first()
     }
 
     /// Entries ever accepted into lanes or the control channel (dropped ones not included).

@@ -25,16 +25,18 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::artifacts;
+use crate::backoff::Backoff;
 use crate::call::{CallHead, CallState, RawOutcome, RawValue};
 use crate::canonical;
 use crate::chain::{ChainHead, SealedRecord};
 use crate::clock::{Anchor, Ticks};
 use crate::context::Note;
+use crate::diag::warn;
 use crate::digest::DigestKey;
 use crate::export::{ErrorClass, ExportError, Exporter};
 use crate::followup::FollowUp;
 use crate::ids::{RecordId, SpanId, TraceId, rfc3339_nanos};
-use crate::install::{ExporterCounters, Shared, warn};
+use crate::install::{ExporterCounters, Shared};
 use crate::point::{AuditPoint, VersionSource};
 use crate::queue::{self, Control, Entry, Item};
 use crate::record::{
@@ -63,19 +65,13 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-    /// Backoff before retry `n` (1-based): first * 2^(n-1), capped, with up to 50% jitter.
+    /// Backoff before retry `n` (1-based): the SDK's one schedule ([`Backoff`]), capped at 5 s.
     fn backoff(&self, n: u32) -> Duration {
-        let base = self
-            .first_backoff
-            .saturating_mul(1u32 << (n - 1).min(16))
-            .min(Self::MAX_BACKOFF);
-        let jitter_ms = u64::try_from(base.as_millis() / 2).unwrap_or(0);
-        let jitter = if jitter_ms == 0 {
-            0
-        } else {
-            crate::ids::next_u64() % (jitter_ms + 1)
-        };
-        base + Duration::from_millis(jitter)
+        Backoff {
+            first: self.first_backoff,
+            max: Self::MAX_BACKOFF,
+        }
+        .delay(n, crate::ids::next_u64())
     }
 }
 

@@ -9,17 +9,16 @@
 //!
 //! Every line of every file is a *sealed* JSON object: its canonical bytes (compact
 //! `serde_json`, fields in struct order) with the final `}` replaced by `,"hash":"<64 hex>"}`,
-//! where the hash is BLAKE3 of the canonical bytes. Records are sealed that way by the runtime
-//! (`audit_runtime::chain`); headers and checkpoint lines are sealed the same way here, so one
-//! rule checks every line and a flipped byte anywhere is caught without a signature.
+//! where the hash is BLAKE3 of the canonical bytes. One module frames them all:
+//! `audit_runtime::chain::line` seals the records in the runtime and the headers, gap lines and
+//! checkpoint lines here ([`seal`] is its re-export), so one rule checks every line and a
+//! flipped byte anywhere is caught without a signature.
 //!
 //! What must hold: a file's name, its header and its records agree on service, chain and segment
 //! number; parsers of these lines return errors, never panic, on any bytes.
 
-use std::fmt;
-
 use audit_runtime::RecordId;
-use audit_runtime::chain::{GENESIS_PREV, HASH_SUFFIX_LEN, RecordHash};
+use audit_runtime::chain::{GENESIS_PREV, RecordHash};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -136,75 +135,9 @@ pub fn classify(name: &str) -> FileKind {
     FileKind::Foreign
 }
 
-/// Seal a serializable value into a line (without newline) and its hash.
-pub fn seal<T: Serialize>(value: &T) -> Result<(String, RecordHash), serde_json::Error> {
-    let mut bytes = serde_json::to_vec(value)?;
-    let hash = RecordHash(*blake3::hash(&bytes).as_bytes());
-    bytes.pop();
-    bytes.extend_from_slice(b",\"hash\":\"");
-    bytes.extend_from_slice(hash.to_hex().as_bytes());
-    bytes.extend_from_slice(b"\"}");
-    // serde_json writes UTF-8 and the suffix is ASCII.
-    let line = String::from_utf8(bytes)
-        .map_err(|e| <serde_json::Error as serde::ser::Error>::custom(e.to_string()))?;
-    Ok((line, hash))
-}
-
-/// Why a sealed line does not open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SealError {
-    /// Not shaped like a sealed line.
-    Malformed(String),
-    /// The stored hash does not match the bytes.
-    HashMismatch {
-        /// What the line says.
-        stored: String,
-        /// What the bytes hash to.
-        computed: String,
-    },
-}
-
-impl fmt::Display for SealError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SealError::Malformed(why) => f.write_str(why),
-            SealError::HashMismatch { stored, computed } => write!(
-                f,
-                "hash mismatch: line says {stored}, content hashes to {computed} (the line was \
-                 altered)"
-            ),
-        }
-    }
-}
-
-/// Split a sealed line into its canonical bytes and stored hash, without checking the hash.
-fn split_sealed(line: &str) -> Result<(String, RecordHash), SealError> {
-    if line.len() < HASH_SUFFIX_LEN + 2 || !line.is_char_boundary(line.len() - HASH_SUFFIX_LEN) {
-        return Err(SealError::Malformed("too short to hold a hash".into()));
-    }
-    let (body, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);
-    let hex = suffix
-        .strip_prefix(",\"hash\":\"")
-        .and_then(|s| s.strip_suffix("\"}"))
-        .ok_or_else(|| SealError::Malformed("does not end with a \"hash\" member".into()))?;
-    let stored = RecordHash::from_hex(hex)
-        .ok_or_else(|| SealError::Malformed("hash is not 64 hex digits".into()))?;
-    let mut canonical = String::with_capacity(body.len() + 1);
-    canonical.push_str(body);
-    canonical.push('}');
-    Ok((canonical, stored))
-}
-
-fn check_sealed(canonical: &str, stored: RecordHash) -> Result<(), SealError> {
-    let computed = RecordHash(*blake3::hash(canonical.as_bytes()).as_bytes());
-    if computed != stored {
-        return Err(SealError::HashMismatch {
-            stored: stored.to_hex(),
-            computed: computed.to_hex(),
-        });
-    }
-    Ok(())
-}
+// The sealed-line framing is the runtime's, for records and for the lines of this format alike.
+pub use audit_runtime::chain::line::{SealError, seal};
+use audit_runtime::chain::line::{check as check_sealed, split as split_sealed};
 
 /// The first line of every segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

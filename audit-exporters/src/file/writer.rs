@@ -37,6 +37,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use audit_runtime::RecordId;
 use audit_runtime::chain::{RecordHash, SealedRecord};
+use audit_runtime::diag::warn_as;
 use audit_runtime::export::{ExportError, Exporter};
 
 use super::FileLogError;
@@ -47,6 +48,9 @@ use super::format::{
 use super::fs::{FsLock, LogFile, LogFs, RealFs};
 use super::note::NoteSigner;
 use super::recover::{RecoveryReport, recover_dir};
+
+/// The component name of the file log's warnings.
+const FILE_LOG: &str = "audit file log";
 
 /// Environment variable holding a checkpoint signer key (`PRIVATE+KEY+<name>+<id>+<base64>`).
 pub const SIGNING_KEY_ENV: &str = "AUDIT_CHECKPOINT_KEY";
@@ -219,26 +223,27 @@ impl FileExporterBuilder {
         let recovery = recover_dir(&*self.fs, &self.dir)?;
         for r in &recovery.repairs {
             match &r.quarantine {
-                Some(q) => eprintln!(
-                    "audit file log: recovered torn tail of {}: kept {} bytes{}, moved {} bytes \
-                     to {} ({})",
-                    r.file.display(),
-                    r.kept_bytes,
-                    r.last_good_seq
-                        .map_or_else(String::new, |s| format!(" (up to seq {s})")),
-                    r.quarantined_bytes,
-                    q.display(),
-                    r.reason
+                Some(q) => warn_as(
+                    FILE_LOG,
+                    &format!(
+                        "recovered torn tail of {}: kept {} bytes{}, moved {} bytes to {} ({})",
+                        r.file.display(),
+                        r.kept_bytes,
+                        r.last_good_seq
+                            .map_or_else(String::new, |s| format!(" (up to seq {s})")),
+                        r.quarantined_bytes,
+                        q.display(),
+                        r.reason
+                    ),
                 ),
-                None => eprintln!(
-                    "audit file log: recovered {}: {}",
-                    r.file.display(),
-                    r.reason
+                None => warn_as(
+                    FILE_LOG,
+                    &format!("recovered {}: {}", r.file.display(), r.reason),
                 ),
             }
         }
         for note in &recovery.left_alone {
-            eprintln!("audit file log: warning: {note}");
+            warn_as(FILE_LOG, &note.to_string());
         }
         Ok(FileExporter {
             fs: self.fs,

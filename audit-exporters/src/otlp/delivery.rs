@@ -37,7 +37,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use audit_runtime::RecordId;
+use audit_runtime::backoff::Backoff;
 use audit_runtime::chain::{SealedRecord, check_line};
+use audit_runtime::diag::warn_as;
 use audit_runtime::export::DeliveryCounters;
 use prost::Message;
 
@@ -165,9 +167,8 @@ pub(crate) struct Tuning {
 /// must not stall the audit trail for a day; records stay safe in the spill file meanwhile).
 const MAX_SERVER_DELAY: Duration = Duration::from_secs(300);
 
-fn warn(msg: &str) {
-    eprintln!("audit-otlp: {msg}");
-}
+/// The component name of this exporter's warnings.
+pub(crate) const OTLP: &str = "audit-otlp";
 
 impl Shared {
     pub(crate) fn new(spill: Spill, tuning: Tuning) -> Self {
@@ -272,12 +273,15 @@ impl Shared {
             }
         } else {
             self.spill_all(&mut st, batch)?;
-            warn(&format!(
-                "the in-memory queue is full ({} records): records go to the spill file {} \
+            warn_as(
+                OTLP,
+                &format!(
+                    "the in-memory queue is full ({} records): records go to the spill file {} \
                  until the collector catches up",
-                self.tuning.memory_capacity,
-                st.spill.path().display()
-            ));
+                    self.tuning.memory_capacity,
+                    st.spill.path().display()
+                ),
+            );
         }
         self.counters
             .enqueued
@@ -341,12 +345,15 @@ impl Shared {
             .fetch_add(n, Ordering::Relaxed);
         if !st.warned_rejected_cap {
             st.warned_rejected_cap = true;
-            warn(&format!(
-                "{n} refused or corrupt record(s) could not be kept in otlp-rejected.jsonl (at \
+            warn_as(
+                OTLP,
+                &format!(
+                    "{n} refused or corrupt record(s) could not be kept in otlp-rejected.jsonl (at \
                  its cap of {} bytes, or unwritable); they and any later ones are counted in \
                  OtlpStats::rejected_dropped and are NOT on disk",
-                self.tuning.rejected_max_bytes
-            ));
+                    self.tuning.rejected_max_bytes
+                ),
+            );
         }
     }
 
@@ -356,11 +363,14 @@ impl Shared {
         }
         st.warned_spilling = true;
         let since = Self::unhealthy_since(st).map_or(Duration::ZERO, |t| t.elapsed());
-        warn(&format!(
-            "the collector has failed or not answered for {since:?}: records go to the spill \
+        warn_as(
+            OTLP,
+            &format!(
+                "the collector has failed or not answered for {since:?}: records go to the spill \
              file {} and will be re-sent in order when it is back",
-            st.spill.path().display()
-        ));
+                st.spill.path().display()
+            ),
+        );
     }
 
     /// The spill watchdog (its own thread): moves memory to the spill file once the collector
@@ -391,9 +401,12 @@ impl Shared {
                                 // Once per outage: the retry below runs every spill_after.
                                 if !st.warned_spill_error {
                                     st.warned_spill_error = true;
-                                    warn(&format!(
-                                        "cannot spill: {e}; records stay in memory (retrying)"
-                                    ));
+                                    warn_as(
+                                        OTLP,
+                                        &format!(
+                                            "cannot spill: {e}; records stay in memory (retrying)"
+                                        ),
+                                    );
                                 }
                                 st.last_error = Some(e.to_string());
                                 self.tuning.spill_after.max(Duration::from_millis(100))
@@ -520,20 +533,15 @@ impl Sender {
         self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// Exponential backoff with full jitter: uniform in [first/2, min(max, first * 2^attempt)].
+    /// The SDK's one backoff schedule ([`Backoff`]): uniform in
+    /// `[first/2, min(max, first * 2^attempt)]`.
     fn backoff(&mut self, attempt: u32) -> Duration {
         let t = &self.shared.tuning;
-        let cap = t
-            .first_backoff
-            .saturating_mul(1u32 << attempt.min(20))
-            .min(t.max_backoff);
-        let lo = t.first_backoff / 2;
-        let span = u64::try_from(cap.saturating_sub(lo).as_micros()).unwrap_or(u64::MAX);
-        lo + Duration::from_micros(if span == 0 {
-            0
-        } else {
-            self.next_rand() % (span + 1)
-        })
+        let schedule = Backoff {
+            first: t.first_backoff,
+            max: t.max_backoff,
+        };
+        schedule.delay(attempt, self.next_rand())
     }
 
     pub(crate) fn run(mut self) {
@@ -560,7 +568,7 @@ impl Sender {
                     Ok(Some(w)) => return Some(w),
                     Ok(None) => continue,
                     Err(e) => {
-                        warn(&format!("cannot read the spill file: {e}; retrying"));
+                        warn_as(OTLP, &format!("cannot read the spill file: {e}; retrying"));
                         st.last_error = Some(e.to_string());
                         st = shared
                             .wake
@@ -632,9 +640,10 @@ impl Sender {
                     });
                 }
                 Err(e) => {
-                    warn(&format!(
-                        "a spilled record failed its check and was set aside: {e}"
-                    ));
+                    warn_as(
+                        OTLP,
+                        &format!("a spilled record failed its check and was set aside: {e}"),
+                    );
                     if i >= b.inherited {
                         corrupt_own += 1;
                     }
@@ -728,9 +737,10 @@ impl Sender {
             };
             if !self.warned_failing {
                 self.warned_failing = true;
-                warn(&format!(
-                    "export to the collector failed, retrying with backoff: {failure}"
-                ));
+                warn_as(
+                    OTLP,
+                    &format!("export to the collector failed, retrying with backoff: {failure}"),
+                );
             }
             let delay = match &failure {
                 SendError::Retryable {
@@ -759,7 +769,9 @@ impl Sender {
                             st.in_flight = None;
                             return Finish::Spilled;
                         }
-                        Err(e) => warn(&format!("cannot spill: {e}; records stay in memory")),
+                        Err(e) => {
+                            warn_as(OTLP, &format!("cannot spill: {e}; records stay in memory"))
+                        }
                     }
                 }
             }
@@ -783,7 +795,7 @@ impl Sender {
                         .is_some_and(|f| f.spilled_end.is_none())
                     && let Err(e) = shared.spill_all(&mut st, &[])
                 {
-                    warn(&format!("cannot spill at shutdown: {e}"));
+                    warn_as(OTLP, &format!("cannot spill at shutdown: {e}"));
                 }
                 return Finish::Stopped;
             }
@@ -801,13 +813,16 @@ impl Sender {
                 .fetch_add(acc.rejected, Ordering::Relaxed);
             if !self.warned_partial {
                 self.warned_partial = true;
-                warn(&format!(
-                    "the collector accepted {} {} with {} rejected: {}",
-                    count,
-                    signal.as_str(),
-                    acc.rejected,
-                    acc.message
-                ));
+                warn_as(
+                    OTLP,
+                    &format!(
+                        "the collector accepted {} {} with {} rejected: {}",
+                        count,
+                        signal.as_str(),
+                        acc.rejected,
+                        acc.message
+                    ),
+                );
             }
         }
     }
@@ -846,10 +861,13 @@ impl Sender {
                 format!("and they could not be kept: {e}")
             }
         };
-        warn(&format!(
-            "the collector refused {n} {} for good ({reason}); {what}",
-            signal.as_str(),
-        ));
+        warn_as(
+            OTLP,
+            &format!(
+                "the collector refused {n} {} for good ({reason}); {what}",
+                signal.as_str(),
+            ),
+        );
     }
 
     /// One signal of the batch is settled: record it where a spill or a restart will see it.
@@ -864,7 +882,7 @@ impl Sender {
                 if !(work.traces_done && work.logs_done)
                     && let Err(e) = st.spill.mark_partial(end, signal)
                 {
-                    warn(&format!("cannot record delivery progress: {e}"));
+                    warn_as(OTLP, &format!("cannot record delivery progress: {e}"));
                 }
             }
             Source::Memory => {
@@ -879,7 +897,7 @@ impl Sender {
                     && !(work.traces_done && work.logs_done)
                     && let Err(e) = st.spill.mark_partial(end, signal)
                 {
-                    warn(&format!("cannot record delivery progress: {e}"));
+                    warn_as(OTLP, &format!("cannot record delivery progress: {e}"));
                 }
             }
         }
@@ -888,7 +906,7 @@ impl Sender {
     fn finish_delivered(&mut self, work: &Work) {
         let mut st = self.shared.lock();
         if st.failing_since.take().is_some() && self.warned_failing {
-            warn("the collector accepts records again");
+            warn_as(OTLP, "the collector accepts records again");
         }
         self.warned_failing = false;
         st.warned_spilling = false;
@@ -897,7 +915,7 @@ impl Sender {
         match work.source {
             Source::Spill { end, lines } => {
                 if let Err(e) = st.spill.advance(end, lines) {
-                    warn(&format!("cannot move the spill cursor: {e}"));
+                    warn_as(OTLP, &format!("cannot move the spill cursor: {e}"));
                 }
                 self.shared
                     .counters
@@ -909,7 +927,7 @@ impl Sender {
                     && let Some(end) = f.spilled_end
                     && let Err(e) = st.spill.advance(end, f.spilled_lines)
                 {
-                    warn(&format!("cannot move the spill cursor: {e}"));
+                    warn_as(OTLP, &format!("cannot move the spill cursor: {e}"));
                 }
             }
         }

@@ -52,7 +52,8 @@ pub use delivery::OtlpStats;
 pub use opentelemetry_proto::tonic as proto;
 pub use spill::{Recovered, SpillError};
 
-use delivery::{Sender, Shared, Tuning};
+use audit_runtime::diag::warn_as;
+use delivery::{OTLP, Sender, Shared, Tuning};
 
 /// Why an [`OtlpExporter`] could not be built.
 #[derive(Debug)]
@@ -192,11 +193,13 @@ impl OtlpExporter {
             }
         };
         if recovered.pending_lines > 0 {
-            eprintln!(
-                "audit-otlp: {} record(s) left in the spill file {} by an earlier run will be \
-                 sent first",
-                recovered.pending_lines,
-                spill_dir.display()
+            warn_as(
+                OTLP,
+                &format!(
+                    "{} record(s) left in the spill file {} by an earlier run will be sent first",
+                    recovered.pending_lines,
+                    spill_dir.display()
+                ),
             );
         }
         Ok(OtlpExporter {
@@ -233,12 +236,12 @@ impl OtlpExporter {
         if let Some(h) = self.sender.take()
             && h.join().is_err()
         {
-            eprintln!("audit-otlp: the sender thread panicked");
+            warn_as(OTLP, "the sender thread panicked");
         }
         if let Some(h) = self.watchdog.take()
             && h.join().is_err()
         {
-            eprintln!("audit-otlp: the spill watchdog thread panicked");
+            warn_as(OTLP, "the spill watchdog thread panicked");
         }
     }
 }
@@ -272,10 +275,13 @@ impl Exporter for OtlpExporter {
         self.stop_sender();
         let (left, path) = self.shared.spill_left();
         if left > 0 {
-            eprintln!(
-                "audit-otlp: {left} record(s) could not be delivered before shutdown; they are \
-                 kept in {} and will be sent by the next exporter that uses this spill directory",
-                path.display()
+            warn_as(
+                OTLP,
+                &format!(
+                    "{left} record(s) could not be delivered before shutdown; they are kept in {} \
+                     and will be sent by the next exporter that uses this spill directory",
+                    path.display()
+                ),
             );
         }
         flushed

@@ -327,7 +327,7 @@ impl RedactionEngine {
         let rules = match self.compile_point(p) {
             Ok(r) => r,
             Err(reason) => {
-                crate::install::warn(&format!(
+                crate::diag::warn(&format!(
                     "redaction rules of `{}` cannot be compiled ({reason}); its captured values \
                      are erased",
                     p.name
@@ -413,7 +413,7 @@ impl RedactionEngine {
             {
                 cx.counters.unmatched_paths.fetch_add(1, Ordering::Relaxed);
                 if !rule.warned.swap(true, Ordering::Relaxed) {
-                    crate::install::warn(&format!(
+                    crate::diag::warn(&format!(
                         "redaction rule `{}` of `{}` ({}:{}) matched nothing: no field on that path \
                          exists in the record. Check the path against the serialized value (serde \
                          renames, enum tagging). Reported once; records where it has never matched \

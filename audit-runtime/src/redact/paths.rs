@@ -401,4 +401,69 @@ mod tests {
         );
         assert!(out.is_empty() && r.missing && !r.found);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A name: any text without the separators `.` and `[` (`]`, `-`, `*` inside a longer
+        /// name, digits and non-ASCII are all plain characters).
+        fn name() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9_\\-\\]*é😀 ]{1,6}".prop_filter("`*` alone is a wildcard", |s| s != "*")
+        }
+
+        fn seg() -> impl Strategy<Value = Seg> {
+            prop_oneof![
+                name().prop_map(Seg::Key),
+                Just(Seg::AnyMember),
+                Just(Seg::Each),
+            ]
+        }
+
+        /// The oracle: the path syntax of the module docs, written out.
+        fn render(root: &str, segs: &[Seg]) -> String {
+            let mut out = root.to_owned();
+            for s in segs {
+                match s {
+                    Seg::Key(k) => {
+                        out.push('.');
+                        out.push_str(k);
+                    }
+                    Seg::AnyMember => out.push_str(".*"),
+                    Seg::Each => out.push_str("[]"),
+                }
+            }
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn parse_reads_back_every_rendered_path(
+                root in name(),
+                segs in prop::collection::vec(seg(), 0..8),
+            ) {
+                let text = render(&root, &segs);
+                let parsed = FieldPath::parse(&text);
+                prop_assert_eq!(parsed, Ok(FieldPath { root, segs }), "{}", text);
+            }
+
+            #[test]
+            fn a_broken_separator_is_an_error_not_a_guess(
+                root in name(),
+                segs in prop::collection::vec(seg(), 0..4),
+                junk in prop::sample::select(vec!["..", "[0]", "[", ".", "[x]", "]"]),
+                at_start in any::<bool>(),
+            ) {
+                let text = if at_start {
+                    format!("{}{}", &junk[..1], render(&root, &segs))
+                } else {
+                    format!("{}{junk}", render(&root, &segs))
+                };
+                // `]` next to a name is part of the name; every other junk breaks the syntax.
+                if junk != "]" {
+                    prop_assert!(FieldPath::parse(&text).is_err(), "{} parsed", text);
+                }
+            }
+        }
+    }
 }

@@ -9,7 +9,8 @@
 //! The *canonical bytes* of a record are what `serde_json::to_vec` writes for its
 //! [`AuditRecord`] (compact, fields in struct order, maps with sorted keys); they end with `}`.
 //! The line is the canonical bytes with that final `}` replaced by `,"hash":"<hex>"}` where
-//! `hex = BLAKE3(canonical bytes)`. So a verifier needs no JSON re-serialization: it strips the
+//! `hex = BLAKE3(canonical bytes)`: the sealed-line framing of [`line`](mod@line), which the
+//! file log's own lines use too. So a verifier needs no JSON re-serialization: it strips the
 //! fixed 75-byte suffix [`HASH_SUFFIX_LEN`], appends `}`, hashes and compares, then checks that
 //! `seq` and `prev` continue the chain. Because `prev` is inside the hashed bytes, changing,
 //! removing, inserting or reordering any line breaks the link of the next one.
@@ -17,17 +18,18 @@
 //! Architecture Invariant: the chain is stamped by one thread (the pipeline worker), so `seq`
 //! order is the order records entered the pipeline, and every exporter sees the same chain.
 
+pub mod line;
+
 use std::fmt;
 use std::sync::Arc;
+
+pub use line::{HASH_SUFFIX_LEN, SealError};
 
 use crate::ids::from_hex;
 use crate::record::AuditRecord;
 
 /// `prev` of the first record of a chain.
 pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// Length of `,"hash":"` + 64 hex digits + `"}`.
-pub const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
 
 /// A record hash: BLAKE3-256 of the canonical bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,18 +98,6 @@ impl SealedRecord {
     }
 }
 
-/// Why a record could not be sealed.
-#[derive(Debug)]
-pub struct SealError(serde_json::Error);
-
-impl fmt::Display for SealError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "record could not be serialized: {}", self.0)
-    }
-}
-
-impl std::error::Error for SealError {}
-
 impl ChainHead {
     /// Stamp `seq` and `prev` on the record, hash it, produce its line and advance the head.
     pub fn seal(&mut self, mut record: AuditRecord) -> Result<SealedRecord, SealError> {
@@ -115,17 +105,9 @@ impl ChainHead {
         record.prev = self.head.to_hex();
         // Typical records are 0.7–2 KB; start big enough to avoid most regrowth.
         let mut bytes = Vec::with_capacity(2048);
-        serde_json::to_writer(&mut bytes, &record).map_err(SealError)?;
-        let digest = blake3::hash(&bytes);
-        let hash = RecordHash(*digest.as_bytes());
-        // Canonical bytes always end with the record object's closing brace.
-        debug_assert_eq!(bytes.last(), Some(&b'}'));
-        bytes.pop();
-        bytes.extend_from_slice(b",\"hash\":\"");
-        bytes.extend_from_slice(digest.to_hex().as_bytes());
-        bytes.extend_from_slice(b"\"}");
-        let line = String::from_utf8(bytes)
-            .map_err(|e| SealError(serde::ser::Error::custom(format!("non-UTF-8 output: {e}"))))?;
+        serde_json::to_writer(&mut bytes, &record)
+            .map_err(|e| SealError::Serialize(e.to_string()))?;
+        let (line, hash) = line::seal_canonical(bytes)?;
         self.next_seq += 1;
         self.head = hash;
         Ok(SealedRecord {
@@ -173,29 +155,12 @@ impl std::error::Error for LineError {}
 pub fn check_line(line: &str) -> Result<(AuditRecord, RecordHash), LineError> {
     let line = line.strip_suffix('\n').unwrap_or(line);
     let line = line.strip_suffix('\r').unwrap_or(line);
-    if line.len() < HASH_SUFFIX_LEN + 2 || !line.is_char_boundary(line.len() - HASH_SUFFIX_LEN) {
-        return Err(LineError::Malformed("too short to hold a hash".into()));
-    }
-    let (body, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);
-    let hex = suffix
-        .strip_prefix(",\"hash\":\"")
-        .and_then(|s| s.strip_suffix("\"}"))
-        .ok_or_else(|| LineError::Malformed("does not end with a \"hash\" member".into()))?;
-    let stored = RecordHash::from_hex(hex)
-        .ok_or_else(|| LineError::Malformed("hash is not 64 hex digits".into()))?;
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(body.as_bytes());
-    hasher.update(b"}");
-    let computed = RecordHash(*hasher.finalize().as_bytes());
-    if computed != stored {
-        return Err(LineError::HashMismatch {
-            stored: stored.to_hex(),
-            computed: computed.to_hex(),
-        });
-    }
-    let mut canonical = String::with_capacity(body.len() + 1);
-    canonical.push_str(body);
-    canonical.push('}');
+    let (canonical, stored) = line::open(line).map_err(|e| match e {
+        SealError::HashMismatch { stored, computed } => {
+            LineError::HashMismatch { stored, computed }
+        }
+        SealError::Malformed(why) | SealError::Serialize(why) => LineError::Malformed(why),
+    })?;
     let record: AuditRecord =
         serde_json::from_str(&canonical).map_err(|e| LineError::Schema(e.to_string()))?;
     if record.v != crate::record::SCHEMA_VERSION {
