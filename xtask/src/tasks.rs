@@ -77,6 +77,7 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
         step("rustdoc", doc)?;
         // The library crates as crates.io would take them: packaged, then built from the
         // package alone (a file outside a crate's directory, a missing readme or license fails).
+        forget_packaged_sources();
         let mut package = cargo();
         package.args([
             "package",
@@ -94,6 +95,40 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
         run_tests(test)?;
         run_loom()
     })())
+}
+
+/// The crates `cargo package` packaged last time, as cargo unpacked them from its local overlay
+/// registry into `$CARGO_HOME/registry/src/-<hash>/`. Cargo does not unpack a crate again when
+/// its directory exists, so a second run at the same version would verify against the old
+/// sources (and fail on anything added since). Registries of the network (`index.*`) are not
+/// touched.
+fn forget_packaged_sources() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry/src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        if registry.file_name().to_string_lossy().starts_with("index.") {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for krate in crates.flatten() {
+            let name = krate.file_name().to_string_lossy().into_owned();
+            if ["audit-macros-", "audit-runtime-", "audit-exporters-"]
+                .iter()
+                .any(|p| name.starts_with(p))
+            {
+                let _ = std::fs::remove_dir_all(krate.path());
+            }
+        }
+    }
 }
 
 /// loom's model checker over the queue's lock-free ring (`audit-runtime/src/ring.rs`): every
