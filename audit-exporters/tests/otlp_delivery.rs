@@ -22,9 +22,8 @@ use std::time::{Duration, Instant};
 use audit_exporters::MemoryExporter;
 use audit_exporters::otlp::receiver::{Receiver, Reply};
 use audit_exporters::otlp::{OtlpConfig, OtlpExporter, OtlpMonitor, Protocol};
-use audit_runtime::record::AuditRecord;
 use audit_runtime::{AuditGuard, AuditRuntime, audited_decision};
-use otlp_common::{attr, temp_dir};
+use otlp_common::{arrivals, assert_each_once, attr, temp_dir};
 
 #[audited_decision(unversioned = "test", capture(i))]
 fn decide(i: u32) -> u32 {
@@ -86,42 +85,6 @@ fn decisions(rx: &Receiver) -> Vec<(u32, Instant)> {
 }
 
 /// Record id -> how many times it arrived (spans and log records).
-fn arrivals(rxs: &[&Receiver]) -> HashMap<String, usize> {
-    let mut m = HashMap::new();
-    for rx in rxs {
-        let ids = rx
-            .spans()
-            .into_iter()
-            .map(|s| attr(&s.attributes, "audit.record_id"))
-            .chain(
-                rx.logs()
-                    .into_iter()
-                    .map(|l| attr(&l.attributes, "audit.record_id")),
-            );
-        for id in ids {
-            *m.entry(id.expect("record id")).or_insert(0) += 1;
-        }
-    }
-    m
-}
-
-fn assert_each_once(rxs: &[&Receiver], records: &[AuditRecord]) {
-    let got = arrivals(rxs);
-    for r in records {
-        assert_eq!(
-            got.get(&r.record_id.to_string()),
-            Some(&1),
-            "record seq {} arrivals",
-            r.seq
-        );
-    }
-    assert_eq!(
-        got.len(),
-        records.len(),
-        "nothing arrived that was not made"
-    );
-}
-
 fn spill_lines(spill: &Path) -> usize {
     std::fs::read_to_string(spill.join("otlp-spill.jsonl"))
         .map(|s| s.lines().count())

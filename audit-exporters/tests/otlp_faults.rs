@@ -14,9 +14,8 @@ use std::time::Duration;
 use audit_exporters::MemoryExporter;
 use audit_exporters::otlp::receiver::{Receiver, Reply};
 use audit_exporters::otlp::{OtlpExporter, Protocol};
-use audit_runtime::record::AuditRecord;
 use audit_runtime::{AuditGuard, AuditRuntime, audited_decision, audited_tool};
-use otlp_common::{attr, fast_config, temp_dir};
+use otlp_common::{assert_each_once, attr, fast_config, temp_dir};
 
 #[audited_tool(capture(i))]
 fn step(i: u32) -> u32 {
@@ -45,40 +44,6 @@ fn endpoint(rx: &Receiver, p: Protocol) -> String {
 }
 
 /// Record id -> how many times it arrived in an accepted request (spans and logs).
-fn arrivals(rx: &Receiver) -> HashMap<String, usize> {
-    let mut m = HashMap::new();
-    let ids = rx
-        .spans()
-        .into_iter()
-        .map(|s| attr(&s.attributes, "audit.record_id"))
-        .chain(
-            rx.logs()
-                .into_iter()
-                .map(|l| attr(&l.attributes, "audit.record_id")),
-        );
-    for id in ids {
-        *m.entry(id.expect("record id")).or_insert(0) += 1;
-    }
-    m
-}
-
-fn assert_each_once(rx: &Receiver, records: &[AuditRecord]) {
-    let got = arrivals(rx);
-    for r in records {
-        assert_eq!(
-            got.get(&r.record_id.to_string()),
-            Some(&1),
-            "record seq {} arrivals",
-            r.seq
-        );
-    }
-    assert_eq!(
-        got.len(),
-        records.len(),
-        "no record arrived that was not sent"
-    );
-}
-
 /// Spans arrive in chain order: `audit.seq` increases in arrival order.
 fn assert_span_order(rx: &Receiver) {
     let seqs: Vec<u64> = rx
@@ -138,7 +103,7 @@ fn throttled_then_recovers(protocol: Protocol) {
     guard.flush().expect("flush");
     let records = mem.records();
     assert_eq!(records.len(), 200);
-    assert_each_once(&rx, &records);
+    assert_each_once(&[&rx], &records);
     assert_span_order(&rx);
 
     let reqs = rx.requests();
@@ -200,7 +165,7 @@ fn partial_success_is_counted_and_not_resent() {
             decide(i);
         }
         guard.flush().expect("flush");
-        assert_each_once(&rx, &mem.records());
+        assert_each_once(&[&rx], &mem.records());
         let stats = monitor.stats();
         assert_eq!(stats.partially_rejected, 3, "{protocol:?} {stats:?}");
         assert_eq!(stats.retries, 0);
@@ -309,7 +274,7 @@ fn down_from_start(protocol: Protocol) {
         "only {}",
         rx.spans().len()
     );
-    assert_each_once(&rx, &records);
+    assert_each_once(&[&rx], &records);
     assert_span_order(&rx);
     let stats = monitor.stats();
     assert_eq!((stats.pending, stats.unspilled), (0, 320), "{stats:?}");
@@ -358,7 +323,7 @@ fn spill_file_outlives_the_process_and_is_sent_by_the_next_exporter() {
     assert_eq!(second.recovered().pending_lines, 40);
     let monitor = second.monitor();
     assert!(rx.wait_for_spans(40, Duration::from_secs(20)));
-    assert_each_once(&rx, &first_records);
+    assert_each_once(&[&rx], &first_records);
     assert_span_order(&rx);
     drop(second);
     assert_eq!(monitor.stats().unspilled, 40);

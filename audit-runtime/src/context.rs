@@ -156,12 +156,7 @@ pub(crate) fn in_frame<R>(
     let restore = Restore(CURRENT.with(|c| c.replace(Some(frame))));
     let value = f();
     drop(restore);
-    let notes = if takes_notes && PENDING_NOTES.with(Cell::get) > 0 {
-        take_notes(ctx.id)
-    } else {
-        None
-    };
-    (value, notes)
+    (value, notes_left(ctx.id, takes_notes))
 }
 
 /// A frame whose context the frame owns, for a body that runs inline in its function rather
@@ -199,11 +194,7 @@ impl OwnedFrame {
     pub(crate) fn exit(self) -> Option<Vec<Note>> {
         let (id, takes_notes) = (self.id, self.takes_notes);
         drop(self);
-        if takes_notes && PENDING_NOTES.with(Cell::get) > 0 {
-            take_notes(id)
-        } else {
-            None
-        }
+        notes_left(id, takes_notes)
     }
 }
 
@@ -229,6 +220,17 @@ impl Drop for OwnedFrame {
         }
         // Out of order (or thread-local storage gone): a scoped frame may still hold this
         // pointer as the frame to restore; the copy is leaked so that it stays valid.
+    }
+}
+
+/// What a frame that was just left collected: its notes, if it takes any and some are pending
+/// (the common case, none, is one thread-local read).
+#[inline]
+fn notes_left(id: RecordId, takes_notes: bool) -> Option<Vec<Note>> {
+    if takes_notes && PENDING_NOTES.with(Cell::get) > 0 {
+        take_notes(id)
+    } else {
+        None
     }
 }
 

@@ -60,3 +60,46 @@ pub fn attr(attrs: &[KeyValue], key: &str) -> Option<String> {
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// How many times each record id arrived at any of `rxs`, as a span or a log record.
+pub fn arrivals(
+    rxs: &[&audit_exporters::otlp::receiver::Receiver],
+) -> std::collections::HashMap<String, usize> {
+    let mut m = std::collections::HashMap::new();
+    for rx in rxs {
+        let ids = rx
+            .spans()
+            .into_iter()
+            .map(|s| attr(&s.attributes, "audit.record_id"))
+            .chain(
+                rx.logs()
+                    .into_iter()
+                    .map(|l| attr(&l.attributes, "audit.record_id")),
+            );
+        for id in ids {
+            *m.entry(id.expect("record id")).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+/// Every record arrived exactly once at `rxs` taken together, and nothing else arrived.
+pub fn assert_each_once(
+    rxs: &[&audit_exporters::otlp::receiver::Receiver],
+    records: &[audit_runtime::record::AuditRecord],
+) {
+    let got = arrivals(rxs);
+    for r in records {
+        assert_eq!(
+            got.get(&r.record_id.to_string()),
+            Some(&1),
+            "record seq {} arrivals",
+            r.seq
+        );
+    }
+    assert_eq!(
+        got.len(),
+        records.len(),
+        "nothing arrived that was not made"
+    );
+}

@@ -451,18 +451,7 @@ impl TlogProof {
             }
             (n, line) = cur.next_line("the `index` line")?;
         }
-        let index = line
-            .strip_prefix("index ")
-            .ok_or(TlogError::UnexpectedLine {
-                line: n,
-                expected: "`index ` and the leaf index",
-            })
-            .and_then(|d| {
-                parse_decimal(d).ok_or(TlogError::BadNumber {
-                    line: n,
-                    what: "index",
-                })
-            })?;
+        let index = numbered_line(n, line, "index ", "`index ` and the leaf index", "index")?;
         let proof = cur.hashes(MAX_INCLUSION_HASHES)?;
         let note = cur.rest();
         let checkpoint = parse_signed_checkpoint(note.as_bytes())?;
@@ -563,18 +552,7 @@ impl AddCheckpointRequest {
         let text = std::str::from_utf8(text).map_err(|_| TlogError::NotUtf8)?;
         let mut cur = Lines::new(text);
         let (n, line) = cur.next_line("the `old` line")?;
-        let old_size = line
-            .strip_prefix("old ")
-            .ok_or(TlogError::UnexpectedLine {
-                line: n,
-                expected: "`old ` and the old tree size",
-            })
-            .and_then(|d| {
-                parse_decimal(d).ok_or(TlogError::BadNumber {
-                    line: n,
-                    what: "old size",
-                })
-            })?;
+        let old_size = numbered_line(n, line, "old ", "`old ` and the old tree size", "old size")?;
         let proof = cur.hashes(MAX_CONSISTENCY_LINES)?;
         let note = cur.rest();
         let checkpoint = parse_signed_checkpoint(note.as_bytes())?;
@@ -619,6 +597,20 @@ fn split_lines(text: &str, first: usize) -> Result<Vec<&str>, TlogError> {
         }
     }
     Ok(lines)
+}
+
+/// The number after `prefix` on line `n` (`index 5`, `old 12`), strictly decimal.
+fn numbered_line(
+    n: usize,
+    line: &str,
+    prefix: &str,
+    expected: &'static str,
+    what: &'static str,
+) -> Result<u64, TlogError> {
+    let digits = line
+        .strip_prefix(prefix)
+        .ok_or(TlogError::UnexpectedLine { line: n, expected })?;
+    parse_decimal(digits).ok_or(TlogError::BadNumber { line: n, what })
 }
 
 /// A cursor over newline-terminated lines, numbering them from 1.
