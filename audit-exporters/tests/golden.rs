@@ -55,6 +55,7 @@ fn golden_body() -> CheckpointBody {
         head: RecordHash(*blake3::hash(b"golden head").as_bytes()),
         segment: 3,
         gaps: None,
+        tree: None,
         time: "2026-11-26T12:00:00.000000000Z".into(),
     }
 }

@@ -12,13 +12,17 @@ use super::verify::{Progress, VerifyOptions, verify_dir_with};
 
 /// Usage of the verify command.
 pub const VERIFY_USAGE: &str = "usage: verify <dir> [--key <verifier key file>] \
-    [--allow-unsigned-tail] [--quiet]\n\n\
+    [--allow-unsigned-tail] [--integrity-only] [--against <checkpoint note file>]... [--quiet]\n\n\
     Checks every line, hash, link and segment of the audit log in <dir> (any number of chains),\n\
     and every checkpoint's signature against the pinned verifier key\n\
     (<name>+<hex id>+<base64 key>, as `audit-verify keygen` prints it).\n\
     With --key, records that no signed checkpoint covers are unverified and fail the check;\n\
     --allow-unsigned-tail accepts them (the tail a crashed writer leaves) and says how many.\n\
     Without --key nothing is signature-checked and the summary says so.\n\
+    --integrity-only checks hashes, links, Merkle trees and signatures but does not parse the\n\
+    records' schema (faster; no time span). --against <file> checks the log against a signed\n\
+    checkpoint kept elsewhere (a witness's, another machine's): the log must still hold\n\
+    everything it committed to, so truncation, rollback and forks fail.\n\
     Exits 0 when all is well, 1 naming the first problem (file:line: reason), 2 on usage errors.";
 
 /// Run `verify <dir> [--key <file>] [--allow-unsigned-tail] [--quiet]`; returns the exit code.
@@ -27,6 +31,8 @@ pub fn verify_command(args: &[String]) -> u8 {
     let mut key_file = None;
     let mut quiet = false;
     let mut allow_unsigned_tail = false;
+    let mut integrity_only = false;
+    let mut anchors = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -39,6 +45,20 @@ pub fn verify_command(args: &[String]) -> u8 {
             },
             "--quiet" | "-q" => quiet = true,
             "--allow-unsigned-tail" => allow_unsigned_tail = true,
+            "--integrity-only" => integrity_only = true,
+            "--against" => match it.next() {
+                Some(f) => match std::fs::read_to_string(f) {
+                    Ok(note) => anchors.push(note),
+                    Err(e) => {
+                        eprintln!("--against: cannot read {f}: {e}");
+                        return 2;
+                    }
+                },
+                None => {
+                    eprintln!("--against needs a checkpoint note file\n\n{VERIFY_USAGE}");
+                    return 2;
+                }
+            },
             "-h" | "--help" => {
                 println!("{VERIFY_USAGE}");
                 return 0;
@@ -77,6 +97,8 @@ pub fn verify_command(args: &[String]) -> u8 {
     let options = VerifyOptions {
         key,
         allow_unsigned_tail,
+        integrity_only,
+        anchors,
     };
     let tty = std::io::stderr().is_terminal();
     let mut last_decile = 0;

@@ -44,7 +44,7 @@ pub use verify::{
     verify_dir_with,
 };
 pub use writer::{
-    DurableCount, FileExporter, FileExporterBuilder, FsyncPolicy, SIGNING_KEY_ENV,
+    DurableCount, FileExporter, FileExporterBuilder, FileFormat, FsyncPolicy, SIGNING_KEY_ENV,
     SIGNING_KEY_FILE_ENV,
 };
 
