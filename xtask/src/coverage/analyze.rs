@@ -461,9 +461,18 @@ fn path_matches(pattern: &str, path: &PathSegs) -> bool {
 }
 
 fn paths_match(pattern: &str, paths: &[PathSegs], rx: &Reexports) -> bool {
-    paths
-        .iter()
-        .any(|p| path_matches(pattern, p) || rx.expand(p).iter().any(|q| path_matches(pattern, q)))
+    matching_path(pattern, paths, rx).is_some()
+}
+
+/// The first of `paths`, or of what they stand for through re-exports, that `pattern` matches.
+fn matching_path(pattern: &str, paths: &[PathSegs], rx: &Reexports) -> Option<PathSegs> {
+    paths.iter().find_map(|p| {
+        if path_matches(pattern, p) {
+            Some(p.clone())
+        } else {
+            rx.expand(p).into_iter().find(|q| path_matches(pattern, q))
+        }
+    })
 }
 
 /// A configured path with an optional method (`Client::chat`, `rig::tool::Tool::call`): a last
@@ -579,11 +588,7 @@ fn matched_rules(f: &FnFacts, config: &Config, known: &Known<'_>) -> Vec<String>
         }
     }
     for rule in &config.tool_attributes {
-        if let Some(a) = f
-            .other_attrs
-            .iter()
-            .find(|a| paths_match(rule, std::slice::from_ref(*a), rx))
-        {
+        if let Some(a) = matching_path(rule, &f.other_attrs, rx) {
             why.push(format!("has tool attribute `#[{}]`", a.join("::")));
         }
     }
