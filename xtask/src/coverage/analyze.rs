@@ -216,10 +216,7 @@ fn scan_parallel(jobs: &[Job], ws: &Workspace, config: &Config) -> Vec<FileScan>
 }
 
 /// Scan every compiled file of every member, following `mod` declarations level by level.
-fn scan_workspace(
-    ws: &Workspace,
-    config: &Config,
-) -> (Vec<ScannedFile>, Vec<ParseError>, Walk) {
+fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<ParseError>, Walk) {
     let mut walk = Walk::default();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut jobs = Vec::new();
@@ -406,7 +403,10 @@ fn unreached(
                 .iter()
                 .find(|g| config::path_glob_match(g, &rel))
             {
-                ("excluded", format!("excluded by the rule `exclude = [\"{g}\"]`"))
+                (
+                    "excluded",
+                    format!("excluded by the rule `exclude = [\"{g}\"]`"),
+                )
             } else if let Some(kind) = skipped_roots.get(&rel) {
                 match *kind {
                     "build_script" => ("build_script", "a build script".to_owned()),
@@ -419,7 +419,9 @@ fn unreached(
             } else if let Some(at) = walk.test_only.get(&rel) {
                 (
                     "test_only",
-                    format!("declared only under cfg(test), at {at} (scanned with `include_tests = true`)"),
+                    format!(
+                        "declared only under cfg(test), at {at} (scanned with `include_tests = true`)"
+                    ),
                 )
             } else if let Some(m) = walk.in_macro.get(&rel) {
                 (
@@ -435,7 +437,10 @@ fn unreached(
                     format!("may be declared by {parent}, which could not be parsed"),
                 )
             } else {
-                ("not_declared", "not declared by any reached module".to_owned())
+                (
+                    "not_declared",
+                    "not declared by any reached module".to_owned(),
+                )
             };
             out.push(UnreachedFile {
                 file: rel,
@@ -566,9 +571,14 @@ fn matched_rules(f: &FnFacts, config: &Config, known: &Known<'_>) -> Vec<String>
                 Some(m) => glob_match(m, &c.method),
                 // A client made, cloned or unwrapped is not a client used.
                 None if c.assoc => !is_constructor(&c.method),
-                None => !scan::UNWRAPPING_METHODS.contains(&c.method.as_str()),
+                None => !scan::is_plumbing(&c.method),
             };
-            named && paths_match(&type_pat, &receiver_types(c, &f.self_paths, known.structs), rx)
+            named
+                && paths_match(
+                    &type_pat,
+                    &receiver_types(c, &f.self_paths, known.structs),
+                    rx,
+                )
         });
         if let Some(c) = hit {
             why.push(format!(
@@ -876,7 +886,9 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
     let (unreached_files, files_total) = unreached(ws, config, &files, &walk);
     // Struct fields per package, for `self.client.chat()`, and the re-exports.
     let mut structs: Vec<StructFields> = vec![HashMap::new(); ws.packages.len()];
-    let mut reexports: Vec<Reexports> = (0..ws.packages.len()).map(|_| Reexports::default()).collect();
+    let mut reexports: Vec<Reexports> = (0..ws.packages.len())
+        .map(|_| Reexports::default())
+        .collect();
     for f in &files {
         for s in &f.scan.structs {
             structs[f.pkg]
@@ -889,7 +901,10 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
             if u.glob {
                 rx.globs.push((u.from.clone(), u.to.clone()));
             } else {
-                rx.names.entry(u.from.clone()).or_default().extend(u.to.iter().cloned());
+                rx.names
+                    .entry(u.from.clone())
+                    .or_default()
+                    .extend(u.to.iter().cloned());
             }
         }
     }
@@ -1105,6 +1120,65 @@ mod tests {
         assert!(path_matches("::async_openai::Client", &p));
         assert!(!path_matches("other::Client", &p));
         assert!(!path_matches("x::async_openai::Client", &p));
+    }
+
+    #[test]
+    fn method_rules_and_constructors() {
+        assert_eq!(
+            split_method("Client::chat"),
+            ("Client".to_owned(), Some("chat"))
+        );
+        assert_eq!(
+            split_method("rig::tool::Tool::call"),
+            ("rig::tool::Tool".to_owned(), Some("call"))
+        );
+        assert_eq!(split_method("Client::chat*").1, Some("chat*"));
+        assert_eq!(
+            split_method("async_openai::Client"),
+            ("async_openai::Client".to_owned(), None)
+        );
+        assert_eq!(split_method("Llm"), ("Llm".to_owned(), None));
+        assert_eq!(split_method("::chat"), ("::chat".to_owned(), None));
+        for c in [
+            "new",
+            "new_with_key",
+            "with_config",
+            "builder",
+            "default",
+            "from_env",
+            "try_new",
+        ] {
+            assert!(is_constructor(c), "{c}");
+        }
+        for c in ["chat", "complete", "newline", "embed_one"] {
+            assert!(!is_constructor(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn reexports_expand_names_and_globs() {
+        let segs = |s: &str| s.split("::").map(str::to_owned).collect::<PathSegs>();
+        let mut rx = Reexports::default();
+        rx.names
+            .insert(segs("k::prelude::Tool"), vec![segs("rig::tool::Tool")]);
+        rx.globs.push((segs("k::prelude"), vec![segs("llm")]));
+        // A chain: k::api re-exports the prelude's name.
+        rx.names
+            .insert(segs("k::api::T"), vec![segs("k::prelude::Tool")]);
+        let e = rx.expand(&segs("k::api::T"));
+        assert!(e.contains(&segs("rig::tool::Tool")), "{e:?}");
+        assert!(
+            rx.expand(&segs("k::prelude::Client"))
+                .contains(&segs("llm::Client"))
+        );
+        // The glob prefix alone is no name under it.
+        assert_eq!(rx.expand(&segs("k::prelude")), vec![segs("k::prelude")]);
+        // A cycle ends.
+        rx.names.insert(segs("a::X"), vec![segs("b::X")]);
+        rx.names.insert(segs("b::X"), vec![segs("a::X")]);
+        assert_eq!(rx.expand(&segs("a::X")).len(), 2);
+        assert!(paths_match("rig::tool::Tool", &[segs("k::api::T")], &rx));
+        assert!(!paths_match("other::Tool", &[segs("k::api::T")], &rx));
     }
 
     #[test]

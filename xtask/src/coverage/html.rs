@@ -214,7 +214,11 @@ pub fn html(report: &Report) -> String {
             .map(|p| format!(" (<code>{}</code>)", esc(p)))
             .unwrap_or_default()
     );
-    let _ = writeln!(o, "<p class=sub>{}</p>", esc(&super::reach::summary_line(report)));
+    let _ = writeln!(
+        o,
+        "<p class=sub>{}</p>",
+        esc(&super::reach::summary_line(report))
+    );
     let _ = write!(o, "<div class=cards>");
     for (value, label) in [
         (

@@ -61,7 +61,7 @@ pub type PathSegs = Vec<String>;
 /// The type of a value as far as method calls on it go: the paths a call reaches through
 /// auto-deref (`&T`, `Box<T>`, `Arc<T>`, `Rc<T>`, `Pin<T>`, `Cow<T>` are transparent), and, for a
 /// container (`Option<T>`, `Result<T, E>`, `Vec<T>`, `Mutex<T>`, `RefCell<T>`, `HashMap<K, V>`,
-/// ..), what one unwrapping step (`unwrap()`, `as_ref()`, `lock()`, `?`, ..) reaches.
+/// ..), what one unwrapping step (`unwrap()`, `lock()`, `?`, ..) reaches.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Ty {
     /// Paths at this layer, resolved (with their alternatives, see [`Resolver::alternatives`]).
@@ -85,14 +85,15 @@ pub enum Root {
 pub enum Step {
     /// `.field`.
     Field(String),
-    /// `unwrap()`, `expect(..)`, `as_ref()`, `lock()`, `?`, .. : into a container, when the
-    /// value is one (a no-op otherwise).
+    /// `unwrap()`, `expect(..)`, `lock()`, `?` ([`UNWRAPPING_METHODS`]): into a container,
+    /// when the value is one (a no-op otherwise). `clone()`, `as_ref()` and the other
+    /// [`IDENTITY_METHODS`] are no step.
     Unwrap,
 }
 
 /// How a function reaches a value whose type may be a configured LLM client: a root and the
 /// steps from it (`self.inner.client.as_ref().unwrap()` is `SelfValue` then `inner`, `client`
-/// and two unwrapping steps). Field types come from every struct of the crate, so the chain is
+/// and one unwrapping step). Field types come from every struct of the crate, so the chain is
 /// resolved in [`super::analyze`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recv {
@@ -113,18 +114,13 @@ pub struct CallFact {
     pub assoc: bool,
 }
 
-/// Methods that unwrap a container or borrow through a wrapper: on an `Option<Client>` they
-/// reach the client, and on a client itself they are no use of it (so they never make a
-/// function a candidate unless a rule names them: `Client::lock`).
+/// Methods that unwrap a container or lock a cell: on an `Option<Client>` or a
+/// `Mutex<Client>` they reach the client.
 pub const UNWRAPPING_METHODS: &[&str] = &[
     "unwrap",
     "expect",
     "unwrap_or_default",
     "unwrap_unchecked",
-    "as_ref",
-    "as_mut",
-    "as_deref",
-    "as_deref_mut",
     "lock",
     "read",
     "write",
@@ -132,13 +128,28 @@ pub const UNWRAPPING_METHODS: &[&str] = &[
     "borrow",
     "borrow_mut",
     "get_mut",
-    "clone",
-    "to_owned",
-    "deref",
-    "deref_mut",
     "load",
     "load_full",
 ];
+
+/// Methods that give a value of the same type or a reference to it (`self.client.clone()` is a
+/// client, `self.spare.as_ref()` still an `Option`).
+pub const IDENTITY_METHODS: &[&str] = &[
+    "clone",
+    "to_owned",
+    "as_ref",
+    "as_mut",
+    "as_deref",
+    "as_deref_mut",
+    "deref",
+    "deref_mut",
+];
+
+/// Whether a method call on a client is no use of it (it unwraps, clones or borrows): such a
+/// call never makes a function a candidate unless a rule names the method (`Client::lock`).
+pub fn is_plumbing(method: &str) -> bool {
+    UNWRAPPING_METHODS.contains(&method) || IDENTITY_METHODS.contains(&method)
+}
 
 /// One parameter of a function.
 #[derive(Debug, Clone, PartialEq)]
@@ -504,7 +515,10 @@ struct UseMap {
 impl UseMap {
     /// The `use` items among `items`, on top of `inherited` (a function body sees the uses of
     /// its module).
-    fn collect<'i>(items: impl Iterator<Item = &'i syn::Item>, inherited: Option<&UseMap>) -> UseMap {
+    fn collect<'i>(
+        items: impl Iterator<Item = &'i syn::Item>,
+        inherited: Option<&UseMap>,
+    ) -> UseMap {
         let mut map = inherited.cloned().unwrap_or_default();
         for item in items {
             if let syn::Item::Use(u) = item {
@@ -628,8 +642,12 @@ impl Resolver<'_> {
         {
             return out;
         }
-        let prefixes = std::iter::once(self.module.split("::").map(str::to_owned).collect())
-            .chain(self.uses.globs.iter().map(|g| absolute(self.module, g.clone())));
+        let prefixes = std::iter::once(self.module.split("::").map(str::to_owned).collect()).chain(
+            self.uses
+                .globs
+                .iter()
+                .map(|g| absolute(self.module, g.clone())),
+        );
         for prefix in prefixes {
             let mut v: PathSegs = prefix;
             v.extend(segs.iter().cloned());
@@ -704,13 +722,14 @@ impl Resolver<'_> {
                         .collect(),
                     _ => Vec::new(),
                 };
-                if tp.qself.is_none() && tp.path.segments.len() == 1 {
-                    if let Some(bounds) = self.generics.get(&name) {
-                        return Ty {
-                            paths: bounds.clone(),
-                            inner: None,
-                        };
-                    }
+                if tp.qself.is_none()
+                    && tp.path.segments.len() == 1
+                    && let Some(bounds) = self.generics.get(&name)
+                {
+                    return Ty {
+                        paths: bounds.clone(),
+                        inner: None,
+                    };
                 }
                 let own = self.alternatives(&tp.path);
                 if TRANSPARENT.contains(&name.as_str())
@@ -827,7 +846,9 @@ pub fn is_test_cfg(pred: &str) -> bool {
     fn only_test(ts: &[TokenTree]) -> bool {
         match ts {
             [TokenTree::Ident(i)] => i == "test",
-            [TokenTree::Ident(i), TokenTree::Group(g)] if g.delimiter() == Delimiter::Parenthesis => {
+            [TokenTree::Ident(i), TokenTree::Group(g)]
+                if g.delimiter() == Delimiter::Parenthesis =>
+            {
                 let items = split_commas(g.stream());
                 match i.to_string().as_str() {
                     "all" => items.iter().any(|p| only_test(p)),
@@ -1133,12 +1154,12 @@ impl Scanner<'_, '_> {
                         continue;
                     }
                 }
-                TokenTree::Ident(id) if id == "else" => {
-                    if matches!(toks.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace)
+                TokenTree::Ident(id)
+                    if id == "else"
                         && !chain.is_empty()
-                    {
-                        pending = Some(format!("not(any({}))", chain.join(", ")));
-                    }
+                        && matches!(toks.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace) =>
+                {
+                    pending = Some(format!("not(any({}))", chain.join(", ")));
                 }
                 TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => {
                     let branch = match (&cfg, pending.take()) {
@@ -1206,7 +1227,11 @@ impl Scanner<'_, '_> {
                 let mut to = vec![absolute(&m.module, target.clone())];
                 // `use tools::Tool` names a crate or a child module: both are kept. A first
                 // segment that is itself an imported name is resolved through it.
-                if let Some(full) = uses.names.get(first).filter(|f| *f != &vec![first.to_owned()]) {
+                if let Some(full) = uses
+                    .names
+                    .get(first)
+                    .filter(|f| *f != &vec![first.to_owned()])
+                {
                     let mut v = absolute(&m.module, full.clone());
                     v.extend(target.iter().skip(1).cloned());
                     to.push(v);
@@ -1714,10 +1739,17 @@ impl Body<'_, '_, '_> {
                 base.steps.push(Step::Field(field.to_string()));
                 Some(base)
             }
-            syn::Expr::MethodCall(m) if UNWRAPPING_METHODS.contains(&m.method.to_string().as_str()) => {
-                let mut base = self.receiver(&m.receiver)?;
-                base.steps.push(Step::Unwrap);
-                Some(base)
+            syn::Expr::MethodCall(m) => {
+                let method = m.method.to_string();
+                if IDENTITY_METHODS.contains(&method.as_str()) {
+                    self.receiver(&m.receiver)
+                } else if UNWRAPPING_METHODS.contains(&method.as_str()) {
+                    let mut base = self.receiver(&m.receiver)?;
+                    base.steps.push(Step::Unwrap);
+                    Some(base)
+                } else {
+                    None
+                }
             }
             syn::Expr::Try(t) => {
                 let mut base = self.receiver(&t.expr)?;
@@ -1917,9 +1949,13 @@ mod tests {
             ]
         );
         let f = s.fns.iter().find(|f| f.function == "f").expect("f");
+        // As written, then as an item of this module (`other` may be a child module).
         assert_eq!(
             f.other_attrs,
-            vec![vec!["other".to_owned(), "tool".to_owned()]]
+            vec![
+                vec!["other".to_owned(), "tool".to_owned()],
+                vec!["demo".to_owned(), "other".to_owned(), "tool".to_owned()]
+            ]
         );
     }
 
@@ -2023,9 +2059,11 @@ mod tests {
                     paths: vec![llm("OpenAi")],
                     inner: None
                 })));
-        assert!(calls("generic").iter().any(
-            |c| matches!(&c.recv.root, Root::Type(t) if t.paths.contains(&llm("Chat")))
-        ));
+        assert!(
+            calls("generic")
+                .iter()
+                .any(|c| matches!(&c.recv.root, Root::Type(t) if t.paths.contains(&llm("Chat"))))
+        );
         assert!(calls("plain").is_empty());
         assert_eq!(s.structs[0].fields[0].1.paths, vec![llm("OpenAi")]);
     }
@@ -2039,6 +2077,153 @@ mod tests {
         assert_eq!(s.fns.len(), 1);
         assert_eq!(s.fns[0].module, "demo::gated");
         assert_eq!(s.fns[0].cfg, vec!["feature = \"llm\""]);
+    }
+
+    #[test]
+    fn test_only_cfgs() {
+        for (pred, only_test) in [
+            ("test", true),
+            ("all (test , feature = \"slow\")", true),
+            ("all(unix, all(test))", true),
+            ("any(test)", true),
+            ("any(test, all(test, unix))", true),
+            ("any(test, feature = \"x\")", false),
+            ("not(test)", false),
+            ("unix", false),
+            ("all()", false),
+            ("any()", false),
+            ("testing", false),
+        ] {
+            assert_eq!(is_test_cfg(pred), only_test, "{pred}");
+        }
+    }
+
+    #[test]
+    fn modules_in_macros_and_raw_identifiers_are_followed() {
+        let s = scan(
+            "mod r#type;\n\
+             cfg_if::cfg_if! { if #[cfg(unix)] { mod unix; fn decide_a() {} } \
+               else if #[cfg(windows)] { mod win; } else { mod other; } }\n\
+             my_cfg! { mod plat; #[cfg(test)] mod t; }\n\
+             macro_rules! m { ($n:ident) => { mod $n; } }\n\
+             odd! { mod hidden => x; }\n",
+        );
+        let kids: Vec<(String, String, Vec<String>, bool)> = s
+            .children
+            .iter()
+            .map(|c| {
+                (
+                    c.module.clone(),
+                    c.tried[0]
+                        .file_name()
+                        .expect("name")
+                        .to_string_lossy()
+                        .into_owned(),
+                    c.cfg.clone(),
+                    c.in_test,
+                )
+            })
+            .collect();
+        let v = |x: &[&str]| x.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            kids,
+            vec![
+                ("demo::r#type".into(), "type.rs".into(), v(&[]), false),
+                ("demo::unix".into(), "unix.rs".into(), v(&["unix"]), false),
+                ("demo::win".into(), "win.rs".into(), v(&["windows"]), false),
+                (
+                    "demo::other".into(),
+                    "other.rs".into(),
+                    v(&["not (any (unix , windows))"]),
+                    false
+                ),
+                ("demo::plat".into(), "plat.rs".into(), v(&[]), false),
+                ("demo::t".into(), "t.rs".into(), v(&["test"]), true),
+            ]
+        );
+        assert_eq!(s.fns.len(), 1);
+        assert_eq!(s.fns[0].function, "decide_a");
+        assert_eq!(s.fns[0].cfg, v(&["unix"]));
+        // `macro_rules!` is a template; `odd!` does not parse: its `mod hidden` is recorded.
+        assert_eq!(s.macro_mods.len(), 1);
+        assert_eq!(s.macro_mods[0].macro_name, "odd");
+        assert!(s.macro_mods[0].candidates[0].ends_with("hidden.rs"));
+    }
+
+    #[test]
+    fn items_in_function_bodies_see_the_module_uses() {
+        let s = scan(
+            "use toolkit::Tool;\n\
+             fn register() { struct X; impl Tool for X { fn call(&self) {} } \
+               { fn deeper() {} } let _ = || { mod m { fn inner() {} } }; }\n",
+        );
+        let f: Vec<(String, String, Option<PathSegs>)> = s
+            .fns
+            .iter()
+            .map(|f| (f.module.clone(), f.function.clone(), f.trait_path.clone()))
+            .collect();
+        assert_eq!(
+            f,
+            vec![
+                ("demo".into(), "register".into(), None),
+                (
+                    "demo".into(),
+                    "call".into(),
+                    Some(vec!["toolkit".into(), "Tool".into()])
+                ),
+                ("demo".into(), "deeper".into(), None),
+                ("demo::m".into(), "inner".into(), None),
+            ]
+        );
+        // The outer function's facts do not include the nested ones' calls.
+        assert!(s.fns[0].calls.is_empty());
+    }
+
+    #[test]
+    fn receivers_through_fields_wrappers_and_globs() {
+        let s = scan(
+            "use llm::*;\n\
+             struct A { b: std::sync::Arc<B>, o: Option<Client>, v: Vec<Client> }\n\
+             impl A { fn f(&self) { self.b.c.d.chat(); self.o.as_ref().unwrap().chat(); \
+               let x = self.o.clone()?; x.chat(); self.v.len(); } }\n",
+        );
+        let f = &s.fns[0];
+        // The unwrapping calls themselves (`as_ref`, `unwrap`, `clone`) are facts too; the rule
+        // never counts them as uses of a client.
+        let steps: Vec<Vec<Step>> = f
+            .calls
+            .iter()
+            .filter(|c| c.method == "chat" || c.method == "len")
+            .map(|c| c.recv.steps.clone())
+            .collect();
+        let field = |n: &str| Step::Field(n.to_owned());
+        assert_eq!(
+            steps,
+            vec![
+                vec![field("b"), field("c"), field("d")],
+                // `as_ref()` keeps the Option, `unwrap()` opens it
+                vec![field("o"), Step::Unwrap],
+                // `clone()` keeps it, `?` opens it
+                vec![field("o"), Step::Unwrap],
+                vec![field("v")],
+            ]
+        );
+        let fields = &s.structs[0].fields;
+        // Arc is transparent: `B` is reached; Option and Vec hold the client one step in.
+        assert!(fields[0].1.paths.contains(&vec!["demo".into(), "B".into()]));
+        assert!(fields[0].1.inner.is_none());
+        let o = &fields[1].1;
+        assert_eq!(o.paths[0], vec!["Option".to_owned()]);
+        let inner = o.inner.as_ref().expect("inner");
+        // `Client` may be this module's or the glob's.
+        assert_eq!(
+            inner.paths,
+            vec![
+                vec!["Client".to_owned()],
+                vec!["demo".into(), "Client".into()],
+                vec!["llm".into(), "Client".into()],
+            ]
+        );
     }
 
     #[test]

@@ -56,6 +56,10 @@ impl Agent {
         self.outer.inner.spare.is_some()
     }
 
+    pub fn spare_cloned(&self) -> bool {
+        self.outer.inner.spare.clone().is_some()
+    }
+
     pub fn count(&self) -> usize {
         self.outer.inner.pool.len()
     }
