@@ -218,6 +218,8 @@ fn scan_parallel(jobs: &[Job], ws: &Workspace, config: &Config) -> Vec<FileScan>
 /// Scan every compiled file of every member, following `mod` declarations level by level.
 fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<ParseError>, Walk) {
     let mut walk = Walk::default();
+    // Normalized, so a file reached twice (`#[path = "../other/src/x.rs"]` and that crate's own
+    // `mod x;`) is scanned and counted once, like a file shared by a lib and a bin.
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut jobs = Vec::new();
     let mut errors = Vec::new();
@@ -233,7 +235,7 @@ fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<Par
             if t.is_build_script() || (t.is_test() && !config.include_tests) {
                 continue;
             }
-            if excluded(&t.src_path) || !seen.insert(t.src_path.clone()) {
+            if excluded(&t.src_path) || !seen.insert(normalize(&t.src_path)) {
                 continue;
             }
             jobs.push(Job {
@@ -281,7 +283,7 @@ fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<Par
                 }
                 match &child.file {
                     Some(f) => {
-                        if !excluded(f) && seen.insert(f.clone()) {
+                        if !excluded(f) && seen.insert(normalize(f)) {
                             next.push(Job {
                                 path: f.clone(),
                                 module: child.module.clone(),
