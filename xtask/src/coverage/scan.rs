@@ -1089,13 +1089,17 @@ impl Scanner<'_, '_> {
             .unwrap_or_default();
         let start = out.len();
         self.macro_tokens(mac.mac.tokens.clone(), None, m, out, 0);
-        let declared: Vec<String> = out[start..]
-            .iter()
-            .filter_map(|i| match i {
-                syn::Item::Mod(md) => Some(syn::ext::IdentExt::unraw(&md.ident).to_string()),
-                _ => None,
-            })
-            .collect();
+        // Every module the items declare, inline modules' own included.
+        let mut declared: Vec<String> = Vec::new();
+        let mut stack: Vec<&syn::Item> = out[start..].iter().collect();
+        while let Some(item) = stack.pop() {
+            if let syn::Item::Mod(md) = item {
+                declared.push(syn::ext::IdentExt::unraw(&md.ident).to_string());
+                if let Some((_, items)) = &md.content {
+                    stack.extend(items.iter());
+                }
+            }
+        }
         for (modname, _) in mod_names_in(mac.mac.tokens.clone()) {
             if !declared.contains(&modname) {
                 self.out.macro_mods.push(MacroMod {
