@@ -495,7 +495,7 @@ fn scan_parsed(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
         mod_dir: ctx.mod_dir.clone(),
         cfg,
     };
-    scanner.items(&file.items, &module, None);
+    scanner.items(&file.items.iter().collect::<Vec<_>>(), &module, None);
     out
 }
 
@@ -1080,6 +1080,8 @@ impl Scanner<'_, '_> {
         if mac.ident.is_some() || mac.mac.path.is_ident("macro_rules") {
             return;
         }
+        let start = out.len();
+        self.expand_macro(mac, m, out, 0);
         let name = mac
             .mac
             .path
@@ -1087,8 +1089,6 @@ impl Scanner<'_, '_> {
             .last()
             .map(|s| s.ident.to_string())
             .unwrap_or_default();
-        let start = out.len();
-        self.macro_tokens(mac.mac.tokens.clone(), None, m, out, 0);
         // Every module the items declare, inline modules' own included.
         let mut declared: Vec<String> = Vec::new();
         let mut stack: Vec<&syn::Item> = out[start..].iter().collect();
@@ -1114,6 +1114,27 @@ impl Scanner<'_, '_> {
         }
     }
 
+    /// The items of one macro invocation (and of the macros among them), under the invocation's
+    /// own `#[cfg(..)]`s.
+    fn expand_macro(
+        &mut self,
+        mac: &syn::ItemMacro,
+        m: &ModCtx,
+        out: &mut Vec<syn::Item>,
+        depth: usize,
+    ) {
+        if mac.ident.is_some() || mac.mac.path.is_ident("macro_rules") {
+            return;
+        }
+        let preds: Vec<String> = mac.attrs.iter().filter_map(cfg_of).collect();
+        let cfg = match preds.len() {
+            0 => None,
+            1 => preds.into_iter().next(),
+            _ => Some(format!("all({})", preds.join(", "))),
+        };
+        self.macro_tokens(mac.mac.tokens.clone(), cfg, m, out, depth + 1);
+    }
+
     fn macro_tokens(
         &mut self,
         ts: TokenStream,
@@ -1127,17 +1148,18 @@ impl Scanner<'_, '_> {
         if depth > 64 {
             return;
         }
-        if let Ok(items) = parse_items(ts.clone()) {
-            for mut item in items {
-                if let Some(c) = &cfg {
-                    add_cfg(&mut item, c);
+        if let Ok(mut items) = parse_items(ts.clone()) {
+            if let Some(c) = &cfg {
+                for item in &mut items {
+                    add_cfg(item, c);
                 }
-                if let syn::Item::Macro(inner) = &item {
-                    let inner = inner.clone();
-                    self.macro_items(&inner, m, out);
-                }
-                out.push(item);
             }
+            for item in &items {
+                if let syn::Item::Macro(inner) = item {
+                    self.expand_macro(inner, m, out, depth + 1);
+                }
+            }
+            out.extend(items);
             return;
         }
         let toks: Vec<TokenTree> = ts.into_iter().collect();
@@ -1253,14 +1275,14 @@ impl Scanner<'_, '_> {
         }
     }
 
-    fn items(&mut self, items: &[syn::Item], m: &ModCtx, inherited: Option<&UseMap>) {
+    fn items(&mut self, items: &[&syn::Item], m: &ModCtx, inherited: Option<&UseMap>) {
         let mut extra = Vec::new();
         for item in items {
             if let syn::Item::Macro(mac) = item {
                 self.macro_items(mac, m, &mut extra);
             }
         }
-        let all: Vec<&syn::Item> = items.iter().chain(extra.iter()).collect();
+        let all: Vec<&syn::Item> = items.iter().copied().chain(extra.iter()).collect();
         let uses = UseMap::collect(all.iter().copied(), inherited);
         if inherited.is_none() {
             self.use_facts(&all, m, &uses);
@@ -1353,7 +1375,7 @@ impl Scanner<'_, '_> {
                     mod_dir: m.mod_dir.join(&name),
                     cfg,
                 };
-                self.items(items, &child, None);
+                self.items(&items.iter().collect::<Vec<_>>(), &child, None);
             }
             None => {
                 let tried = match &path_attr {
@@ -1611,13 +1633,12 @@ impl Scanner<'_, '_> {
         // Items declared in the body (`fn register() { impl Tool for X { .. } }`) belong to the
         // module, and see its `use` items as well as the body's own.
         if !nested.is_empty() {
-            let owned: Vec<syn::Item> = nested.into_iter().cloned().collect();
             let inner = ModCtx {
                 module: m.module.clone(),
                 mod_dir: m.mod_dir.clone(),
                 cfg,
             };
-            self.items(&owned, &inner, Some(r.uses));
+            self.items(&nested, &inner, Some(r.uses));
         }
     }
 
@@ -1768,6 +1789,33 @@ impl Body<'_, '_, '_> {
         }
     }
 
+    /// Bind the names of a pattern matched against `recv`: `c`, `&c`, `Some(c)`, `Ok(c)`
+    /// (one unwrapping step), `ref c`.
+    fn bind(&mut self, pat: &syn::Pat, recv: Recv) {
+        match pat {
+            syn::Pat::Ident(pi) if pi.subpat.is_none() => {
+                self.bindings.insert(pi.ident.to_string(), recv);
+            }
+            syn::Pat::Reference(r) => self.bind(&r.pat, recv),
+            syn::Pat::Paren(p) => self.bind(&p.pat, recv),
+            syn::Pat::TupleStruct(ts)
+                if ts.elems.len() == 1
+                    && ts
+                        .path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "Some" || s.ident == "Ok") =>
+            {
+                let mut inner = recv;
+                inner.steps.push(Step::Unwrap);
+                if let Some(p) = ts.elems.first() {
+                    self.bind(p, inner);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// What an initializer evidently is: `T::new(..)`, `T { .. }`, `T::builder()..build()`, or
     /// a receiver chain (`self.client.clone()`, `other`).
     fn init(&self, e: &syn::Expr) -> Option<Recv> {
@@ -1810,6 +1858,16 @@ impl<'ast> Visit<'ast> for Body<'_, '_, 'ast> {
     fn visit_local(&mut self, l: &'ast syn::Local) {
         if let Some(init) = &l.init {
             self.visit_expr(&init.expr);
+            if let Some((_, diverge)) = &init.diverge {
+                self.visit_expr(diverge);
+            }
+            // `let Some(c) = &self.spare else { .. };`
+            if !matches!(l.pat, syn::Pat::Ident(_) | syn::Pat::Type(_))
+                && let Some(recv) = self.receiver(&init.expr)
+            {
+                self.bind(&l.pat, recv);
+                return;
+            }
         }
         let (pat, ty) = match &l.pat {
             syn::Pat::Type(pt) => (
@@ -1832,6 +1890,43 @@ impl<'ast> Visit<'ast> for Body<'_, '_, 'ast> {
                 }
             }
         }
+    }
+
+    /// `if let Some(c) = &self.spare { c.chat() }`, `while let ..`.
+    fn visit_expr_let(&mut self, l: &'ast syn::ExprLet) {
+        self.visit_expr(&l.expr);
+        if let Some(recv) = self.receiver(&l.expr) {
+            self.bind(&l.pat, recv);
+        }
+    }
+
+    /// `match &self.spare { Some(c) => c.chat(), None => .. }`.
+    fn visit_expr_match(&mut self, m: &'ast syn::ExprMatch) {
+        self.visit_expr(&m.expr);
+        let recv = self.receiver(&m.expr);
+        for arm in &m.arms {
+            if let Some(r) = &recv {
+                self.bind(&arm.pat, r.clone());
+            }
+            self.visit_arm(arm);
+        }
+    }
+
+    /// `for c in &self.pool { c.chat() }`: `c` is an element.
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
+        let mut e = &*f.expr;
+        while let syn::Expr::MethodCall(m) = e
+            && ["iter", "iter_mut", "into_iter", "values", "values_mut"]
+                .contains(&m.method.to_string().as_str())
+        {
+            e = &m.receiver;
+        }
+        if let Some(mut recv) = self.receiver(e) {
+            recv.steps.push(Step::Unwrap);
+            self.bind(&f.pat, recv);
+        }
+        self.visit_block(&f.body);
     }
 
     fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
@@ -2228,6 +2323,33 @@ mod tests {
                 vec!["llm".into(), "Client".into()],
             ]
         );
+    }
+
+    #[test]
+    fn deep_items_in_bodies_and_macros_cost_linear_work() {
+        // Items nested in function bodies, and macros nested in macros, deep (but within the
+        // nesting bound): scanned, quickly, never overflowing; deeper: refused, never aborted.
+        let t = std::time::Instant::now();
+        let n = 1500;
+        let fns = scan(&format!("{}{}", "fn decide() { ".repeat(n), "}".repeat(n)));
+        assert!(fns.parse_error.is_none(), "{:?}", fns.parse_error);
+        assert_eq!(fns.fns.len(), n);
+        let macros = scan(&format!(
+            "m! {{ {}mod a;{} }}",
+            "{ m! { ".repeat(n),
+            " } }".repeat(n)
+        ));
+        assert!(macros.parse_error.is_none(), "{:?}", macros.parse_error);
+        // Past the 64 levels macros are read to, the `mod a` is recorded as not followed.
+        assert_eq!(macros.macro_mods.len(), 1);
+        let deeper = scan(&format!(
+            "{}{}",
+            "fn decide() { ".repeat(20 * n),
+            "}".repeat(20 * n)
+        ));
+        let e = deeper.parse_error.expect("too deep");
+        assert!(e.message.starts_with("too deep to scan"), "{e:?}");
+        assert!(t.elapsed().as_secs() < 30, "{:?}", t.elapsed());
     }
 
     #[test]

@@ -33,6 +33,21 @@ impl Agent {
         self.outer.inner.shared.chat("z")
     }
 
+    // Points: the client bound by `if let`, and by a `for` loop over a Vec of clients.
+    pub fn spare_if_let(&self) -> String {
+        if let Some(c) = &self.outer.inner.spare {
+            c.chat("a")
+        } else {
+            String::new()
+        }
+    }
+
+    pub fn pool_chat(&self) {
+        for c in &self.outer.inner.pool {
+            c.chat("b");
+        }
+    }
+
     // Points: a method of the embedder, bound to a local first; an associated function.
     pub fn embed(&self) -> Vec<f32> {
         let e = self.embedder.as_ref().expect("configured");
@@ -66,6 +81,13 @@ impl Agent {
 
     pub fn tokens(&self) -> usize {
         self.outer.inner.client.tokens()
+    }
+
+    pub fn spare_tokens(&self) -> usize {
+        match &self.outer.inner.spare {
+            Some(c) => c.tokens(),
+            None => 0,
+        }
     }
 
     pub fn embedder_ready(&self) -> bool {
