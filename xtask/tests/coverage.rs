@@ -1123,3 +1123,216 @@ fn config_paths_outside_the_workspace_are_printed_as_they_are() {
     assert_eq!(report["config"]["path"], "audit.toml");
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The `reach` fixture: every way a compiled file, an item or a client call used to be missed,
+/// and every reason a file is not reached. Expected counts written from reading the fixture.
+#[test]
+fn every_compiled_file_is_reached_or_listed_with_the_reason() {
+    let ws = fixtures().join("reach");
+    let report = json_report(&ws, &[]);
+    let expected: BTreeMap<String, String> = [
+        // `mod r#type;` is `type.rs`, and module_path!() spells it `r#type`
+        ("reach::r#type::decide_kind", "unaudited"),
+        // a crate's own `cfg_*!` wrapper around `mod plat;`
+        ("reach::plat::decide_plat", "unaudited"),
+        // cfg_if: both branches, a function in a branch, a cfg_if in a file it declares
+        ("reach::unix::decide_unix", "audited"),
+        ("reach::unix::linux::decide_linux", "unaudited"),
+        ("reach::other::decide_other", "unaudited"),
+        ("reach::decide_inline", "unaudited"),
+        // `any(test, ..)` may hold in production
+        ("reach::maybe::decide_maybe", "unaudited"),
+        ("reach::decide_root", "unaudited"),
+        // items in function bodies, named through the prelude glob and its re-exports
+        ("reach::tools::<Search as Tool>::call", "unaudited"),
+        ("reach::tools::<Local as Tool>::call", "unaudited"),
+        ("reach::tools::inline_tool", "unaudited"),
+        ("reach::tools::inner::decide_inner", "unaudited"),
+        // a glob import of the defining crate; a `use` of the crate's own re-export
+        ("reach::glob_tools::<Web as Tool>::call", "unaudited"),
+        ("reach::reexport::<Mail as Tool>::call", "unaudited"),
+        // clients two fields deep, through Option and Arc, through a local, by path
+        ("reach::agent::Agent::deep", "unaudited"),
+        ("reach::agent::Agent::spare_chat", "unaudited"),
+        ("reach::agent::Agent::shared_chat", "unaudited"),
+        ("reach::agent::Agent::spare_if_let", "unaudited"),
+        ("reach::agent::Agent::pool_chat", "unaudited"),
+        ("reach::agent::Agent::embed", "unaudited"),
+        ("reach::agent::Agent::embed_static", "unaudited"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(statuses(&report), expected);
+    assert_eq!(report["summary"]["points"].as_u64(), Some(21));
+    assert_eq!(report["summary"]["audited"].as_u64(), Some(1));
+    // Not points: `impl other::Tool`, the constructors, `clone()`, `tokens()` (the rule names
+    // `chat`), `Option::is_some`, `Vec::len`.
+    for absent in [
+        "Zed",
+        "make",
+        "copy",
+        "has_spare",
+        "spare_cloned",
+        "count",
+        "tokens",
+        "spare_tokens",
+        "embedder_ready",
+        "clone_embedder",
+        "new_embedder",
+    ] {
+        assert!(
+            !report["points"]
+                .as_array()
+                .expect("points")
+                .iter()
+                .any(|p| p["id"].as_str().expect("id").contains(absent)),
+            "{absent} is no point"
+        );
+    }
+    let cfg = |id: &str| -> Vec<String> {
+        let p = report["points"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .find(|p| p["id"] == id)
+            .expect("point");
+        p["cfg"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| c.as_str().expect("cfg").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(cfg("reach::other::decide_other"), ["not (any (unix))"]);
+    assert_eq!(
+        cfg("reach::unix::linux::decide_linux"),
+        ["unix", "target_os = \"linux\""]
+    );
+    // 13 of 19 files reached; the other 6 each with its reason.
+    assert_eq!(report["files_scanned"].as_u64(), Some(13));
+    assert_eq!(report["files_total"].as_u64(), Some(19));
+    let unreached: Vec<(String, String)> = report["unreached_files"]
+        .as_array()
+        .expect("unreached_files")
+        .iter()
+        .map(|u| {
+            (
+                u["file"].as_str().expect("file").to_owned(),
+                u["reason"].as_str().expect("reason").to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("src/broken/child.rs", "parent_unparsed"),
+        ("src/hidden.rs", "macro_unparsed"),
+        ("src/inline_test.rs", "test_target"),
+        ("src/orphan.rs", "not_declared"),
+        ("src/slow_tests.rs", "test_only"),
+        ("src/tests.rs", "test_only"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(unreached, want);
+    // The raw identifier is no "module not found": the only parse error is the broken file.
+    let errors: Vec<&str> = report["parse_errors"]
+        .as_array()
+        .expect("parse_errors")
+        .iter()
+        .map(|e| e["file"].as_str().expect("file"))
+        .collect();
+    assert_eq!(errors, ["src/broken.rs"]);
+
+    // Every rendering says how many files were reached and lists the others.
+    let r = xtask(&["--workspace", ws.to_str().expect("utf-8"), "--no-write"]);
+    assert!(
+        r.stdout
+            .contains("Files: reached 13 of 19 files (6 not reached"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("src/hidden.rs                            macro_unparsed: declared in a macro the scanner could not parse: `declare_hidden!` at src/lib.rs:26"),
+        "{}",
+        r.stdout
+    );
+    let md = xtask(&[
+        "--workspace",
+        ws.to_str().expect("utf-8"),
+        "--no-write",
+        "--format",
+        "markdown",
+    ]);
+    assert!(
+        md.stdout.contains("Files: reached 13 of 19 files"),
+        "{}",
+        md.stdout
+    );
+    assert!(
+        md.stdout
+            .contains("| `src/orphan.rs` | not_declared | not declared by any reached module |"),
+        "{}",
+        md.stdout
+    );
+    let tmp = temp_dir("reach-html");
+    let html = tmp.join("r.html");
+    let h = xtask(&[
+        "--workspace",
+        ws.to_str().expect("utf-8"),
+        "--no-write",
+        "--format",
+        "none",
+        "--html",
+        html.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(h.code, 0, "{}", h.stderr);
+    let page = std::fs::read_to_string(&html).expect("html");
+    check_html(&page).expect("well-formed HTML");
+    assert!(page.contains("reached 13 of 19 files"));
+    assert!(page.contains("<td><code>src/slow_tests.rs</code></td><td>test_only</td>"));
+
+    // Without the broken file, `--deny-parse-errors` passes: `mod r#type;` is valid code.
+    let copy = tmp.join("ws");
+    copy_dir(&ws, &copy);
+    let lib = copy.join("src/lib.rs");
+    let src = std::fs::read_to_string(&lib).expect("lib.rs");
+    std::fs::write(&lib, src.replace("mod broken;\n", "")).expect("write");
+    let copy_s = copy.to_str().expect("utf-8");
+    let d = xtask(&["--workspace", copy_s, "--no-write", "--deny-parse-errors"]);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    // broken.rs and its child are now simply not declared.
+    assert!(
+        d.stdout.contains("reached 12 of 19 files (7 not reached"),
+        "{}",
+        d.stdout
+    );
+
+    // With `include_tests`, the test-only modules and the test target are reached too.
+    let toml = copy.join("audit.toml");
+    let rules = std::fs::read_to_string(&toml).expect("audit.toml");
+    std::fs::write(&toml, format!("{rules}include_tests = true\n")).expect("write");
+    let t = json_report(&copy, &[]);
+    assert_eq!(t["files_scanned"].as_u64(), Some(15));
+    let reasons: Vec<&str> = t["unreached_files"]
+        .as_array()
+        .expect("unreached")
+        .iter()
+        .map(|u| u["reason"].as_str().expect("reason"))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "not_declared",
+            "not_declared",
+            "macro_unparsed",
+            "not_declared"
+        ]
+    );
+    // decide_slow, decide_in_test and the `#[test]` fn decide_in_integration_test.
+    assert_eq!(t["summary"]["points"].as_u64(), Some(24));
+    let _ = std::fs::remove_dir_all(&tmp);
+}

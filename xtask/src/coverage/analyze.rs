@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::config::{self, Config, glob_match, matching_term};
 use super::model::{
     Annotation, DeclaredVersion, Finding, ParseError, Point, Report, SCHEMA_VERSION, Severity,
-    Status,
+    Status, UnreachedFile,
 };
-use super::scan::{self, FileCtx, FileScan, FnFacts, OptValue, PathSegs, Via};
+use super::scan::{self, CallFact, FileCtx, FileScan, FnFacts, OptValue, PathSegs, Root, Step, Ty};
 use super::workspace::Workspace;
 
 /// The attributes' option keys and artifact roles: the macros' own table, so the scanner and the
@@ -30,13 +30,78 @@ mod grammar;
 use grammar::{KEYS as KNOWN_OPTIONS, ROLES};
 
 /// Named fields of every struct of one package, by struct name: for `self.client.chat()`.
-type StructFields = HashMap<String, Vec<(String, Vec<PathSegs>)>>;
+type StructFields = HashMap<String, Vec<(String, Ty)>>;
+
+/// What the `use` items of one package make of paths: `krate::prelude::Tool` stands for
+/// `rig::tool::Tool` after `pub use rig::tool::Tool;` in `krate::prelude` (or after `pub use
+/// rig::tool::*;` there), so a rule written with the defining path matches code that names the
+/// re-export.
+#[derive(Default)]
+struct Reexports {
+    names: HashMap<PathSegs, Vec<PathSegs>>,
+    globs: Vec<(PathSegs, Vec<PathSegs>)>,
+}
+
+impl Reexports {
+    /// `p` and every path it stands for through re-exports (a few rounds, bounded).
+    fn expand(&self, p: &PathSegs) -> Vec<PathSegs> {
+        let mut out = vec![p.clone()];
+        let mut frontier = vec![p.clone()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for q in &frontier {
+                for k in 1..=q.len() {
+                    if let Some(tos) = self.names.get(&q[..k]) {
+                        for to in tos {
+                            let mut v = to.clone();
+                            v.extend(q[k..].iter().cloned());
+                            next.push(v);
+                        }
+                    }
+                }
+                for (g, tos) in &self.globs {
+                    if q.len() > g.len() && q.starts_with(g) {
+                        for to in tos {
+                            let mut v = to.clone();
+                            v.extend(q[g.len()..].iter().cloned());
+                            next.push(v);
+                        }
+                    }
+                }
+            }
+            next.retain(|v| !out.contains(v));
+            next.dedup();
+            if next.is_empty() || out.len() > 64 {
+                break;
+            }
+            out.extend(next.iter().cloned());
+            frontier = next;
+        }
+        out
+    }
+}
+
+/// What the rules match against, per package.
+struct Known<'a> {
+    structs: &'a StructFields,
+    reexports: &'a Reexports,
+}
 
 /// A scanned file with the package it belongs to.
 struct ScannedFile {
     rel: String,
     pkg: usize,
+    mod_dir: PathBuf,
     scan: FileScan,
+}
+
+/// What the module walk saw besides the files it scanned: why other files were not reached.
+#[derive(Default)]
+struct Walk {
+    /// Files declared only by test-only `mod` items, with where.
+    test_only: HashMap<String, String>,
+    /// Files a `mod` in an unparsed macro would be in, with the macro.
+    in_macro: HashMap<String, String>,
 }
 
 struct Job {
@@ -151,7 +216,10 @@ fn scan_parallel(jobs: &[Job], ws: &Workspace, config: &Config) -> Vec<FileScan>
 }
 
 /// Scan every compiled file of every member, following `mod` declarations level by level.
-fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<ParseError>) {
+fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<ParseError>, Walk) {
+    let mut walk = Walk::default();
+    // Normalized, so a file reached twice (`#[path = "../other/src/x.rs"]` and that crate's own
+    // `mod x;`) is scanned and counted once, like a file shared by a lib and a bin.
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut jobs = Vec::new();
     let mut errors = Vec::new();
@@ -167,7 +235,7 @@ fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<Par
             if t.is_build_script() || (t.is_test() && !config.include_tests) {
                 continue;
             }
-            if excluded(&t.src_path) || !seen.insert(t.src_path.clone()) {
+            if excluded(&t.src_path) || !seen.insert(normalize(&t.src_path)) {
                 continue;
             }
             jobs.push(Job {
@@ -188,13 +256,34 @@ fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<Par
         let scans = scan_parallel(&jobs, ws, config);
         let mut next = Vec::new();
         for (job, scan) in jobs.iter().zip(scans) {
+            for mm in &scan.macro_mods {
+                for c in &mm.candidates {
+                    walk.in_macro
+                        .entry(relative(&ws.root, c))
+                        .or_insert_with(|| {
+                            format!(
+                                "`{}!` at {}:{}",
+                                mm.macro_name,
+                                relative(&ws.root, &job.path),
+                                mm.line
+                            )
+                        });
+                }
+            }
             for child in &scan.children {
                 if child.in_test && !config.include_tests {
+                    if let Some(f) = &child.file {
+                        walk.test_only
+                            .entry(relative(&ws.root, f))
+                            .or_insert_with(|| {
+                                format!("{}:{}", relative(&ws.root, &job.path), child.line)
+                            });
+                    }
                     continue;
                 }
                 match &child.file {
                     Some(f) => {
-                        if !excluded(f) && seen.insert(f.clone()) {
+                        if !excluded(f) && seen.insert(normalize(f)) {
                             next.push(Job {
                                 path: f.clone(),
                                 module: child.module.clone(),
@@ -226,12 +315,145 @@ fn scan_workspace(ws: &Workspace, config: &Config) -> (Vec<ScannedFile>, Vec<Par
             files.push(ScannedFile {
                 rel: relative(&ws.root, &job.path),
                 pkg: job.pkg,
+                mod_dir: job.mod_dir.clone(),
                 scan,
             });
         }
         jobs = next;
     }
-    (files, errors)
+    (files, errors, walk)
+}
+
+/// Every `.rs` file under `dir`, not descending into other packages (a directory with a
+/// `Cargo.toml`), hidden directories, Cargo target directories or symbolic links.
+fn rust_files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let name = e.file_name().to_string_lossy().into_owned();
+            if meta.is_dir() {
+                if name.starts_with('.')
+                    || path.join("Cargo.toml").is_file()
+                    || path.join("CACHEDIR.TAG").is_file()
+                {
+                    continue;
+                }
+                stack.push(path);
+            } else if meta.is_file() && name.ends_with(".rs") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// The `.rs` files under the source directories of the scanned targets that the walk did not
+/// reach, each with the reason; and how many files there are in all.
+fn unreached(
+    ws: &Workspace,
+    config: &Config,
+    files: &[ScannedFile],
+    walk: &Walk,
+) -> (Vec<UnreachedFile>, u64) {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut skipped_roots: HashMap<String, &'static str> = HashMap::new();
+    for p in &ws.packages {
+        for t in &p.targets {
+            if t.is_build_script() {
+                skipped_roots.insert(relative(&ws.root, &t.src_path), "build_script");
+                continue;
+            }
+            if t.is_test() && !config.include_tests {
+                skipped_roots.insert(relative(&ws.root, &t.src_path), "test_target");
+                continue;
+            }
+            if let Some(d) = t.src_path.parent() {
+                dirs.push(normalize(d));
+            }
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    let tops: Vec<&PathBuf> = dirs
+        .iter()
+        .filter(|d| !dirs.iter().any(|o| o != *d && d.starts_with(o)))
+        .collect();
+    let reached: HashSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
+    let unparsed_dirs: Vec<(String, &Path)> = files
+        .iter()
+        .filter(|f| f.scan.parse_error.is_some())
+        .map(|f| (f.rel.clone(), f.mod_dir.as_path()))
+        .collect();
+    let mut all: HashSet<String> = reached.iter().map(|s| (*s).to_owned()).collect();
+    let mut out = Vec::new();
+    for dir in tops {
+        for path in rust_files_under(dir) {
+            let rel = relative(&ws.root, &path);
+            if !all.insert(rel.clone()) {
+                continue;
+            }
+            let (reason, detail) = if let Some(g) = config
+                .exclude
+                .iter()
+                .find(|g| config::path_glob_match(g, &rel))
+            {
+                (
+                    "excluded",
+                    format!("excluded by the rule `exclude = [\"{g}\"]`"),
+                )
+            } else if let Some(kind) = skipped_roots.get(&rel) {
+                match *kind {
+                    "build_script" => ("build_script", "a build script".to_owned()),
+                    _ => (
+                        "test_target",
+                        "the root of a test or bench target (scanned with `include_tests = true`)"
+                            .to_owned(),
+                    ),
+                }
+            } else if let Some(at) = walk.test_only.get(&rel) {
+                (
+                    "test_only",
+                    format!(
+                        "declared only under cfg(test), at {at} (scanned with `include_tests = true`)"
+                    ),
+                )
+            } else if let Some(m) = walk.in_macro.get(&rel) {
+                (
+                    "macro_unparsed",
+                    format!("declared in a macro the scanner could not parse: {m}"),
+                )
+            } else if let Some((parent, _)) = unparsed_dirs
+                .iter()
+                .find(|(_, d)| normalize(&path).starts_with(normalize(d)))
+            {
+                (
+                    "parent_unparsed",
+                    format!("may be declared by {parent}, which could not be parsed"),
+                )
+            } else {
+                (
+                    "not_declared",
+                    "not declared by any reached module".to_owned(),
+                )
+            };
+            out.push(UnreachedFile {
+                file: rel,
+                reason: reason.to_owned(),
+                detail,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    let total = all.len() as u64;
+    (out, total)
 }
 
 /// Does a resolved path match a configured path? A one-segment pattern matches the last
@@ -245,12 +467,90 @@ fn path_matches(pattern: &str, path: &PathSegs) -> bool {
             .all(|(a, b)| a == b)
 }
 
-fn paths_match(pattern: &str, paths: &[PathSegs]) -> bool {
-    paths.iter().any(|p| path_matches(pattern, p))
+fn paths_match(pattern: &str, paths: &[PathSegs], rx: &Reexports) -> bool {
+    matching_path(pattern, paths, rx).is_some()
+}
+
+/// The first of `paths`, or of what they stand for through re-exports, that `pattern` matches.
+fn matching_path(pattern: &str, paths: &[PathSegs], rx: &Reexports) -> Option<PathSegs> {
+    paths.iter().find_map(|p| {
+        if path_matches(pattern, p) {
+            Some(p.clone())
+        } else {
+            rx.expand(p).into_iter().find(|q| path_matches(pattern, q))
+        }
+    })
+}
+
+/// A configured path with an optional method (`Client::chat`, `rig::tool::Tool::call`): a last
+/// segment that starts with a lower-case letter names a method.
+fn split_method(rule: &str) -> (String, Option<&str>) {
+    let segs: Vec<&str> = rule.split("::").collect();
+    match segs.split_last() {
+        Some((last, rest))
+            if !rest.is_empty()
+                && !rest.iter().all(|s| s.is_empty())
+                && last.starts_with(|c: char| c.is_lowercase() || c == '*') =>
+        {
+            (rest.join("::"), Some(*last))
+        }
+        _ => (rule.to_owned(), None),
+    }
+}
+
+/// Associated functions that make a client rather than use one.
+fn is_constructor(name: &str) -> bool {
+    matches!(
+        name,
+        "new" | "builder" | "default" | "from" | "try_from" | "clone" | "from_env"
+    ) || ["new_", "try_new", "with_", "from_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// The types a receiver chain may end at: its root's type, then each field's type (from the
+/// crate's structs, by type name) and each unwrapping step.
+fn receiver_types(c: &CallFact, self_paths: &[PathSegs], structs: &StructFields) -> Vec<PathSegs> {
+    let mut state: Vec<Ty> = match &c.recv.root {
+        Root::Type(t) => vec![t.clone()],
+        Root::SelfValue => vec![Ty {
+            paths: self_paths.to_vec(),
+            inner: None,
+        }],
+    };
+    for step in &c.recv.steps {
+        state = match step {
+            Step::Field(name) => {
+                let mut owners: Vec<&str> = state
+                    .iter()
+                    .flat_map(|t| t.paths.iter())
+                    .filter_map(|p| p.last().map(String::as_str))
+                    .collect();
+                owners.sort_unstable();
+                owners.dedup();
+                owners
+                    .into_iter()
+                    .filter_map(|o| structs.get(o))
+                    .flat_map(|fields| fields.iter().filter(|(n, _)| n == name))
+                    .map(|(_, t)| t.clone())
+                    .collect()
+            }
+            Step::Unwrap => state
+                .into_iter()
+                .map(|t| match t.inner {
+                    Some(inner) => *inner,
+                    None => t,
+                })
+                .collect(),
+        };
+        state.truncate(64);
+    }
+    state.into_iter().flat_map(|t| t.paths).collect()
 }
 
 /// Why the rules make `f` a decision point.
-fn matched_rules(f: &FnFacts, config: &Config, structs: &StructFields) -> Vec<String> {
+fn matched_rules(f: &FnFacts, config: &Config, known: &Known<'_>) -> Vec<String> {
+    let rx = known.reexports;
     let mut why = Vec::new();
     for pat in &config.modules {
         if glob_match(pat, &f.module) {
@@ -267,41 +567,40 @@ fn matched_rules(f: &FnFacts, config: &Config, structs: &StructFields) -> Vec<St
         }
     }
     for client in &config.llm_clients {
-        let hit = f.calls.iter().find(|c| match &c.via {
-            Via::Type(t) => paths_match(client, t),
-            Via::Field { owner, field } => owner.iter().any(|o| {
-                o.last()
-                    .and_then(|name| structs.get(name))
-                    .and_then(|fields| fields.iter().find(|(n, _)| n == field))
-                    .is_some_and(|(_, ty)| paths_match(client, ty))
-            }),
+        let (type_pat, method) = split_method(client);
+        let hit = f.calls.iter().find(|c| {
+            let named = match method {
+                Some(m) => glob_match(m, &c.method),
+                // A client made, cloned or unwrapped is not a client used.
+                None if c.assoc => !is_constructor(&c.method),
+                None => !scan::is_plumbing(&c.method),
+            };
+            named
+                && paths_match(
+                    &type_pat,
+                    &receiver_types(c, &f.self_paths, known.structs),
+                    rx,
+                )
         });
         if let Some(c) = hit {
             why.push(format!(
-                "calls `{}` on LLM client type `{client}`",
+                "calls `{}` on LLM client type `{type_pat}`",
                 c.method
             ));
         }
     }
-    if let Some(tp) = &f.trait_path {
+    if f.trait_path.is_some() {
         for rule in &config.tool_traits {
-            let segs: Vec<&str> = rule.split("::").collect();
-            let method_rule = segs.len() >= 2
-                && segs
-                    .last()
-                    .is_some_and(|s| s.starts_with(char::is_lowercase));
-            let (trait_pat, method) = if method_rule {
-                (segs[..segs.len() - 1].join("::"), segs.last().copied())
-            } else {
-                (rule.clone(), None)
-            };
-            if path_matches(&trait_pat, tp) && method.is_none_or(|m| m == f.function) {
+            let (trait_pat, method) = split_method(rule);
+            if paths_match(&trait_pat, &f.trait_paths, rx)
+                && method.is_none_or(|m| glob_match(m, &f.function))
+            {
                 why.push(format!("implements tool trait `{trait_pat}`"));
             }
         }
     }
     for rule in &config.tool_attributes {
-        if let Some(a) = f.other_attrs.iter().find(|a| path_matches(rule, a)) {
+        if let Some(a) = matching_path(rule, &f.other_attrs, rx) {
             why.push(format!("has tool attribute `#[{}]`", a.join("::")));
         }
     }
@@ -585,9 +884,13 @@ fn unique_ids(fns: &[&FnFacts]) -> Vec<String> {
 
 /// Scan `ws` with `config` and build the static report.
 pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::ConfigInfo) -> Report {
-    let (files, mut parse_errors) = scan_workspace(ws, config);
-    // Struct fields per package, for `self.client.chat()`.
+    let (files, mut parse_errors, walk) = scan_workspace(ws, config);
+    let (unreached_files, files_total) = unreached(ws, config, &files, &walk);
+    // Struct fields per package, for `self.client.chat()`, and the re-exports.
     let mut structs: Vec<StructFields> = vec![HashMap::new(); ws.packages.len()];
+    let mut reexports: Vec<Reexports> = (0..ws.packages.len())
+        .map(|_| Reexports::default())
+        .collect();
     for f in &files {
         for s in &f.scan.structs {
             structs[f.pkg]
@@ -595,7 +898,23 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
                 .or_default()
                 .extend(s.fields.iter().cloned());
         }
+        let rx = &mut reexports[f.pkg];
+        for u in &f.scan.uses {
+            if u.glob {
+                rx.globs.push((u.from.clone(), u.to.clone()));
+            } else {
+                rx.names
+                    .entry(u.from.clone())
+                    .or_default()
+                    .extend(u.to.iter().cloned());
+            }
+        }
     }
+    let known: Vec<Known<'_>> = structs
+        .iter()
+        .zip(&reexports)
+        .map(|(structs, reexports)| Known { structs, reexports })
+        .collect();
     let mut points = Vec::new();
     let mut findings = Vec::new();
     let mut lines = 0u64;
@@ -607,7 +926,7 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
             file.scan
                 .fns
                 .iter()
-                .map(|f| matched_rules(f, config, &structs[file.pkg]))
+                .map(|f| matched_rules(f, config, &known[file.pkg]))
                 .collect()
         })
         .collect();
@@ -753,6 +1072,8 @@ pub fn analyze(ws: &Workspace, config: &Config, config_info: super::model::Confi
         config: config_info,
         files_scanned: files.len() as u64,
         lines_scanned: lines,
+        files_total,
+        unreached_files,
         summary: Default::default(),
         crates: Vec::new(),
         files: Vec::new(),
@@ -801,6 +1122,65 @@ mod tests {
         assert!(path_matches("::async_openai::Client", &p));
         assert!(!path_matches("other::Client", &p));
         assert!(!path_matches("x::async_openai::Client", &p));
+    }
+
+    #[test]
+    fn method_rules_and_constructors() {
+        assert_eq!(
+            split_method("Client::chat"),
+            ("Client".to_owned(), Some("chat"))
+        );
+        assert_eq!(
+            split_method("rig::tool::Tool::call"),
+            ("rig::tool::Tool".to_owned(), Some("call"))
+        );
+        assert_eq!(split_method("Client::chat*").1, Some("chat*"));
+        assert_eq!(
+            split_method("async_openai::Client"),
+            ("async_openai::Client".to_owned(), None)
+        );
+        assert_eq!(split_method("Llm"), ("Llm".to_owned(), None));
+        assert_eq!(split_method("::chat"), ("::chat".to_owned(), None));
+        for c in [
+            "new",
+            "new_with_key",
+            "with_config",
+            "builder",
+            "default",
+            "from_env",
+            "try_new",
+        ] {
+            assert!(is_constructor(c), "{c}");
+        }
+        for c in ["chat", "complete", "newline", "embed_one"] {
+            assert!(!is_constructor(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn reexports_expand_names_and_globs() {
+        let segs = |s: &str| s.split("::").map(str::to_owned).collect::<PathSegs>();
+        let mut rx = Reexports::default();
+        rx.names
+            .insert(segs("k::prelude::Tool"), vec![segs("rig::tool::Tool")]);
+        rx.globs.push((segs("k::prelude"), vec![segs("llm")]));
+        // A chain: k::api re-exports the prelude's name.
+        rx.names
+            .insert(segs("k::api::T"), vec![segs("k::prelude::Tool")]);
+        let e = rx.expand(&segs("k::api::T"));
+        assert!(e.contains(&segs("rig::tool::Tool")), "{e:?}");
+        assert!(
+            rx.expand(&segs("k::prelude::Client"))
+                .contains(&segs("llm::Client"))
+        );
+        // The glob prefix alone is no name under it.
+        assert_eq!(rx.expand(&segs("k::prelude")), vec![segs("k::prelude")]);
+        // A cycle ends.
+        rx.names.insert(segs("a::X"), vec![segs("b::X")]);
+        rx.names.insert(segs("b::X"), vec![segs("a::X")]);
+        assert_eq!(rx.expand(&segs("a::X")).len(), 2);
+        assert!(paths_match("rig::tool::Tool", &[segs("k::api::T")], &rx));
+        assert!(!paths_match("other::Tool", &[segs("k::api::T")], &rx));
     }
 
     #[test]

@@ -40,13 +40,16 @@ fn fixture_sources() -> Vec<Vec<u8>> {
 
 /// A construct repeated `n` times: deep trees with and without brackets.
 fn deep(kind: u8, n: usize) -> String {
-    match kind % 6 {
+    match kind % 8 {
         0 => format!("fn f() -> u32 {{ {} }}", vec!["1"; n].join(" + ")),
         1 => format!("fn f(x: {}u8) {{}}", "&".repeat(n)),
         2 => format!("type T = {}u8{};", "A<".repeat(n), ">".repeat(n)),
         3 => format!("fn f() {{ {}1{}; }}", "(".repeat(n), ")".repeat(n)),
         4 => format!("fn f() {}{}", "{".repeat(n), "}".repeat(n)),
-        _ => format!("fn f() {{ x{}; }}", ".a()".repeat(n)),
+        5 => format!("fn f() {{ x{}; }}", ".a()".repeat(n)),
+        // Items in function bodies and in macro bodies, scanned as items.
+        6 => format!("{}{}", "fn f() { ".repeat(n), "}".repeat(n)),
+        _ => format!("m! {{ {}mod a;{} }}", "{ m! { ".repeat(n), " } }".repeat(n)),
     }
 }
 

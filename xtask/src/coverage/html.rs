@@ -214,6 +214,11 @@ pub fn html(report: &Report) -> String {
             .map(|p| format!(" (<code>{}</code>)", esc(p)))
             .unwrap_or_default()
     );
+    let _ = writeln!(
+        o,
+        "<p class=sub>{}</p>",
+        esc(&super::reach::summary_line(report))
+    );
     let _ = write!(o, "<div class=cards>");
     for (value, label) in [
         (
@@ -403,6 +408,7 @@ pub fn html(report: &Report) -> String {
         }
         let _ = writeln!(o, "</tbody></table>");
     }
+    o.push_str(&super::reach::html(report, esc));
     if let Some(rt) = &report.runtime {
         let _ = write!(o, "<h2>Runtime</h2><p>");
         if let Some(r) = &rt.registry {

@@ -19,6 +19,7 @@ pub mod gate;
 pub mod html;
 pub mod model;
 pub mod nesting;
+pub mod reach;
 pub mod render;
 pub mod runtime;
 pub mod scan;

@@ -209,6 +209,19 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// A `.rs` file under a target's source directory that the module walk did not reach, so none
+/// of its functions is counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnreachedFile {
+    /// File, relative to the workspace root.
+    pub file: String,
+    /// Why, as a code: `not_declared`, `test_only`, `macro_unparsed`, `parent_unparsed`,
+    /// `excluded`, `test_target` or `build_script`.
+    pub reason: String,
+    /// The reason in words, with where the file is declared when it is.
+    pub detail: String,
+}
+
 /// Counts for the whole workspace, a crate, a module or a file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Counts {
@@ -395,6 +408,13 @@ pub struct Report {
     pub files_scanned: u64,
     /// Lines scanned.
     pub lines_scanned: u64,
+    /// `.rs` files under the source directories of the scanned targets, reached or not, plus
+    /// reached files outside them: the report reached `files_scanned` of them.
+    #[serde(default)]
+    pub files_total: u64,
+    /// The files of `files_total` the module walk did not reach, sorted, with the reason.
+    #[serde(default)]
+    pub unreached_files: Vec<UnreachedFile>,
     /// Totals.
     pub summary: Counts,
     /// Per crate (and module).

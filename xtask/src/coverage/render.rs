@@ -110,6 +110,7 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
                 "defaults (no audit.toml, no [workspace.metadata.audit.coverage])".to_owned(),
         }
     );
+    let _ = writeln!(out, "Files: {}", super::reach::summary_line(report));
     let _ = writeln!(out, "{}", line(&HEADERS.map(str::to_owned)));
     let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
     let _ = writeln!(out, "{}", "-".repeat(total));
@@ -200,6 +201,7 @@ pub fn terminal(report: &Report, opts: TextOptions) -> String {
             let _ = writeln!(out, "  {}:{}:{}: {}", e.file, e.line, e.column, e.message);
         }
     }
+    out.push_str(&super::reach::terminal(report, opts.show_missing));
     if let Some(rt) = &report.runtime {
         let _ = writeln!(out, "\nRuntime:");
         if let Some(r) = &rt.registry {
@@ -316,6 +318,7 @@ pub fn markdown(report: &Report) -> String {
             report.lines_scanned
         );
     }
+    let _ = writeln!(out, "Files: {}.\n", super::reach::summary_line(report));
     if !report.gates.is_empty() {
         let _ = writeln!(out, "## Gates\n\n| Gate | Result | Detail |\n|---|---|---|");
         for g in &report.gates {
@@ -419,6 +422,7 @@ pub fn markdown(report: &Report) -> String {
             );
         }
     }
+    out.push_str(&super::reach::markdown(report));
     if let Some(rt) = &report.runtime {
         let _ = writeln!(out, "\n## Runtime\n");
         if let Some(r) = &rt.registry {

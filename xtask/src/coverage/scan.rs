@@ -58,23 +58,97 @@ pub struct ChildModule {
 /// A resolved path, segment by segment (`["audit_runtime", "audited_tool"]`).
 pub type PathSegs = Vec<String>;
 
-/// How a function reaches a value whose type may be a configured LLM client.
+/// The type of a value as far as method calls on it go: the paths a call reaches through
+/// auto-deref (`&T`, `Box<T>`, `Arc<T>`, `Rc<T>`, `Pin<T>`, `Cow<T>` are transparent), and, for a
+/// container (`Option<T>`, `Result<T, E>`, `Vec<T>`, `Mutex<T>`, `RefCell<T>`, `HashMap<K, V>`,
+/// ..), what one unwrapping step (`unwrap()`, `lock()`, `?`, ..) reaches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ty {
+    /// Paths at this layer, resolved (with their alternatives, see [`Resolver::alternatives`]).
+    pub paths: Vec<PathSegs>,
+    /// The wrapped value of a container.
+    pub inner: Option<Box<Ty>>,
+}
+
+/// Where a receiver chain starts.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Via {
-    /// A method call on a value of one of these types, or an associated function call
-    /// (`Client::new`) on the type.
-    Type(Vec<PathSegs>),
-    /// A method call on field `field` of a value of one of the `owner` types.
-    Field { owner: Vec<PathSegs>, field: String },
+pub enum Root {
+    /// A value of a known type (a parameter, a typed or constructed `let` binding), or the type
+    /// itself for an associated function call (`Client::new`).
+    Type(Ty),
+    /// `self` (its type is the function's `self_paths`).
+    SelfValue,
+}
+
+/// One step from a receiver's root to the value a method is called on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `.field`.
+    Field(String),
+    /// `unwrap()`, `expect(..)`, `lock()`, `?` ([`UNWRAPPING_METHODS`]): into a container,
+    /// when the value is one (a no-op otherwise). `clone()`, `as_ref()` and the other
+    /// [`IDENTITY_METHODS`] are no step.
+    Unwrap,
+}
+
+/// How a function reaches a value whose type may be a configured LLM client: a root and the
+/// steps from it (`self.inner.client.as_ref().unwrap()` is `SelfValue` then `inner`, `client`
+/// and one unwrapping step). Field types come from every struct of the crate, so the chain is
+/// resolved in [`super::analyze`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recv {
+    /// Where it starts.
+    pub root: Root,
+    /// The steps.
+    pub steps: Vec<Step>,
 }
 
 /// One call the client rule may care about.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallFact {
-    /// How the callee's receiver type is known.
-    pub via: Via,
+    /// The receiver (for `Type::f(..)`, the type).
+    pub recv: Recv,
     /// The method or associated function name.
     pub method: String,
+    /// An associated function called by path (`Client::new(..)`), not a method call.
+    pub assoc: bool,
+}
+
+/// Methods that unwrap a container or lock a cell: on an `Option<Client>` or a
+/// `Mutex<Client>` they reach the client.
+pub const UNWRAPPING_METHODS: &[&str] = &[
+    "unwrap",
+    "expect",
+    "unwrap_or_default",
+    "unwrap_unchecked",
+    "lock",
+    "read",
+    "write",
+    "try_lock",
+    "borrow",
+    "borrow_mut",
+    "get_mut",
+    "load",
+    "load_full",
+];
+
+/// Methods that give a value of the same type or a reference to it (`self.client.clone()` is a
+/// client, `self.spare.as_ref()` still an `Option`).
+pub const IDENTITY_METHODS: &[&str] = &[
+    "clone",
+    "to_owned",
+    "as_ref",
+    "as_mut",
+    "as_deref",
+    "as_deref_mut",
+    "deref",
+    "deref_mut",
+];
+
+/// Whether a method call on a client is no use of it (it unwraps, clones or borrows): such a
+/// call never makes a function a candidate unless a rule names the method (`Client::lock`).
+pub fn is_plumbing(method: &str) -> bool {
+    UNWRAPPING_METHODS.contains(&method) || IDENTITY_METHODS.contains(&method)
 }
 
 /// One parameter of a function.
@@ -149,6 +223,9 @@ pub struct FnFacts {
     pub self_paths: Vec<PathSegs>,
     /// The implemented trait, resolved, for `impl Trait for T`.
     pub trait_path: Option<PathSegs>,
+    /// Every path the trait may stand for (`trait_path` and what a glob import or the
+    /// enclosing module would make of it): what the tool trait rule matches.
+    pub trait_paths: Vec<PathSegs>,
     /// Line of the `fn` name.
     pub line: u32,
     /// Line of the first attribute (or of `fn` when none): where an exemption comment ends.
@@ -167,7 +244,8 @@ pub struct FnFacts {
     pub audit: Option<AuditAttr>,
     /// An exemption comment or attribute.
     pub exemption: Option<Exemption>,
-    /// Other attributes, resolved (`rig::tool`), for the foreign tool attribute rule.
+    /// Other attributes, resolved (`rig::tool`), for the foreign tool attribute rule; an
+    /// attribute imported through a glob is listed once per glob it may come from.
     pub other_attrs: Vec<PathSegs>,
     /// Calls that might reach an LLM client.
     pub calls: Vec<CallFact>,
@@ -180,8 +258,8 @@ pub struct FnFacts {
 pub struct StructFacts {
     /// Struct name.
     pub name: String,
-    /// Fields.
-    pub fields: Vec<(String, Vec<PathSegs>)>,
+    /// Fields, with their types.
+    pub fields: Vec<(String, Ty)>,
 }
 
 /// Where the parser gave up.
@@ -195,6 +273,31 @@ pub struct ParseFailure {
     pub message: String,
 }
 
+/// One name a `use` item brings into a module, for resolving re-exports across files: `from`
+/// (`krate::prelude::Tool`, or the prefix `krate::prelude` of a glob) stands for `to`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UseFact {
+    /// The name as other modules reach it (module path and name, or the module for a glob).
+    pub from: PathSegs,
+    /// What it stands for: the imported path (with `crate`, `self` and `super` resolved), and
+    /// the same path taken from the module when it may be relative (`use tools::Tool`).
+    pub to: Vec<PathSegs>,
+    /// `use path::*`: every name under `from` stands for the same name under `to`.
+    pub glob: bool,
+}
+
+/// A `mod name` found in the tokens of a macro invocation whose body the scanner could not
+/// parse as items: the module may be compiled, but its file is not followed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MacroMod {
+    /// The macro (`cfg_if`, `my_cfg_unix`).
+    pub macro_name: String,
+    /// Line of the macro invocation.
+    pub line: u32,
+    /// Files the module would be in.
+    pub candidates: Vec<PathBuf>,
+}
+
 /// The result of scanning one file.
 #[derive(Debug, Clone, Default)]
 pub struct FileScan {
@@ -202,8 +305,13 @@ pub struct FileScan {
     pub fns: Vec<FnFacts>,
     /// Structs.
     pub structs: Vec<StructFacts>,
-    /// `mod x;` declarations to follow.
+    /// `mod x;` declarations to follow (and, with `in_test`, ones that are only compiled
+    /// under test, so the report can say why their files were not scanned).
     pub children: Vec<ChildModule>,
+    /// `use` items, for re-exports.
+    pub uses: Vec<UseFact>,
+    /// Modules named in macros that could not be parsed.
+    pub macro_mods: Vec<MacroMod>,
     /// Set when the file could not be read or parsed.
     pub parse_error: Option<ParseFailure>,
     /// Number of lines.
@@ -387,7 +495,7 @@ fn scan_parsed(text: &str, path: &Path, ctx: &FileCtx<'_>) -> FileScan {
         mod_dir: ctx.mod_dir.clone(),
         cfg,
     };
-    scanner.items(&file.items, &module);
+    scanner.items(&file.items.iter().collect::<Vec<_>>(), &module, None);
     out
 }
 
@@ -398,14 +506,20 @@ struct ModCtx {
 }
 
 /// The `use` items of one module: alias to full path, plus glob prefixes.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct UseMap {
     names: HashMap<String, PathSegs>,
+    globs: Vec<PathSegs>,
 }
 
 impl UseMap {
-    fn collect(items: &[syn::Item]) -> UseMap {
-        let mut map = UseMap::default();
+    /// The `use` items among `items`, on top of `inherited` (a function body sees the uses of
+    /// its module).
+    fn collect<'i>(
+        items: impl Iterator<Item = &'i syn::Item>,
+        inherited: Option<&UseMap>,
+    ) -> UseMap {
+        let mut map = inherited.cloned().unwrap_or_default();
         for item in items {
             if let syn::Item::Use(u) = item {
                 map.tree(&u.tree, Vec::new());
@@ -441,7 +555,7 @@ impl UseMap {
                 }
                 self.names.insert(r.rename.to_string(), full);
             }
-            syn::UseTree::Glob(_) => {}
+            syn::UseTree::Glob(_) => self.globs.push(prefix),
             syn::UseTree::Group(g) => {
                 for t in &g.items {
                     self.tree(t, prefix.clone());
@@ -456,6 +570,38 @@ struct Resolver<'a> {
     macro_crates: &'a [String],
     /// Generic parameters in scope, with the paths of their bounds.
     generics: HashMap<String, Vec<PathSegs>>,
+    /// The module the code is in (`krate::a::b`), for `crate::`, `self::` and `super::`.
+    module: &'a str,
+}
+
+/// `crate`, `self` and `super` at the start of `segs`, made absolute from `module`.
+fn absolute(module: &str, mut segs: PathSegs) -> PathSegs {
+    let m: Vec<&str> = module.split("::").collect();
+    match segs.first().map(String::as_str) {
+        Some("crate") => {
+            segs[0] = m[0].to_owned();
+            segs
+        }
+        Some("self" | "super") => {
+            let mut base: Vec<String> = m.iter().map(|s| (*s).to_owned()).collect();
+            let mut rest = segs.as_slice();
+            while let Some((first, tail)) = rest.split_first() {
+                match first.as_str() {
+                    "self" => {}
+                    "super" => {
+                        if base.len() > 1 {
+                            base.pop();
+                        }
+                    }
+                    _ => break,
+                }
+                rest = tail;
+            }
+            base.extend(rest.iter().cloned());
+            base
+        }
+        _ => segs,
+    }
 }
 
 impl Resolver<'_> {
@@ -473,12 +619,154 @@ impl Resolver<'_> {
             }
             None => segs,
         };
+        out = absolute(self.module, out);
         if let Some(first) = out.first_mut()
             && self.macro_crates.iter().any(|m| m == first)
         {
             "audit_runtime".clone_into(first);
         }
         out
+    }
+
+    /// The path `p` resolves to, then what else it may stand for when its first segment is no
+    /// `use`d name: an item of the enclosing module (`Tool` in `krate::tools` may be
+    /// `krate::tools::Tool`), or a name from one of the module's glob imports.
+    fn alternatives(&self, p: &syn::Path) -> Vec<PathSegs> {
+        let segs: PathSegs = p.segments.iter().map(|s| s.ident.to_string()).collect();
+        let mut out = vec![self.segs(segs.clone())];
+        let first = segs.first().map(String::as_str).unwrap_or_default();
+        if p.leading_colon.is_some()
+            || self.uses.names.contains_key(first)
+            || matches!(first, "crate" | "self" | "super" | "Self")
+            || self.generics.contains_key(first)
+        {
+            return out;
+        }
+        let prefixes = std::iter::once(self.module.split("::").map(str::to_owned).collect()).chain(
+            self.uses
+                .globs
+                .iter()
+                .map(|g| absolute(self.module, g.clone())),
+        );
+        for prefix in prefixes {
+            let mut v: PathSegs = prefix;
+            v.extend(segs.iter().cloned());
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    /// What a method call on a value of type `ty` reaches (see [`Ty`]).
+    fn ty(&self, ty: &syn::Type) -> Ty {
+        /// Method calls go through these to what they hold.
+        const TRANSPARENT: &[&str] = &["Box", "Arc", "Rc", "Pin", "Cow", "ManuallyDrop"];
+        /// Their methods are their own; an unwrapping step reaches the value they hold (the
+        /// index is the type argument that is the value).
+        const CONTAINERS: &[(&str, usize)] = &[
+            ("Option", 0),
+            ("Result", 0),
+            ("Vec", 0),
+            ("VecDeque", 0),
+            ("HashSet", 0),
+            ("BTreeSet", 0),
+            ("HashMap", 1),
+            ("BTreeMap", 1),
+            ("IndexMap", 1),
+            ("Mutex", 0),
+            ("RwLock", 0),
+            ("RefCell", 0),
+            ("Cell", 0),
+            ("OnceCell", 0),
+            ("OnceLock", 0),
+            ("LazyLock", 0),
+            ("LazyCell", 0),
+            ("ArcSwap", 0),
+            ("ArcSwapOption", 0),
+        ];
+        match ty {
+            syn::Type::Reference(r) => self.ty(&r.elem),
+            syn::Type::Paren(p) => self.ty(&p.elem),
+            syn::Type::Group(g) => self.ty(&g.elem),
+            syn::Type::Ptr(p) => self.ty(&p.elem),
+            syn::Type::Array(a) => Ty {
+                paths: Vec::new(),
+                inner: Some(Box::new(self.ty(&a.elem))),
+            },
+            syn::Type::Slice(a) => Ty {
+                paths: Vec::new(),
+                inner: Some(Box::new(self.ty(&a.elem))),
+            },
+            syn::Type::ImplTrait(t) => Ty {
+                paths: self.bound_alternatives(t.bounds.iter()),
+                inner: None,
+            },
+            syn::Type::TraitObject(t) => Ty {
+                paths: self.bound_alternatives(t.bounds.iter()),
+                inner: None,
+            },
+            syn::Type::Path(tp) => {
+                let Some(last) = tp.path.segments.last() else {
+                    return Ty::default();
+                };
+                let name = last.ident.to_string();
+                let type_args: Vec<&syn::Type> = match &last.arguments {
+                    syn::PathArguments::AngleBracketed(a) => a
+                        .args
+                        .iter()
+                        .filter_map(|g| match g {
+                            syn::GenericArgument::Type(t) => Some(t),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                if tp.qself.is_none()
+                    && tp.path.segments.len() == 1
+                    && let Some(bounds) = self.generics.get(&name)
+                {
+                    return Ty {
+                        paths: bounds.clone(),
+                        inner: None,
+                    };
+                }
+                let own = self.alternatives(&tp.path);
+                if TRANSPARENT.contains(&name.as_str())
+                    && let Some(arg) = type_args.first()
+                {
+                    let mut t = self.ty(arg);
+                    t.paths.extend(own);
+                    return t;
+                }
+                if let Some((_, i)) = CONTAINERS.iter().find(|(n, _)| *n == name)
+                    && let Some(arg) = type_args.get(*i).or(type_args.last())
+                {
+                    return Ty {
+                        paths: own,
+                        inner: Some(Box::new(self.ty(arg))),
+                    };
+                }
+                Ty {
+                    paths: own,
+                    inner: None,
+                }
+            }
+            _ => Ty::default(),
+        }
+    }
+
+    fn bound_alternatives<'b>(
+        &self,
+        bounds: impl Iterator<Item = &'b syn::TypeParamBound>,
+    ) -> Vec<PathSegs> {
+        bounds
+            .filter_map(|b| match b {
+                syn::TypeParamBound::Trait(t) => Some(self.alternatives(&t.path)),
+                _ => None,
+            })
+            .flatten()
+            .collect()
     }
 
     /// Every path named in a type, resolved; a generic parameter stands for its bounds.
@@ -510,12 +798,7 @@ impl Resolver<'_> {
         let mut map = self.generics.clone();
         let bound_paths =
             |bounds: &mut dyn Iterator<Item = &syn::TypeParamBound>| -> Vec<PathSegs> {
-                bounds
-                    .filter_map(|b| match b {
-                        syn::TypeParamBound::Trait(t) => Some(self.path(&t.path)),
-                        _ => None,
-                    })
-                    .collect()
+                self.bound_alternatives(bounds)
             };
         for p in &g.params {
             if let syn::GenericParam::Type(t) = p {
@@ -556,8 +839,28 @@ fn cfg_of(a: &syn::Attribute) -> Option<String> {
     }
 }
 
-fn is_test_cfg(pred: &str) -> bool {
-    pred == "test"
+/// Whether a `cfg` predicate can only hold when compiling tests: `test`, `all(test, ..)`, and
+/// `any(..)` of such predicates only. `any(test, feature = "x")` and `not(..)` can hold in a
+/// production build, so code under them counts.
+pub fn is_test_cfg(pred: &str) -> bool {
+    fn only_test(ts: &[TokenTree]) -> bool {
+        match ts {
+            [TokenTree::Ident(i)] => i == "test",
+            [TokenTree::Ident(i), TokenTree::Group(g)]
+                if g.delimiter() == Delimiter::Parenthesis =>
+            {
+                let items = split_commas(g.stream());
+                match i.to_string().as_str() {
+                    "all" => items.iter().any(|p| only_test(p)),
+                    "any" => !items.is_empty() && items.iter().all(|p| only_test(p)),
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+    pred.parse::<TokenStream>()
+        .is_ok_and(|ts| only_test(&ts.into_iter().collect::<Vec<_>>()))
 }
 
 /// Split a token stream at top-level commas.
@@ -687,18 +990,310 @@ struct FnPlace<'p> {
     trait_generics: Option<String>,
     self_paths: Vec<PathSegs>,
     trait_path: Option<PathSegs>,
+    trait_paths: Vec<PathSegs>,
     cfg: &'p [String],
 }
 
+/// Parse a macro's body as a sequence of items.
+fn parse_items(ts: TokenStream) -> syn::Result<Vec<syn::Item>> {
+    struct Items(Vec<syn::Item>);
+    impl syn::parse::Parse for Items {
+        fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+            let mut v = Vec::new();
+            while !input.is_empty() {
+                v.push(input.parse()?);
+            }
+            Ok(Items(v))
+        }
+    }
+    syn::parse2::<Items>(ts).map(|i| i.0)
+}
+
+/// Put `#[cfg(pred)]` on an item taken from a macro branch under that cfg.
+fn add_cfg(item: &mut syn::Item, pred: &str) {
+    let Ok(tokens) = pred.parse::<TokenStream>() else {
+        return;
+    };
+    let attr: syn::Attribute = syn::parse_quote!(#[cfg(#tokens)]);
+    let attrs = match item {
+        syn::Item::Fn(i) => &mut i.attrs,
+        syn::Item::Mod(i) => &mut i.attrs,
+        syn::Item::Impl(i) => &mut i.attrs,
+        syn::Item::Trait(i) => &mut i.attrs,
+        syn::Item::Struct(i) => &mut i.attrs,
+        syn::Item::Use(i) => &mut i.attrs,
+        syn::Item::Macro(i) => &mut i.attrs,
+        _ => return,
+    };
+    attrs.insert(0, attr);
+}
+
+/// The `cfg` predicate of `#[cfg(..)]` given as the tokens inside the brackets.
+fn cfg_in_brackets(ts: TokenStream) -> Option<String> {
+    let v: Vec<TokenTree> = ts.into_iter().collect();
+    match v.as_slice() {
+        [TokenTree::Ident(i), TokenTree::Group(g)]
+            if i == "cfg" && g.delimiter() == Delimiter::Parenthesis =>
+        {
+            Some(g.stream().to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Every `mod name` in a token stream, at any depth, with its line (no recursion: a stack).
+fn mod_names_in(ts: TokenStream) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    let mut stack = vec![ts.into_iter()];
+    let mut prev_mod = false;
+    while let Some(top) = stack.last_mut() {
+        let Some(tt) = top.next() else {
+            stack.pop();
+            prev_mod = false;
+            continue;
+        };
+        match tt {
+            TokenTree::Ident(i) => {
+                if prev_mod {
+                    out.push((syn::ext::IdentExt::unraw(&i).to_string(), line_of(i.span())));
+                }
+                prev_mod = i == "mod";
+            }
+            TokenTree::Group(g) => {
+                prev_mod = false;
+                stack.push(g.stream().into_iter());
+            }
+            TokenTree::Punct(_) | TokenTree::Literal(_) => prev_mod = false,
+        }
+    }
+    out
+}
+
 impl Scanner<'_, '_> {
-    fn items(&mut self, items: &[syn::Item], m: &ModCtx) {
-        let uses = UseMap::collect(items);
+    /// The items a macro invocation at item level declares: its body when that parses as items
+    /// (`my_cfg_unix! { mod unix; }`), else the items of each brace group in it, under the
+    /// `#[cfg(..)]` written before the group (`cfg_if! { if #[cfg(unix)] { mod unix; } else
+    /// { mod other; } }`: `other` gets `not(any(unix))`). A `mod` left in tokens none of
+    /// this reads is recorded, so the report can say why its file was not reached.
+    fn macro_items(&mut self, mac: &syn::ItemMacro, m: &ModCtx, out: &mut Vec<syn::Item>) {
+        // `macro_rules! name { .. }` defines a macro: its body is a template, not items.
+        if mac.ident.is_some() || mac.mac.path.is_ident("macro_rules") {
+            return;
+        }
+        let start = out.len();
+        self.expand_macro(mac, m, out, 0);
+        let name = mac
+            .mac
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
+        // Every module the items declare, inline modules' own included.
+        let mut declared: Vec<String> = Vec::new();
+        let mut stack: Vec<&syn::Item> = out[start..].iter().collect();
+        while let Some(item) = stack.pop() {
+            if let syn::Item::Mod(md) = item {
+                declared.push(syn::ext::IdentExt::unraw(&md.ident).to_string());
+                if let Some((_, items)) = &md.content {
+                    stack.extend(items.iter());
+                }
+            }
+        }
+        for (modname, _) in mod_names_in(mac.mac.tokens.clone()) {
+            if !declared.contains(&modname) {
+                self.out.macro_mods.push(MacroMod {
+                    macro_name: name.clone(),
+                    line: line_of(mac.mac.path.span()),
+                    candidates: vec![
+                        m.mod_dir.join(format!("{modname}.rs")),
+                        m.mod_dir.join(&modname).join("mod.rs"),
+                    ],
+                });
+            }
+        }
+    }
+
+    /// The items of one macro invocation (and of the macros among them), under the invocation's
+    /// own `#[cfg(..)]`s.
+    fn expand_macro(
+        &mut self,
+        mac: &syn::ItemMacro,
+        m: &ModCtx,
+        out: &mut Vec<syn::Item>,
+        depth: usize,
+    ) {
+        if mac.ident.is_some() || mac.mac.path.is_ident("macro_rules") {
+            return;
+        }
+        let preds: Vec<String> = mac.attrs.iter().filter_map(cfg_of).collect();
+        let cfg = match preds.len() {
+            0 => None,
+            1 => preds.into_iter().next(),
+            _ => Some(format!("all({})", preds.join(", "))),
+        };
+        self.macro_tokens(mac.mac.tokens.clone(), cfg, m, out, depth + 1);
+    }
+
+    fn macro_tokens(
+        &mut self,
+        ts: TokenStream,
+        cfg: Option<String>,
+        m: &ModCtx,
+        out: &mut Vec<syn::Item>,
+        depth: usize,
+    ) {
+        // Bounded by the file's nesting check already; this bound only keeps a pathological
+        // macro from costing more than a few levels of work.
+        if depth > 64 {
+            return;
+        }
+        if let Ok(mut items) = parse_items(ts.clone()) {
+            if let Some(c) = &cfg {
+                for item in &mut items {
+                    add_cfg(item, c);
+                }
+            }
+            for item in &items {
+                if let syn::Item::Macro(inner) = item {
+                    self.expand_macro(inner, m, out, depth + 1);
+                }
+            }
+            out.extend(items);
+            return;
+        }
+        let toks: Vec<TokenTree> = ts.into_iter().collect();
+        let mut pending: Option<String> = None;
+        let mut chain: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < toks.len() {
+            match &toks[i] {
+                TokenTree::Punct(p) if p.as_char() == '#' => {
+                    if let Some(TokenTree::Group(g)) = toks.get(i + 1)
+                        && g.delimiter() == Delimiter::Bracket
+                    {
+                        if let Some(pred) = cfg_in_brackets(g.stream()) {
+                            chain.push(pred.clone());
+                            pending = Some(pred);
+                        }
+                        i += 2;
+                        continue;
+                    }
+                }
+                TokenTree::Ident(id)
+                    if id == "else"
+                        && !chain.is_empty()
+                        && matches!(toks.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace) =>
+                {
+                    pending = Some(format!("not(any({}))", chain.join(", ")));
+                }
+                TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => {
+                    let branch = match (&cfg, pending.take()) {
+                        (Some(a), Some(b)) => Some(format!("all({a}, {b})")),
+                        (a, b) => b.or_else(|| a.clone()),
+                    };
+                    self.macro_tokens(g.stream(), branch, m, out, depth + 1);
+                    if !matches!(toks.get(i + 1), Some(TokenTree::Ident(e)) if e == "else") {
+                        chain.clear();
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    /// The `use` items of a module as facts other files can resolve re-exports with.
+    fn use_facts(&mut self, items: &[&syn::Item], m: &ModCtx, uses: &UseMap) {
+        fn walk(t: &syn::UseTree, prefix: PathSegs, out: &mut Vec<(Option<String>, PathSegs)>) {
+            match t {
+                syn::UseTree::Path(p) => {
+                    let mut next = prefix;
+                    next.push(p.ident.to_string());
+                    walk(&p.tree, next, out);
+                }
+                syn::UseTree::Name(n) => {
+                    let name = n.ident.to_string();
+                    if name == "self" {
+                        if let Some(last) = prefix.last() {
+                            out.push((Some(last.clone()), prefix.clone()));
+                        }
+                    } else {
+                        let mut full = prefix;
+                        full.push(name.clone());
+                        out.push((Some(name), full));
+                    }
+                }
+                syn::UseTree::Rename(r) => {
+                    let mut full = prefix;
+                    let name = r.ident.to_string();
+                    if name != "self" {
+                        full.push(name);
+                    }
+                    out.push((Some(r.rename.to_string()), full));
+                }
+                syn::UseTree::Glob(_) => out.push((None, prefix)),
+                syn::UseTree::Group(g) => {
+                    for t in &g.items {
+                        walk(t, prefix.clone(), out);
+                    }
+                }
+            }
+        }
+        let module: PathSegs = m.module.split("::").map(str::to_owned).collect();
+        for item in items {
+            let syn::Item::Use(u) = item else { continue };
+            let mut pairs = Vec::new();
+            walk(&u.tree, Vec::new(), &mut pairs);
+            for (name, target) in pairs {
+                if target.is_empty() {
+                    continue;
+                }
+                let first = target[0].as_str();
+                let mut to = vec![absolute(&m.module, target.clone())];
+                // `use tools::Tool` names a crate or a child module: both are kept. A first
+                // segment that is itself an imported name is resolved through it.
+                if let Some(full) = uses
+                    .names
+                    .get(first)
+                    .filter(|f| *f != &vec![first.to_owned()])
+                {
+                    let mut v = absolute(&m.module, full.clone());
+                    v.extend(target.iter().skip(1).cloned());
+                    to.push(v);
+                }
+                if u.leading_colon.is_none() && !matches!(first, "crate" | "self" | "super") {
+                    let mut v = module.clone();
+                    v.extend(target.iter().cloned());
+                    to.push(v);
+                }
+                let mut from = module.clone();
+                let glob = name.is_none();
+                from.extend(name);
+                self.out.uses.push(UseFact { from, to, glob });
+            }
+        }
+    }
+
+    fn items(&mut self, items: &[&syn::Item], m: &ModCtx, inherited: Option<&UseMap>) {
+        let mut extra = Vec::new();
+        for item in items {
+            if let syn::Item::Macro(mac) = item {
+                self.macro_items(mac, m, &mut extra);
+            }
+        }
+        let all: Vec<&syn::Item> = items.iter().copied().chain(extra.iter()).collect();
+        let uses = UseMap::collect(all.iter().copied(), inherited);
+        if inherited.is_none() {
+            self.use_facts(&all, m, &uses);
+        }
         let r = Resolver {
             uses: &uses,
             macro_crates: self.ctx.macro_crates,
             generics: HashMap::new(),
+            module: &m.module,
         };
-        for item in items {
+        for item in all {
             match item {
                 syn::Item::Fn(f) => {
                     let place = FnPlace {
@@ -707,6 +1302,7 @@ impl Scanner<'_, '_> {
                         trait_generics: None,
                         self_paths: Vec::new(),
                         trait_path: None,
+                        trait_paths: Vec::new(),
                         cfg: &m.cfg,
                     };
                     self.function(&r, m, &place, &f.attrs, &f.sig, &f.block, f.span());
@@ -719,13 +1315,12 @@ impl Scanner<'_, '_> {
                             uses: &uses,
                             macro_crates: self.ctx.macro_crates,
                             generics: r.with_generics(&s.generics),
+                            module: &m.module,
                         };
                         let fields = named
                             .named
                             .iter()
-                            .filter_map(|f| {
-                                Some((f.ident.as_ref()?.to_string(), r.type_paths(&f.ty)))
-                            })
+                            .filter_map(|f| Some((f.ident.as_ref()?.to_string(), r.ty(&f.ty))))
                             .collect();
                         self.out.structs.push(StructFacts {
                             name: s.ident.to_string(),
@@ -753,12 +1348,16 @@ impl Scanner<'_, '_> {
     }
 
     fn module(&mut self, m: &ModCtx, md: &syn::ItemMod) {
-        let Some(cfg) = self.cfgs(&md.attrs, &m.cfg) else {
-            return;
-        };
+        let mut cfg = m.cfg.clone();
+        cfg.extend(md.attrs.iter().filter_map(cfg_of));
         let in_test = cfg.iter().any(|c| is_test_cfg(c));
-        let name = md.ident.to_string();
-        let module = format!("{}::{name}", m.module);
+        // An inline test module has no file to report; a `mod tests;` does (as test-only).
+        if in_test && !self.ctx.include_tests && md.content.is_some() {
+            return;
+        }
+        // `mod r#type;` is in `type.rs`; `module_path!()` spells it `r#type`.
+        let name = syn::ext::IdentExt::unraw(&md.ident).to_string();
+        let module = format!("{}::{}", m.module, md.ident);
         let path_attr = md.attrs.iter().find_map(|a| match &a.meta {
             syn::Meta::NameValue(nv) if nv.path.is_ident("path") => match &nv.value {
                 syn::Expr::Lit(syn::ExprLit {
@@ -776,7 +1375,7 @@ impl Scanner<'_, '_> {
                     mod_dir: m.mod_dir.join(&name),
                     cfg,
                 };
-                self.items(items, &child);
+                self.items(&items.iter().collect::<Vec<_>>(), &child, None);
             }
             None => {
                 let tried = match &path_attr {
@@ -817,6 +1416,7 @@ impl Scanner<'_, '_> {
             uses: r.uses,
             macro_crates: r.macro_crates,
             generics: r.with_generics(&i.generics),
+            module: r.module,
         };
         let self_type = match &*i.self_ty {
             syn::Type::Path(tp) => tp.path.segments.last().map(|s| s.ident.to_string()),
@@ -841,6 +1441,11 @@ impl Scanner<'_, '_> {
             trait_generics,
             self_paths: r.type_paths(&i.self_ty),
             trait_path: i.trait_.as_ref().map(|(p, _)| r.path(p)),
+            trait_paths: i
+                .trait_
+                .as_ref()
+                .map(|(p, _)| r.alternatives(p))
+                .unwrap_or_default(),
             cfg: &cfg,
         };
         for item in &i.items {
@@ -869,6 +1474,7 @@ impl Scanner<'_, '_> {
             uses: r.uses,
             macro_crates: r.macro_crates,
             generics,
+            module: r.module,
         };
         let place = FnPlace {
             self_type: Some(t.ident.to_string()),
@@ -876,6 +1482,7 @@ impl Scanner<'_, '_> {
             trait_generics: None,
             self_paths: vec![r.segs(vec![t.ident.to_string()])],
             trait_path: None,
+            trait_paths: Vec::new(),
             cfg: &cfg,
         };
         for item in &t.items {
@@ -936,7 +1543,7 @@ impl Scanner<'_, '_> {
                 continue;
             }
             if !path.is_ident("doc") && cfg_of(a).is_none() {
-                other_attrs.push(resolved);
+                other_attrs.extend(r.alternatives(path));
             }
         }
         let start_line = attrs
@@ -953,9 +1560,10 @@ impl Scanner<'_, '_> {
             uses: r.uses,
             macro_crates: r.macro_crates,
             generics: r.with_generics(&sig.generics),
+            module: r.module,
         };
         let mut params = Vec::new();
-        let mut bindings: HashMap<String, Vec<PathSegs>> = HashMap::new();
+        let mut bindings: HashMap<String, Recv> = HashMap::new();
         for input in &sig.inputs {
             match input {
                 syn::FnArg::Receiver(rc) => params.push(Param {
@@ -969,7 +1577,13 @@ impl Scanner<'_, '_> {
                         _ => "_".to_owned(),
                     };
                     let ty_paths = r.type_paths(&pt.ty);
-                    bindings.insert(name.clone(), ty_paths.clone());
+                    bindings.insert(
+                        name.clone(),
+                        Recv {
+                            root: Root::Type(r.ty(&pt.ty)),
+                            steps: Vec::new(),
+                        },
+                    );
                     params.push(Param {
                         name,
                         ty: pt.ty.to_token_stream().to_string(),
@@ -981,10 +1595,11 @@ impl Scanner<'_, '_> {
         let mut body = Body {
             r: &r,
             bindings,
-            self_paths: &place.self_paths,
             calls: Vec::new(),
+            items: Vec::new(),
         };
         body.visit_block(block);
+        let nested = std::mem::take(&mut body.items);
         let signature = self
             .lines
             .get((line as usize).saturating_sub(1))
@@ -998,6 +1613,7 @@ impl Scanner<'_, '_> {
             trait_generics: place.trait_generics.clone(),
             self_paths: place.self_paths.clone(),
             trait_path: place.trait_path.clone(),
+            trait_paths: place.trait_paths.clone(),
             line,
             start_line,
             end_line: end_line_of(span),
@@ -1012,8 +1628,18 @@ impl Scanner<'_, '_> {
             exemption,
             other_attrs,
             calls: body.calls,
-            cfg,
+            cfg: cfg.clone(),
         });
+        // Items declared in the body (`fn register() { impl Tool for X { .. } }`) belong to the
+        // module, and see its `use` items as well as the body's own.
+        if !nested.is_empty() {
+            let inner = ModCtx {
+                module: m.module.clone(),
+                mod_dir: m.mod_dir.clone(),
+                cfg,
+            };
+            self.items(&nested, &inner, Some(r.uses));
+        }
     }
 
     /// `#[cfg_attr(pred, attr, ...)]`: an audit attribute under a cfg, or the exemption form
@@ -1107,43 +1733,55 @@ impl Scanner<'_, '_> {
     }
 }
 
-/// Walks a function body for calls that may reach an LLM client.
-struct Body<'r, 'a> {
+/// Walks a function body for calls that may reach an LLM client, and for the items declared
+/// in it (which are scanned as items of the module, not as part of this function).
+struct Body<'r, 'a, 'ast> {
     r: &'r Resolver<'a>,
-    bindings: HashMap<String, Vec<PathSegs>>,
-    self_paths: &'r [PathSegs],
+    bindings: HashMap<String, Recv>,
     calls: Vec<CallFact>,
+    items: Vec<&'ast syn::Item>,
 }
 
-impl Body<'_, '_> {
-    /// The types a receiver expression is known to have.
-    fn receiver(&self, e: &syn::Expr) -> Option<Via> {
+impl Body<'_, '_, '_> {
+    /// What a receiver expression is known to be: a root and the steps from it.
+    fn receiver(&self, e: &syn::Expr) -> Option<Recv> {
         match e {
-            syn::Expr::Path(p) if p.path.segments.len() == 1 => {
+            syn::Expr::Path(p) if p.path.segments.len() == 1 && p.qself.is_none() => {
                 let name = p.path.segments[0].ident.to_string();
-                // A method on `self` is the type's own business, not a use of a client.
                 if name == "self" {
-                    return None;
+                    return Some(Recv {
+                        root: Root::SelfValue,
+                        steps: Vec::new(),
+                    });
                 }
-                self.bindings.get(&name).map(|t| Via::Type(t.clone()))
+                self.bindings.get(&name).cloned()
             }
             syn::Expr::Field(f) => {
                 let syn::Member::Named(field) = &f.member else {
                     return None;
                 };
-                let owner = match &*f.base {
-                    syn::Expr::Path(p) if p.path.is_ident("self") => self.self_paths.to_vec(),
-                    syn::Expr::Path(p) if p.path.segments.len() == 1 => self
-                        .bindings
-                        .get(&p.path.segments[0].ident.to_string())?
-                        .clone(),
-                    _ => return None,
-                };
-                Some(Via::Field {
-                    owner,
-                    field: field.to_string(),
-                })
+                let mut base = self.receiver(&f.base)?;
+                base.steps.push(Step::Field(field.to_string()));
+                Some(base)
             }
+            syn::Expr::MethodCall(m) => {
+                let method = m.method.to_string();
+                if IDENTITY_METHODS.contains(&method.as_str()) {
+                    self.receiver(&m.receiver)
+                } else if UNWRAPPING_METHODS.contains(&method.as_str()) {
+                    let mut base = self.receiver(&m.receiver)?;
+                    base.steps.push(Step::Unwrap);
+                    Some(base)
+                } else {
+                    None
+                }
+            }
+            syn::Expr::Try(t) => {
+                let mut base = self.receiver(&t.expr)?;
+                base.steps.push(Step::Unwrap);
+                Some(base)
+            }
+            syn::Expr::Await(a) => self.receiver(&a.base),
             syn::Expr::Reference(r) => self.receiver(&r.expr),
             syn::Expr::Paren(p) => self.receiver(&p.expr),
             syn::Expr::Unary(u) => self.receiver(&u.expr),
@@ -1151,45 +1789,98 @@ impl Body<'_, '_> {
         }
     }
 
-    /// The type an initializer evidently produces: `T::new(..)`, `T { .. }`, `T::builder()..`.
-    fn init_type(&self, e: &syn::Expr) -> Option<Vec<PathSegs>> {
+    /// Bind the names of a pattern matched against `recv`: `c`, `&c`, `Some(c)`, `Ok(c)`
+    /// (one unwrapping step), `ref c`.
+    fn bind(&mut self, pat: &syn::Pat, recv: Recv) {
+        match pat {
+            syn::Pat::Ident(pi) if pi.subpat.is_none() => {
+                self.bindings.insert(pi.ident.to_string(), recv);
+            }
+            syn::Pat::Reference(r) => self.bind(&r.pat, recv),
+            syn::Pat::Paren(p) => self.bind(&p.pat, recv),
+            syn::Pat::TupleStruct(ts)
+                if ts.elems.len() == 1
+                    && ts
+                        .path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "Some" || s.ident == "Ok") =>
+            {
+                let mut inner = recv;
+                inner.steps.push(Step::Unwrap);
+                if let Some(p) = ts.elems.first() {
+                    self.bind(p, inner);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What an initializer evidently is: `T::new(..)`, `T { .. }`, `T::builder()..build()`, or
+    /// a receiver chain (`self.client.clone()`, `other`).
+    fn init(&self, e: &syn::Expr) -> Option<Recv> {
+        let ty = |paths: Vec<PathSegs>| {
+            Some(Recv {
+                root: Root::Type(Ty { paths, inner: None }),
+                steps: Vec::new(),
+            })
+        };
         match e {
             syn::Expr::Call(c) => match &*c.func {
                 syn::Expr::Path(p) if p.path.segments.len() >= 2 => {
                     let mut segs = self.r.path(&p.path);
                     segs.pop();
-                    Some(vec![segs])
+                    ty(vec![segs])
                 }
                 _ => None,
             },
-            syn::Expr::Struct(s) => Some(vec![self.r.path(&s.path)]),
-            syn::Expr::MethodCall(m) => self.init_type(&m.receiver),
-            syn::Expr::Try(t) => self.init_type(&t.expr),
-            syn::Expr::Await(a) => self.init_type(&a.base),
-            syn::Expr::Reference(r) => self.init_type(&r.expr),
-            syn::Expr::Paren(p) => self.init_type(&p.expr),
-            syn::Expr::Path(p) if p.path.segments.len() == 1 => self
-                .bindings
-                .get(&p.path.segments[0].ident.to_string())
-                .cloned(),
+            syn::Expr::Struct(s) => ty(self.r.alternatives(&s.path)),
+            syn::Expr::MethodCall(m) => self.receiver(e).or_else(|| {
+                // A builder chain keeps the type of the call it starts from.
+                let base = self.init(&m.receiver)?;
+                (base.steps.is_empty() && matches!(base.root, Root::Type(_))).then_some(base)
+            }),
+            syn::Expr::Try(t) => self.receiver(e).or_else(|| self.init(&t.expr)),
+            syn::Expr::Await(a) => self.init(&a.base),
+            syn::Expr::Reference(r) => self.init(&r.expr),
+            syn::Expr::Paren(p) => self.init(&p.expr),
+            syn::Expr::Path(_) | syn::Expr::Field(_) => self.receiver(e),
             _ => None,
         }
     }
 }
 
-impl<'ast> Visit<'ast> for Body<'_, '_> {
-    fn visit_item(&mut self, _: &'ast syn::Item) {}
+impl<'ast> Visit<'ast> for Body<'_, '_, 'ast> {
+    fn visit_item(&mut self, i: &'ast syn::Item) {
+        self.items.push(i);
+    }
 
     fn visit_local(&mut self, l: &'ast syn::Local) {
         if let Some(init) = &l.init {
             self.visit_expr(&init.expr);
+            if let Some((_, diverge)) = &init.diverge {
+                self.visit_expr(diverge);
+            }
+            // `let Some(c) = &self.spare else { .. };`
+            if !matches!(l.pat, syn::Pat::Ident(_) | syn::Pat::Type(_))
+                && let Some(recv) = self.receiver(&init.expr)
+            {
+                self.bind(&l.pat, recv);
+                return;
+            }
         }
         let (pat, ty) = match &l.pat {
-            syn::Pat::Type(pt) => (&*pt.pat, Some(self.r.type_paths(&pt.ty))),
+            syn::Pat::Type(pt) => (
+                &*pt.pat,
+                Some(Recv {
+                    root: Root::Type(self.r.ty(&pt.ty)),
+                    steps: Vec::new(),
+                }),
+            ),
             other => (other, None),
         };
         if let syn::Pat::Ident(pi) = pat {
-            let ty = ty.or_else(|| l.init.as_ref().and_then(|i| self.init_type(&i.expr)));
+            let ty = ty.or_else(|| l.init.as_ref().and_then(|i| self.init(&i.expr)));
             match ty {
                 Some(t) => {
                     self.bindings.insert(pi.ident.to_string(), t);
@@ -1201,11 +1892,52 @@ impl<'ast> Visit<'ast> for Body<'_, '_> {
         }
     }
 
+    /// `if let Some(c) = &self.spare { c.chat() }`, `while let ..`.
+    fn visit_expr_let(&mut self, l: &'ast syn::ExprLet) {
+        self.visit_expr(&l.expr);
+        if let Some(recv) = self.receiver(&l.expr) {
+            self.bind(&l.pat, recv);
+        }
+    }
+
+    /// `match &self.spare { Some(c) => c.chat(), None => .. }`.
+    fn visit_expr_match(&mut self, m: &'ast syn::ExprMatch) {
+        self.visit_expr(&m.expr);
+        let recv = self.receiver(&m.expr);
+        for arm in &m.arms {
+            if let Some(r) = &recv {
+                self.bind(&arm.pat, r.clone());
+            }
+            self.visit_arm(arm);
+        }
+    }
+
+    /// `for c in &self.pool { c.chat() }`: `c` is an element.
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
+        let mut e = &*f.expr;
+        while let syn::Expr::MethodCall(m) = e
+            && ["iter", "iter_mut", "into_iter", "values", "values_mut"]
+                .contains(&m.method.to_string().as_str())
+        {
+            e = &m.receiver;
+        }
+        if let Some(mut recv) = self.receiver(e) {
+            recv.steps.push(Step::Unwrap);
+            self.bind(&f.pat, recv);
+        }
+        self.visit_block(&f.body);
+    }
+
     fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-        if let Some(via) = self.receiver(&m.receiver) {
+        if let Some(recv) = self.receiver(&m.receiver)
+            // A method on `self` itself is the type's own business, not a use of a client.
+            && !(recv.root == Root::SelfValue && recv.steps.is_empty())
+        {
             self.calls.push(CallFact {
-                via,
+                recv,
                 method: m.method.to_string(),
+                assoc: false,
             });
         }
         syn::visit::visit_expr_method_call(self, m);
@@ -1215,11 +1947,23 @@ impl<'ast> Visit<'ast> for Body<'_, '_> {
         if let syn::Expr::Path(p) = &*c.func
             && p.path.segments.len() >= 2
         {
-            let mut segs = self.r.path(&p.path);
-            let method = segs.pop().unwrap_or_default();
+            let mut ty_path = p.path.clone();
+            let method = ty_path
+                .segments
+                .pop()
+                .map(|s| s.ident.to_string())
+                .unwrap_or_default();
+            ty_path.segments.pop_punct();
             self.calls.push(CallFact {
-                via: Via::Type(vec![segs]),
+                recv: Recv {
+                    root: Root::Type(Ty {
+                        paths: self.r.alternatives(&ty_path),
+                        inner: None,
+                    }),
+                    steps: Vec::new(),
+                },
                 method,
+                assoc: true,
             });
         }
         syn::visit::visit_expr_call(self, c);
@@ -1304,9 +2048,13 @@ mod tests {
             ]
         );
         let f = s.fns.iter().find(|f| f.function == "f").expect("f");
+        // As written, then as an item of this module (`other` may be a child module).
         assert_eq!(
             f.other_attrs,
-            vec![vec!["other".to_owned(), "tool".to_owned()]]
+            vec![
+                vec!["other".to_owned(), "tool".to_owned()],
+                vec!["demo".to_owned(), "other".to_owned(), "tool".to_owned()]
+            ]
         );
     }
 
@@ -1392,26 +2140,31 @@ mod tests {
                 .calls
                 .clone()
         };
+        let llm = |t: &str| vec!["llm".to_owned(), t.to_owned()];
         assert_eq!(
             calls("ask"),
             vec![CallFact {
-                via: Via::Field {
-                    owner: vec![vec!["Agent".into()]],
-                    field: "llm".into()
+                recv: Recv {
+                    root: Root::SelfValue,
+                    steps: vec![Step::Field("llm".into())],
                 },
-                method: "chat".into()
+                method: "chat".into(),
+                assoc: false,
             }]
         );
         assert!(calls("local").iter().any(|c| c.method == "complete"
-            && c.via == Via::Type(vec![vec!["llm".into(), "OpenAi".into()]])));
-        assert!(calls("generic").iter().any(
-            |c| matches!(&c.via, Via::Type(t) if t.contains(&vec!["llm".into(), "Chat".into()]))
-        ));
-        assert!(calls("plain").is_empty());
-        assert_eq!(
-            s.structs[0].fields[0].1,
-            vec![vec!["llm".to_owned(), "OpenAi".to_owned()]]
+            && c.recv.root
+                == Root::Type(Ty {
+                    paths: vec![llm("OpenAi")],
+                    inner: None
+                })));
+        assert!(
+            calls("generic")
+                .iter()
+                .any(|c| matches!(&c.recv.root, Root::Type(t) if t.paths.contains(&llm("Chat"))))
         );
+        assert!(calls("plain").is_empty());
+        assert_eq!(s.structs[0].fields[0].1.paths, vec![llm("OpenAi")]);
     }
 
     #[test]
@@ -1423,6 +2176,180 @@ mod tests {
         assert_eq!(s.fns.len(), 1);
         assert_eq!(s.fns[0].module, "demo::gated");
         assert_eq!(s.fns[0].cfg, vec!["feature = \"llm\""]);
+    }
+
+    #[test]
+    fn test_only_cfgs() {
+        for (pred, only_test) in [
+            ("test", true),
+            ("all (test , feature = \"slow\")", true),
+            ("all(unix, all(test))", true),
+            ("any(test)", true),
+            ("any(test, all(test, unix))", true),
+            ("any(test, feature = \"x\")", false),
+            ("not(test)", false),
+            ("unix", false),
+            ("all()", false),
+            ("any()", false),
+            ("testing", false),
+        ] {
+            assert_eq!(is_test_cfg(pred), only_test, "{pred}");
+        }
+    }
+
+    #[test]
+    fn modules_in_macros_and_raw_identifiers_are_followed() {
+        let s = scan(
+            "mod r#type;\n\
+             cfg_if::cfg_if! { if #[cfg(unix)] { mod unix; fn decide_a() {} } \
+               else if #[cfg(windows)] { mod win; } else { mod other; } }\n\
+             my_cfg! { mod plat; #[cfg(test)] mod t; }\n\
+             macro_rules! m { ($n:ident) => { mod $n; } }\n\
+             odd! { mod hidden => x; }\n",
+        );
+        let kids: Vec<(String, String, Vec<String>, bool)> = s
+            .children
+            .iter()
+            .map(|c| {
+                (
+                    c.module.clone(),
+                    c.tried[0]
+                        .file_name()
+                        .expect("name")
+                        .to_string_lossy()
+                        .into_owned(),
+                    c.cfg.clone(),
+                    c.in_test,
+                )
+            })
+            .collect();
+        let v = |x: &[&str]| x.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            kids,
+            vec![
+                ("demo::r#type".into(), "type.rs".into(), v(&[]), false),
+                ("demo::unix".into(), "unix.rs".into(), v(&["unix"]), false),
+                ("demo::win".into(), "win.rs".into(), v(&["windows"]), false),
+                (
+                    "demo::other".into(),
+                    "other.rs".into(),
+                    v(&["not (any (unix , windows))"]),
+                    false
+                ),
+                ("demo::plat".into(), "plat.rs".into(), v(&[]), false),
+                ("demo::t".into(), "t.rs".into(), v(&["test"]), true),
+            ]
+        );
+        assert_eq!(s.fns.len(), 1);
+        assert_eq!(s.fns[0].function, "decide_a");
+        assert_eq!(s.fns[0].cfg, v(&["unix"]));
+        // `macro_rules!` is a template; `odd!` does not parse: its `mod hidden` is recorded.
+        assert_eq!(s.macro_mods.len(), 1);
+        assert_eq!(s.macro_mods[0].macro_name, "odd");
+        assert!(s.macro_mods[0].candidates[0].ends_with("hidden.rs"));
+    }
+
+    #[test]
+    fn items_in_function_bodies_see_the_module_uses() {
+        let s = scan(
+            "use toolkit::Tool;\n\
+             fn register() { struct X; impl Tool for X { fn call(&self) {} } \
+               { fn deeper() {} } let _ = || { mod m { fn inner() {} } }; }\n",
+        );
+        let f: Vec<(String, String, Option<PathSegs>)> = s
+            .fns
+            .iter()
+            .map(|f| (f.module.clone(), f.function.clone(), f.trait_path.clone()))
+            .collect();
+        assert_eq!(
+            f,
+            vec![
+                ("demo".into(), "register".into(), None),
+                (
+                    "demo".into(),
+                    "call".into(),
+                    Some(vec!["toolkit".into(), "Tool".into()])
+                ),
+                ("demo".into(), "deeper".into(), None),
+                ("demo::m".into(), "inner".into(), None),
+            ]
+        );
+        // The outer function's facts do not include the nested ones' calls.
+        assert!(s.fns[0].calls.is_empty());
+    }
+
+    #[test]
+    fn receivers_through_fields_wrappers_and_globs() {
+        let s = scan(
+            "use llm::*;\n\
+             struct A { b: std::sync::Arc<B>, o: Option<Client>, v: Vec<Client> }\n\
+             impl A { fn f(&self) { self.b.c.d.chat(); self.o.as_ref().unwrap().chat(); \
+               let x = self.o.clone()?; x.chat(); self.v.len(); } }\n",
+        );
+        let f = &s.fns[0];
+        // The unwrapping calls themselves (`as_ref`, `unwrap`, `clone`) are facts too; the rule
+        // never counts them as uses of a client.
+        let steps: Vec<Vec<Step>> = f
+            .calls
+            .iter()
+            .filter(|c| c.method == "chat" || c.method == "len")
+            .map(|c| c.recv.steps.clone())
+            .collect();
+        let field = |n: &str| Step::Field(n.to_owned());
+        assert_eq!(
+            steps,
+            vec![
+                vec![field("b"), field("c"), field("d")],
+                // `as_ref()` keeps the Option, `unwrap()` opens it
+                vec![field("o"), Step::Unwrap],
+                // `clone()` keeps it, `?` opens it
+                vec![field("o"), Step::Unwrap],
+                vec![field("v")],
+            ]
+        );
+        let fields = &s.structs[0].fields;
+        // Arc is transparent: `B` is reached; Option and Vec hold the client one step in.
+        assert!(fields[0].1.paths.contains(&vec!["demo".into(), "B".into()]));
+        assert!(fields[0].1.inner.is_none());
+        let o = &fields[1].1;
+        assert_eq!(o.paths[0], vec!["Option".to_owned()]);
+        let inner = o.inner.as_ref().expect("inner");
+        // `Client` may be this module's or the glob's.
+        assert_eq!(
+            inner.paths,
+            vec![
+                vec!["Client".to_owned()],
+                vec!["demo".into(), "Client".into()],
+                vec!["llm".into(), "Client".into()],
+            ]
+        );
+    }
+
+    #[test]
+    fn deep_items_in_bodies_and_macros_cost_linear_work() {
+        // Items nested in function bodies, and macros nested in macros, deep (but within the
+        // nesting bound): scanned, quickly, never overflowing; deeper: refused, never aborted.
+        let t = std::time::Instant::now();
+        let n = 1500;
+        let fns = scan(&format!("{}{}", "fn decide() { ".repeat(n), "}".repeat(n)));
+        assert!(fns.parse_error.is_none(), "{:?}", fns.parse_error);
+        assert_eq!(fns.fns.len(), n);
+        let macros = scan(&format!(
+            "m! {{ {}mod a;{} }}",
+            "{ m! { ".repeat(n),
+            " } }".repeat(n)
+        ));
+        assert!(macros.parse_error.is_none(), "{:?}", macros.parse_error);
+        // Past the 64 levels macros are read to, the `mod a` is recorded as not followed.
+        assert_eq!(macros.macro_mods.len(), 1);
+        let deeper = scan(&format!(
+            "{}{}",
+            "fn decide() { ".repeat(20 * n),
+            "}".repeat(20 * n)
+        ));
+        let e = deeper.parse_error.expect("too deep");
+        assert!(e.message.starts_with("too deep to scan"), "{e:?}");
+        assert!(t.elapsed().as_secs() < 30, "{:?}", t.elapsed());
     }
 
     #[test]

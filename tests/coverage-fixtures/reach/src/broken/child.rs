@@ -1,0 +1,3 @@
+pub fn decide_child() -> u8 {
+    0
+}

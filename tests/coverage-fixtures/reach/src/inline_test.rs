@@ -1,0 +1,3 @@
+//! The root of a test target.
+#[test]
+fn decide_in_integration_test() {}

@@ -1,0 +1,3 @@
+pub fn decide_maybe() -> u8 {
+    0
+}

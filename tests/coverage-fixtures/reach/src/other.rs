@@ -1,0 +1,3 @@
+pub fn decide_other() -> u8 {
+    0
+}

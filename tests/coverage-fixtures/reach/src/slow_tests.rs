@@ -1,0 +1,3 @@
+pub fn decide_slow() -> u8 {
+    0
+}

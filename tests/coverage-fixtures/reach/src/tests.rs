@@ -1,0 +1,3 @@
+pub fn decide_in_test() -> u8 {
+    0
+}
