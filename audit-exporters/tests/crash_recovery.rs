@@ -24,12 +24,17 @@ fn crash_writer() -> PathBuf {
     example("crash_writer")
 }
 
-/// An example of this crate next to this test binary, built on demand.
+/// An example of this crate next to this test binary, built (or brought up to date: a stale
+/// binary from before a format change would write what this verifier no longer accepts) once per
+/// test process.
 fn example(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
     let bin = profile_dir.join("examples").join(name);
-    if !bin.exists() {
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        built.push(name.to_owned());
         let target = profile_dir.parent().unwrap();
         let status = Command::new(env!("CARGO"))
             .args([

@@ -147,12 +147,25 @@ fn note_tree(note: &str) -> (u64, [u8; 32]) {
     (l[1].parse().unwrap(), b64_32(l[2]))
 }
 
-/// Every line of a chain's segments, in order (the tree's leaves).
+/// The leaf data of a line, by hand from FILE-FORMAT.md: the 32 bytes of its `hash` member,
+/// after checking that member is BLAKE3 of the canonical bytes (the line with its hash member
+/// replaced by `}`).
+fn leaf_data(line: &str) -> Vec<u8> {
+    let (body, hex) = line.rsplit_once(",\"hash\":\"").unwrap();
+    let hex = hex.strip_suffix("\"}").unwrap();
+    let canonical = format!("{body}}}");
+    assert_eq!(blake3::hash(canonical.as_bytes()).to_hex().as_str(), hex);
+    (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The leaf data of every line of a chain's segments, in order.
 fn chain_lines(dir: &Path) -> Vec<Vec<u8>> {
     files_ending(dir, ".jsonl")
         .iter()
         .flat_map(|s| lines(s))
-        .map(|l| l.trim_end_matches('\n').as_bytes().to_vec())
+        .map(|l| leaf_data(l.trim_end_matches('\n')))
         .collect()
 }
 
@@ -201,8 +214,13 @@ fn the_checkpoint_root_is_the_rfc_6962_root_of_every_line() {
 fn an_inclusion_proof_checks_with_the_key_and_the_proof_alone() {
     let t = TempDir::new("p-incl");
     log(t.path(), 80);
-    let leaves = chain_lines(t.path());
-    let line = String::from_utf8(leaves[40].clone()).unwrap();
+    let line = files_ending(t.path(), ".jsonl")
+        .iter()
+        .flat_map(|s| lines(s))
+        .nth(40)
+        .unwrap()
+        .trim_end()
+        .to_owned();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let id = v["record_id"].as_str().unwrap();
     let proof = prove_record(t.path(), id).unwrap();
@@ -238,7 +256,7 @@ fn an_inclusion_proof_checks_with_the_key_and_the_proof_alone() {
     assert!(rfc_verify_inclusion(
         index,
         size,
-        rfc_leaf(&extra),
+        rfc_leaf(&leaf_data(std::str::from_utf8(&extra).unwrap())),
         &hashes,
         root
     ));
@@ -475,8 +493,8 @@ fn records_of_an_unknown_schema_and_kinds_verify_for_integrity() {
         0,
         None,
     );
-    let (h, _) = format::seal(&header).unwrap();
-    tree.append(h.as_bytes()).unwrap();
+    let (h, hh) = format::seal(&header).unwrap();
+    tree.append_leaf_hash(format::leaf_of(&hh)).unwrap();
     let mut out = vec![format!("{h}\n")];
     let mut prev = RecordHash::GENESIS;
     for seq in 0..6u64 {
@@ -490,7 +508,7 @@ fn records_of_an_unknown_schema_and_kinds_verify_for_integrity() {
             "a_field_from_the_future": "\u{00e9}\"\\",
         });
         let (line, hash) = format::seal(&v).unwrap();
-        tree.append(line.as_bytes()).unwrap();
+        tree.append_leaf_hash(format::leaf_of(&hash)).unwrap();
         out.push(format!("{line}\n"));
         prev = hash;
     }

@@ -99,7 +99,10 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
         }
         out = Some(v);
     }
-    (best.unwrap_or_default(), out.unwrap_or_else(|| panic!("no run")))
+    (
+        best.unwrap_or_default(),
+        out.unwrap_or_else(|| panic!("no run")),
+    )
 }
 
 fn read_all(paths: &[PathBuf], mut each: impl FnMut(&[u8])) {
@@ -117,7 +120,10 @@ fn read_all(paths: &[PathBuf], mut each: impl FnMut(&[u8])) {
 }
 
 fn external(cmd: &str, args: &[&str], paths: &[PathBuf]) -> Option<Duration> {
-    let probe = std::process::Command::new(cmd).arg("--version").output().ok()?;
+    let probe = std::process::Command::new(cmd)
+        .arg("--version")
+        .output()
+        .ok()?;
     if !probe.status.success() {
         return None;
     }
@@ -170,7 +176,10 @@ fn main() {
         });
         h.finalize()
     });
-    row("floor: BLAKE3 over the files, 1 thread (= `b3sum --num-threads 1`)", d_b3);
+    row(
+        "floor: BLAKE3 over the files, 1 thread (= `b3sum --num-threads 1`)",
+        d_b3,
+    );
     let (d_nl, _) = best_of(3, || {
         let mut n = 0usize;
         read_all(&all, |b| n += b.iter().filter(|&&c| c == b'\n').count());
@@ -188,11 +197,18 @@ fn main() {
         integrity_only: true,
         ..VerifyOptions::pinned(key.clone())
     };
-    let (d_int, s) = best_of(3, || verify_dir(&dir, &integrity).unwrap_or_else(|e| panic!("{e}")));
+    let (d_int, s) = best_of(3, || {
+        verify_dir(&dir, &integrity).unwrap_or_else(|e| panic!("{e}"))
+    });
     assert_eq!(s.records(), records);
-    row("`verify --integrity-only --key` (hashes, links, tree, signatures)", d_int);
+    row(
+        "`verify --integrity-only --key` (hashes, links, tree, signatures)",
+        d_int,
+    );
     let full = VerifyOptions::pinned(key);
-    let (d_full, _) = best_of(3, || verify_dir(&dir, &full).unwrap_or_else(|e| panic!("{e}")));
+    let (d_full, _) = best_of(3, || {
+        verify_dir(&dir, &full).unwrap_or_else(|e| panic!("{e}"))
+    });
     row("`verify --key` (integrity, then the schema pass)", d_full);
     println!(
         "\nintegrity pass / BLAKE3 floor: {:.2}x the time; full / floor: {:.2}x; {} cores",

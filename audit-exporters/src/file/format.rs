@@ -38,8 +38,18 @@ pub const FORMAT_GAPS: u32 = 2;
 /// Version of segments whose lines are the leaves of a Merkle tree, and of checkpoints whose
 /// root hash is its root (C2SP `tlog-checkpoint`). May hold gap lines.
 pub const FORMAT_MERKLE: u32 = 3;
-/// The tree of format 3: RFC 6962 hashing with SHA-256, leaf data = the line without its `\n`.
+/// The tree of format 3: RFC 6962 hashing with SHA-256; the leaf data of a line is the 32 bytes
+/// of its own `hash` member (BLAKE3 of its canonical bytes), see [`leaf_of`].
 pub const TREE_ALG: &str = "rfc6962-sha256";
+
+/// The Merkle leaf hash of a sealed line of format 3: `SHA-256(0x00 || its 32-byte hash)`.
+///
+/// The line's own hash already binds every byte of it (the verifier checks it before it builds
+/// the tree), so the tree hashes 33 bytes a line instead of the whole line again: the integrity
+/// pass costs one BLAKE3 over each line's bytes, not a BLAKE3 and a SHA-256.
+pub fn leaf_of(line_hash: &RecordHash) -> audit_runtime::merkle::TreeHash {
+    audit_runtime::merkle::leaf_hash(&line_hash.0)
+}
 /// The hash algorithm of every line's own hash (formats 1, 2 and 3).
 pub const HASH_ALG: &str = "blake3";
 /// Extension of segment files.

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use audit_runtime::RecordId;
 use audit_runtime::merkle::tlog::{AddCheckpointRequest, TlogProof};
-use audit_runtime::merkle::{MerkleTree, TreeHash, leaf_hash};
+use audit_runtime::merkle::{MerkleTree, TreeHash};
 
 use super::format::{self, CheckpointBody, CheckpointLine, FileKind};
 use super::note::VerifierKey;
@@ -131,7 +131,9 @@ fn load(
     }
     let mut tree = MerkleTree::new();
     for l in &lines {
-        tree.push(l.as_bytes());
+        let hash = audit_runtime::chain::line::check_in_place(l)
+            .map_err(|e| fail(format!("a line of chain {chain}: {e} (verify the log)")))?;
+        tree.push_leaf_hash(format::leaf_of(&hash));
     }
     let mut raw = Vec::new();
     if ckpt.exists() {
@@ -281,9 +283,9 @@ pub fn check_record_proof(proof: &str, key: &VerifierKey) -> Result<ProvenRecord
     let line = std::str::from_utf8(line)
         .map_err(|_| fail("the proof's record is not UTF-8"))?
         .to_owned();
-    audit_runtime::chain::line::check_in_place(&line)
+    let hash = audit_runtime::chain::line::check_in_place(&line)
         .map_err(|e| fail(format!("the proof's record line: {e}")))?;
-    p.verify(&leaf_hash(line.as_bytes())).map_err(|e| {
+    p.verify(&format::leaf_of(&hash)).map_err(|e| {
         fail(format!(
             "the record is not in the log the checkpoint commits to: {e}"
         ))

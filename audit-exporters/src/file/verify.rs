@@ -700,14 +700,14 @@ impl Ctx<'_> {
         &self,
         tree: &mut Option<CompactTree>,
         roots: &BTreeMap<u64, Vec<(TreeHash, String)>>,
-        line: &str,
+        line_hash: &RecordHash,
         at: (&Path, u64),
     ) -> Result<(), VerifyError> {
         let Some(t) = tree.as_mut() else {
             return Ok(());
         };
         let size = t
-            .append(line.as_bytes())
+            .append_leaf_hash(format::leaf_of(line_hash))
             .map_err(|e| err(at.0, Some(at.1), format!("Merkle tree: {e}")))?
             + 1;
         if let Some(want) = roots.get(&size) {
@@ -863,7 +863,11 @@ impl Ctx<'_> {
                     t.size()
                 )));
             }
-            self.leaf(&mut tree, &roots, lines.text(), (&path, 1))?;
+            if tree.is_some() {
+                let hash = audit_runtime::chain::line::check_in_place(lines.text())
+                    .map_err(|e| lines.err(e.to_string()))?;
+                self.leaf(&mut tree, &roots, &hash, (&path, 1))?;
+            }
             let mut verifier = match (head, header.prev()) {
                 (None, None) if header.prev_hash == GENESIS_PREV => ChainVerifier::new(),
                 (Some(h), Some(p)) if h == p => ChainVerifier::resume(h.0, h.1, chain.to_string()),
@@ -890,9 +894,9 @@ impl Ctx<'_> {
             let mut lines_in_segment = 0u64;
             while let Some(n) = lines.next()? {
                 let at = lines.line;
-                self.leaf(&mut tree, &roots, lines.text(), (&lines.path, at))?;
                 if GapLine::is_gap(lines.text()) {
                     let (gap, hash) = GapLine::parse(lines.text()).map_err(|e| lines.err(e))?;
+                    self.leaf(&mut tree, &roots, &hash, (&lines.path, at))?;
                     if !header.allows_gaps() {
                         return Err(lines.err(format!(
                             "gap line in a format-{} segment (only format {} segments hold gaps)",
@@ -939,6 +943,7 @@ impl Ctx<'_> {
                     .push_integrity(lines.text())
                     .map_err(|e| lines.err(e.to_string()))?;
                 let (seq, v) = (env.seq, env.v);
+                self.leaf(&mut tree, &roots, &hash, (&lines.path, at))?;
                 if seq >= covered_below {
                     summary.uncovered += 1;
                 }

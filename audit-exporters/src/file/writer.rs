@@ -364,9 +364,9 @@ pub struct FileExporter {
     buf: Vec<u8>,
 }
 
-/// Append a line (without its newline) to the chain's tree.
-fn append_leaf(tree: &mut CompactTree, line: &str) -> Result<(), FileLogError> {
-    tree.append(line.as_bytes())
+/// Append a line, by its own hash, to the chain's tree.
+fn append_leaf(tree: &mut CompactTree, line_hash: &RecordHash) -> Result<(), FileLogError> {
+    tree.append_leaf_hash(format::leaf_of(line_hash))
         .map(|_| ())
         .map_err(|e| FileLogError::Chain(format!("Merkle tree: {e}")))
 }
@@ -617,10 +617,10 @@ impl FileExporter {
                 SegmentHeader::with_format(format, service, chain, segment, prev, now_rfc3339())
             }
         };
-        let (mut line, _) =
+        let (mut line, hash) =
             format::seal(&header).map_err(|e| FileLogError::Chain(e.to_string()))?;
         if let Some(t) = tree {
-            append_leaf(t, &line)?;
+            append_leaf(t, &hash)?;
         }
         line.push('\n');
         let mut file = self
@@ -797,7 +797,7 @@ impl FileExporter {
                 self.buf.push(b'\n');
                 if let Some(c) = self.chain.as_mut() {
                     if let Some(t) = c.tree.as_mut() {
-                        append_leaf(t, &line)?;
+                        append_leaf(t, &hash)?;
                     }
                     c.seg_bytes += gap_len;
                     c.seg_records += 1;
@@ -809,7 +809,7 @@ impl FileExporter {
             self.buf.push(b'\n');
             if let Some(c) = self.chain.as_mut() {
                 if let Some(t) = c.tree.as_mut() {
-                    append_leaf(t, &rec.line)?;
+                    append_leaf(t, &rec.hash)?;
                 }
                 c.seg_bytes += len;
                 c.seg_records += 1;
