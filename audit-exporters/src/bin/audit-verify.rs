@@ -5,6 +5,8 @@
 //!                                                   verify (same as `cargo xtask verify`)
 //! audit-verify keygen <name> <skey file>            new signing key (mode 0600); prints the vkey
 //! audit-verify pubkey <skey file>                   print the verifier key to pin
+//! audit-verify witness --listen <addr> --key <skey file> --state <dir> --log <origin>=<vkey>...
+//!                                                   run a C2SP tlog-witness (prints its key)
 //! ```
 
 use std::process::ExitCode;
@@ -17,6 +19,7 @@ fn main() -> ExitCode {
         Some("keygen") => cli::keygen_command(&args[1..]),
         Some("pubkey") => cli::pubkey_command(&args[1..]),
         Some("verify") => cli::verify_command(&args[1..]),
+        Some("witness") => cli::witness_command(&args[1..]),
         _ => cli::verify_command(&args),
     };
     ExitCode::from(code)
