@@ -11,9 +11,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod file;
-pub mod witness;
 mod memory;
 mod stdout;
+pub mod witness;
 
 #[cfg(feature = "otlp")]
 pub mod otlp;

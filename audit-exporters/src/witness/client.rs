@@ -95,10 +95,9 @@ impl fmt::Display for WitnessError {
                 f,
                 "the witness trusts no signature on the checkpoint (403): {m}"
             ),
-            WitnessError::ProofRejected(m) => write!(
-                f,
-                "the witness refused the consistency proof (422): {m}"
-            ),
+            WitnessError::ProofRejected(m) => {
+                write!(f, "the witness refused the consistency proof (422): {m}")
+            }
             WitnessError::BadRequest(m) => {
                 write!(f, "the witness found the request malformed (400): {m}")
             }
@@ -175,12 +174,20 @@ impl WitnessClient {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
-        if host.is_empty() || prefix.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'?' || b == b'#') {
+        if host.is_empty()
+            || prefix
+                .bytes()
+                .any(|b| b <= b' ' || b == 0x7f || b == b'?' || b == b'#')
+        {
             return Err(WitnessError::Url(format!(
                 "{url}: expected http://host[:port][/prefix] without query or spaces"
             )));
         }
-        let authority = if host.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) && !host.ends_with(']') {
+        let authority = if host
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            && !host.ends_with(']')
+        {
             host.to_owned()
         } else {
             format!("{host}:80")
@@ -190,7 +197,9 @@ impl WitnessClient {
             .map_err(|e| WitnessError::Url(format!("{url}: cannot resolve {authority}: {e}")))?
             .collect();
         if addrs.is_empty() {
-            return Err(WitnessError::Url(format!("{url}: {authority} resolves to no address")));
+            return Err(WitnessError::Url(format!(
+                "{url}: {authority} resolves to no address"
+            )));
         }
         Ok(Self {
             url: url.to_owned(),
@@ -223,8 +232,8 @@ impl WitnessClient {
         proof: &[TreeHash],
         signed_note: &str,
     ) -> Result<Cosignature, WitnessError> {
-        let request =
-            AddCheckpointRequest::new(old_size, proof.to_vec(), signed_note).map_err(WitnessError::Request)?;
+        let request = AddCheckpointRequest::new(old_size, proof.to_vec(), signed_note)
+            .map_err(WitnessError::Request)?;
         let text = split_note(signed_note.as_bytes())
             .map_err(WitnessError::Request)?
             .text;
@@ -261,14 +270,19 @@ impl WitnessClient {
             });
         };
         let _ = stream.set_nodelay(true);
-        let response = http::round_trip(&mut stream, &raw, deadline, self.timeout).map_err(|e| match e {
-            ResponseError::Io(source) => WitnessError::Io {
-                url: self.url.clone(),
-                source,
-            },
-            ResponseError::Malformed(why) => WitnessError::BadResponse(why),
-        })?;
-        let message = || String::from_utf8_lossy(&response.body).trim_end().to_owned();
+        let response =
+            http::round_trip(&mut stream, &raw, deadline, self.timeout).map_err(|e| match e {
+                ResponseError::Io(source) => WitnessError::Io {
+                    url: self.url.clone(),
+                    source,
+                },
+                ResponseError::Malformed(why) => WitnessError::BadResponse(why),
+            })?;
+        let message = || {
+            String::from_utf8_lossy(&response.body)
+                .trim_end()
+                .to_owned()
+        };
         match response.status {
             200 => {}
             409 if response
@@ -279,7 +293,11 @@ impl WitnessClient {
                 let size = std::str::from_utf8(&response.body)
                     .ok()
                     .and_then(|s| s.strip_suffix('\n'))
-                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0')))
+                    .filter(|s| {
+                        !s.is_empty()
+                            && s.bytes().all(|b| b.is_ascii_digit())
+                            && (s.len() == 1 || !s.starts_with('0'))
+                    })
                     .and_then(|s| s.parse::<u64>().ok())
                     .ok_or_else(|| {
                         WitnessError::BadResponse(format!(
@@ -325,13 +343,17 @@ impl WitnessClient {
                 }
                 // Cosignatures from other keys are ignored (C2SP tlog-witness).
                 Err(CosignatureError::NotCosignedByKey { found: f, .. }) => found.extend(f),
-                Err(CosignatureError::Malformed(why)) => return Err(WitnessError::BadResponse(why)),
+                Err(CosignatureError::Malformed(why)) => {
+                    return Err(WitnessError::BadResponse(why));
+                }
                 Err(e) => return Err(WitnessError::BadCosignature(e)),
             }
         }
-        Err(WitnessError::BadCosignature(CosignatureError::NotCosignedByKey {
-            key: self.key.label(),
-            found,
-        }))
+        Err(WitnessError::BadCosignature(
+            CosignatureError::NotCosignedByKey {
+                key: self.key.label(),
+                found,
+            },
+        ))
     }
 }

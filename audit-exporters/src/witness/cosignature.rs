@@ -103,10 +103,9 @@ impl fmt::Display for CosignatureError {
                 "the signature line of {key} holds {len} bytes, a cosignature/v1 holds \
                  {COSIG_LEN} (key ID, timestamp, signature)"
             ),
-            CosignatureError::TimestampOverflow { timestamp } => write!(
-                f,
-                "cosignature timestamp {timestamp} is above 2^63 - 1"
-            ),
+            CosignatureError::TimestampOverflow { timestamp } => {
+                write!(f, "cosignature timestamp {timestamp} is above 2^63 - 1")
+            }
             CosignatureError::BadSignature { key } => write!(
                 f,
                 "the cosignature by {key} does not verify over this checkpoint: the checkpoint \
@@ -360,7 +359,11 @@ impl CosignatureSigner {
 
     /// The cosignature line (`— <name> <base64>\n`) over `checkpoint_text` at `timestamp`
     /// (POSIX seconds, at most 2^63 - 1).
-    pub fn cosign(&self, checkpoint_text: &str, timestamp: u64) -> Result<String, CosignatureError> {
+    pub fn cosign(
+        &self,
+        checkpoint_text: &str,
+        timestamp: u64,
+    ) -> Result<String, CosignatureError> {
         if timestamp > MAX_TIMESTAMP {
             return Err(CosignatureError::TimestampOverflow { timestamp });
         }
@@ -369,7 +372,11 @@ impl CosignatureSigner {
         raw.extend_from_slice(&self.public.id);
         raw.extend_from_slice(&timestamp.to_be_bytes());
         raw.extend_from_slice(&sig.to_bytes());
-        Ok(format!("\u{2014} {} {}\n", self.public.name, B64.encode(raw)))
+        Ok(format!(
+            "\u{2014} {} {}\n",
+            self.public.name,
+            B64.encode(raw)
+        ))
     }
 }
 
@@ -413,7 +420,12 @@ mod tests {
     fn parses_a_keygen_key_and_refuses_a_log_vkey() {
         let n = NoteSigner::from_seed("witness.example/w1", [9; 32]).unwrap();
         let c = CosignatureSigner::parse(&n.to_skey()).unwrap();
-        assert_eq!(c.public(), CosignatureSigner::from_seed("witness.example/w1", [9; 32]).unwrap().public());
+        assert_eq!(
+            c.public(),
+            CosignatureSigner::from_seed("witness.example/w1", [9; 32])
+                .unwrap()
+                .public()
+        );
         assert_ne!(c.public().id(), n.verifier().id());
         let err = WitnessKey::parse(&n.verifier().to_vkey()).unwrap_err();
         assert!(err.to_string().contains("log (note) verifier key"), "{err}");

@@ -144,7 +144,11 @@ impl ServerConn {
         let http10 = match version {
             "HTTP/1.1" => false,
             "HTTP/1.0" => true,
-            _ => return Err(bad("the request line does not end with HTTP/1.1 or HTTP/1.0")),
+            _ => {
+                return Err(bad(
+                    "the request line does not end with HTTP/1.1 or HTTP/1.0",
+                ));
+            }
         };
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(bad("the request method is not an upper-case token"));
@@ -160,7 +164,9 @@ impl ServerConn {
                 return Err(bad("a header line has no colon"));
             };
             if name.is_empty() || name.bytes().any(|b| b <= b' ' || b == 0x7f) {
-                return Err(bad("a header name is empty or holds a space or control byte"));
+                return Err(bad(
+                    "a header name is empty or holds a space or control byte",
+                ));
             }
             let value = value.trim_matches([' ', '\t']);
             if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
@@ -285,11 +291,7 @@ pub(crate) fn write_response(
         "HTTP/1.1 {code} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{}\r\n",
         reason(code),
         body.len(),
-        if close {
-            "Connection: close\r\n"
-        } else {
-            ""
-        }
+        if close { "Connection: close\r\n" } else { "" }
     )
     .into_bytes();
     out.extend_from_slice(body);
@@ -359,10 +361,14 @@ pub(crate) fn round_trip(
         let status_line = lines.next().unwrap_or("");
         let mut parts = status_line.splitn(3, ' ');
         let (Some(version), Some(code)) = (parts.next(), parts.next()) else {
-            return Err(malformed("the status line is not `HTTP/1.1 <code> <reason>`"));
+            return Err(malformed(
+                "the status line is not `HTTP/1.1 <code> <reason>`",
+            ));
         };
         if !version.starts_with("HTTP/1.") || code.len() != 3 {
-            return Err(malformed("the status line is not `HTTP/1.1 <code> <reason>`"));
+            return Err(malformed(
+                "the status line is not `HTTP/1.1 <code> <reason>`",
+            ));
         }
         let status: u16 = code
             .parse()
@@ -399,7 +405,9 @@ pub(crate) fn round_trip(
             Some(n) => {
                 while buf.len() < head_end + n {
                     if read(&mut buf)? == 0 {
-                        return Err(malformed("the response body is shorter than its Content-Length"));
+                        return Err(malformed(
+                            "the response body is shorter than its Content-Length",
+                        ));
                     }
                 }
                 buf[head_end..head_end + n].to_vec()

@@ -89,7 +89,11 @@ impl fmt::Display for WitnessSetupError {
         match self {
             WitnessSetupError::Config(why) => write!(f, "witness setting: {why}"),
             WitnessSetupError::Io { op, path, source } => {
-                write!(f, "witness state: {op} of {} failed: {source}", path.display())
+                write!(
+                    f,
+                    "witness state: {op} of {} failed: {source}",
+                    path.display()
+                )
             }
             WitnessSetupError::State { path, why } => {
                 write!(f, "witness state file {}: {why}", path.display())

@@ -136,7 +136,8 @@ impl Store {
                 why,
             };
             let split = split_note(&bytes).map_err(|e| state(e.to_string()))?;
-            let c = Checkpoint::parse_body(split.text.as_bytes()).map_err(|e| state(e.to_string()))?;
+            let c =
+                Checkpoint::parse_body(split.text.as_bytes()).map_err(|e| state(e.to_string()))?;
             if state_file_name(c.origin()) != name {
                 return Err(state(format!(
                     "holds the checkpoint of origin {:?}, whose state file is {}",
@@ -165,7 +166,8 @@ impl Store {
         let name = state_file_name(origin);
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!("{name}.tmp"));
-        let step = |op: &str, p: &Path, e: std::io::Error| format!("{op} of {} failed: {e}", p.display());
+        let step =
+            |op: &str, p: &Path, e: std::io::Error| format!("{op} of {} failed: {e}", p.display());
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
@@ -257,9 +259,8 @@ impl WitnessBuilder {
             ));
         }
         for origin in self.logs.keys() {
-            Checkpoint::new(origin, 0, empty_root()).map_err(|e| {
-                WitnessSetupError::Config(format!("log origin {origin:?}: {e}"))
-            })?;
+            Checkpoint::new(origin, 0, empty_root())
+                .map_err(|e| WitnessSetupError::Config(format!("log origin {origin:?}: {e}")))?;
         }
         if self.max_connections == 0 {
             return Err(WitnessSetupError::Config(
@@ -333,10 +334,7 @@ impl Witness {
 
     /// The size and root of the latest checkpoint cosigned for `origin`.
     pub fn latest(&self, origin: &str) -> Option<(u64, TreeHash)> {
-        self.store()
-            .latest
-            .get(origin)
-            .map(|l| (l.size, l.root))
+        self.store().latest.get(origin).map(|l| (l.size, l.root))
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
@@ -420,7 +418,8 @@ impl Witness {
                 ),
             );
         }
-        if let Err(e) = verify_consistency(old, size, &have_root, checkpoint.root(), request.proof())
+        if let Err(e) =
+            verify_consistency(old, size, &have_root, checkpoint.root(), request.proof())
         {
             return AddCheckpointResponse::text(
                 422,
@@ -445,7 +444,9 @@ impl Witness {
         }
         let text = match split_note(request.signed_checkpoint().as_bytes()) {
             Ok(s) => s.text,
-            Err(e) => return AddCheckpointResponse::text(400, format!("malformed checkpoint: {e}")),
+            Err(e) => {
+                return AddCheckpointResponse::text(400, format!("malformed checkpoint: {e}"));
+            }
         };
         match self.inner.signer.cosign(text, (self.inner.clock)()) {
             Ok(line) => AddCheckpointResponse {
@@ -461,7 +462,8 @@ impl Witness {
     /// /add-checkpoint`, HTTP/1.1 keep-alive, one thread per connection. Returns at once;
     /// the [`WitnessHandle`] gives the address and stops the server.
     pub fn serve(&self, addr: impl ToSocketAddrs) -> Result<WitnessHandle, WitnessSetupError> {
-        let listener = TcpListener::bind(addr).map_err(|source| WitnessSetupError::Listen { source })?;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| WitnessSetupError::Listen { source })?;
         let local = listener
             .local_addr()
             .map_err(|source| WitnessSetupError::Listen { source })?;
@@ -553,22 +555,22 @@ fn serve_connection(witness: &Witness, stream: TcpStream, shared: &Shared) {
     let mut conn = ServerConn::new(stream);
     let write_timeout = inner.request_timeout;
     loop {
-        let request = match conn.read_request(inner.idle_timeout, inner.request_timeout, MAX_BODY_BYTES)
-        {
-            Ok(r) => r,
-            Err(ReadError::Idle | ReadError::Io) => return,
-            Err(ReadError::Reject(code, why)) => {
-                let _ = http::write_response(
-                    &mut conn.stream,
-                    code,
-                    TEXT_PLAIN,
-                    format!("{why}\n").as_bytes(),
-                    true,
-                    write_timeout,
-                );
-                return;
-            }
-        };
+        let request =
+            match conn.read_request(inner.idle_timeout, inner.request_timeout, MAX_BODY_BYTES) {
+                Ok(r) => r,
+                Err(ReadError::Idle | ReadError::Io) => return,
+                Err(ReadError::Reject(code, why)) => {
+                    let _ = http::write_response(
+                        &mut conn.stream,
+                        code,
+                        TEXT_PLAIN,
+                        format!("{why}\n").as_bytes(),
+                        true,
+                        write_timeout,
+                    );
+                    return;
+                }
+            };
         let response = route(witness, &request);
         let close = request.close || shared.stop.load(Ordering::SeqCst);
         if http::write_response(
