@@ -251,6 +251,27 @@ impl ServerConn {
     }
 }
 
+/// Close after a refusal without losing the response: closing a socket whose receive buffer
+/// still holds unread bytes makes the kernel send a reset, which can discard the response
+/// before the client reads it. So stop sending, then read and drop what the client still
+/// sends, at most 256 KiB or 500 ms, before the socket is closed.
+pub(crate) fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut drained = 0usize;
+    let mut chunk = [0u8; 4096];
+    while drained < (256 << 10) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => drained += n,
+        }
+    }
+}
+
 /// The reason phrase of the statuses the witness sends.
 pub(crate) fn reason(code: u16) -> &'static str {
     match code {

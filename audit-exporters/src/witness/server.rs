@@ -568,6 +568,7 @@ fn serve_connection(witness: &Witness, stream: TcpStream, shared: &Shared) {
                         true,
                         write_timeout,
                     );
+                    http::linger(&mut conn.stream);
                     return;
                 }
             };
