@@ -124,7 +124,7 @@ fn check_name(name: &str) -> Result<(), CosignatureError> {
     Ok(())
 }
 
-/// The cosignature/v1 key ID: SHA-256(name || 0x0A || 0x04 || public key)[:4].
+/// The cosignature/v1 key ID: the first 4 bytes of SHA-256(name || 0x0A || 0x04 || public key).
 pub fn cosignature_key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
