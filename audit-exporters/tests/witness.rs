@@ -357,6 +357,52 @@ fn state_survives_a_restart() {
 }
 
 #[test]
+fn a_failed_state_write_is_sticky_until_restart() {
+    let dir = TempDir::new("sticky");
+    let w = witness(dir.path());
+    let mut log = Log::new("record");
+    assert_eq!(
+        w.add_checkpoint(format!("old 0\n\n{}", log.note(4)).as_bytes())
+            .status,
+        200
+    );
+    // A directory where the temporary state file goes: creating the file fails (as root too).
+    let blocker = dir.path().join(format!("{}.tmp", state_file_name(ORIGIN)));
+    std::fs::create_dir(&blocker).unwrap();
+    let body = |m: u64, n: u64, log: &mut Log| {
+        let mut b = format!("old {m}\n");
+        for h in log.proof(m, n) {
+            b.push_str(&h.to_base64());
+            b.push('\n');
+        }
+        b.push('\n');
+        b.push_str(&log.note(n));
+        b
+    };
+    let r = w.add_checkpoint(body(4, 6, &mut log).as_bytes());
+    assert_eq!(r.status, 500, "{r:?}");
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("create of"),
+        "{r:?}"
+    );
+    assert_eq!(w.latest(ORIGIN).unwrap().0, 4, "not cosigned, not moved");
+    // Even once the fault is gone, this witness refuses to write: the disk state is unknown.
+    std::fs::remove_dir(&blocker).unwrap();
+    let r = w.add_checkpoint(body(4, 6, &mut log).as_bytes());
+    assert_eq!(r.status, 503, "{r:?}");
+    // A restart reloads the state from the directory and serves again.
+    let w = witness(dir.path());
+    assert_eq!(w.latest(ORIGIN).unwrap().0, 4);
+    assert_eq!(
+        w.add_checkpoint(body(4, 6, &mut log).as_bytes()).status,
+        200
+    );
+    // Leftover temporary files are not state.
+    std::fs::write(&blocker, "partial").unwrap();
+    assert_eq!(witness(dir.path()).latest(ORIGIN).unwrap().0, 6);
+}
+
+#[test]
 fn racing_requests_from_one_size_cosign_exactly_one() {
     let dir = TempDir::new("race");
     let w = witness(dir.path());
@@ -890,6 +936,23 @@ fn the_witness_command_serves_and_names_bad_settings() {
         String::from_utf8_lossy(&out.stdout).trim(),
         witness_signer().public().to_vkey()
     );
+    let out = std::process::Command::new(bin)
+        .args(["witness", "--print-vkey"])
+        .env("AUDIT_WITNESS_KEY", &skey)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        witness_signer().public().to_vkey()
+    );
+    let out = std::process::Command::new(bin)
+        .args(["witness", "--print-vkey"])
+        .env("AUDIT_WITNESS_KEY", "PRIVATE+KEY+garbage")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AUDIT_WITNESS_KEY"));
     for (args, needle) in [
         (
             vec!["--key", key, "--state", st, "--log", &log_arg],
