@@ -311,6 +311,21 @@ fn refuses_unknown_logs_and_untrusted_keys() {
         .unwrap();
     let both = format!("{note}{}", &extra[extra.rfind("\n\n").unwrap() + 2..]);
     c.add_checkpoint(0, &[], &both).unwrap();
+    // So is one that already carries another witness's cosignature (76-byte signature line).
+    let proof = log.proof(3, 4);
+    let note4 = log.note(4);
+    let other_witness = CosignatureSigner::from_seed("witness.test/w2", [0x44; 32]).unwrap();
+    let with_cosig = format!(
+        "{note4}{}",
+        other_witness.cosign(text_of(&note4), NOW).unwrap()
+    );
+    let cosig = c.add_checkpoint(3, &proof, &with_cosig).unwrap();
+    let both = cosig.append_to(&with_cosig);
+    assert_eq!(
+        verify_cosignature(witness_signer().public(), &both),
+        Ok(NOW)
+    );
+    assert_eq!(verify_cosignature(other_witness.public(), &both), Ok(NOW));
     handle.shutdown();
 }
 
