@@ -194,7 +194,15 @@ fn stats_chain(dir: &std::path::Path) -> audit_runtime::RecordId {
 /// A log with a gap in the middle, written by driving the exporter directly: it starts in
 /// format 1 and moves to a format-2 segment at the gap.
 fn gapped_log(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    gapped_log_in(dir, audit_exporters::file::FileFormat::Chain)
+}
+
+fn gapped_log_in(
+    dir: &std::path::Path,
+    format: audit_exporters::file::FileFormat,
+) -> Vec<std::path::PathBuf> {
     let mut w = FileExporter::builder(dir)
+        .file_format(format)
         .checkpoint_every_records(Some(3))
         .signing_key(signer())
         .open()
@@ -300,9 +308,27 @@ fn gaps_cannot_be_removed_widened_or_made_up() {
 
 #[test]
 fn every_edit_of_a_gapped_segment_fails_under_the_pinned_key_and_none_panics() {
+    use audit_exporters::file::FileFormat;
+    for format in [FileFormat::Chain, FileFormat::Merkle] {
+        every_edit_fails_in(format);
+    }
+}
+
+fn every_edit_fails_in(format: audit_exporters::file::FileFormat) {
     let key = VerifyOptions::pinned(signer().verifier().clone());
     let pristine = TempDir::new("gap-edits");
-    let segs = gapped_log(pristine.path());
+    let segs = gapped_log_in(pristine.path(), format);
+    if format == audit_exporters::file::FileFormat::Merkle {
+        assert!(lines(&segs[0])[0].contains("\"format\":3"));
+        assert!(lines(&segs[0]).iter().any(|l| GapLine::is_gap(l)));
+        let s = verify_dir(pristine.path(), &key).unwrap();
+        let gaps: Vec<(u64, u64)> = s.chains[0]
+            .gaps
+            .iter()
+            .map(|g| (g.from_seq, g.to_seq))
+            .collect();
+        assert_eq!(gaps, [(4, 9), (13, 14)]);
+    }
     let mut cases = 0;
     for seg in &segs {
         let name = seg.file_name().unwrap().to_owned();

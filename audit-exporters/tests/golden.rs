@@ -45,6 +45,90 @@ fn regenerate() {
     std::fs::write(fixtures().join("golden-checkpoint.note"), golden_note()).unwrap();
 }
 
+/// Regenerate the format-3 fixtures (run once, by hand; format 3 is pinned from here on):
+/// `cargo test -p audit-exporters --test golden -- --ignored regenerate_v3`
+#[test]
+#[ignore = "writes the checked-in fixtures"]
+fn regenerate_v3() {
+    let dir = fixtures().join("golden-log-v3");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    write_log(
+        FileExporter::builder(&dir)
+            .max_segment_bytes(4096)
+            .checkpoint_every_records(Some(5))
+            .signing_key(golden_signer()),
+        12,
+    );
+    std::fs::write(
+        fixtures().join("golden-checkpoint-v3.note"),
+        golden_note_v3(),
+    )
+    .unwrap();
+}
+
+fn golden_body_v3() -> CheckpointBody {
+    CheckpointBody {
+        tree: Some(format::TreeState {
+            size: 45,
+            root: audit_runtime::merkle::TreeHash(*blake3::hash(b"golden root").as_bytes()),
+        }),
+        ..golden_body()
+    }
+}
+
+fn golden_note_v3() -> String {
+    golden_signer().sign(&golden_body_v3().to_text()).unwrap()
+}
+
+#[test]
+fn golden_v3_log_verifies_and_reserializes_byte_for_byte() {
+    let vkey = std::fs::read_to_string(fixtures().join("golden.vkey")).unwrap();
+    let key = VerifierKey::parse(&vkey).unwrap();
+    let dir = fixtures().join("golden-log-v3");
+    let s = verify_dir(&dir, &VerifyOptions::pinned(key)).unwrap();
+    assert_eq!(s.records(), 12);
+    assert!(s.segments() >= 2, "{s}");
+    let c = &s.chains[0];
+    assert_eq!((c.format, c.uncovered), (3, 0));
+    assert_eq!(c.signed_checkpoints, c.checkpoints);
+    let mut head = ChainHead::default();
+    for seg in files_ending(&dir, ".jsonl") {
+        let l = lines(&seg);
+        let header = SegmentHeader::parse(l[0].trim_end()).unwrap();
+        assert!(header.is_merkle());
+        assert_eq!(format!("{}\n", format::seal(&header).unwrap().0), l[0]);
+        for line in &l[1..] {
+            let (record, _) = check_line(line.trim_end()).unwrap();
+            assert_eq!(format!("{}\n", head.seal(record).unwrap().line), *line);
+        }
+    }
+    for line in lines(&files_ending(&dir, ".ckpt")[0]) {
+        let (c, body) = CheckpointLine::parse(line.trim_end()).unwrap();
+        assert_eq!(format!("{}\n", format::seal(&c).unwrap().0), line);
+        assert_eq!(golden_signer().sign(&body.to_text()).unwrap(), c.note);
+    }
+}
+
+#[test]
+fn signed_v3_checkpoint_note_is_pinned_byte_for_byte() {
+    let pinned = std::fs::read_to_string(fixtures().join("golden-checkpoint-v3.note")).unwrap();
+    assert_eq!(golden_note_v3(), pinned);
+    let text = pinned.split_once("\n\n").unwrap().0;
+    assert!(
+        text.starts_with("audit-sdk/loan-agent/01900000-0000-7000-8000-000000000001\n45\n")
+            && text
+                .contains("\nrecords 42 3C6EThdzju8si9Y0J2JQXEuJn7PSPvFA/nvQUctx56U=\nsegment 3\n"),
+        "{text}"
+    );
+    // A C2SP tlog-checkpoint that generic tooling parses: origin, size, root, extensions.
+    let c =
+        audit_runtime::merkle::tlog::Checkpoint::parse_body(golden_body_v3().to_text().as_bytes())
+            .unwrap();
+    assert_eq!(c.size(), 45);
+    assert_eq!(c.extensions().len(), 3);
+}
+
 fn golden_body() -> CheckpointBody {
     CheckpointBody {
         service: "loan-agent".into(),
@@ -55,6 +139,7 @@ fn golden_body() -> CheckpointBody {
         head: RecordHash(*blake3::hash(b"golden head").as_bytes()),
         segment: 3,
         gaps: None,
+        tree: None,
         time: "2026-11-26T12:00:00.000000000Z".into(),
     }
 }

@@ -1,6 +1,14 @@
-//! The on-disk format of the file log, versions 1 and 2: file names, segment headers, gap lines,
-//! checkpoint lines and the checkpoint text that is signed. `docs/FILE-FORMAT.md` draws every
-//! byte.
+//! The on-disk format of the file log, versions 1, 2 and 3: file names, segment headers, gap
+//! lines, checkpoint lines and the checkpoint text that is signed. `docs/FILE-FORMAT.md` draws
+//! every byte.
+//!
+//! Format 3 (what the writer writes by default) makes every line of a chain's segments, header
+//! lines included, a leaf of an RFC 6962 Merkle tree ([`audit_runtime::merkle`]); its checkpoints
+//! are C2SP `tlog-checkpoint`s whose root hash is that tree's root, so a record's inclusion and
+//! two checkpoints' consistency are proved in O(log n) hashes. Its integrity does not depend on
+//! the record schema: the verifier checks hashes, links and the tree of records of any schema
+//! version and kind. Segment 1's header may name the checkpoint of the chain written before it
+//! in the same directory (`prev_chain`), so deleting a whole chain shows.
 //!
 //! Format 2 is format 1 plus *gaps*: a chain the writer did not receive whole (a fallback
 //! exporter gets only the batches its primaries failed) has gap lines in its segments, each
@@ -27,7 +35,12 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT_VERSION: u32 = 1;
 /// Version of segments that may hold gap lines and of checkpoints that commit to gaps.
 pub const FORMAT_GAPS: u32 = 2;
-/// The only hash algorithm of formats 1 and 2.
+/// Version of segments whose lines are the leaves of a Merkle tree, and of checkpoints whose
+/// root hash is its root (C2SP `tlog-checkpoint`). May hold gap lines.
+pub const FORMAT_MERKLE: u32 = 3;
+/// The tree of format 3: RFC 6962 hashing with SHA-256, leaf data = the line without its `\n`.
+pub const TREE_ALG: &str = "rfc6962-sha256";
+/// The hash algorithm of every line's own hash (formats 1, 2 and 3).
 pub const HASH_ALG: &str = "blake3";
 /// Extension of segment files.
 pub const SEGMENT_EXT: &str = "jsonl";
@@ -165,6 +178,32 @@ pub struct SegmentHeader {
     pub prev_hash: String,
     /// When the segment was created, RFC 3339 UTC.
     pub created: String,
+    /// Format 3: [`TREE_ALG`], the tree this segment's lines are leaves of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<String>,
+    /// Format 3: the leaf index of this header line in the chain's tree (the number of lines
+    /// in the segments before it), so a segment can be checked on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_index: Option<u64>,
+    /// Format 3, segment 1 only: the latest checkpoint of the chain written before this one in
+    /// the same directory, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_chain: Option<PrevChain>,
+}
+
+/// The link from a chain to the one before it in a directory: the checkpoint line that was the
+/// other chain's latest when this chain began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrevChain {
+    /// The other chain.
+    pub chain: RecordId,
+    /// Its service (as in its file names).
+    pub service: String,
+    /// The hash of that checkpoint line (its own sealed-line hash).
+    pub checkpoint: String,
+    /// The records that checkpoint covers.
+    pub count: u64,
 }
 
 impl SegmentHeader {
@@ -199,6 +238,27 @@ impl SegmentHeader {
             prev_seq: prev.map(|p| p.0),
             prev_hash: prev.map_or_else(|| GENESIS_PREV.to_owned(), |p| p.1.to_hex()),
             created,
+            tree: None,
+            leaf_index: None,
+            prev_chain: None,
+        }
+    }
+
+    /// The header of a format-3 segment whose line is leaf `leaf_index` of the chain's tree.
+    pub fn merkle(
+        service: &str,
+        chain: RecordId,
+        segment: u32,
+        prev: Option<(u64, RecordHash)>,
+        created: String,
+        leaf_index: u64,
+        prev_chain: Option<PrevChain>,
+    ) -> Self {
+        SegmentHeader {
+            tree: Some(TREE_ALG.into()),
+            leaf_index: Some(leaf_index),
+            prev_chain,
+            ..Self::with_format(FORMAT_MERKLE, service, chain, segment, prev, created)
         }
     }
 
@@ -211,15 +271,20 @@ impl SegmentHeader {
             return Err("the first line is not a segment header".into());
         }
         match v.get("format").and_then(serde_json::Value::as_u64) {
-            Some(f) if f == u64::from(FORMAT_VERSION) || f == u64::from(FORMAT_GAPS) => {}
+            Some(f)
+                if f == u64::from(FORMAT_VERSION)
+                    || f == u64::from(FORMAT_GAPS)
+                    || f == u64::from(FORMAT_MERKLE) => {}
             Some(f) => {
                 return Err(format!(
-                    "unknown segment format {f} (this verifier reads formats {FORMAT_VERSION} \
-                     and {FORMAT_GAPS})"
+                    "unknown segment format {f} (this verifier reads formats {FORMAT_VERSION}, \
+                     {FORMAT_GAPS} and {FORMAT_MERKLE}; a newer verifier is needed)"
                 ));
             }
             None => return Err("header has no format version".into()),
         }
+        let merkle =
+            v.get("format").and_then(serde_json::Value::as_u64) == Some(u64::from(FORMAT_MERKLE));
         match v.get("hash_alg").and_then(|t| t.as_str()) {
             Some(HASH_ALG) => {}
             Some(other) => {
@@ -231,6 +296,9 @@ impl SegmentHeader {
         }
         match v.get("schema").and_then(serde_json::Value::as_u64) {
             Some(s) if s == u64::from(audit_runtime::record::SCHEMA_VERSION) => {}
+            // Format 3 separates integrity from schema: the header's schema says what the writer
+            // wrote; records of any schema version are checked for integrity.
+            Some(_) if merkle => {}
             Some(s) => {
                 return Err(format!(
                     "unknown record schema version {s} (this verifier reads {})",
@@ -245,6 +313,32 @@ impl SegmentHeader {
         if RecordHash::from_hex(&h.prev_hash).is_none() {
             return Err("corrupted header: prev_hash is not 64 hex digits".into());
         }
+        if merkle {
+            if h.tree.as_deref() != Some(TREE_ALG) {
+                return Err(format!(
+                    "unknown tree {:?} in a format-3 header (only {TREE_ALG:?})",
+                    h.tree
+                ));
+            }
+            if h.leaf_index.is_none() {
+                return Err("format-3 header has no leaf_index".into());
+            }
+            if let Some(p) = &h.prev_chain {
+                if h.segment != 1 {
+                    return Err("prev_chain in a header of a segment other than 1".into());
+                }
+                if RecordHash::from_hex(&p.checkpoint).is_none() {
+                    return Err(
+                        "corrupted header: prev_chain.checkpoint is not 64 hex digits".into(),
+                    );
+                }
+            }
+        } else if h.tree.is_some() || h.leaf_index.is_some() || h.prev_chain.is_some() {
+            return Err(format!(
+                "a format-{} header with format-3 members",
+                h.format
+            ));
+        }
         Ok(h)
     }
 
@@ -254,9 +348,14 @@ impl SegmentHeader {
         self.prev_seq.map(|s| (s, hash))
     }
 
-    /// Whether gap lines may appear in this segment (format 2).
+    /// Whether gap lines may appear in this segment (formats 2 and 3).
     pub fn allows_gaps(&self) -> bool {
-        self.format == FORMAT_GAPS
+        self.format == FORMAT_GAPS || self.format == FORMAT_MERKLE
+    }
+
+    /// Whether the segment's lines are leaves of the chain's Merkle tree (format 3).
+    pub fn is_merkle(&self) -> bool {
+        self.format == FORMAT_MERKLE
     }
 }
 
@@ -422,8 +521,19 @@ pub struct CheckpointBody {
     pub segment: u32,
     /// The gaps up to the head (format 2); `None` for a chain without gaps (format 1).
     pub gaps: Option<GapState>,
+    /// Format 3: the Merkle tree of the chain's lines at this checkpoint.
+    pub tree: Option<TreeState>,
     /// RFC 3339 UTC.
     pub time: String,
+}
+
+/// What a format-3 checkpoint states about the chain's Merkle tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeState {
+    /// Leaves (lines of the chain's segments, headers included) the tree holds.
+    pub size: u64,
+    /// Its RFC 6962 root.
+    pub root: audit_runtime::merkle::TreeHash,
 }
 
 impl CheckpointBody {
@@ -437,6 +547,19 @@ impl CheckpointBody {
         let gaps = self.gaps.map_or_else(String::new, |g| {
             format!("gaps {} {}\n", g.absent, B64.encode(g.head.0))
         });
+        if let Some(t) = self.tree {
+            // A C2SP tlog-checkpoint: origin, tree size, root; then extension lines.
+            return format!(
+                "{}\n{}\n{}\nrecords {} {}\nsegment {}\n{gaps}time {}\n",
+                self.origin(),
+                t.size,
+                t.root.to_base64(),
+                self.count,
+                B64.encode(self.head.0),
+                self.segment,
+                self.time
+            );
+        }
         format!(
             "{}\n{}\n{}\nsegment {}\n{gaps}time {}\n",
             self.origin(),
@@ -450,6 +573,9 @@ impl CheckpointBody {
     /// Parse a note text; the inverse of [`Self::to_text`].
     pub fn parse(text: &str) -> Result<Self, String> {
         let lines: Vec<&str> = text.split_terminator('\n').collect();
+        if lines.get(3).is_some_and(|l| l.starts_with("records ")) {
+            return Self::parse_merkle(text, &lines);
+        }
         let (origin, count, head, segment, gaps, time) = match lines.as_slice() {
             [o, c, h, s, t] => (o, c, h, s, None, t),
             [o, c, h, s, g, t] => (o, c, h, s, Some(g), t),
@@ -510,8 +636,45 @@ impl CheckpointBody {
             head,
             segment,
             gaps,
+            tree: None,
             time: time.to_owned(),
         };
+        if body.to_text() != text {
+            return Err("checkpoint text is not in canonical form".into());
+        }
+        Ok(body)
+    }
+
+    /// Parse a format-3 text: a C2SP checkpoint body whose extension lines are `records`,
+    /// `segment`, optionally `gaps`, and `time`.
+    fn parse_merkle(text: &str, lines: &[&str]) -> Result<Self, String> {
+        let (size, root, records, segment, gaps, time) = match lines {
+            [_, n, r, c, s, t] => (n, r, c, s, None, t),
+            [_, n, r, c, s, g, t] => (n, r, c, s, Some(g), t),
+            _ => {
+                return Err(format!(
+                    "format-3 checkpoint text has {} lines, expected 6 (or 7 with gaps)",
+                    lines.len()
+                ));
+            }
+        };
+        let size: u64 = size
+            .parse()
+            .map_err(|_| "checkpoint tree size is not a number")?;
+        let root = audit_runtime::merkle::TreeHash::from_base64(root)
+            .ok_or("checkpoint root hash is not 32 bytes of base64")?;
+        let (count, head) = records
+            .strip_prefix("records ")
+            .and_then(|r| r.split_once(' '))
+            .ok_or("checkpoint has no `records <count> <head>` line")?;
+        // Reuse the format-1 parser for the shared lines: origin, count, head, segment, gaps, time.
+        let mut legacy = vec![lines[0], count, head, segment];
+        legacy.extend(gaps);
+        legacy.push(time);
+        let mut legacy_text = legacy.join("\n");
+        legacy_text.push('\n');
+        let mut body = Self::parse(&legacy_text)?;
+        body.tree = Some(TreeState { size, root });
         if body.to_text() != text {
             return Err("checkpoint text is not in canonical form".into());
         }
@@ -542,6 +705,12 @@ pub struct CheckpointLine {
     /// Hash of the chain's latest gap line, hex (format 2 only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gap_head: Option<String>,
+    /// Format 3: leaves of the chain's Merkle tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Format 3: the tree's root, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
     /// The C2SP signed note (text, blank line, signatures), or the bare text when unsigned.
     pub note: String,
 }
@@ -551,7 +720,9 @@ impl CheckpointLine {
     pub fn new(body: &CheckpointBody, note: String) -> Self {
         CheckpointLine {
             kind: "checkpoint".into(),
-            format: if body.gaps.is_some() {
+            format: if body.tree.is_some() {
+                FORMAT_MERKLE
+            } else if body.gaps.is_some() {
                 FORMAT_GAPS
             } else {
                 FORMAT_VERSION
@@ -562,6 +733,8 @@ impl CheckpointLine {
             segment: body.segment,
             absent: body.gaps.map(|g| g.absent),
             gap_head: body.gaps.map(|g| g.head.to_hex()),
+            size: body.tree.map(|t| t.size),
+            root: body.tree.map(|t| t.root.to_hex()),
             note,
         }
     }
@@ -576,8 +749,16 @@ impl CheckpointLine {
             return Err("not a checkpoint line".into());
         }
         match v.get("format").and_then(serde_json::Value::as_u64) {
-            Some(f) if f == u64::from(FORMAT_VERSION) || f == u64::from(FORMAT_GAPS) => {}
-            Some(f) => return Err(format!("unknown checkpoint format {f}")),
+            Some(f)
+                if f == u64::from(FORMAT_VERSION)
+                    || f == u64::from(FORMAT_GAPS)
+                    || f == u64::from(FORMAT_MERKLE) => {}
+            Some(f) => {
+                return Err(format!(
+                    "unknown checkpoint format {f} (this verifier reads 1, 2 and 3; a newer \
+                     verifier is needed)"
+                ));
+            }
             None => return Err("checkpoint has no format version".into()),
         }
         check_sealed(&canonical, stored).map_err(|e| format!("corrupted checkpoint: {e}"))?;
@@ -591,10 +772,23 @@ impl CheckpointLine {
             || body.segment != c.segment
             || body.gaps.map(|g| g.absent) != c.absent
             || body.gaps.map(|g| g.head.to_hex()) != c.gap_head
+            || body.tree.map(|t| t.size) != c.size
+            || body.tree.map(|t| t.root.to_hex()) != c.root
         {
             return Err("checkpoint fields disagree with its signed text".into());
         }
-        if (c.format == FORMAT_GAPS) != body.gaps.is_some() {
+        if (c.format == FORMAT_MERKLE) != body.tree.is_some() {
+            return Err(format!(
+                "a format-{} checkpoint {} a Merkle tree",
+                c.format,
+                if body.tree.is_some() {
+                    "must not state"
+                } else {
+                    "must state"
+                }
+            ));
+        }
+        if c.format != FORMAT_MERKLE && (c.format == FORMAT_GAPS) != body.gaps.is_some() {
             return Err(format!(
                 "a format-{} checkpoint {} a gaps line",
                 c.format,
@@ -689,6 +883,7 @@ mod tests {
             head: RecordHash([9; 32]),
             segment: 1,
             gaps: None,
+            tree: None,
             time: "2026-01-01T00:00:00.000000000Z".into(),
         };
         assert_eq!(CheckpointBody::parse(&b.to_text()).unwrap(), b);

@@ -32,19 +32,24 @@ pub mod cli;
 pub mod format;
 pub mod fs;
 pub mod note;
+pub mod proof;
 pub mod recover;
 pub mod verify;
 pub mod writer;
 
 pub use fs::{FaultPlan, Faults, FaultyFs, LogFile, LogFs, MemFs, RealFs};
 pub use note::{NoteError, NoteSigner, VerifierKey};
+pub use proof::{
+    ProofFailure, ProvenRecord, check_consistency_proof, check_record_proof, prove_consistency,
+    prove_record,
+};
 pub use recover::{RecoveryReport, Repair, recover_dir};
 pub use verify::{
     ChainSummary, GapInfo, Progress, VerifyError, VerifyOptions, VerifySummary, verify_dir,
     verify_dir_with,
 };
 pub use writer::{
-    DurableCount, FileExporter, FileExporterBuilder, FsyncPolicy, SIGNING_KEY_ENV,
+    DurableCount, FileExporter, FileExporterBuilder, FileFormat, FsyncPolicy, SIGNING_KEY_ENV,
     SIGNING_KEY_FILE_ENV,
 };
 

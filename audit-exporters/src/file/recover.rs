@@ -23,7 +23,14 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use audit_runtime::RecordId;
-use audit_runtime::chain::{ChainVerifier, check_line};
+use audit_runtime::chain::ChainVerifier;
+
+/// A record line that stands on its own: its hash holds and its envelope reads (any schema:
+/// recovery keeps what the verifier accepts, records of versions it does not know included).
+fn record_line_ok(line: &str) -> bool {
+    audit_runtime::chain::line::check_in_place(line).is_ok()
+        && audit_runtime::chain::envelope::scan(line.as_bytes()).is_ok()
+}
 
 use super::FileLogError;
 use super::format::{self, CheckpointLine, FileKind, GapLine, SegmentHeader};
@@ -167,7 +174,7 @@ fn tail_is_clean(fs: &dyn LogFs, path: &Path, kind: Kind) -> Result<bool, FileLo
     };
     Ok(match kind {
         Kind::Segment => {
-            check_line(line).is_ok()
+            record_line_ok(line)
                 || GapLine::parse(line).is_ok()
                 || SegmentHeader::parse(line).is_ok()
         }
@@ -195,7 +202,7 @@ fn valid_prefix(data: &[u8], kind: Kind) -> (usize, Option<u64>, bool, String) {
         if bad_seen {
             // Is this a line that stands on its own? Then the damage is not a torn tail.
             let stands = text.is_some_and(|t| match kind {
-                Kind::Segment => check_line(t).is_ok() || GapLine::parse(t).is_ok(),
+                Kind::Segment => record_line_ok(t) || GapLine::parse(t).is_ok(),
                 Kind::Checkpoints => CheckpointLine::parse(t).is_ok(),
             });
             if stands && complete {
@@ -249,9 +256,9 @@ fn valid_prefix(data: &[u8], kind: Kind) -> (usize, Option<u64>, bool, String) {
                                 false
                             }
                         },
-                        Some(v) => match v.push(t) {
-                            Ok(r) => {
-                                last_seq = Some(r.seq);
+                        Some(v) => match v.push_integrity(t) {
+                            Ok((env, _)) => {
+                                last_seq = Some(env.seq);
                                 true
                             }
                             Err(e) => {

@@ -14,6 +14,19 @@
 //!
 //! The first problem stops verification and is reported with its file, line and reason.
 //!
+//! Two layers. *Integrity* (is every line the one that was written, in its place?) reads only
+//! each record's envelope ([`audit_runtime::chain::envelope`]: `v`, `seq`, `prev`), so it holds
+//! for records of any schema version and kind, and it needs no JSON parse of the record. In
+//! format 3 every line is also a leaf of the chain's Merkle tree, and every checkpoint's root is
+//! recomputed. The *schema* layer (skipped with [`VerifyOptions::integrity_only`]) then parses
+//! records of the schema versions this verifier knows, checks their chain and reads their time
+//! span, and counts the others as "integrity verified, schema N not known to this verifier".
+//!
+//! Anchors ([`VerifyOptions::anchors`], `--against`): a signed checkpoint kept elsewhere (a
+//! witness, another machine, an OTLP backend). The log must still hold everything it committed
+//! to: the chain's tree at the anchor's size must have the anchor's root, so truncating segments
+//! and checkpoint log together, rolling back, or rewriting (a fork) is detected.
+//!
 //! Gap lines (format 2, written by a fallback exporter for records it never received) are
 //! checked like links: a gap starts right after the record before it, names that record's
 //! hash, resumes the chain at the hash the next record names as its `prev`, and continues the
@@ -39,9 +52,11 @@ use std::path::{Path, PathBuf};
 
 use audit_runtime::RecordId;
 use audit_runtime::chain::{ChainVerifier, GENESIS_PREV, RecordHash};
+use audit_runtime::merkle::{CompactTree, TreeHash};
+use audit_runtime::record::{AuditRecord, SCHEMA_VERSION};
 
 use super::format::{
-    self, CheckpointBody, CheckpointLine, FileKind, GapLine, GapState, SegmentHeader,
+    self, CheckpointBody, CheckpointLine, FileKind, GapLine, GapState, PrevChain, SegmentHeader,
 };
 use super::fs::{LogFs, RealFs};
 use super::note::VerifierKey;
@@ -115,6 +130,19 @@ pub struct ChainSummary {
     pub first_time: Option<String>,
     /// Latest record end (or start) time.
     pub last_time: Option<String>,
+    /// The file format of the chain's segments (1 or 2: hash chain; 3: Merkle tree).
+    pub format: u32,
+    /// Format 3: leaves of the chain's Merkle tree (every line of its segments).
+    pub tree_size: u64,
+    /// Format 3: the root of that tree.
+    pub tree_root: Option<TreeHash>,
+    /// Records whose integrity was verified but whose schema version this verifier does not
+    /// know: (schema version, records).
+    pub unknown_schemas: BTreeMap<u64, u64>,
+    /// The chain this one links to (segment 1's `prev_chain`), checked.
+    pub prev_chain: Option<RecordId>,
+    /// Anchors (checkpoints kept elsewhere) this chain was checked against: their sizes.
+    pub anchored: Vec<u64>,
 }
 
 /// One gap of a chain: records `from_seq..=to_seq` are absent from this log.
@@ -213,6 +241,32 @@ impl fmt::Display for VerifySummary {
                 c.signed_checkpoints,
                 c.uncovered
             )?;
+            match c.tree_root {
+                Some(root) => writeln!(
+                    f,
+                    "    format 3: Merkle tree of {} lines, root {}",
+                    c.tree_size,
+                    root.to_base64()
+                )?,
+                None => writeln!(f, "    format {}: hash chain", c.format)?,
+            }
+            if let Some(p) = c.prev_chain {
+                writeln!(f, "    links to the chain before it: {p}")?;
+            }
+            for size in &c.anchored {
+                writeln!(
+                    f,
+                    "    consistent with the anchored checkpoint of {size} lines (nothing it \
+                     committed to was removed or rewritten)"
+                )?;
+            }
+            for (v, n) in &c.unknown_schemas {
+                writeln!(
+                    f,
+                    "    {n} record(s): integrity verified, schema {v} not known to this verifier \
+                     (this verifier reads schema {SCHEMA_VERSION}; a newer one shows their content)"
+                )?;
+            }
             if !c.gaps.is_empty() {
                 writeln!(
                     f,
@@ -276,6 +330,12 @@ pub struct VerifyOptions {
     /// With a pinned key, accept records after the latest signed checkpoint (the tail a crashed
     /// writer leaves) instead of failing; the summary says how many. `--allow-unsigned-tail`.
     pub allow_unsigned_tail: bool,
+    /// Check integrity only (hashes, links, tree, signatures), not the records' schema: faster,
+    /// and the summary has no time span. `--integrity-only`.
+    pub integrity_only: bool,
+    /// Signed checkpoint notes kept elsewhere (`--against`): each must be signed by the pinned
+    /// key, and its chain must still hold everything it committed to.
+    pub anchors: Vec<String>,
 }
 
 impl VerifyOptions {
@@ -283,7 +343,7 @@ impl VerifyOptions {
     pub fn pinned(key: VerifierKey) -> Self {
         VerifyOptions {
             key: Some(key),
-            allow_unsigned_tail: false,
+            ..VerifyOptions::default()
         }
     }
 
@@ -372,18 +432,79 @@ pub fn verify_dir_with(
         ));
     }
     summary.allowed_unsigned_tail = options.allow_unsigned_tail;
+    let mut anchors: BTreeMap<RecordId, Vec<CheckpointBody>> = BTreeMap::new();
+    for (i, note) in options.anchors.iter().enumerate() {
+        let here = PathBuf::from(format!("anchor #{}", i + 1));
+        let Some(key) = options.key.as_ref() else {
+            return Err(err(
+                &here,
+                None,
+                "an anchor is only worth checking against a pinned key: pass --key",
+            ));
+        };
+        let text = key
+            .verify(note)
+            .map_err(|e| err(&here, None, format!("anchor signature: {e}")))?;
+        let body = CheckpointBody::parse(text).map_err(|e| err(&here, None, e))?;
+        if !chains.contains_key(&body.chain) {
+            return Err(err(
+                &here,
+                None,
+                format!(
+                    "the anchored chain {}/{} ({} records) is not in the directory at all: it \
+                     was deleted",
+                    body.service, body.chain, body.count
+                ),
+            ));
+        }
+        if body.tree.is_none() {
+            return Err(err(
+                &here,
+                None,
+                "the anchor is a format-1/2 checkpoint (no Merkle root): only format-3 \
+                 checkpoints can be checked against a log",
+            ));
+        }
+        anchors.entry(body.chain).or_default().push(body);
+    }
     let mut ctx = Ctx {
         fs,
         dir,
         key: options.key.as_ref(),
         allow_unsigned_tail: options.allow_unsigned_tail,
+        schema: !options.integrity_only,
         done: 0,
         total,
         progress,
+        checkpoint_hashes: BTreeMap::new(),
     };
+    let mut links: Vec<(PathBuf, RecordId, PrevChain)> = Vec::new();
     for (chain, files) in chains {
-        let s = ctx.chain(chain, files)?;
+        let seg1 = files.segments.get(&1).map(|n| dir.join(n));
+        let (s, link) = ctx.chain(chain, files, anchors.remove(&chain).unwrap_or_default())?;
+        if let (Some(p), Some(seg1)) = (link, seg1) {
+            links.push((seg1, chain, p));
+        }
         summary.chains.push(s);
+    }
+    // Chains link to the one before them: a deleted chain shows in the next one's link.
+    for (seg1, chain, p) in links {
+        let found = ctx
+            .checkpoint_hashes
+            .get(&p.chain)
+            .is_some_and(|set| set.contains(&p.checkpoint));
+        if !found {
+            return Err(err(
+                &seg1,
+                Some(1),
+                format!(
+                    "chain {chain} began after checkpoint {} ({} records) of chain {}/{}, which \
+                     is not in this directory: that chain, or its checkpoint log, was deleted \
+                     or rewritten",
+                    p.checkpoint, p.count, p.service, p.chain
+                ),
+            ));
+        }
     }
     summary.bytes = ctx.done;
     Ok(summary)
@@ -401,9 +522,12 @@ struct Ctx<'a> {
     dir: &'a Path,
     key: Option<&'a VerifierKey>,
     allow_unsigned_tail: bool,
+    schema: bool,
     done: u64,
     total: u64,
     progress: &'a mut dyn FnMut(Progress),
+    /// Per chain, the hashes of its checkpoint lines (for the links between chains).
+    checkpoint_hashes: BTreeMap<RecordId, std::collections::BTreeSet<String>>,
 }
 
 /// A checkpoint to match against the chain.
@@ -451,6 +575,14 @@ impl Lines {
             ));
         }
         buf.pop();
+        if buf.last() == Some(&b'\r') {
+            return Err(err(
+                &self.path,
+                Some(self.line),
+                "the line ends with CR LF: the writer ends lines with LF alone, so the file was \
+                 rewritten (a text-mode copy or an editor)",
+            ));
+        }
         self.text = String::from_utf8(buf)
             .map_err(|_| err(&self.path, Some(self.line), "the line is not UTF-8"))?;
         Ok(Some(n))
@@ -506,6 +638,12 @@ impl Ctx<'_> {
             let at = lines.line;
             let path = lines.path.clone();
             let (c, body) = CheckpointLine::parse(lines.text()).map_err(|e| lines.err(e))?;
+            if let Ok((_, h)) = audit_runtime::chain::line::split(lines.text()) {
+                self.checkpoint_hashes
+                    .entry(chain)
+                    .or_default()
+                    .insert(h.to_hex());
+            }
             if c.chain != chain || body.service != service {
                 return Err(err(
                     &path,
@@ -556,7 +694,49 @@ impl Ctx<'_> {
         Ok((out, signed))
     }
 
-    fn chain(&mut self, chain: RecordId, files: ChainFiles) -> Result<ChainSummary, VerifyError> {
+    /// Append a line to a format-3 chain's tree and check every checkpoint and anchor that
+    /// commits to the tree at the size it now has.
+    fn leaf(
+        &self,
+        tree: &mut Option<CompactTree>,
+        roots: &BTreeMap<u64, Vec<(TreeHash, String)>>,
+        line: &str,
+        at: (&Path, u64),
+    ) -> Result<(), VerifyError> {
+        let Some(t) = tree.as_mut() else {
+            return Ok(());
+        };
+        let size = t
+            .append(line.as_bytes())
+            .map_err(|e| err(at.0, Some(at.1), format!("Merkle tree: {e}")))?
+            + 1;
+        if let Some(want) = roots.get(&size) {
+            let root = t.root();
+            for (r, what) in want {
+                if *r != root {
+                    return Err(err(
+                        at.0,
+                        Some(at.1),
+                        format!(
+                            "{what} commits to a tree of {size} lines with root {}, but the log's \
+                             first {size} lines hash to {}: lines up to here were altered, \
+                             removed, inserted or reordered (a fork of the log)",
+                            r.to_base64(),
+                            root.to_base64()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn chain(
+        &mut self,
+        chain: RecordId,
+        files: ChainFiles,
+        anchors: Vec<CheckpointBody>,
+    ) -> Result<(ChainSummary, Option<PrevChain>), VerifyError> {
         let service = files.service.unwrap_or_default();
         let ckpt_name = files
             .ckpt
@@ -592,7 +772,33 @@ impl Ctx<'_> {
             gaps: Vec::new(),
             first_time: None,
             last_time: None,
+            format: 0,
+            tree_size: 0,
+            tree_root: None,
+            unknown_schemas: BTreeMap::new(),
+            prev_chain: None,
+            anchored: Vec::new(),
         };
+        // Format 3: the roots the tree must have at given sizes (checkpoints and anchors).
+        let mut roots: BTreeMap<u64, Vec<(TreeHash, String)>> = BTreeMap::new();
+        for e in &expects {
+            if let Some(t) = e.body.tree {
+                roots.entry(t.size).or_default().push((
+                    t.root,
+                    format!("checkpoint {}:{}", ckpt_path.display(), e.line),
+                ));
+            }
+        }
+        for a in &anchors {
+            if let Some(t) = a.tree {
+                roots.entry(t.size).or_default().push((
+                    t.root,
+                    format!("the anchored checkpoint of {} lines", t.size),
+                ));
+            }
+        }
+        let mut tree: Option<CompactTree> = None;
+        let mut link: Option<PrevChain> = None;
         // Records from this seq on are after the latest checkpoint.
         let covered_below = expects.last().map_or(0, |e| e.body.count);
         let mut matched = vec![false; expects.len()];
@@ -633,6 +839,31 @@ impl Ctx<'_> {
                     ),
                 ));
             }
+            if number == 1 {
+                summary.format = header.format;
+                if header.is_merkle() {
+                    tree = Some(CompactTree::new());
+                    link = header.prev_chain.clone();
+                    summary.prev_chain = link.as_ref().map(|p| p.chain);
+                }
+            } else if header.is_merkle() != tree.is_some() {
+                return Err(lines.err(format!(
+                    "segment {number} is format {} but segment 1 of the chain is format {}: a \
+                     chain is written in one format",
+                    header.format, summary.format
+                )));
+            }
+            if let Some(t) = &tree
+                && header.leaf_index != Some(t.size())
+            {
+                return Err(lines.err(format!(
+                    "the header says it is line {} of the chain's tree, but {} lines come before \
+                     it (a segment was removed, truncated or replaced)",
+                    header.leaf_index.unwrap_or_default(),
+                    t.size()
+                )));
+            }
+            self.leaf(&mut tree, &roots, lines.text(), (&path, 1))?;
             let mut verifier = match (head, header.prev()) {
                 (None, None) if header.prev_hash == GENESIS_PREV => ChainVerifier::new(),
                 (Some(h), Some(p)) if h == p => ChainVerifier::resume(h.0, h.1, chain.to_string()),
@@ -659,6 +890,7 @@ impl Ctx<'_> {
             let mut lines_in_segment = 0u64;
             while let Some(n) = lines.next()? {
                 let at = lines.line;
+                self.leaf(&mut tree, &roots, lines.text(), (&lines.path, at))?;
                 if GapLine::is_gap(lines.text()) {
                     let (gap, hash) = GapLine::parse(lines.text()).map_err(|e| lines.err(e))?;
                     if !header.allows_gaps() {
@@ -703,20 +935,10 @@ impl Ctx<'_> {
                     self.advance(n);
                     continue;
                 }
-                let record = verifier
-                    .push(lines.text())
+                let (env, hash) = verifier
+                    .push_integrity(lines.text())
                     .map_err(|e| lines.err(e.to_string()))?;
-                if record.service.instance != chain {
-                    return Err(err(
-                        &lines.path,
-                        Some(at),
-                        format!(
-                            "record of chain {} in a segment of chain {chain}",
-                            record.service.instance
-                        ),
-                    ));
-                }
-                let (seq, hash) = verifier.head().unwrap_or((record.seq, RecordHash::GENESIS));
+                let (seq, v) = (env.seq, env.v);
                 if seq >= covered_below {
                     summary.uncovered += 1;
                 }
@@ -765,13 +987,32 @@ impl Ctx<'_> {
                         }
                     }
                 }
-                let t0 = &record.time.start;
-                if summary.first_time.as_ref().is_none_or(|f| t0 < f) {
-                    summary.first_time = Some(t0.clone());
-                }
-                let t1 = record.time.end.as_ref().unwrap_or(t0);
-                if summary.last_time.as_ref().is_none_or(|l| t1 > l) {
-                    summary.last_time = Some(t1.clone());
+                if v != u64::from(SCHEMA_VERSION) {
+                    *summary.unknown_schemas.entry(v).or_default() += 1;
+                } else if self.schema {
+                    // The schema layer: a record of the version this verifier knows.
+                    let (canonical, _) = audit_runtime::chain::line::split(lines.text())
+                        .map_err(|e| lines.err(e.to_string()))?;
+                    let record: AuditRecord = serde_json::from_str(&canonical).map_err(|e| {
+                        lines.err(format!(
+                            "integrity verified, but not a valid schema-{SCHEMA_VERSION} record: \
+                             {e}"
+                        ))
+                    })?;
+                    if record.service.instance != chain {
+                        return Err(lines.err(format!(
+                            "record of chain {} in a segment of chain {chain}",
+                            record.service.instance
+                        )));
+                    }
+                    let t0 = &record.time.start;
+                    if summary.first_time.as_ref().is_none_or(|f| t0 < f) {
+                        summary.first_time = Some(t0.clone());
+                    }
+                    let t1 = record.time.end.as_ref().unwrap_or(t0);
+                    if summary.last_time.as_ref().is_none_or(|l| t1 > l) {
+                        summary.last_time = Some(t1.clone());
+                    }
                 }
                 in_segment += 1;
                 lines_in_segment += 1;
@@ -788,6 +1029,30 @@ impl Ctx<'_> {
             head = verifier.head().or(head);
         }
         let count = head.map_or(0, |h| h.0.saturating_add(1));
+        let tree_size = tree.as_ref().map_or(0, CompactTree::size);
+        if let Some(t) = &tree {
+            summary.tree_size = t.size();
+            summary.tree_root = Some(t.root());
+        }
+        for a in &anchors {
+            let (size, what) = match a.tree {
+                Some(t) => (t.size, tree_size),
+                None => (a.count, count),
+            };
+            if size > what {
+                return Err(err(
+                    &ckpt_path,
+                    None,
+                    format!(
+                        "the anchored checkpoint commits to {size} {unit} of chain {service}/{chain}, \
+                         but the log holds only {what}: the log was truncated or rolled back \
+                         (segments and checkpoint log together)",
+                        unit = if a.tree.is_some() { "lines" } else { "records" },
+                    ),
+                ));
+            }
+            summary.anchored.push(size);
+        }
         if let Some(latest) = expects.last()
             && latest.body.count > count
         {
@@ -806,6 +1071,28 @@ impl Ctx<'_> {
                 format!(
                     "checkpoint covers {} records but the chain holds only {count}: {what}",
                     latest.body.count
+                ),
+            ));
+        }
+        if let Some(latest) = expects.last()
+            && let Some(t) = latest.body.tree
+            && t.size > tree_size
+        {
+            return Err(err(
+                &ckpt_path,
+                Some(latest.line),
+                format!(
+                    "checkpoint covers {} lines but the chain's segments hold only {tree_size}: {}",
+                    t.size,
+                    if latest.body.segment > last_segment {
+                        format!(
+                            "segment {} (and any after {last_segment}) is missing: the last \
+                             segment(s) were deleted",
+                            latest.body.segment
+                        )
+                    } else {
+                        format!("segment {} is truncated", latest.body.segment)
+                    }
                 ),
             ));
         }
@@ -853,6 +1140,6 @@ impl Ctx<'_> {
                 ),
             ));
         }
-        Ok(summary)
+        Ok((summary, link))
     }
 }

@@ -16,10 +16,15 @@
 //!            batch's one write loop
 //! ```
 //!
-//! A chain that never had a gap is written in format 1, exactly as before format 2 existed.
-//! Its first gap (or a first record past `seq` 0) makes it a format-2 chain: every later
-//! segment has a format-2 header and every checkpoint after a gap states the gaps (see
-//! [`format::GapLine`]).
+//! By default a chain is written in format 3 ([`FileFormat::Merkle`]): every line of its
+//! segments (headers, records, gap lines) is appended to an RFC 6962 Merkle tree
+//! ([`audit_runtime::merkle::CompactTree`], O(log n) memory) as it is buffered, and every
+//! checkpoint states the tree's size and root; segment 1's header names the latest checkpoint of
+//! the chain written before it in the directory. With [`FileFormat::Chain`] (for fleets whose
+//! pinned verifiers do not read format 3 yet) a chain that never had a gap is written in
+//! format 1, exactly as before format 2 existed, and its first gap (or a first record past
+//! `seq` 0) makes it a format-2 chain: every later segment has a format-2 header and every
+//! checkpoint after a gap states the gaps (see [`format::GapLine`]).
 //!
 //! What must hold:
 //! * A checkpoint never names a record that is not synced, so a crash never leaves a checkpoint
@@ -39,11 +44,12 @@ use audit_runtime::RecordId;
 use audit_runtime::chain::{RecordHash, SealedRecord};
 use audit_runtime::diag::warn_as;
 use audit_runtime::export::{ExportError, Exporter};
+use audit_runtime::merkle::CompactTree;
 
 use super::FileLogError;
 use super::format::{
-    self, CheckpointBody, CheckpointLine, FORMAT_GAPS, FORMAT_VERSION, GapLine, GapState,
-    SegmentHeader,
+    self, CheckpointBody, CheckpointLine, FORMAT_GAPS, FORMAT_MERKLE, FORMAT_VERSION, FileKind,
+    GapLine, GapState, PrevChain, SegmentHeader, TreeState,
 };
 use super::fs::{FsLock, LogFile, LogFs, RealFs};
 use super::note::NoteSigner;
@@ -68,6 +74,19 @@ pub enum FsyncPolicy {
     EveryMillis(u64),
     /// Only at flush, rotation, checkpoint and shutdown.
     Never,
+}
+
+/// Which file format the writer writes (the verifier reads them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileFormat {
+    /// Format 3, the default: Merkle-tree checkpoints (C2SP `tlog-checkpoint`), inclusion and
+    /// consistency proofs, integrity independent of the record schema, chains linked in a
+    /// directory.
+    #[default]
+    Merkle,
+    /// Formats 1 and 2, byte for byte as before format 3: for a fleet whose pinned verifiers
+    /// are older than format 3, until they are upgraded.
+    Chain,
 }
 
 /// How many records, shared with whoever wants to know, are on stable storage.
@@ -101,9 +120,16 @@ pub struct FileExporterBuilder {
     checkpoint_interval: Option<Duration>,
     key: KeySource,
     fs: Arc<dyn LogFs>,
+    format: FileFormat,
 }
 
 impl FileExporterBuilder {
+    /// The file format to write (default [`FileFormat::Merkle`], format 3).
+    pub fn file_format(mut self, format: FileFormat) -> Self {
+        self.format = format;
+        self
+    }
+
     /// The service name used in file names (sanitized). Defaults to the records' service name.
     pub fn service(mut self, name: impl Into<String>) -> Self {
         self.service = Some(name.into());
@@ -255,6 +281,7 @@ impl FileExporterBuilder {
             checkpoint_records: self.checkpoint_records,
             checkpoint_interval: self.checkpoint_interval,
             signer,
+            format: self.format,
             chain: None,
             failed: None,
             shut: false,
@@ -287,6 +314,8 @@ struct OpenChain {
     ckpt_path: PathBuf,
     ckpt: Box<dyn LogFile>,
     _lock: FsLock,
+    /// Format 3: the Merkle tree of every line written to the chain's segments.
+    tree: Option<CompactTree>,
     /// Last record written: seq and hash.
     head: Option<(u64, RecordHash)>,
     /// The next `seq` expected (= last seq + 1; with gaps, more than the records written).
@@ -326,12 +355,20 @@ pub struct FileExporter {
     checkpoint_records: Option<u64>,
     checkpoint_interval: Option<Duration>,
     signer: Option<NoteSigner>,
+    format: FileFormat,
     chain: Option<OpenChain>,
     failed: Option<String>,
     shut: bool,
     durable: DurableCount,
     recovery: RecoveryReport,
     buf: Vec<u8>,
+}
+
+/// Append a line (without its newline) to the chain's tree.
+fn append_leaf(tree: &mut CompactTree, line: &str) -> Result<(), FileLogError> {
+    tree.append(line.as_bytes())
+        .map(|_| ())
+        .map_err(|e| FileLogError::Chain(format!("Merkle tree: {e}")))
 }
 
 fn now_rfc3339() -> String {
@@ -380,6 +417,7 @@ impl FileExporter {
             checkpoint_interval: Some(Duration::from_secs(60)),
             key: KeySource::None,
             fs: Arc::new(RealFs),
+            format: FileFormat::default(),
         }
     }
 
@@ -460,9 +498,29 @@ impl FileExporter {
             ))
         })?;
         let now = Instant::now();
-        let seg_format = if gapped { FORMAT_GAPS } else { FORMAT_VERSION };
-        let (seg_path, file, seg_bytes) =
-            self.create_segment(seg_format, &service, chain, 1, None)?;
+        let merkle = self.format == FileFormat::Merkle;
+        let seg_format = if merkle {
+            FORMAT_MERKLE
+        } else if gapped {
+            FORMAT_GAPS
+        } else {
+            FORMAT_VERSION
+        };
+        let mut tree = merkle.then(CompactTree::new);
+        let prev_chain = if merkle {
+            self.latest_other_chain(chain)
+        } else {
+            None
+        };
+        let (seg_path, file, seg_bytes) = self.create_segment(
+            seg_format,
+            &service,
+            chain,
+            1,
+            None,
+            tree.as_mut(),
+            prev_chain,
+        )?;
         self.chain = Some(OpenChain {
             service,
             chain,
@@ -479,6 +537,7 @@ impl FileExporter {
             ckpt_path,
             ckpt,
             _lock: lock,
+            tree,
             head: None,
             written: 0,
             synced: 0,
@@ -489,6 +548,48 @@ impl FileExporter {
         Ok(())
     }
 
+    /// The latest checkpoint of the newest other chain in the directory (chain ids are UUIDv7,
+    /// so the greatest one started last), to link this chain to. Best effort: a chain with no
+    /// readable checkpoint is not linked to.
+    fn latest_other_chain(&self, own: RecordId) -> Option<PrevChain> {
+        let files = self.fs.list(&self.dir).ok()?;
+        let mut logs: Vec<(RecordId, String, String)> = files
+            .into_iter()
+            .filter_map(|(name, _)| match format::classify(&name) {
+                FileKind::CheckpointLog { service, chain } if chain != own => {
+                    Some((chain, service, name))
+                }
+                _ => None,
+            })
+            .collect();
+        logs.sort();
+        for (chain, service, name) in logs.into_iter().rev() {
+            let mut text = String::new();
+            let read = self
+                .fs
+                .open_read(&self.dir.join(&name))
+                .and_then(|mut r| std::io::Read::read_to_string(&mut r, &mut text));
+            if read.is_err() {
+                continue;
+            }
+            let last = text.lines().rev().find_map(|l| {
+                let (c, body) = CheckpointLine::parse(l).ok()?;
+                let (_, hash) = audit_runtime::chain::line::split(l).ok()?;
+                (c.chain == chain).then_some((hash, body.count))
+            });
+            if let Some((hash, count)) = last {
+                return Some(PrevChain {
+                    chain,
+                    service,
+                    checkpoint: hash.to_hex(),
+                    count,
+                });
+            }
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn create_segment(
         &self,
         format: u32,
@@ -496,14 +597,31 @@ impl FileExporter {
         chain: RecordId,
         segment: u32,
         prev: Option<(u64, RecordHash)>,
+        tree: Option<&mut CompactTree>,
+        prev_chain: Option<PrevChain>,
     ) -> Result<(PathBuf, Box<dyn LogFile>, u64), FileLogError> {
         let path = self
             .dir
             .join(format::segment_file_name(service, chain, segment));
-        let header =
-            SegmentHeader::with_format(format, service, chain, segment, prev, now_rfc3339());
+        let header = match &tree {
+            Some(t) => SegmentHeader::merkle(
+                service,
+                chain,
+                segment,
+                prev,
+                now_rfc3339(),
+                t.size(),
+                prev_chain,
+            ),
+            None => {
+                SegmentHeader::with_format(format, service, chain, segment, prev, now_rfc3339())
+            }
+        };
         let (mut line, _) =
             format::seal(&header).map_err(|e| FileLogError::Chain(e.to_string()))?;
+        if let Some(t) = tree {
+            append_leaf(t, &line)?;
+        }
         line.push('\n');
         let mut file = self
             .fs
@@ -559,6 +677,10 @@ impl FileExporter {
                 absent: c.absent,
                 head: c.gap_head,
             }),
+            tree: c.tree.as_ref().map(|t| TreeState {
+                size: t.size(),
+                root: t.root(),
+            }),
             time: now_rfc3339(),
         };
         let text = body.to_text();
@@ -584,13 +706,20 @@ impl FileExporter {
             return Ok(());
         };
         let (service, chain, next, head) = (c.service.clone(), c.chain, c.segment + 1, c.head);
-        let format = if c.gapped {
+        let format = if c.tree.is_some() {
+            FORMAT_MERKLE
+        } else if c.gapped {
             FORMAT_GAPS
         } else {
             FORMAT_VERSION
         };
-        let (seg_path, file, seg_bytes) =
-            self.create_segment(format, &service, chain, next, head)?;
+        // The tree leaves the chain for the call (create_segment borrows self) and comes back.
+        let mut tree = self.chain.as_mut().and_then(|c| c.tree.take());
+        let created = self.create_segment(format, &service, chain, next, head, tree.as_mut(), None);
+        if let Some(c) = self.chain.as_mut() {
+            c.tree = tree;
+        }
+        let (seg_path, file, seg_bytes) = created?;
         if let Some(c) = self.chain.as_mut() {
             c.segment = next;
             c.seg_format = format;
@@ -654,7 +783,7 @@ impl FileExporter {
             let too_old = self
                 .max_segment_age
                 .is_some_and(|a| c.seg_opened.elapsed() >= a);
-            let needs_format2 = gap && c.seg_format != FORMAT_GAPS;
+            let needs_format2 = gap && c.seg_format == FORMAT_VERSION;
             if gap && let Some(c) = self.chain.as_mut() {
                 c.gapped = true;
             }
@@ -667,6 +796,9 @@ impl FileExporter {
                 self.buf.extend_from_slice(line.as_bytes());
                 self.buf.push(b'\n');
                 if let Some(c) = self.chain.as_mut() {
+                    if let Some(t) = c.tree.as_mut() {
+                        append_leaf(t, &line)?;
+                    }
                     c.seg_bytes += gap_len;
                     c.seg_records += 1;
                     c.absent += absent;
@@ -676,6 +808,9 @@ impl FileExporter {
             self.buf.extend_from_slice(rec.line.as_bytes());
             self.buf.push(b'\n');
             if let Some(c) = self.chain.as_mut() {
+                if let Some(t) = c.tree.as_mut() {
+                    append_leaf(t, &rec.line)?;
+                }
                 c.seg_bytes += len;
                 c.seg_records += 1;
                 c.written = rec.seq() + 1;

@@ -107,6 +107,32 @@ pub fn check(canonical: &str, stored: RecordHash) -> Result<(), SealError> {
     Ok(())
 }
 
+/// Check a sealed line's own hash without copying it (the canonical bytes are hashed in two
+/// parts: the line up to its hash member, then `}`). Returns the stored hash when it holds.
+pub fn check_in_place(line: &str) -> Result<RecordHash, SealError> {
+    if line.len() < HASH_SUFFIX_LEN + 2 || !line.is_char_boundary(line.len() - HASH_SUFFIX_LEN) {
+        return Err(SealError::Malformed("too short to hold a hash".into()));
+    }
+    let (body, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);
+    let hex = suffix
+        .strip_prefix(",\"hash\":\"")
+        .and_then(|s| s.strip_suffix("\"}"))
+        .ok_or_else(|| SealError::Malformed("does not end with a \"hash\" member".into()))?;
+    let stored = RecordHash::from_hex(hex)
+        .ok_or_else(|| SealError::Malformed("hash is not 64 hex digits".into()))?;
+    let mut h = blake3::Hasher::new();
+    h.update(body.as_bytes());
+    h.update(b"}");
+    let computed = RecordHash(*h.finalize().as_bytes());
+    if computed != stored {
+        return Err(SealError::HashMismatch {
+            stored: stored.to_hex(),
+            computed: computed.to_hex(),
+        });
+    }
+    Ok(stored)
+}
+
 /// [`split`] then [`check`]: the canonical bytes and hash of a line whose hash holds.
 pub fn open(line: &str) -> Result<(String, RecordHash), SealError> {
     let (canonical, stored) = split(line)?;
@@ -141,6 +167,7 @@ mod tests {
             )
         );
         assert_eq!(open(&line).unwrap(), (canonical, hash));
+        assert_eq!(check_in_place(&line).unwrap(), hash);
     }
 
     #[test]
@@ -152,11 +179,13 @@ mod tests {
             b[i] ^= 0x01;
             if let Ok(s) = std::str::from_utf8(&b) {
                 assert!(open(s).is_err(), "flip at {i} opened");
+                assert!(check_in_place(s).is_err(), "flip at {i} checked");
             }
         }
         for n in 0..bytes.len() {
             if let Ok(s) = std::str::from_utf8(&bytes[..n]) {
                 assert!(open(s).is_err(), "truncation to {n} opened");
+                assert!(check_in_place(s).is_err(), "truncation to {n} checked");
             }
         }
     }
