@@ -814,3 +814,162 @@ mod tests {
         assert_eq!(t.append(b"x"), Err(FrontierError::Full));
     }
 }
+
+/// The consistency proof from the tree `old` (a [`CompactTree`] of `m` leaves) to the tree of
+/// `m + new_leaves.len()` leaves that appending `new_leaves` (leaf hashes, in order) gives, without
+/// the first `m` leaves: what a log writer can make in O(log n + k) memory for `k` new leaves,
+/// to send a witness (C2SP `tlog-witness` "add-checkpoint").
+///
+/// The proof is the same as [`MerkleTree::consistency_proof`]`(m, m + k)` over the whole tree
+/// ([RFC 9162 §2.1.4.1]): the old tree's last perfect subtree (unless the old tree is perfect)
+/// and that subtree's inclusion path in the new tree. Every left sibling on that path is a
+/// perfect subtree of the old tree, and those are exactly the other frontier hashes (the
+/// ancestors' left children are the perfect subtrees of the set bits of `m` above its lowest);
+/// every right sibling lies at or after leaf `m`, so it is the root of a run of new leaves.
+/// Cost: at most `k` node hashes for the right siblings together, no hash for the left ones.
+///
+/// Empty when `old` is empty or `new_leaves` is; fails only when `m + k` overflows a `u64`.
+///
+/// [RFC 9162 §2.1.4.1]: https://www.rfc-editor.org/rfc/rfc9162.html#section-2.1.4.1
+pub fn consistency_proof_from_frontier(
+    old: &CompactTree,
+    new_leaves: &[TreeHash],
+) -> Result<Vec<TreeHash>, FrontierError> {
+    let m = old.size();
+    let k = u64::try_from(new_leaves.len()).map_err(|_| FrontierError::Full)?;
+    let n = m.checked_add(k).ok_or(FrontierError::Full)?;
+    if m == 0 || k == 0 {
+        return Ok(Vec::new());
+    }
+    let frontier = old.frontier();
+    // The old tree's last perfect subtree: node (level, index), the frontier's last hash.
+    let level = m.trailing_zeros();
+    let index = (m - 1) >> level;
+    let last = (n - 1) >> level;
+    let inner = u64::BITS - (index ^ last).leading_zeros();
+    // Left siblings come from the frontier, smallest first, i.e. from its end (before the seed).
+    let mut lefts = frontier[..frontier.len() - 1].iter().rev();
+    let mut next_left = || -> TreeHash {
+        // The frontier has one hash per set bit of m; the path takes one left sibling per set
+        // bit of m above the lowest, so it never runs out.
+        match lefts.next() {
+            Some(h) => *h,
+            None => unreachable!("frontier shorter than the left siblings of the path"),
+        }
+    };
+    let mut proof = Vec::with_capacity(consistency_proof_len(m, n).unwrap_or(0));
+    if index != 0 {
+        proof.push(frontier[frontier.len() - 1]);
+    }
+    for l in 0..inner {
+        let height = level + l;
+        let node = index >> l;
+        if node & 1 == 1 {
+            proof.push(next_left());
+        } else {
+            // The right sibling covers leaves [begin, begin + 2^height) cut at n; begin >= m.
+            let begin = (node + 1) << height;
+            let end = begin.saturating_add(1u64 << height).min(n);
+            let from = (begin - m) as usize;
+            let to = (end - m) as usize;
+            proof.push(root_of_leaf_hashes(&new_leaves[from..to]));
+        }
+    }
+    let mut above = index.checked_shr(inner).unwrap_or(0);
+    while above != 0 {
+        if above & 1 == 1 {
+            proof.push(next_left());
+        }
+        above >>= 1;
+    }
+    Ok(proof)
+}
+
+/// MTH of these leaf hashes ([RFC 9162 §2.1.1]), recursively; for a run that starts on a
+/// multiple of the largest power of two below its length (as every subtree of a Merkle tree
+/// does) this is that subtree's hash in the whole tree.
+///
+/// [RFC 9162 §2.1.1]: https://www.rfc-editor.org/rfc/rfc9162.html#section-2.1.1
+fn root_of_leaf_hashes(leaves: &[TreeHash]) -> TreeHash {
+    match leaves.len() {
+        0 => empty_root(),
+        1 => leaves[0],
+        n => {
+            let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
+            node_hash(
+                &root_of_leaf_hashes(&leaves[..k]),
+                &root_of_leaf_hashes(&leaves[k..]),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod frontier_proof_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn leaves(n: u64) -> Vec<TreeHash> {
+        (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
+    }
+
+    fn check(m: u64, n: u64) {
+        let all = leaves(n);
+        let full = MerkleTree::from_leaf_hashes(all.iter().copied());
+        let mut old = CompactTree::new();
+        for l in &all[..m as usize] {
+            old.append_leaf_hash(*l).expect("small tree");
+        }
+        let proof = consistency_proof_from_frontier(&old, &all[m as usize..]).expect("fits");
+        assert_eq!(
+            proof,
+            full.consistency_proof(m, n).expect("sizes in range"),
+            "m={m} n={n}"
+        );
+        let old_root = full.root_at(m).expect("m <= n");
+        verify_consistency(m, n, &old_root, &full.root(), &proof).expect("proof verifies");
+    }
+
+    #[test]
+    fn every_pair_up_to_70_leaves() {
+        for n in 0..=70 {
+            for m in 0..=n {
+                check(m, n);
+            }
+        }
+    }
+
+    #[test]
+    fn overflowing_size_is_refused() {
+        let t = CompactTree::from_frontier(u64::MAX, vec![TreeHash([1; 32]); 64]).expect("ok");
+        assert_eq!(
+            consistency_proof_from_frontier(&t, &[TreeHash([2; 32])]),
+            Err(FrontierError::Full)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn matches_the_full_tree(n in 1u64..1500, frac in 0.0f64..=1.0) {
+            let m = ((n as f64) * frac) as u64;
+            check(m.min(n), n);
+        }
+
+        #[test]
+        fn tampered_frontier_proof_fails(n in 3u64..300, m in 1u64..300, byte in 0usize..32) {
+            prop_assume!(m < n);
+            let all = leaves(n);
+            let full = MerkleTree::from_leaf_hashes(all.iter().copied());
+            let mut old = CompactTree::new();
+            for l in &all[..m as usize] {
+                old.append_leaf_hash(*l).expect("small tree");
+            }
+            let mut proof = consistency_proof_from_frontier(&old, &all[m as usize..]).expect("fits");
+            prop_assume!(!proof.is_empty());
+            let i = byte % proof.len();
+            proof[i].0[byte] ^= 1;
+            prop_assert!(verify_consistency(m, n, &full.root_at(m).expect("m <= n"), &full.root(), &proof).is_err());
+        }
+    }
+}

@@ -10,6 +10,8 @@
 //! audit-verify consistency <dir> <old.note> [<new.note>]
 //!                                                   consistency proof between two checkpoints
 //! audit-verify check-consistency <old.note> <proof> --key <vkey>
+//! audit-verify witness --listen <addr> --key <skey file> --state <dir> --log <origin>=<vkey>...
+//!                                                   run a C2SP tlog-witness (prints its key)
 //! ```
 
 use std::process::ExitCode;
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         Some("check-proof") => cli::check_proof_command(&args[1..]),
         Some("consistency") => cli::consistency_command(&args[1..]),
         Some("check-consistency") => cli::check_consistency_command(&args[1..]),
+        Some("witness") => cli::witness_command(&args[1..]),
         _ => cli::verify_command(&args),
     };
     ExitCode::from(code)

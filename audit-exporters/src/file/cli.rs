@@ -349,3 +349,10 @@ pub fn check_consistency_command(args: &[String]) -> u8 {
         }
     }
 }
+
+/// Run `witness --listen <addr> --key <file> --state <dir> --log <origin>=<vkey>...`: a C2SP
+/// tlog-witness for these logs (see [`crate::witness::command`]). Returns only on error or
+/// for `--help` / `--print-vkey`.
+pub fn witness_command(args: &[String]) -> u8 {
+    crate::witness::command::witness_command(args)
+}
