@@ -130,21 +130,22 @@ fn generate_workspace(root: &Path) {
 const PROBE: &str = r#"<script>
 (function(){
   var de=document.documentElement, m={};
+  try {
   m.innerWidth=window.innerWidth; m.clientWidth=de.clientWidth; m.scrollWidth=de.scrollWidth;
   m.wide=Array.prototype.slice.call(document.querySelectorAll('body *')).filter(function(e){
     return e.getBoundingClientRect().right>de.clientWidth+0.5;
   }).slice(0,8).map(function(e){
-    return e.tagName+'#'+e.id+'.'+e.className.baseVal+e.className+' right='+Math.round(e.getBoundingClientRect().right);
+    return e.tagName+'#'+e.id+'.'+(e.getAttribute('class')||'')+' right='+Math.round(e.getBoundingClientRect().right);
   });
-  var svg=document.querySelector('svg.chart'), sr=svg.getBoundingClientRect();
+  var svg=document.querySelector('main svg'), sr=svg.getBoundingClientRect();
   m.svg={left:sr.left,right:sr.right,width:sr.width};
   m.labels=Array.prototype.slice.call(svg.querySelectorAll('text')).map(function(t){
     var r=t.getBoundingClientRect(); return {text:t.textContent,left:r.left,right:r.right};
   });
   function order(){
     return Array.prototype.slice.call(document.querySelectorAll('#crates tbody tr')).map(function(r){
-      return {crate:r.getAttribute('data-crate'),module:r.classList.contains('mod'),
-              name:r.cells[0].textContent,points:parseFloat(r.cells[1].getAttribute('data-v'))};
+      return {module:r.classList.contains('mod'),name:r.cells[0].textContent,
+              points:parseFloat(r.cells[1].getAttribute('data-v'))};
     });
   }
   m.before=order();
@@ -155,6 +156,7 @@ const PROBE: &str = r#"<script>
   th.click(); m.desc=order();
   var d=document.createElement('div'); d.style.width='3000px'; d.style.height='1px';
   document.body.appendChild(d); m.controlScrollWidth=de.scrollWidth; d.remove();
+  } catch (e) { m.error=String(e)+' '+e.stack; }
   var pre=document.createElement('pre'); pre.id='probe';
   pre.textContent=JSON.stringify(m).replace(/</g,'\\u003c').replace(/>/g,'\\u003e').replace(/&/g,'\\u0026');
   document.body.appendChild(pre);
@@ -220,35 +222,34 @@ fn png_size(png: &[u8]) -> (u32, u32) {
     (be(&png[16..20]), be(&png[20..24]))
 }
 
-/// The crate rows' order and, for each module row, that it follows a row of its crate.
-fn check_groups(rows: &[Value], what: &str) -> Vec<(String, f64)> {
+/// The crate rows' order, after checking that each module row follows the row of its crate
+/// (the module path starts with the crate's identifier: `-` written `_`) and, when `ascending`,
+/// that the modules of each crate are in ascending order of points.
+fn check_groups(rows: &[Value], what: &str, ascending: bool) -> Result<Vec<(String, f64)>, String> {
     let mut crates = Vec::new();
-    let mut current: Option<&str> = None;
+    let mut current: Option<String> = None;
     let mut last_module_points = f64::NEG_INFINITY;
     for r in rows {
-        let krate = r["crate"].as_str().expect("data-crate");
+        let name = r["name"].as_str().ok_or("row name")?.trim();
+        let points = r["points"].as_f64().ok_or("row points")?;
         if r["module"].as_bool() == Some(true) {
-            assert_eq!(
-                Some(krate),
-                current,
-                "{what}: module row {} is not under its crate",
-                r["name"]
-            );
-            let p = r["points"].as_f64().expect("points");
-            if what.ends_with("ascending") {
-                assert!(
-                    p >= last_module_points,
-                    "{what}: modules of {krate} unsorted"
-                );
+            let ident = name.split("::").next().unwrap_or(name);
+            if Some(ident.to_owned()) != current.as_ref().map(|c| c.replace('-', "_")) {
+                return Err(format!(
+                    "{what}: module row {name} is not under its crate (it follows {current:?})"
+                ));
             }
-            last_module_points = p;
+            if ascending && points < last_module_points {
+                return Err(format!("{what}: the modules of {ident} are not sorted"));
+            }
+            last_module_points = points;
         } else {
-            current = Some(krate);
+            current = Some(name.to_owned());
             last_module_points = f64::NEG_INFINITY;
-            crates.push((krate.to_owned(), r["points"].as_f64().expect("points")));
+            crates.push((name.to_owned(), points));
         }
     }
-    crates
+    Ok(crates)
 }
 
 #[test]
@@ -319,6 +320,7 @@ fn the_report_fits_a_1280x800_window_in_chromium() {
         .map(|(j, _)| j)
         .unwrap_or_else(|| panic!("no probe output in the DOM dump:\n{dom}"));
     let m: Value = serde_json::from_str(json).expect("probe JSON");
+    assert!(m["error"].is_null(), "the probe failed: {}", m["error"]);
     eprintln!(
         "chromium: innerWidth {} clientWidth {} scrollWidth {}; chart {}..{}",
         m["innerWidth"], m["clientWidth"], m["scrollWidth"], m["svg"]["left"], m["svg"]["right"]
@@ -332,13 +334,16 @@ fn the_report_fits_a_1280x800_window_in_chromium() {
         control >= 3000.0,
         "the probe's 3000px element was not seen: {control}"
     );
+    // What a reader would see wrong, all of it collected before failing.
+    let mut problems = Vec::new();
     // The page itself fits.
     let scroll = m["scrollWidth"].as_f64().expect("scrollWidth");
-    assert!(
-        scroll <= client,
-        "the page is {scroll}px wide in a {client}px window; too wide: {}",
-        m["wide"]
-    );
+    if scroll > client {
+        problems.push(format!(
+            "the page is {scroll}px wide in a {client}px window; too wide: {}",
+            m["wide"]
+        ));
+    }
     // Every chart label lies inside the chart and the window.
     let (svg_left, svg_right) = (
         m["svg"]["left"].as_f64().expect("svg"),
@@ -351,18 +356,19 @@ fn the_report_fits_a_1280x800_window_in_chromium() {
             l["left"].as_f64().expect("left"),
             l["right"].as_f64().expect("right"),
         );
-        assert!(
-            left >= 0.0 && left >= svg_left - 0.5 && right <= svg_right + 0.5,
-            "chart label {} spans {left}..{right}, outside the chart {svg_left}..{svg_right}",
-            l["text"]
-        );
+        if left < 0.0 || left < svg_left - 0.5 || right > svg_right + 0.5 {
+            problems.push(format!(
+                "chart label {} spans {left}..{right}, outside the chart {svg_left}..{svg_right}",
+                l["text"]
+            ));
+        }
     }
-    assert!(
-        labels
-            .iter()
-            .any(|l| l["text"].as_str().is_some_and(|t| t.ends_with('…'))),
-        "the long crate name is cut"
-    );
+    if !labels
+        .iter()
+        .any(|l| l["text"].as_str().is_some_and(|t| t.ends_with('…')))
+    {
+        problems.push("the long crate name is not cut in the chart".to_owned());
+    }
 
     // Sorting the crate table moves crates with their modules.
     let mut expected: Vec<(String, f64)> = report["crates"]
@@ -376,18 +382,34 @@ fn the_report_fits_a_1280x800_window_in_chromium() {
             )
         })
         .collect();
-    let before = check_groups(m["before"].as_array().expect("before"), "as written");
-    assert_eq!(before, expected, "crates in the report's order");
-    let modules = |rows: &Value| rows.as_array().expect("rows").len();
-    assert_eq!(modules(&m["asc"]), modules(&m["before"]), "no row lost");
+    let rows = |k: &str| m[k].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows("asc").len(), rows("before").len(), "no row lost");
     assert!(m["ascClass"].as_str().is_some_and(|c| c.contains("asc")));
+    let before = check_groups(&rows("before"), "as written", false);
+    if before.as_ref() != Ok(&expected) {
+        problems.push(format!(
+            "crates as written: {before:?}, expected {expected:?}"
+        ));
+    }
     expected.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let asc = check_groups(m["asc"].as_array().expect("asc"), "sorted ascending");
-    assert_eq!(asc, expected, "crates by points, ascending");
-    assert_ne!(asc, before, "the sort changed the order");
+    match check_groups(&rows("asc"), "sorted by points, ascending", true) {
+        Ok(asc) if asc == expected => {}
+        Ok(asc) => problems.push(format!("ascending: crates {asc:?}, expected {expected:?}")),
+        Err(e) => problems.push(e),
+    }
     expected.reverse();
-    let desc = check_groups(m["desc"].as_array().expect("desc"), "sorted descending");
-    assert_eq!(desc, expected, "crates by points, descending");
+    match check_groups(&rows("desc"), "sorted by points, descending", false) {
+        Ok(desc) if desc == expected => {}
+        Ok(desc) => problems.push(format!(
+            "descending: crates {desc:?}, expected {expected:?}"
+        )),
+        Err(e) => problems.push(e),
+    }
+    assert!(
+        problems.is_empty(),
+        "the HTML report in Chromium at {WIDTH}x{HEIGHT}:\n{}",
+        problems.join("\n")
+    );
 
     // The screenshot: the window's size, and not blank.
     let png = std::fs::read(&shot).expect("screenshot");
