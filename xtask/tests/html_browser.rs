@@ -17,7 +17,7 @@
 //! PATH (Debian: `apt-get install chromium`). Without one the test says so loudly and passes,
 //! unless `CI_REQUIRE_BROWSER=1` (set by `.ci/run` once it installed Chromium): then it fails.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -260,7 +260,10 @@ fn the_report_fits_a_1280x800_window_in_chromium() {
             !required,
             "CI_REQUIRE_BROWSER=1 but no Chromium was found (CHROMIUM, chromium, chromium-browser, google-chrome)"
         );
-        eprintln!(
+        // Straight to the process's stderr: the test harness hides what `eprintln!` prints
+        // in a passing test, and this must be seen.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n\n*** SKIPPED: the HTML report was NOT checked in a browser: no Chromium found \
              (apt-get install chromium, or set CHROMIUM=<path>) ***\n\n"
         );
