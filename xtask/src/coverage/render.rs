@@ -683,7 +683,8 @@ impl Budget {
 /// points, new gaps first and then in file and line order; the error and warning findings,
 /// errors first; one line each for exemptions, parse errors and runtime coverage. A list that
 /// does not fit ends with "... and N more (see the full report)"; the crate table may take a
-/// fifth of the room, the gaps three quarters of what is left, the findings the rest.
+/// fifth of the room, the gaps what is left but the findings' share (what they need, at most a
+/// quarter), the findings the rest.
 pub fn markdown_summary(report: &Report, max_chars: usize) -> String {
     let max = max_chars.max(SUMMARY_MIN_CHARS);
     let s = &report.summary;
@@ -844,39 +845,6 @@ pub fn markdown_summary(report: &Report, max_chars: usize) -> String {
         b.used + room / 5 - NOTE_RESERVE.min(room / 5),
     );
 
-    let gap_rows: Vec<String> = unaudited
-        .iter()
-        .map(|p| {
-            format!(
-                "| {} | {}{} | {} |",
-                code(&clip(&location(p), SUMMARY_CELL_MAX)),
-                code(&clip(&p.id, SUMMARY_CELL_MAX)),
-                if new_gaps.contains(p.id.as_str()) {
-                    " **new**"
-                } else {
-                    ""
-                },
-                cell(&p.matched_rules.join("; "))
-            )
-        })
-        .collect();
-    let room = end.saturating_sub(b.used);
-    b.table(
-        &format!(
-            "## Unaudited decision points ({}{})",
-            unaudited.len(),
-            if new_gaps.is_empty() {
-                String::new()
-            } else {
-                format!(", {} new, listed first", new_gaps.len())
-            }
-        ),
-        "| Location | Point | Why it is a decision point |\n|---|---|---|",
-        &gap_rows,
-        "unaudited points",
-        b.used + room * 3 / 4 - NOTE_RESERVE.min(room * 3 / 4),
-    );
-
     let mut serious: Vec<_> = report
         .findings
         .iter()
@@ -902,6 +870,51 @@ pub fn markdown_summary(report: &Report, max_chars: usize) -> String {
             )
         })
         .collect();
+    let gap_rows: Vec<String> = unaudited
+        .iter()
+        .map(|p| {
+            format!(
+                "| {} | {}{} | {} |",
+                code(&clip(&location(p), SUMMARY_CELL_MAX)),
+                code(&clip(&p.id, SUMMARY_CELL_MAX)),
+                if new_gaps.contains(p.id.as_str()) {
+                    " **new**"
+                } else {
+                    ""
+                },
+                cell(&p.matched_rules.join("; "))
+            )
+        })
+        .collect();
+    // The gaps may take the room the findings do not need, and at least three quarters.
+    let room = end.saturating_sub(b.used);
+    let findings_need: usize = if finding_rows.is_empty() {
+        0
+    } else {
+        finding_rows
+            .iter()
+            .map(|r| r.chars().count() + 1)
+            .sum::<usize>()
+            + 200
+            + NOTE_RESERVE
+    };
+    let gaps_room = room - findings_need.min(room / 4);
+    b.table(
+        &format!(
+            "## Unaudited decision points ({}{})",
+            unaudited.len(),
+            if new_gaps.is_empty() {
+                String::new()
+            } else {
+                format!(", {} new, listed first", new_gaps.len())
+            }
+        ),
+        "| Location | Point | Why it is a decision point |\n|---|---|---|",
+        &gap_rows,
+        "unaudited points",
+        b.used + gaps_room - NOTE_RESERVE.min(gaps_room),
+    );
+
     b.table(
         &format!("## Findings: errors and warnings ({})", serious.len()),
         "| Severity | Location | Code | Message |\n|---|---|---|---|",
