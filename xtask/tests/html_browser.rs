@@ -175,7 +175,6 @@ fn chromium(exe: &Path, profile: &Path, args: &[String], url: &str) -> String {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--hide-scrollbars",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--window-size={WIDTH},{HEIGHT}"))
