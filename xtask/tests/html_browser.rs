@@ -16,6 +16,8 @@
 //! Chromium: `CHROMIUM=<path>`, else `chromium`, `chromium-browser` or `google-chrome` on the
 //! PATH (Debian: `apt-get install chromium`). Without one the test says so loudly and passes,
 //! unless `CI_REQUIRE_BROWSER=1` (set by `.ci/run` once it installed Chromium): then it fails.
+//! `HTML_BROWSER_KEEP=1` keeps the report, the probe page and the screenshot of a passing run
+//! (a failing one always keeps them) in the temporary directory the test prints.
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -432,4 +434,8 @@ fn the_report_fits_a_1280x800_window_in_chromium() {
         elapsed < Duration::from_secs(60),
         "the browser check took {elapsed:?}"
     );
+    // A failed run leaves everything for a look; a passing one only when asked.
+    if std::env::var_os("HTML_BROWSER_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
 }
