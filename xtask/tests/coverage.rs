@@ -374,6 +374,7 @@ fn baseline_fails_only_on_new_gaps_and_change_is_reported() {
     for f in [
         "coverage.json",
         "coverage.md",
+        "coverage.summary.md",
         "coverage.html",
         "coverage.lcov",
     ] {
@@ -712,7 +713,8 @@ fn impls_with_different_generic_arguments_get_distinct_ids() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let page = std::fs::read_to_string(&html).expect("html");
     check_html(&page).expect("well-formed HTML");
-    assert!(page.contains("router::Agent&lt;Careful&gt;::decide_route"));
+    // (`<wbr>` after each `::`: a long id wraps between its segments.)
+    assert!(page.contains("router::<wbr>Agent&lt;Careful&gt;::<wbr>decide_route"));
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
@@ -1335,4 +1337,63 @@ fn every_compiled_file_is_reached_or_listed_with_the_reason() {
     // decide_slow, decide_in_test and the `#[test]` fn decide_in_integration_test.
     assert_eq!(t["summary"]["points"].as_u64(), Some(24));
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn markdown_summary_is_printed_written_and_kept_to_its_budget() {
+    let ws = fixtures().join("agents");
+    let ws = ws.to_str().expect("utf-8");
+    let whole = xtask(&[
+        "--workspace",
+        ws,
+        "--no-write",
+        "--format",
+        "markdown-summary",
+    ]);
+    assert_eq!(whole.code, 0, "{}", whole.stderr);
+    assert!(whole.stdout.starts_with("# Audit coverage (summary)"));
+    assert!(whole.stdout.contains("## Unaudited decision points (8)"));
+    assert!(
+        whole
+            .stdout
+            .contains("| `loans/src/tools.rs:25` | `loans::tools::<Email as Tool>::call` |")
+    );
+    assert!(!whole.stdout.contains("... and"), "the fixture fits whole");
+
+    let tmp = temp_dir("summary");
+    let file = tmp.join("pr-comment.md");
+    let small = xtask(&[
+        "--workspace",
+        ws,
+        "--no-write",
+        "--format",
+        "markdown-summary",
+        "--summary-max-chars",
+        "2500",
+        "--markdown-summary",
+        file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(small.code, 0, "{}", small.stderr);
+    let n = small.stdout.chars().count();
+    assert!(n <= 2500, "{n} characters");
+    assert!(
+        small
+            .stdout
+            .contains("more unaudited points (see the full report)")
+            || small.stdout.contains("more findings (see the full report)"),
+        "{}",
+        small.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("summary file"),
+        small.stdout
+    );
+
+    let bad = xtask(&["--workspace", ws, "--summary-max-chars", "100"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("--summary-max-chars: 100 is too small"),
+        "{}",
+        bad.stderr
+    );
 }

@@ -6,6 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
+#[path = "support/schema.rs"]
+mod schema;
+
 use serde_json::Value;
 
 #[path = "../../tests/coverage-fixtures/runtime/src/agent.rs"]
@@ -70,6 +73,8 @@ fn registry_and_logs_are_matched_with_the_static_scan() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    // The `runtime` members only this fixture produces fit the published schema too.
+    schema::assert_fits(&report, "runtime fixture with --registry and --logs");
     let rt = &report["runtime"];
 
     assert_eq!(rt["registered"], 4, "three fixture points and test.only");

@@ -4,6 +4,13 @@
 //! messages) goes through [`esc`], because the sources are not ours and a string literal in an
 //! exemption reason must not become markup. The page works without JavaScript (tables are in
 //! source order); the script only adds sorting.
+//!
+//! What must hold for the layout (checked in headless Chromium at 1280x800 by
+//! `xtask/tests/html_browser.rs`): the page is never wider than the window, whatever the names
+//! (table cells break long ids and paths anywhere, numbers never); no chart label starts left
+//! of the chart (the label column is as wide as the longest label, in a monospace font whose
+//! advance is known, and labels are cut at [`CHART_LABEL_MAX`] characters); and sorting the
+//! crate table moves each crate with its modules (one `<tbody>` per crate, sorted as groups).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,9 +33,17 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// [`esc`], and a line-break opportunity (`<wbr>`) after each `::` of a Rust path, so a long
+/// id or module wraps between its segments before it is broken inside one.
+fn esc_path(s: &str) -> String {
+    esc(s).replace("::", "::<wbr>")
+}
+
 const STYLE: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
-main{max-width:1180px;margin:0 auto;padding:24px}
+main{max-width:1180px;margin:0 auto;padding:24px;overflow-wrap:anywhere}
+th,td.n,td.k,.card{overflow-wrap:normal}th,td.n,td.k{white-space:nowrap}
+svg.chart{display:block;max-width:100%;height:auto}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d8dde3;padding-bottom:4px}
 .sub{color:#5b6570;margin:0 0 16px}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
@@ -36,7 +51,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .card b{display:block;font-size:22px}.card span{color:#5b6570;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d8dde3;font-size:13px}
 th,td{padding:5px 8px;border-bottom:1px solid #eceff2;text-align:left;vertical-align:top}
-th{background:#eef1f4;position:sticky;top:0}th.sort{cursor:pointer;user-select:none}th.sort:after{content:" \2195";color:#9aa4ae}
+th{background:#eef1f4;position:sticky;top:0}th.sort{cursor:pointer;user-select:none}
+tbody.crate{border-top:2px solid #d8dde3}th.sort:after{content:" \2195";color:#9aa4ae}
 th.asc:after{content:" \2191";color:#1d232a}th.desc:after{content:" \2193";color:#1d232a}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
@@ -50,22 +66,38 @@ details summary{cursor:pointer}details table{margin-top:6px}
 "#;
 
 const SCRIPT: &str = r#"
+function cmp(x,y,i){
+  var a=x.cells[i],c=y.cells[i];
+  var va=a.getAttribute('data-v'),vc=c.getAttribute('data-v');
+  return (va!==null&&vc!==null)?(parseFloat(va)-parseFloat(vc)):a.textContent.localeCompare(c.textContent,undefined,{numeric:true});
+}
+function rowsOf(b,from){return Array.prototype.slice.call(b.rows,from)}
 document.querySelectorAll('table.sortable').forEach(function(t){
-  t.querySelectorAll('th').forEach(function(th,i){
+  var grouped=t.classList.contains('grouped');
+  var heads=t.tHead.querySelectorAll('th');
+  heads.forEach(function(th,i){
+    if(th.textContent==='')return;
     th.classList.add('sort');
-    th.addEventListener('click',function(){
+    th.tabIndex=0;
+    function sort(){
       var asc=!th.classList.contains('asc');
-      t.querySelectorAll('th').forEach(function(h){h.classList.remove('asc','desc')});
+      heads.forEach(function(h){h.classList.remove('asc','desc');h.removeAttribute('aria-sort')});
       th.classList.add(asc?'asc':'desc');
-      var b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows);
-      rows.sort(function(x,y){
-        var a=x.cells[i],c=y.cells[i];
-        var va=a.getAttribute('data-v'),vc=c.getAttribute('data-v');
-        var r=(va!==null&&vc!==null)?(parseFloat(va)-parseFloat(vc)):a.textContent.localeCompare(c.textContent,undefined,{numeric:true});
-        return asc?r:-r;
-      });
-      rows.forEach(function(r){b.appendChild(r)});
-    });
+      th.setAttribute('aria-sort',asc?'ascending':'descending');
+      var by=function(x,y){var r=cmp(x,y,i);return asc?r:-r};
+      if(grouped){
+        // One tbody per crate, its first row the crate: sort the modules inside each crate,
+        // then the crates by their own row, so a module never leaves its crate.
+        var groups=Array.prototype.slice.call(t.tBodies);
+        groups.forEach(function(b){rowsOf(b,1).sort(by).forEach(function(r){b.appendChild(r)})});
+        groups.sort(function(x,y){return by(x.rows[0],y.rows[0])}).forEach(function(b){t.appendChild(b)});
+      }else{
+        var b=t.tBodies[0];
+        rowsOf(b,0).sort(by).forEach(function(r){b.appendChild(r)});
+      }
+    }
+    th.addEventListener('click',sort);
+    th.addEventListener('keydown',function(e){if(e.key==='Enter'||e.key===' '){e.preventDefault();sort()}});
   });
 });
 "#;
@@ -99,6 +131,25 @@ fn counts_cells(c: &Counts) -> String {
     )
 }
 
+/// Longest crate name the chart shows whole; longer ones are cut with `…` (the full name is
+/// in the bar's tooltip and in the table below).
+pub const CHART_LABEL_MAX: usize = 40;
+
+/// Advance of one character of the label font (monospace, 12px), with a margin: monospace
+/// faces advance 0.6em (DejaVu Sans Mono 1233/2048 em, Menlo and Consolas 0.55 to 0.6), so
+/// 12px x 0.62 = 7.44px bounds them all; the label column never has to be measured.
+const LABEL_CHAR_PX: f64 = 7.44;
+
+/// The chart label for a crate: cut at [`CHART_LABEL_MAX`] characters.
+fn chart_label(name: &str) -> String {
+    if name.chars().count() <= CHART_LABEL_MAX {
+        return name.to_owned();
+    }
+    let mut s: String = name.chars().take(CHART_LABEL_MAX - 1).collect();
+    s.push('…');
+    s
+}
+
 /// A horizontal stacked bar chart of audited, unaudited and exempt points per crate.
 fn chart(report: &Report) -> String {
     let max = report
@@ -108,27 +159,38 @@ fn chart(report: &Report) -> String {
         .max()
         .unwrap_or(0)
         .max(1);
-    let label_w = 170.0;
+    let labels: Vec<String> = report
+        .crates
+        .iter()
+        .map(|c| chart_label(&c.crate_name))
+        .collect();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    // The label column: the longest label, 8px of gap before the bars and 4px of margin.
+    #[allow(clippy::cast_precision_loss)] // at most CHART_LABEL_MAX
+    let label_w = (LABEL_CHAR_PX * longest as f64 + 12.0).max(60.0).round();
     let plot_w = 560.0;
     let row_h = 26.0;
     let crates = &report.crates;
     #[allow(clippy::cast_precision_loss)] // a handful of crates and counts
     let height = row_h * crates.len() as f64 + 40.0;
+    // Room after the longest bar for its percentage ("100.0%", 6 characters of the 12px
+    // sans-serif font, under 45px); the legend (3 x 110px from the label column) is shorter.
+    let w = label_w + plot_w + 64.0;
     let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"Decision points per crate\" \
-         width=\"{w}\" height=\"{height}\" viewBox=\"0 0 {w} {height}\" font-size=\"12\" font-family=\"system-ui,sans-serif\">",
-        w = label_w + plot_w + 120.0
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" aria-label=\"Decision points per crate\" \
+         width=\"{w}\" height=\"{height}\" viewBox=\"0 0 {w} {height}\" font-size=\"12\" font-family=\"system-ui,sans-serif\">"
     );
-    for (i, c) in crates.iter().enumerate() {
+    for (i, (c, label)) in crates.iter().zip(&labels).enumerate() {
         #[allow(clippy::cast_precision_loss)]
         let y = row_h * i as f64 + 4.0;
         let mut x = label_w;
         let _ = write!(
             s,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"end\" font-family=\"ui-monospace,SFMono-Regular,Menlo,Consolas,'DejaVu Sans Mono',monospace\"><title>{}</title>{}</text>",
             label_w - 8.0,
             y + 15.0,
-            esc(&c.crate_name)
+            esc(&c.crate_name),
+            esc(label)
         );
         for (n, color, what) in [
             (c.counts.audited, "#2da44e", "audited"),
@@ -179,7 +241,7 @@ fn chart(report: &Report) -> String {
 }
 
 fn status_cell(p: &Point) -> String {
-    format!("<td class=\"{0}\">{0}</td>", p.status.as_str())
+    format!("<td class=\"{0} k\">{0}</td>", p.status.as_str())
 }
 
 fn sev(s: Severity) -> &'static str {
@@ -274,7 +336,7 @@ pub fn html(report: &Report) -> String {
             };
             let _ = write!(
                 o,
-                "<tr><td>{}</td><td class={class}>{word}</td><td><pre>{}</pre></td></tr>",
+                "<tr><td>{}</td><td class=\"{class} k\">{word}</td><td><pre>{}</pre></td></tr>",
                 esc(&g.gate),
                 esc(&g.detail)
             );
@@ -284,27 +346,29 @@ pub fn html(report: &Report) -> String {
     let _ = writeln!(o, "<h2>By crate</h2>{}", chart(report));
     let _ = write!(
         o,
-        "<h2>By crate and module</h2><table class=sortable id=crates><thead><tr><th>Crate / module</th><th class=n>Points</th>\
+        "<h2>By crate and module</h2><table class=\"sortable grouped\" id=crates><thead><tr><th>Crate / module</th><th class=n>Points</th>\
          <th class=n>Audited</th><th class=n>Unaudited</th><th class=n>Exempt</th><th class=n>Coverage</th><th></th>\
-         <th class=n>Complete</th></tr></thead><tbody>"
+         <th class=n>Complete</th></tr></thead>"
     );
+    // One tbody per crate, the crate's row first: the sort script moves whole tbodies.
     for c in &report.crates {
+        let name = esc(&c.crate_name);
         let _ = write!(
             o,
-            "<tr><td><b>{}</b></td>{}</tr>",
-            esc(&c.crate_name),
+            "<tbody class=crate data-crate=\"{name}\"><tr data-crate=\"{name}\"><td><b>{name}</b></td>{}</tr>",
             counts_cells(&c.counts)
         );
         for m in &c.modules {
             let _ = write!(
                 o,
-                "<tr class=mod><td><code>{}</code></td>{}</tr>",
-                esc(&m.module),
+                "<tr class=mod data-crate=\"{name}\"><td><code>{}</code></td>{}</tr>",
+                esc_path(&m.module),
                 counts_cells(&m.counts)
             );
         }
+        let _ = write!(o, "</tbody>");
     }
-    let _ = writeln!(o, "</tbody></table>");
+    let _ = writeln!(o, "</table>");
 
     let file_ids: BTreeMap<&str, usize> = report
         .files
@@ -355,16 +419,16 @@ pub fn html(report: &Report) -> String {
             Status::Exempt => format!("reason: {}", esc(p.exemption.as_deref().unwrap_or(""))),
         };
         let complete = match p.complete {
-            Some(true) => "<td class=audited>yes</td>",
-            Some(false) => "<td class=warning>no</td>",
+            Some(true) => "<td class=\"audited k\">yes</td>",
+            Some(false) => "<td class=\"warning k\">no</td>",
             None => "<td></td>",
         };
         let _ = write!(
             o,
-            "<tr>{}<td>{}</td><td><code>{}</code></td><td data-v=\"\">{}</td><td>{detail}</td>{complete}</tr>",
+            "<tr>{}<td class=k>{}</td><td><code>{}</code></td><td>{}</td><td>{detail}</td>{complete}</tr>",
             status_cell(p),
             esc(p.kind.as_deref().unwrap_or("")),
-            esc(&p.id),
+            esc_path(&p.id),
             loc(p)
         );
     }
@@ -380,7 +444,7 @@ pub fn html(report: &Report) -> String {
             let file = f.file.as_deref().unwrap_or("");
             let _ = write!(
                 o,
-                "<tr><td class={0} data-v={1}>{0}</td><td><code>{2}</code></td><td><a href=\"#file-{3}\"><code>{4}:{5}</code></a></td><td>{6}</td></tr>",
+                "<tr><td class=\"{0} k\" data-v={1}>{0}</td><td><code>{2}</code></td><td><a href=\"#file-{3}\"><code>{4}:{5}</code></a></td><td>{6}</td></tr>",
                 sev(f.severity),
                 f.severity as u8,
                 esc(&f.code),
@@ -446,7 +510,7 @@ pub fn html(report: &Report) -> String {
             };
             let _ = write!(
                 o,
-                "<tr><td><code>{}</code></td><td>{reg}</td><td class=n data-v={c}>{c}</td><td class=n data-v={e}>{e}</td>\
+                "<tr><td><code>{}</code></td><td class=k>{reg}</td><td class=n data-v={c}>{c}</td><td class=n data-v={e}>{e}</td>\
                  <td class=n data-v={r}>{rp:.2}%</td><td>{v}</td></tr>",
                 esc(p.name.as_deref().unwrap_or(&p.id)),
                 c = r.calls,
@@ -526,7 +590,7 @@ pub fn html(report: &Report) -> String {
                 p.line,
                 p.end_line,
                 status_cell(p),
-                esc(&p.id),
+                esc_path(&p.id),
                 esc(&p.signature),
                 notes.concat()
             );

@@ -52,12 +52,15 @@ Input:
   --registry <FILE>         registry dump (audit_runtime::point::registry_json()) of a binary
   --logs <DIR|FILE>         audit logs (*.jsonl) to count calls, errors and versions
 Output:
-  --output-dir <DIR>        where coverage.{json,md,html,lcov} go (default:
+  --output-dir <DIR>        where coverage.{json,md,summary.md,html,lcov} go (default:
                             <target-dir>/audit-coverage); the previous coverage.json there is
                             compared with this run
-  --json/--markdown/--html/--lcov <FILE>   also write that format to FILE
+  --json/--markdown/--markdown-summary/--html/--lcov <FILE>   also write that format to FILE
   --no-write                write no files
-  --format <FMT>            what to print: terminal (default), json, markdown, lcov, none
+  --format <FMT>            what to print: terminal (default), json, markdown,
+                            markdown-summary, lcov, none
+  --summary-max-chars <N>   size limit of the Markdown summary, in characters (default
+                            60000: a pull-request comment holds at most 65536)
   --show-missing            list unaudited points (and info findings) in the terminal output
   --previous <FILE>         compare with this earlier JSON report instead
 Gates (exit code 1 when one fails):
@@ -82,6 +85,8 @@ struct Args {
     output_dir: Option<PathBuf>,
     json: Option<PathBuf>,
     markdown: Option<PathBuf>,
+    markdown_summary: Option<PathBuf>,
+    summary_max_chars: usize,
     html: Option<PathBuf>,
     lcov: Option<PathBuf>,
     no_write: bool,
@@ -97,6 +102,7 @@ struct Args {
 fn parse_args(args: &[String]) -> Result<Args> {
     let mut a = Args {
         format: "terminal".to_owned(),
+        summary_max_chars: render::SUMMARY_MAX_CHARS,
         ..Args::default()
     };
     let mut it = args.iter();
@@ -140,13 +146,36 @@ fn parse_args(args: &[String]) -> Result<Args> {
             "--output-dir" => a.output_dir = Some(value()?.into()),
             "--json" => a.json = Some(value()?.into()),
             "--markdown" => a.markdown = Some(value()?.into()),
+            "--markdown-summary" => a.markdown_summary = Some(value()?.into()),
+            "--summary-max-chars" => {
+                let v = value()?;
+                let n: usize = v.parse().with_context(|| {
+                    format!("--summary-max-chars: `{v}` is not a number of characters")
+                })?;
+                if n < render::SUMMARY_MIN_CHARS {
+                    bail!(
+                        "--summary-max-chars: {n} is too small; the headline, gates and section \
+                         notes need at least {}",
+                        render::SUMMARY_MIN_CHARS
+                    );
+                }
+                a.summary_max_chars = n;
+            }
             "--html" => a.html = Some(value()?.into()),
             "--lcov" => a.lcov = Some(value()?.into()),
             "--no-write" => a.no_write = true,
             "--format" => {
                 a.format = value()?;
-                if !["terminal", "json", "markdown", "lcov", "none"].contains(&a.format.as_str()) {
-                    bail!("--format must be one of terminal, json, markdown, lcov, none");
+                const FORMATS: [&str; 6] = [
+                    "terminal",
+                    "json",
+                    "markdown",
+                    "markdown-summary",
+                    "lcov",
+                    "none",
+                ];
+                if !FORMATS.contains(&a.format.as_str()) {
+                    bail!("--format must be one of {}", FORMATS.join(", "));
                 }
             }
             "--show-missing" => a.show_missing = true,
@@ -255,6 +284,10 @@ fn compute(a: &Args) -> Result<(Report, Vec<(PathBuf, String)>)> {
     if !a.no_write {
         files.push((out_dir.join("coverage.json"), render::json(&report)));
         files.push((out_dir.join("coverage.md"), render::markdown(&report)));
+        files.push((
+            out_dir.join("coverage.summary.md"),
+            render::markdown_summary(&report, a.summary_max_chars),
+        ));
         files.push((out_dir.join("coverage.html"), html::html(&report)));
         files.push((out_dir.join("coverage.lcov"), render::lcov(&report)));
     }
@@ -267,6 +300,12 @@ fn compute(a: &Args) -> Result<(Report, Vec<(PathBuf, String)>)> {
         if let Some(p) = path {
             files.push((p.clone(), f(&report)));
         }
+    }
+    if let Some(p) = &a.markdown_summary {
+        files.push((
+            p.clone(),
+            render::markdown_summary(&report, a.summary_max_chars),
+        ));
     }
     if let Some(p) = &a.write_baseline {
         let text = serde_json::to_string_pretty(&gate::Baseline::of(&report))
@@ -308,6 +347,7 @@ pub fn run(args: &[String]) -> ExitCode {
     match a.format.as_str() {
         "json" => print!("{}", render::json(&report)),
         "markdown" => print!("{}", render::markdown(&report)),
+        "markdown-summary" => print!("{}", render::markdown_summary(&report, a.summary_max_chars)),
         "lcov" => print!("{}", render::lcov(&report)),
         "none" => {}
         _ => {

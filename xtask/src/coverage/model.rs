@@ -13,6 +13,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Whether a decision point is audited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Carries an `#[audited_*]` attribute.
@@ -36,6 +37,7 @@ impl Status {
 
 /// One declared versioned artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct DeclaredVersion {
     /// `model`, `prompt`, `policy`, `feature_set` or `reference_data`.
     pub role: String,
@@ -51,6 +53,7 @@ pub struct DeclaredVersion {
 
 /// The declared options of an audited point.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Annotation {
     /// The attribute as written (`audit_runtime::audited_decision`, `tool`).
     pub attribute: String,
@@ -84,6 +87,7 @@ pub struct Annotation {
 
 /// Runtime evidence for one audited point.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct PointRuntime {
     /// Whether the registry dump lists the point (`None` when no registry was given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +105,7 @@ pub struct PointRuntime {
 
 /// One decision point: audited, unaudited or exempt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Point {
     /// Stable identifier: `module::function`, `module::Type::function` or
     /// `module::<Type as Trait>::function`. Baselines refer to points by it.
@@ -151,6 +156,7 @@ pub struct Point {
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Breaks an invariant (duplicate names, an exemption without a reason).
@@ -163,6 +169,7 @@ pub enum Severity {
 
 /// An annotation quality or runtime finding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Finding {
     /// Machine-readable code (see `docs/COVERAGE.md`).
     pub code: String,
@@ -198,6 +205,7 @@ impl Finding {
 
 /// A file the scanner could not read or parse.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ParseError {
     /// File, relative to the workspace root.
     pub file: String,
@@ -212,6 +220,7 @@ pub struct ParseError {
 /// A `.rs` file under a target's source directory that the module walk did not reach, so none
 /// of its functions is counted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct UnreachedFile {
     /// File, relative to the workspace root.
     pub file: String,
@@ -224,6 +233,7 @@ pub struct UnreachedFile {
 
 /// Counts for the whole workspace, a crate, a module or a file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Counts {
     /// Decision points that count: audited plus unaudited.
     pub points: u64,
@@ -279,6 +289,7 @@ pub fn percent(part: u64, whole: u64) -> f64 {
 
 /// Counts for one module of a crate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ModuleSummary {
     /// Module path.
     pub module: String,
@@ -289,6 +300,7 @@ pub struct ModuleSummary {
 
 /// Counts for one crate, with its modules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct CrateSummary {
     /// Package name.
     #[serde(rename = "crate")]
@@ -302,6 +314,7 @@ pub struct CrateSummary {
 
 /// Counts for one file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct FileSummary {
     /// File, relative to the workspace root.
     pub file: String,
@@ -312,6 +325,7 @@ pub struct FileSummary {
 
 /// A disagreement between the static scan, the registry and the logs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Disagreement {
     /// `registered_not_scanned`, `logged_not_scanned`, `scanned_not_registered` or
     /// `version_differs`.
@@ -324,6 +338,7 @@ pub struct Disagreement {
 
 /// Runtime coverage, when `--registry` or `--logs` was given.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct RuntimeSummary {
     /// The registry dump that was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -353,6 +368,7 @@ pub struct RuntimeSummary {
 
 /// Result of one gate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct GateResult {
     /// `fail_under`, `max_unaudited`, `min_complete_annotations`, `baseline` or
     /// `deny_parse_errors`.
@@ -365,6 +381,7 @@ pub struct GateResult {
 
 /// What changed since the previous report.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Change {
     /// The report compared against.
     pub previous: String,
@@ -382,6 +399,7 @@ pub struct Change {
 
 /// Where the rules came from and what they were.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ConfigInfo {
     /// `audit_toml`, `workspace_metadata`, `explicit` or `defaults`.
     pub source: String,
@@ -394,6 +412,7 @@ pub struct ConfigInfo {
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Report {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
@@ -486,6 +505,50 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The JSON Schema of the JSON report, as published in
+    /// `docs/schema/coverage-report.v1.json`: generated from these types with the serialize
+    /// contract (a field is required when it is always written, optional when it is skipped
+    /// when empty), so it describes what the tool writes. Readers of schema 1 must accept
+    /// members they do not know: fields may be added without a version bump.
+    pub(crate) fn json_schema() -> String {
+        let generator = schemars::generate::SchemaSettings::draft2020_12()
+            .for_serialize()
+            .into_generator();
+        let mut schema = generator.into_root_schema_for::<Report>();
+        schema.insert(
+            "$id".into(),
+            "https://audit-sdk.invalid/schema/coverage-report.v1.json".into(),
+        );
+        // This file describes version 1 only: a reader can tell a later report by this.
+        if let Some(v) = schema.pointer_mut("/properties/schema_version") {
+            v["const"] = SCHEMA_VERSION.into();
+        }
+        schema.insert(
+            "title".into(),
+            format!("cargo xtask coverage JSON report, schema_version {SCHEMA_VERSION}").into(),
+        );
+        let mut out = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        out.push('\n');
+        out
+    }
+
+    #[test]
+    fn checked_in_schema_matches_the_report_types() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs/schema/coverage-report.v1.json");
+        let generated = json_schema();
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &generated).expect("write the schema");
+        }
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "docs/schema/coverage-report.v1.json is out of date with xtask/src/coverage/model.rs; \
+             regenerate with `UPDATE_SCHEMA=1 cargo test -p xtask checked_in_schema` and review \
+             the diff (a removed or renamed field bumps SCHEMA_VERSION)"
+        );
+    }
 
     #[test]
     fn percent_rounds_and_handles_empty() {
