@@ -568,3 +568,41 @@ fn the_legacy_writer_still_writes_format_1() {
     let s = verify_dir(t.path(), &pinned()).unwrap();
     assert_eq!((s.chains[0].format, s.chains[0].tree_root), (1, None));
 }
+
+/// Segments are scanned in parallel and merged in order: on any number of threads the summary
+/// and the first problem reported are the same.
+#[test]
+fn any_number_of_threads_gives_the_same_answer() {
+    let t = TempDir::new("p-threads");
+    log(t.path(), 160);
+    let segs = files_ending(t.path(), ".jsonl");
+    assert!(segs.len() >= 4, "{}", segs.len());
+    let with = |dir: &Path, threads: usize| {
+        verify_dir(
+            dir,
+            &VerifyOptions {
+                threads,
+                ..pinned()
+            },
+        )
+        .map(|s| s.to_string())
+    };
+    let ok = with(t.path(), 1).unwrap();
+    for n in [2, 3, 8] {
+        assert_eq!(with(t.path(), n).unwrap(), ok);
+    }
+    // Two problems in two segments: the earlier one is reported, whoever scanned it.
+    let bad = TempDir::new("p-threads-bad");
+    copy_dir(t.path(), bad.path());
+    for seg in [&segs[1], &segs[3]] {
+        let p = bad.path().join(seg.file_name().unwrap());
+        let mut l = lines(&p);
+        l[2] = l[2].replacen("\"seq\":", "\"seq\":9", 1);
+        write_lines(&p, &l);
+    }
+    let first = with(bad.path(), 1).unwrap_err();
+    assert!(first.file.ends_with(segs[1].file_name().unwrap()), "{first}");
+    for n in [2, 3, 8] {
+        assert_eq!(with(bad.path(), n).unwrap_err(), first);
+    }
+}

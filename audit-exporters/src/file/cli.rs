@@ -12,7 +12,8 @@ use super::verify::{Progress, VerifyOptions, verify_dir_with};
 
 /// Usage of the verify command.
 pub const VERIFY_USAGE: &str = "usage: verify <dir> [--key <verifier key file>] \
-    [--allow-unsigned-tail] [--integrity-only] [--against <checkpoint note file>]... [--quiet]\n\n\
+    [--allow-unsigned-tail] [--integrity-only] [--against <checkpoint note file>]... \
+    [--threads <n>] [--quiet]\n\n\
     Checks every line, hash, link and segment of the audit log in <dir> (any number of chains),\n\
     and every checkpoint's signature against the pinned verifier key\n\
     (<name>+<hex id>+<base64 key>, as `audit-verify keygen` prints it).\n\
@@ -22,7 +23,8 @@ pub const VERIFY_USAGE: &str = "usage: verify <dir> [--key <verifier key file>] 
     --integrity-only checks hashes, links, Merkle trees and signatures but does not parse the\n\
     records' schema (faster; no time span). --against <file> checks the log against a signed\n\
     checkpoint kept elsewhere (a witness's, another machine's): the log must still hold\n\
-    everything it committed to, so truncation, rollback and forks fail.\n\
+    everything it committed to, so truncation, rollback and forks fail. --threads <n> scans\n\
+    segments on n threads (default 0: one per core).\n\
     Exits 0 when all is well, 1 naming the first problem (file:line: reason), 2 on usage errors.";
 
 /// Run `verify <dir> [--key <file>] [--allow-unsigned-tail] [--quiet]`; returns the exit code.
@@ -33,6 +35,7 @@ pub fn verify_command(args: &[String]) -> u8 {
     let mut allow_unsigned_tail = false;
     let mut integrity_only = false;
     let mut anchors = Vec::new();
+    let mut threads = 0usize;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -46,6 +49,13 @@ pub fn verify_command(args: &[String]) -> u8 {
             "--quiet" | "-q" => quiet = true,
             "--allow-unsigned-tail" => allow_unsigned_tail = true,
             "--integrity-only" => integrity_only = true,
+            "--threads" => match it.next().and_then(|n| n.parse().ok()) {
+                Some(n) => threads = n,
+                None => {
+                    eprintln!("--threads needs a number (0: one per core)\n\n{VERIFY_USAGE}");
+                    return 2;
+                }
+            },
             "--against" => match it.next() {
                 Some(f) => match std::fs::read_to_string(f) {
                     Ok(note) => anchors.push(note),
@@ -99,6 +109,7 @@ pub fn verify_command(args: &[String]) -> u8 {
         allow_unsigned_tail,
         integrity_only,
         anchors,
+        threads,
     };
     let tty = std::io::stderr().is_terminal();
     let mut last_decile = 0;

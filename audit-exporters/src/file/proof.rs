@@ -85,8 +85,11 @@ fn read_lines(path: &Path, out: &mut Vec<String>) -> Result<(), ProofFailure> {
     }
 }
 
+/// A chain of a directory: id, service, segment files in order, checkpoint log.
+type ChainPaths = (RecordId, String, Vec<PathBuf>, PathBuf);
+
 /// The chains of `dir`, each with its segment files in order and its checkpoint log.
-fn chain_files(dir: &Path) -> Result<Vec<(RecordId, String, Vec<PathBuf>, PathBuf)>, ProofFailure> {
+fn chain_files(dir: &Path) -> Result<Vec<ChainPaths>, ProofFailure> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| fail(format!("cannot list {}: {e}", dir.display())))?;
     let mut chains: std::collections::BTreeMap<RecordId, (String, Vec<(u32, PathBuf)>)> =

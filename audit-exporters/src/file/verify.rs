@@ -336,6 +336,10 @@ pub struct VerifyOptions {
     /// Signed checkpoint notes kept elsewhere (`--against`): each must be signed by the pinned
     /// key, and its chain must still hold everything it committed to.
     pub anchors: Vec<String>,
+    /// Threads that scan a chain's segments (each segment is checked on its own, then the
+    /// links between them, the tree and the checkpoints in order); 0, the default, is one per
+    /// core. The result, and the first problem reported, are the same on any number.
+    pub threads: usize,
 }
 
 impl VerifyOptions {
@@ -473,6 +477,11 @@ pub fn verify_dir_with(
         key: options.key.as_ref(),
         allow_unsigned_tail: options.allow_unsigned_tail,
         schema: !options.integrity_only,
+        threads: if options.threads == 0 {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        } else {
+            options.threads
+        },
         done: 0,
         total,
         progress,
@@ -523,6 +532,7 @@ struct Ctx<'a> {
     key: Option<&'a VerifierKey>,
     allow_unsigned_tail: bool,
     schema: bool,
+    threads: usize,
     done: u64,
     total: u64,
     progress: &'a mut dyn FnMut(Progress),
@@ -595,6 +605,190 @@ impl Lines {
 
     fn err(&self, reason: impl Into<String>) -> VerifyError {
         err(&self.path, Some(self.line), reason)
+    }
+}
+
+/// What a segment scan needs, shared by the scanning threads.
+struct ScanJob<'a> {
+    fs: &'a dyn LogFs,
+    dir: &'a Path,
+    chain: RecordId,
+    covered_below: u64,
+    /// Seqs that checkpoints name as their head: their hashes go back to the merge.
+    wanted: &'a std::collections::BTreeSet<u64>,
+    schema: bool,
+}
+
+/// What one segment holds, checked on its own: every line's hash, the links inside it, the
+/// records' envelopes (and schema, unless integrity only), the leaf hashes of its lines.
+struct SegmentScan {
+    header: Result<(SegmentHeader, RecordHash), VerifyError>,
+    body: Result<SegmentBody, VerifyError>,
+}
+
+#[derive(Default)]
+struct SegmentBody {
+    /// Leaf hashes of the lines after the header (format 3).
+    leaves: Vec<TreeHash>,
+    /// Gap lines and checkpoint-named records, in line order.
+    events: Vec<Event>,
+    /// Lines after the header.
+    lines: u64,
+    records: u64,
+    uncovered: u64,
+    unknown_schemas: BTreeMap<u64, u64>,
+    first_time: Option<String>,
+    last_time: Option<String>,
+    /// Last seq and hash (after the last record or gap).
+    head: Option<(u64, RecordHash)>,
+}
+
+enum Event {
+    Gap {
+        at: u64,
+        gap: GapLine,
+        hash: RecordHash,
+    },
+    Matched {
+        at: u64,
+        seq: u64,
+        hash: RecordHash,
+    },
+}
+
+fn open_lines(fs: &dyn LogFs, dir: &Path, name: &str) -> Result<Lines, VerifyError> {
+    let path = dir.join(name);
+    let r = fs
+        .open_read(&path)
+        .map_err(|e| err(&path, None, format!("cannot open: {e}")))?;
+    Ok(Lines {
+        reader: BufReader::with_capacity(1 << 16, r),
+        path,
+        line: 0,
+        text: String::new(),
+    })
+}
+
+impl ScanJob<'_> {
+    fn scan(&self, name: &str, done: &std::sync::atomic::AtomicU64) -> SegmentScan {
+        let mut lines = match open_lines(self.fs, self.dir, name) {
+            Ok(l) => l,
+            Err(e) => {
+                return SegmentScan {
+                    header: Err(e.clone()),
+                    body: Err(e),
+                };
+            }
+        };
+        let header = (|| {
+            let Some(n) = lines.next()? else {
+                return Err(err(&lines.path, None, "empty segment: no header"));
+            };
+            done.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            let header = SegmentHeader::parse(lines.text()).map_err(|e| lines.err(e))?;
+            let hash = audit_runtime::chain::line::check_in_place(lines.text())
+                .map_err(|e| lines.err(e.to_string()))?;
+            Ok((header, hash))
+        })();
+        let body = match &header {
+            Ok((h, _)) => self.body(h, &mut lines, done),
+            Err(e) => Err(e.clone()),
+        };
+        SegmentScan { header, body }
+    }
+
+    fn body(
+        &self,
+        header: &SegmentHeader,
+        lines: &mut Lines,
+        done: &std::sync::atomic::AtomicU64,
+    ) -> Result<SegmentBody, VerifyError> {
+        let chain = self.chain;
+        let merkle = header.is_merkle();
+        let mut b = SegmentBody::default();
+        let mut verifier = match header.prev() {
+            Some((seq, hash)) => ChainVerifier::resume(seq, hash, String::new()),
+            None => ChainVerifier::new(),
+        };
+        let mut pending = 0u64;
+        while let Some(n) = lines.next()? {
+            pending += n as u64;
+            if pending >= 1 << 20 {
+                done.fetch_add(pending, std::sync::atomic::Ordering::Relaxed);
+                pending = 0;
+            }
+            let at = lines.line;
+            b.lines += 1;
+            if GapLine::is_gap(lines.text()) {
+                let (gap, hash) = GapLine::parse(lines.text()).map_err(|e| lines.err(e))?;
+                if !header.allows_gaps() {
+                    return Err(lines.err(format!(
+                        "gap line in a format-{} segment (only format {} segments hold gaps)",
+                        header.format,
+                        format::FORMAT_GAPS
+                    )));
+                }
+                let (want_seq, want_prev) = verifier
+                    .head()
+                    .map_or((0, RecordHash::GENESIS), |(s, h)| (s.saturating_add(1), h));
+                if gap.chain != chain || gap.from_seq != want_seq || gap.prev_hash() != want_prev {
+                    return Err(lines.err(format!(
+                        "gap of seq {}..={} (chain {}) does not continue the chain, which expects \
+                         seq {want_seq} after hash {want_prev}",
+                        gap.from_seq, gap.to_seq, gap.chain
+                    )));
+                }
+                if merkle {
+                    b.leaves.push(format::leaf_of(&hash));
+                }
+                verifier = ChainVerifier::resume(gap.to_seq, gap.last_hash(), String::new());
+                b.events.push(Event::Gap { at, gap, hash });
+                continue;
+            }
+            let (env, hash) = verifier
+                .push_integrity(lines.text())
+                .map_err(|e| lines.err(e.to_string()))?;
+            let (seq, v) = (env.seq, env.v);
+            if merkle {
+                b.leaves.push(format::leaf_of(&hash));
+            }
+            if seq >= self.covered_below {
+                b.uncovered += 1;
+            }
+            if self.wanted.contains(&seq) {
+                b.events.push(Event::Matched { at, seq, hash });
+            }
+            if v != u64::from(SCHEMA_VERSION) {
+                *b.unknown_schemas.entry(v).or_default() += 1;
+            } else if self.schema {
+                // The schema layer: a record of the version this verifier knows.
+                let (canonical, _) = audit_runtime::chain::line::split(lines.text())
+                    .map_err(|e| lines.err(e.to_string()))?;
+                let record: AuditRecord = serde_json::from_str(&canonical).map_err(|e| {
+                    lines.err(format!(
+                        "integrity verified, but not a valid schema-{SCHEMA_VERSION} record: {e}"
+                    ))
+                })?;
+                if record.service.instance != chain {
+                    return Err(lines.err(format!(
+                        "record of chain {} in a segment of chain {chain}",
+                        record.service.instance
+                    )));
+                }
+                let t1 = record.time.end.as_ref().unwrap_or(&record.time.start);
+                if b.last_time.as_ref().is_none_or(|l| t1 > l) {
+                    b.last_time = Some(t1.clone());
+                }
+                let t0 = record.time.start;
+                if b.first_time.as_ref().is_none_or(|f| t0 < *f) {
+                    b.first_time = Some(t0);
+                }
+            }
+            b.records += 1;
+        }
+        done.fetch_add(pending, std::sync::atomic::Ordering::Relaxed);
+        b.head = verifier.head();
+        Ok(b)
     }
 }
 
@@ -694,20 +888,82 @@ impl Ctx<'_> {
         Ok((out, signed))
     }
 
+    /// Scan the segments of a chain on up to [`VerifyOptions::threads`] threads; the results come
+    /// back in segment order, and the merge (links between segments, the tree, the checkpoints)
+    /// is the caller's, in order, so the first problem reported is the same on any number of
+    /// threads.
+    fn scan_all(&mut self, job: &ScanJob<'_>, names: &[(u32, String)]) -> Vec<SegmentScan> {
+        let threads = self.threads.clamp(1, names.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let slots: Vec<std::sync::Mutex<Option<SegmentScan>>> =
+            names.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let work = || {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((_, name)) = names.get(i) else {
+                    return;
+                };
+                let scan = job.scan(name, &done);
+                if let Some(slot) = slots.get(i) {
+                    *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(scan);
+                }
+            }
+        };
+        let base = self.done;
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(work);
+            }
+            // This thread works too, and reports progress between its segments.
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((_, name)) = names.get(i) else {
+                    break;
+                };
+                let scan = job.scan(name, &done);
+                if let Some(slot) = slots.get(i) {
+                    *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(scan);
+                }
+                self.done = base + done.load(std::sync::atomic::Ordering::Relaxed);
+                (self.progress)(Progress {
+                    done: self.done,
+                    total: self.total,
+                });
+            }
+        });
+        self.done = base + done.load(std::sync::atomic::Ordering::Relaxed);
+        slots
+            .into_iter()
+            .zip(names)
+            .map(|(slot, (_, name))| {
+                slot.into_inner()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .unwrap_or_else(|| {
+                        let e = err(&self.dir.join(name), None, "segment was not scanned");
+                        SegmentScan {
+                            header: Err(e.clone()),
+                            body: Err(e),
+                        }
+                    })
+            })
+            .collect()
+    }
+
     /// Append a line to a format-3 chain's tree and check every checkpoint and anchor that
     /// commits to the tree at the size it now has.
     fn leaf(
         &self,
         tree: &mut Option<CompactTree>,
         roots: &BTreeMap<u64, Vec<(TreeHash, String)>>,
-        line_hash: &RecordHash,
+        leaf: TreeHash,
         at: (&Path, u64),
     ) -> Result<(), VerifyError> {
         let Some(t) = tree.as_mut() else {
             return Ok(());
         };
         let size = t
-            .append_leaf_hash(format::leaf_of(line_hash))
+            .append_leaf_hash(leaf)
             .map_err(|e| err(at.0, Some(at.1), format!("Merkle tree: {e}")))?
             + 1;
         if let Some(want) = roots.get(&size) {
@@ -806,10 +1062,9 @@ impl Ctx<'_> {
         let mut head: Option<(u64, RecordHash)> = None;
         let last_segment = files.segments.keys().next_back().copied().unwrap_or(0);
         for (expected_segment, (&number, name)) in (1u32..).zip(&files.segments) {
-            let path = self.dir.join(name);
             if number != expected_segment {
                 return Err(err(
-                    &path,
+                    &self.dir.join(name),
                     None,
                     if expected_segment + 1 == number {
                         format!("segment {expected_segment} of this chain is missing")
@@ -821,13 +1076,27 @@ impl Ctx<'_> {
                     },
                 ));
             }
+        }
+        let names: Vec<(u32, String)> = files
+            .segments
+            .iter()
+            .map(|(n, s)| (*n, s.clone()))
+            .collect();
+        let wanted: std::collections::BTreeSet<u64> = by_seq.keys().copied().collect();
+        let job = ScanJob {
+            fs: self.fs,
+            dir: self.dir,
+            chain,
+            covered_below,
+            wanted: &wanted,
+            schema: self.schema,
+        };
+        let scans = self.scan_all(&job, &names);
+        for (scan, (number, name)) in scans.into_iter().zip(&names) {
+            let number = *number;
+            let path = self.dir.join(name);
             summary.segments += 1;
-            let mut lines = self.open(name)?;
-            let Some(n) = lines.next()? else {
-                return Err(err(&path, None, "empty segment: no header"));
-            };
-            let header = SegmentHeader::parse(lines.text()).map_err(|e| lines.err(e))?;
-            self.advance(n);
+            let (header, header_hash) = scan.header?;
             if header.chain != chain || header.service != service || header.segment != number {
                 return Err(err(
                     &path,
@@ -847,30 +1116,34 @@ impl Ctx<'_> {
                     summary.prev_chain = link.as_ref().map(|p| p.chain);
                 }
             } else if header.is_merkle() != tree.is_some() {
-                return Err(lines.err(format!(
-                    "segment {number} is format {} but segment 1 of the chain is format {}: a \
-                     chain is written in one format",
-                    header.format, summary.format
-                )));
+                return Err(err(
+                    &path,
+                    Some(1),
+                    format!(
+                        "segment {number} is format {} but segment 1 of the chain is format {}: a \
+                         chain is written in one format",
+                        header.format, summary.format
+                    ),
+                ));
             }
             if let Some(t) = &tree
                 && header.leaf_index != Some(t.size())
             {
-                return Err(lines.err(format!(
-                    "the header says it is line {} of the chain's tree, but {} lines come before \
-                     it (a segment was removed, truncated or replaced)",
-                    header.leaf_index.unwrap_or_default(),
-                    t.size()
-                )));
+                return Err(err(
+                    &path,
+                    Some(1),
+                    format!(
+                        "the header says it is line {} of the chain's tree, but {} lines come \
+                         before it (a segment was removed, truncated or replaced)",
+                        header.leaf_index.unwrap_or_default(),
+                        t.size()
+                    ),
+                ));
             }
-            if tree.is_some() {
-                let hash = audit_runtime::chain::line::check_in_place(lines.text())
-                    .map_err(|e| lines.err(e.to_string()))?;
-                self.leaf(&mut tree, &roots, &hash, (&path, 1))?;
-            }
-            let mut verifier = match (head, header.prev()) {
-                (None, None) if header.prev_hash == GENESIS_PREV => ChainVerifier::new(),
-                (Some(h), Some(p)) if h == p => ChainVerifier::resume(h.0, h.1, chain.to_string()),
+            self.leaf(&mut tree, &roots, format::leaf_of(&header_hash), (&path, 1))?;
+            match (head, header.prev()) {
+                (None, None) if header.prev_hash == GENESIS_PREV => {}
+                (Some(h), Some(p)) if h == p => {}
                 (h, _) => {
                     return Err(err(
                         &path,
@@ -889,149 +1162,104 @@ impl Ctx<'_> {
                         ),
                     ));
                 }
-            };
-            let mut in_segment = 0u64;
-            let mut lines_in_segment = 0u64;
-            while let Some(n) = lines.next()? {
-                let at = lines.line;
-                if GapLine::is_gap(lines.text()) {
-                    let (gap, hash) = GapLine::parse(lines.text()).map_err(|e| lines.err(e))?;
-                    self.leaf(&mut tree, &roots, &hash, (&lines.path, at))?;
-                    if !header.allows_gaps() {
-                        return Err(lines.err(format!(
-                            "gap line in a format-{} segment (only format {} segments hold gaps)",
-                            header.format,
-                            format::FORMAT_GAPS
-                        )));
-                    }
-                    let before = verifier.head();
-                    let (want_seq, want_prev) =
-                        before.map_or((0, RecordHash::GENESIS), |(s, h)| (s.saturating_add(1), h));
-                    if gap.chain != chain
-                        || gap.from_seq != want_seq
-                        || gap.prev_hash() != want_prev
-                    {
-                        return Err(lines.err(format!(
-                            "gap of seq {}..={} (chain {}) does not continue the chain, which \
-                             expects seq {want_seq} after hash {want_prev}",
-                            gap.from_seq, gap.to_seq, gap.chain
-                        )));
-                    }
-                    if gap.prev_gap_hash() != gap_head {
-                        return Err(lines.err(
-                            "gap line does not name the previous gap line's hash (a gap line was \
-                             removed or inserted)",
-                        ));
-                    }
-                    gap_head = hash;
-                    if gap.from_seq >= covered_below {
-                        summary.uncovered_gaps += 1;
-                    }
-                    summary.absent = summary.absent.saturating_add(gap.absent());
-                    verifier =
-                        ChainVerifier::resume(gap.to_seq, gap.last_hash(), chain.to_string());
-                    summary.gaps.push(GapInfo {
-                        from_seq: gap.from_seq,
-                        to_seq: gap.to_seq,
-                        reason: gap.reason,
-                    });
-                    lines_in_segment += 1;
-                    self.advance(n);
-                    continue;
-                }
-                let (env, hash) = verifier
-                    .push_integrity(lines.text())
-                    .map_err(|e| lines.err(e.to_string()))?;
-                let (seq, v) = (env.seq, env.v);
-                self.leaf(&mut tree, &roots, &hash, (&lines.path, at))?;
-                if seq >= covered_below {
-                    summary.uncovered += 1;
-                }
-                if let Some(idx) = by_seq.get(&seq) {
-                    for &i in idx {
-                        let e = &expects[i];
-                        matched[i] = true;
-                        let gaps_here = (summary.absent > 0).then_some(GapState {
-                            absent: summary.absent,
-                            head: gap_head,
-                        });
-                        if e.body.gaps != gaps_here {
-                            return Err(err(
-                                &ckpt_path,
-                                Some(e.line),
-                                format!(
-                                    "checkpoint states {} but the log has {} up to seq {seq}: a \
-                                     gap was added, removed or altered",
-                                    describe_gaps(e.body.gaps),
-                                    describe_gaps(gaps_here)
-                                ),
-                            ));
-                        }
-                        if e.body.head != hash {
-                            return Err(err(
-                                &ckpt_path,
-                                Some(e.line),
-                                format!(
-                                    "checkpoint head {} is not the hash {hash} of record seq {seq} \
-                                     ({}:{at}): the records or the checkpoint were altered",
-                                    e.body.head,
-                                    lines.path.display()
-                                ),
-                            ));
-                        }
-                        if e.body.segment != number {
-                            return Err(err(
-                                &ckpt_path,
-                                Some(e.line),
-                                format!(
-                                    "checkpoint places seq {seq} in segment {} but it is in \
-                                     segment {number}",
-                                    e.body.segment
-                                ),
-                            ));
-                        }
-                    }
-                }
-                if v != u64::from(SCHEMA_VERSION) {
-                    *summary.unknown_schemas.entry(v).or_default() += 1;
-                } else if self.schema {
-                    // The schema layer: a record of the version this verifier knows.
-                    let (canonical, _) = audit_runtime::chain::line::split(lines.text())
-                        .map_err(|e| lines.err(e.to_string()))?;
-                    let record: AuditRecord = serde_json::from_str(&canonical).map_err(|e| {
-                        lines.err(format!(
-                            "integrity verified, but not a valid schema-{SCHEMA_VERSION} record: \
-                             {e}"
-                        ))
-                    })?;
-                    if record.service.instance != chain {
-                        return Err(lines.err(format!(
-                            "record of chain {} in a segment of chain {chain}",
-                            record.service.instance
-                        )));
-                    }
-                    let t0 = &record.time.start;
-                    if summary.first_time.as_ref().is_none_or(|f| t0 < f) {
-                        summary.first_time = Some(t0.clone());
-                    }
-                    let t1 = record.time.end.as_ref().unwrap_or(t0);
-                    if summary.last_time.as_ref().is_none_or(|l| t1 > l) {
-                        summary.last_time = Some(t1.clone());
-                    }
-                }
-                in_segment += 1;
-                lines_in_segment += 1;
-                self.advance(n);
             }
-            if lines_in_segment == 0 && number != last_segment {
+            let body = scan.body?;
+            for (i, leaf) in body.leaves.iter().enumerate() {
+                self.leaf(&mut tree, &roots, *leaf, (&path, i as u64 + 2))?;
+            }
+            for event in body.events {
+                match event {
+                    Event::Gap { at, gap, hash } => {
+                        if gap.prev_gap_hash() != gap_head {
+                            return Err(err(
+                                &path,
+                                Some(at),
+                                "gap line does not name the previous gap line's hash (a gap line \
+                                 was removed or inserted)",
+                            ));
+                        }
+                        gap_head = hash;
+                        if gap.from_seq >= covered_below {
+                            summary.uncovered_gaps += 1;
+                        }
+                        summary.absent = summary.absent.saturating_add(gap.absent());
+                        summary.gaps.push(GapInfo {
+                            from_seq: gap.from_seq,
+                            to_seq: gap.to_seq,
+                            reason: gap.reason,
+                        });
+                    }
+                    Event::Matched { at, seq, hash } => {
+                        for &i in by_seq.get(&seq).map(Vec::as_slice).unwrap_or_default() {
+                            let e = &expects[i];
+                            matched[i] = true;
+                            let gaps_here = (summary.absent > 0).then_some(GapState {
+                                absent: summary.absent,
+                                head: gap_head,
+                            });
+                            if e.body.gaps != gaps_here {
+                                return Err(err(
+                                    &ckpt_path,
+                                    Some(e.line),
+                                    format!(
+                                        "checkpoint states {} but the log has {} up to seq {seq}: \
+                                         a gap was added, removed or altered",
+                                        describe_gaps(e.body.gaps),
+                                        describe_gaps(gaps_here)
+                                    ),
+                                ));
+                            }
+                            if e.body.head != hash {
+                                return Err(err(
+                                    &ckpt_path,
+                                    Some(e.line),
+                                    format!(
+                                        "checkpoint head {} is not the hash {hash} of record seq \
+                                         {seq} ({}:{at}): the records or the checkpoint were \
+                                         altered",
+                                        e.body.head,
+                                        path.display()
+                                    ),
+                                ));
+                            }
+                            if e.body.segment != number {
+                                return Err(err(
+                                    &ckpt_path,
+                                    Some(e.line),
+                                    format!(
+                                        "checkpoint places seq {seq} in segment {} but it is in \
+                                         segment {number}",
+                                        e.body.segment
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            if body.lines == 0 && number != last_segment {
                 return Err(err(
                     &path,
                     None,
                     "segment holds no record but is not the last one",
                 ));
             }
-            summary.records += in_segment;
-            head = verifier.head().or(head);
+            summary.records += body.records;
+            summary.uncovered += body.uncovered;
+            for (v, n) in body.unknown_schemas {
+                *summary.unknown_schemas.entry(v).or_default() += n;
+            }
+            if let Some(t0) = body.first_time
+                && summary.first_time.as_ref().is_none_or(|f| t0 < *f)
+            {
+                summary.first_time = Some(t0);
+            }
+            if let Some(t1) = body.last_time
+                && summary.last_time.as_ref().is_none_or(|l| t1 > *l)
+            {
+                summary.last_time = Some(t1);
+            }
+            head = body.head.or(head);
         }
         let count = head.map_or(0, |h| h.0.saturating_add(1));
         let tree_size = tree.as_ref().map_or(0, CompactTree::size);
