@@ -601,7 +601,10 @@ fn any_number_of_threads_gives_the_same_answer() {
         write_lines(&p, &l);
     }
     let first = with(bad.path(), 1).unwrap_err();
-    assert!(first.file.ends_with(segs[1].file_name().unwrap()), "{first}");
+    assert!(
+        first.file.ends_with(segs[1].file_name().unwrap()),
+        "{first}"
+    );
     for n in [2, 3, 8] {
         assert_eq!(with(bad.path(), n).unwrap_err(), first);
     }

@@ -906,7 +906,9 @@ impl Ctx<'_> {
                 };
                 let scan = job.scan(name, &done);
                 if let Some(slot) = slots.get(i) {
-                    *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(scan);
+                    *slot
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(scan);
                 }
             }
         };
@@ -923,7 +925,9 @@ impl Ctx<'_> {
                 };
                 let scan = job.scan(name, &done);
                 if let Some(slot) = slots.get(i) {
-                    *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(scan);
+                    *slot
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(scan);
                 }
                 self.done = base + done.load(std::sync::atomic::Ordering::Relaxed);
                 (self.progress)(Progress {

@@ -53,7 +53,74 @@ fn bad(why: impl Into<String>) -> EnvelopeError {
 
 /// Read the envelope of canonical record bytes (a JSON object, as a sealed line holds it before
 /// its hash member).
+///
+/// Fast path: the runtime writes `v`, `record_id`, `kind`, `seq`, `prev` first. When the leading
+/// members hold all three of `v`, `seq` and `prev`, and the rest of the bytes contain none of the
+/// keys `"v":`, `"seq":`, `"prev":` anywhere (a SIMD substring search), no duplicate can exist at
+/// the top level, and the rest is not stepped through member by member. Anything else (another
+/// order, one of those byte strings anywhere later, even inside a string) takes the full scan.
+/// For well-formed JSON both read the same envelope; the tests check it on mutated records.
+/// The fast path does not check that the bytes after the envelope are well-formed JSON: that is
+/// the schema layer's (integrity holds by the line's hash, whatever the bytes).
 pub fn scan(canonical: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
+    if let Some(e) = fast(canonical) {
+        return Ok(e);
+    }
+    scan_full(canonical)
+}
+
+/// The fast path of [`scan`]; `None` means "use the full scan".
+fn fast(b: &[u8]) -> Option<Envelope<'_>> {
+    let mut s = Scanner { b, i: 0 };
+    s.expect(b'{').ok()?;
+    let (mut v, mut seq, mut prev, mut kind) = (None, None, None, None);
+    while v.is_none() || seq.is_none() || prev.is_none() {
+        let key = s.string().ok()?;
+        s.expect(b':').ok()?;
+        match key {
+            b"v" if v.is_none() => v = Some(s.uint().ok()?),
+            b"seq" if seq.is_none() => seq = Some(s.uint().ok()?),
+            b"prev" if prev.is_none() => {
+                let raw = s.string().ok()?;
+                let h = std::str::from_utf8(raw)
+                    .ok()
+                    .filter(|h| h.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')))
+                    .and_then(RecordHash::from_hex)?;
+                prev = Some(h);
+            }
+            b"kind" if kind.is_none() && s.peek() == Some(b'"') => {
+                let raw = s.string().ok()?;
+                kind = Some(std::str::from_utf8(raw).ok().filter(|k| !k.contains('\\')));
+            }
+            b"record_id" => s.skip_value(0).ok()?,
+            _ => return None,
+        }
+        match s.next()? {
+            b',' => {}
+            _ => return None,
+        }
+    }
+    let rest = b.get(s.i..)?;
+    if [&b"\"v\":"[..], b"\"seq\":", b"\"prev\":"]
+        .iter()
+        .any(|k| memchr::memmem::find(rest, k).is_some())
+    {
+        return None;
+    }
+    // The object must still end as one: the last byte is its closing brace.
+    if b.last() != Some(&b'}') {
+        return None;
+    }
+    Some(Envelope {
+        v: v?,
+        seq: seq?,
+        prev: prev?,
+        kind: kind.flatten(),
+    })
+}
+
+/// The full scan of [`scan`]: every top-level member, every value stepped over.
+fn scan_full(canonical: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     let mut s = Scanner { b: canonical, i: 0 };
     s.ws();
     s.expect(b'{')?;
@@ -334,6 +401,28 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_path_and_the_full_scan_agree() {
+        let base = format!(
+            r#"{{"v":1,"record_id":"r","kind":"decision","seq":7,"prev":"{H}","x":{{"a":[1,"b"]}}}}"#
+        );
+        assert_eq!(fast(base.as_bytes()), scan_full(base.as_bytes()).ok());
+        assert!(fast(base.as_bytes()).is_some());
+        // A later duplicate, a key spelt inside a string, another order: full scan decides.
+        for other in [
+            base.replace(r#""x":"#, r#""seq":8,"x":"#),
+            base.replace(r#""a":[1,"b"]"#, r#""a":""seq":""#),
+            base.replace(r#""x":{"a":[1,"b"]}"#, r#""x":{"seq":3}"#),
+        ] {
+            assert_eq!(fast(other.as_bytes()), None, "{other}");
+            let _ = scan(other.as_bytes());
+        }
+        let nested = base.replace(r#""x":{"a":[1,"b"]}"#, r#""x":{"seq":3}"#);
+        assert_eq!(scan(nested.as_bytes()).unwrap().seq, 7);
+        let dup = base.replace(r#""x":"#, r#""seq":8,"x":"#);
+        assert!(scan(dup.as_bytes()).is_err());
+    }
+
+    #[test]
     fn never_panics_on_prefixes_and_flips() {
         let text = format!(
             r#"{{"v":1,"record_id":"a\u00e9\\","kind":"decision","seq":7,"prev":"{H}","o":{{"a":[true,false,null,"x"]}}}}"#
@@ -345,11 +434,17 @@ mod tests {
             for bit in [0x01, 0x20, 0x80] {
                 let mut m = b.to_vec();
                 m[n] ^= bit;
+                // Where the fast path answers, it answers as the full scan does.
+                if let (Some(f), Ok(full)) = (fast(&m), scan_full(&m)) {
+                    assert_eq!(f, full);
+                }
                 let _ = scan(&m);
             }
         }
         let deep = "[".repeat(10_000);
         let text = format!(r#"{{"v":1,"seq":1,"prev":"{H}","d":{deep}}}"#);
-        assert!(scan(text.as_bytes()).is_err());
+        // The full scan refuses the nesting; the fast path never steps into it (no recursion).
+        assert!(scan_full(text.as_bytes()).is_err());
+        assert!(scan(text.as_bytes()).is_ok());
     }
 }
