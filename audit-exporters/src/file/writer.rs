@@ -121,9 +121,31 @@ pub struct FileExporterBuilder {
     key: KeySource,
     fs: Arc<dyn LogFs>,
     format: FileFormat,
+    anchor_dir: Option<PathBuf>,
+    witness: Option<crate::witness::WitnessClient>,
 }
 
 impl FileExporterBuilder {
+    /// After every signed format-3 checkpoint, also write it (with the witness's cosignature
+    /// when a witness is configured) to `<dir>/<service>.<chain>.anchor.note`, replaced
+    /// atomically (temp file, fsync, rename, directory fsync; mode 0600). Put `dir` where the
+    /// writer's own directory cannot be rewritten with it (another disk, another machine's
+    /// mount): `audit-verify verify --against` checks a log against such a note.
+    pub fn anchor_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.anchor_dir = Some(dir.into());
+        self
+    }
+
+    /// After every signed format-3 checkpoint, ask this C2SP `tlog-witness` to cosign it, with
+    /// a consistency proof from the last checkpoint it cosigned (the writer keeps that tree's
+    /// frontier and the leaf hashes since: 32 bytes a line until the next cosignature). A witness
+    /// that refuses or cannot be reached never fails the log: the writer warns (once per
+    /// failure streak) and tries again at the next checkpoint.
+    pub fn witness(mut self, client: crate::witness::WitnessClient) -> Self {
+        self.witness = Some(client);
+        self
+    }
+
     /// The file format to write (default [`FileFormat::Merkle`], format 3).
     pub fn file_format(mut self, format: FileFormat) -> Self {
         self.format = format;
@@ -282,6 +304,9 @@ impl FileExporterBuilder {
             checkpoint_interval: self.checkpoint_interval,
             signer,
             format: self.format,
+            anchor_dir: self.anchor_dir,
+            witness: self.witness,
+            anchor_failing: false,
             chain: None,
             failed: None,
             shut: false,
@@ -316,6 +341,11 @@ struct OpenChain {
     _lock: FsLock,
     /// Format 3: the Merkle tree of every line written to the chain's segments.
     tree: Option<CompactTree>,
+    /// With a witness: the tree the witness cosigned last (its frontier), and the leaf hashes
+    /// after it.
+    witnessed: CompactTree,
+    unwitnessed: Vec<audit_runtime::merkle::TreeHash>,
+    witness_on: bool,
     /// Last record written: seq and hash.
     head: Option<(u64, RecordHash)>,
     /// The next `seq` expected (= last seq + 1; with gaps, more than the records written).
@@ -356,6 +386,10 @@ pub struct FileExporter {
     checkpoint_interval: Option<Duration>,
     signer: Option<NoteSigner>,
     format: FileFormat,
+    anchor_dir: Option<PathBuf>,
+    witness: Option<crate::witness::WitnessClient>,
+    /// Whether the last anchoring failed (warned once per streak).
+    anchor_failing: bool,
     chain: Option<OpenChain>,
     failed: Option<String>,
     shut: bool,
@@ -364,11 +398,42 @@ pub struct FileExporter {
     buf: Vec<u8>,
 }
 
-/// Append a line, by its own hash, to the chain's tree.
-fn append_leaf(tree: &mut CompactTree, line_hash: &RecordHash) -> Result<(), FileLogError> {
-    tree.append_leaf_hash(format::leaf_of(line_hash))
-        .map(|_| ())
-        .map_err(|e| FileLogError::Chain(format!("Merkle tree: {e}")))
+impl OpenChain {
+    /// Append a line, by its own hash, to the chain's tree (format 3), and remember its leaf
+    /// for the witness's next consistency proof.
+    fn add_leaf(&mut self, line_hash: &RecordHash) -> Result<(), FileLogError> {
+        let Some(tree) = self.tree.as_mut() else {
+            return Ok(());
+        };
+        let leaf = format::leaf_of(line_hash);
+        tree.append_leaf_hash(leaf)
+            .map_err(|e| FileLogError::Chain(format!("Merkle tree: {e}")))?;
+        if self.witness_on {
+            self.unwitnessed.push(leaf);
+        }
+        Ok(())
+    }
+}
+
+/// Write `text` to `path` atomically: a temp file (mode 0600), fsync, rename, directory fsync.
+fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("note.tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn now_rfc3339() -> String {
@@ -418,6 +483,8 @@ impl FileExporter {
             key: KeySource::None,
             fs: Arc::new(RealFs),
             format: FileFormat::default(),
+            anchor_dir: None,
+            witness: None,
         }
     }
 
@@ -506,19 +573,19 @@ impl FileExporter {
         } else {
             FORMAT_VERSION
         };
-        let mut tree = merkle.then(CompactTree::new);
+        let tree = merkle.then(CompactTree::new);
         let prev_chain = if merkle {
             self.latest_other_chain(chain)
         } else {
             None
         };
-        let (seg_path, file, seg_bytes) = self.create_segment(
+        let (seg_path, file, seg_bytes, header_hash) = self.create_segment(
             seg_format,
             &service,
             chain,
             1,
             None,
-            tree.as_mut(),
+            tree.as_ref().map(CompactTree::size),
             prev_chain,
         )?;
         self.chain = Some(OpenChain {
@@ -538,6 +605,9 @@ impl FileExporter {
             ckpt,
             _lock: lock,
             tree,
+            witnessed: CompactTree::new(),
+            unwitnessed: Vec::new(),
+            witness_on: self.witness.is_some(),
             head: None,
             written: 0,
             synced: 0,
@@ -545,6 +615,9 @@ impl FileExporter {
             checkpointed: None,
             last_checkpoint: now,
         });
+        if let Some(c) = self.chain.as_mut() {
+            c.add_leaf(&header_hash)?;
+        }
         Ok(())
     }
 
@@ -597,20 +670,20 @@ impl FileExporter {
         chain: RecordId,
         segment: u32,
         prev: Option<(u64, RecordHash)>,
-        tree: Option<&mut CompactTree>,
+        leaf_index: Option<u64>,
         prev_chain: Option<PrevChain>,
-    ) -> Result<(PathBuf, Box<dyn LogFile>, u64), FileLogError> {
+    ) -> Result<(PathBuf, Box<dyn LogFile>, u64, RecordHash), FileLogError> {
         let path = self
             .dir
             .join(format::segment_file_name(service, chain, segment));
-        let header = match &tree {
-            Some(t) => SegmentHeader::merkle(
+        let header = match leaf_index {
+            Some(leaf_index) => SegmentHeader::merkle(
                 service,
                 chain,
                 segment,
                 prev,
                 now_rfc3339(),
-                t.size(),
+                leaf_index,
                 prev_chain,
             ),
             None => {
@@ -619,9 +692,6 @@ impl FileExporter {
         };
         let (mut line, hash) =
             format::seal(&header).map_err(|e| FileLogError::Chain(e.to_string()))?;
-        if let Some(t) = tree {
-            append_leaf(t, &hash)?;
-        }
         line.push('\n');
         let mut file = self
             .fs
@@ -632,7 +702,7 @@ impl FileExporter {
         self.fs
             .sync_dir(&self.dir)
             .map_err(|e| io("fsync directory", &self.dir, e))?;
-        Ok((path, file, line.len() as u64))
+        Ok((path, file, line.len() as u64, hash))
     }
 
     fn write_buf(&mut self) -> Result<(), FileLogError> {
@@ -690,6 +760,7 @@ impl FileExporter {
                 .map_err(|e| FileLogError::Key(e.to_string()))?,
             None => text,
         };
+        let note_for_anchor = note.clone();
         let (mut line, _) = format::seal(&CheckpointLine::new(&body, note))
             .map_err(|e| FileLogError::Chain(e.to_string()))?;
         line.push('\n');
@@ -697,7 +768,64 @@ impl FileExporter {
         c.ckpt.sync().map_err(|e| io("fsync", &c.ckpt_path, e))?;
         c.checkpointed = Some(c.written);
         c.last_checkpoint = Instant::now();
+        if body.tree.is_some() && self.signer.is_some() {
+            self.anchor(&note_for_anchor);
+        }
         Ok(())
+    }
+
+    /// Send a signed format-3 checkpoint to the witness and the anchor directory, as
+    /// configured. Never fails the log: problems are warned about, once per streak.
+    fn anchor(&mut self, note: &str) {
+        let Some(c) = self.chain.as_mut() else {
+            return;
+        };
+        let mut note = note.to_owned();
+        let mut problem = None;
+        if let (Some(w), Some(tree)) = (&self.witness, &c.tree) {
+            let proof = audit_runtime::merkle::consistency_proof_from_frontier(
+                &c.witnessed,
+                &c.unwitnessed,
+            );
+            let answer = proof
+                .map_err(|e| format!("consistency proof: {e}"))
+                .and_then(|p| {
+                    match w.add_checkpoint(c.witnessed.size(), &p, &note) {
+                        // The witness holds nothing for this log (its state was lost, or this
+                        // chain is new to it): start from the empty tree.
+                        Err(crate::witness::WitnessError::Conflict { witness_size: 0 }) => {
+                            w.add_checkpoint(0, &[], &note)
+                        }
+                        other => other,
+                    }
+                    .map_err(|e| e.to_string())
+                });
+            match answer {
+                Ok(cos) => {
+                    note = cos.append_to(&note);
+                    c.witnessed = tree.clone();
+                    c.unwitnessed.clear();
+                }
+                Err(e) => problem = Some(format!("the witness did not cosign the checkpoint: {e}")),
+            }
+        }
+        if let Some(dir) = &self.anchor_dir {
+            let path = dir.join(format!("{}.{}.anchor.note", c.service, c.chain));
+            if let Err(e) = replace_file(&path, &note) {
+                problem = Some(format!("cannot write the anchor {}: {e}", path.display()));
+            }
+        }
+        match problem {
+            Some(p) if !self.anchor_failing => {
+                self.anchor_failing = true;
+                warn_as(
+                    FILE_LOG,
+                    &format!("{p}; the log goes on, and the next checkpoint is anchored again"),
+                );
+            }
+            Some(_) => {}
+            None => self.anchor_failing = false,
+        }
     }
 
     fn rotate(&mut self) -> Result<(), FileLogError> {
@@ -713,13 +841,12 @@ impl FileExporter {
         } else {
             FORMAT_VERSION
         };
-        // The tree leaves the chain for the call (create_segment borrows self) and comes back.
-        let mut tree = self.chain.as_mut().and_then(|c| c.tree.take());
-        let created = self.create_segment(format, &service, chain, next, head, tree.as_mut(), None);
+        let leaf_index = c.tree.as_ref().map(CompactTree::size);
+        let (seg_path, file, seg_bytes, header_hash) =
+            self.create_segment(format, &service, chain, next, head, leaf_index, None)?;
         if let Some(c) = self.chain.as_mut() {
-            c.tree = tree;
+            c.add_leaf(&header_hash)?;
         }
-        let (seg_path, file, seg_bytes) = created?;
         if let Some(c) = self.chain.as_mut() {
             c.segment = next;
             c.seg_format = format;
@@ -796,9 +923,7 @@ impl FileExporter {
                 self.buf.extend_from_slice(line.as_bytes());
                 self.buf.push(b'\n');
                 if let Some(c) = self.chain.as_mut() {
-                    if let Some(t) = c.tree.as_mut() {
-                        append_leaf(t, &hash)?;
-                    }
+                    c.add_leaf(&hash)?;
                     c.seg_bytes += gap_len;
                     c.seg_records += 1;
                     c.absent += absent;
@@ -808,9 +933,7 @@ impl FileExporter {
             self.buf.extend_from_slice(rec.line.as_bytes());
             self.buf.push(b'\n');
             if let Some(c) = self.chain.as_mut() {
-                if let Some(t) = c.tree.as_mut() {
-                    append_leaf(t, &rec.hash)?;
-                }
+                c.add_leaf(&rec.hash)?;
                 c.seg_bytes += len;
                 c.seg_records += 1;
                 c.written = rec.seq() + 1;
