@@ -2,6 +2,8 @@ use std::io::Write;
 
 use audit_runtime::chain::SealedRecord;
 use audit_runtime::export::{ExportError, Exporter};
+use std::borrow::Cow;
+
 use audit_runtime::record::{AuditRecord, OutcomeStatus};
 
 /// Prints records to standard output: as the exact JSON lines (hash included) or as a readable
@@ -25,22 +27,23 @@ impl StdoutExporter {
     /// One summary line for a record (public so examples and tools can reuse it).
     pub fn summary(r: &AuditRecord) -> String {
         let name = r.point.as_ref().map_or("-", |p| p.name.as_str());
-        let status = r.outcome.as_ref().map_or("-", |o| match o.status {
-            OutcomeStatus::Ok => "ok",
-            OutcomeStatus::Err => "err",
-            OutcomeStatus::Panic => "PANIC",
-            OutcomeStatus::Cancelled => "cancelled",
-            OutcomeStatus::Started => "started",
-            OutcomeStatus::Unobserved => "UNOBSERVED",
+        let status = r.outcome.as_ref().map_or(Cow::Borrowed("-"), |o| {
+            Cow::Borrowed(match o.status.known() {
+                Some(OutcomeStatus::Ok) => "ok",
+                Some(OutcomeStatus::Err) => "err",
+                Some(OutcomeStatus::Panic) => "PANIC",
+                Some(OutcomeStatus::Cancelled) => "cancelled",
+                Some(OutcomeStatus::Started) => "started",
+                Some(OutcomeStatus::Unobserved) => "UNOBSERVED",
+                // A status a newer writer added: shown as written.
+                None => return o.status.as_str(),
+            })
         });
         let dur = r
             .time
             .duration_ns
             .map_or_else(String::new, |d| format!(" {:.3}ms", d as f64 / 1e6));
-        let kind = serde_json::to_value(r.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let kind = r.kind.as_str();
         let parent = r
             .correlation
             .parent_id
