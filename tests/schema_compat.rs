@@ -1,6 +1,8 @@
 //! The schema registry holds together, and the schema this build writes is compatible with every
 //! published one (`docs/SCHEMA-EVOLUTION.md`, BACKWARD_TRANSITIVE).
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::collections::BTreeSet;
 
 use audit_runtime::record::{KNOWN_SCHEMA_VERSIONS, SCHEMA_URL, SCHEMA_VERSION, json_schema};

@@ -11,6 +11,8 @@
 //!
 //! A v2 reader, when there is one, is one more entry in [`readers`].
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
