@@ -80,3 +80,20 @@ impl Exporter for StdoutExporter {
             .map_err(|e| ExportError::transient("cannot flush stdout").with_source(e))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_and_status_from_a_newer_writer_are_shown_as_written() {
+        let line = r#"{"v":1,"record_id":"01a21957-cb29-7074-a2b6-1905c8c4fba1","kind":"escalation","seq":3,"prev":"0000000000000000000000000000000000000000000000000000000000000000","service":{"name":"s","instance":"01a21957-cb29-7074-a2b6-1905c8c4fba0"},"time":{"start":"2026-01-01T00:00:00.000000000Z"},"correlation":{},"outcome":{"status":"timed_out"},"redactions":{"rule_set":"r"}}"#;
+        let r: AuditRecord = serde_json::from_str(line).unwrap();
+        let s = StdoutExporter::summary(&r);
+        assert!(
+            s.starts_with("#3    escalation   -                      timed_out"),
+            "{s}"
+        );
+    }
+}

@@ -780,6 +780,34 @@ mod tests {
     use super::*;
     use audit_runtime::ids::rfc3339_nanos;
 
+    /// A record from a newer writer (a kind, status and side effect this build does not know)
+    /// is exported, not dropped, and shows the words as written.
+    #[test]
+    fn words_this_build_does_not_know_are_exported_as_written() {
+        let line = r#"{"v":1,"record_id":"01a21957-cb29-7074-a2b6-1905c8c4fba1","kind":"escalation","seq":0,"prev":"0000000000000000000000000000000000000000000000000000000000000000","service":{"name":"s","instance":"01a21957-cb29-7074-a2b6-1905c8c4fba0"},"time":{"start":"2026-01-01T00:00:00.000000000Z"},"correlation":{},"outcome":{"status":"timed_out","side_effect":"external"},"redactions":{"rule_set":"r"}}"#;
+        let record: AuditRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(signal_of(&record), Signal::Logs);
+        let sealed = SealedRecord {
+            record: std::sync::Arc::new(record),
+            hash: audit_runtime::chain::RecordHash([0; 32]),
+            line: line.into(),
+        };
+        let log = to_log(&sealed);
+        assert_eq!(log.event_name, "audit.escalation");
+        let attr = |k: &str| {
+            log.attributes.iter().find(|a| a.key == k).and_then(|a| {
+                match a.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                }
+            })
+        };
+        assert_eq!(attr("audit.kind").as_deref(), Some("escalation"));
+        assert_eq!(attr("audit.outcome.status").as_deref(), Some("timed_out"));
+        assert_eq!(attr("audit.tool.side_effect").as_deref(), Some("external"));
+        assert_eq!(attr("error.type"), None);
+    }
+
     #[test]
     fn rfc3339_roundtrips_with_the_runtime_formatter() {
         for t in [
