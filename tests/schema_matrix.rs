@@ -9,7 +9,9 @@
 //! - `tests/fixtures/schema/future/records.jsonl`: what a later writer might write: v1 records
 //!   with a new kind, status, side effect and new members, then a v2 record.
 //!
-//! A v2 reader, when there is one, is one more entry in [`readers`].
+//! Readers: the typed reader of this build (`read_record`, one entry per `v` in [`readers`]; a v2
+//! reader is one more entry), and every *published* schema as the reader of its revision (a
+//! record is readable by a reader of revision R if R's schema validates it), from the registry.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -18,7 +20,11 @@ use std::path::PathBuf;
 
 use audit_runtime::chain::{ChainVerifier, GENESIS_PREV, RecordHash, line};
 use audit_runtime::record::{AuditRecord, OpenEnum, RecordKind, RecordRead, read_record};
+use audit_tests::compat::registry::{Registry, schema_dir};
+use audit_tests::compat::validate::Validator;
 use serde_json::Value;
+
+const FUTURE: &str = "future (v1 with additions, then v2)";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -73,7 +79,7 @@ fn logs() -> Vec<Log> {
             one_chain: true,
         },
         Log {
-            name: "future (v1 with additions, then v2)",
+            name: FUTURE,
             writer: 2,
             lines: read_lines("tests/fixtures/schema/future/records.jsonl"),
             one_chain: true,
@@ -202,6 +208,55 @@ fn every_reader_reads_every_log() {
                     .map(|k| k.as_str().to_owned())
                     .collect();
                 assert_eq!(kinds, all, "record kinds of the v1 log");
+            }
+        }
+    }
+}
+
+/// Every published schema as a reader: it accepts every line of every log of its `v`, except
+/// what was added after it, and the matrix below says exactly which lines those are.
+#[test]
+fn every_published_schema_reads_every_log_of_its_version() {
+    let dir = schema_dir();
+    let registry = Registry::load(&dir).unwrap();
+    let logs = logs();
+    for s in &registry.schemas {
+        let schema = s.schema(&dir).unwrap();
+        let mut validator = Validator::new(&schema);
+        for log in &logs {
+            // (line, a path the refusal must name)
+            let expected: &[(usize, &str)] = match (s.revision.as_str(), log.name) {
+                // Revision 1.0 had closed enums: its readers refuse the words added later.
+                ("1.0", FUTURE) => &[
+                    (0, "$.kind"),
+                    (1, "$.outcome.status"),
+                    (1, "$.outcome.side_effect"),
+                ],
+                _ => &[],
+            };
+            let mut refused: Vec<(usize, Vec<String>)> = Vec::new();
+            for (n, l) in log.lines.iter().enumerate() {
+                let value: Value = serde_json::from_str(l).unwrap();
+                if value["v"].as_u64().unwrap() > u64::from(s.v) {
+                    // Not this reader's schema: reported as unknown (the typed reader's test).
+                    continue;
+                }
+                let errors = validator.validate(&value);
+                if !errors.is_empty() {
+                    refused.push((n, errors));
+                }
+            }
+            let lines: BTreeSet<usize> = refused.iter().map(|(n, _)| *n).collect();
+            let want: BTreeSet<usize> = expected.iter().map(|(n, _)| *n).collect();
+            assert_eq!(lines, want, "{} on log {}: {refused:#?}", s.file, log.name);
+            for (n, path) in expected {
+                let errors = &refused.iter().find(|(m, _)| m == n).unwrap().1;
+                assert!(
+                    errors.iter().any(|e| e.starts_with(&format!("{path}:"))),
+                    "{} on log {} line {n}: expected a refusal at {path}: {errors:#?}",
+                    s.file,
+                    log.name
+                );
             }
         }
     }

@@ -31,6 +31,7 @@
 //! compatible (the comparison is coinductive).
 
 pub mod registry;
+pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
