@@ -7,10 +7,10 @@
 //! the value rather than reject the record. [`Open<T>`] is that: [`Open::Known`] for a value of
 //! `T`, [`Open::Unknown`] for any other string, kept as written.
 //!
-//! Architecture Invariant: the serialized form of `Open::Known(t)` is exactly the word the
-//! derived `Serialize` of `T` writes (a JSON string), so records written before enums were open
-//! keep their canonical bytes; an `Open::Unknown` is written back as the same string it was read
-//! from. A word is read as `Known` only if writing it back gives the same word (`mask(04)` is
+//! Architecture Invariant: the serialized form of `Open::Known(t)` is exactly what records held
+//! for `t` before enums were open (the word the derived `Serialize` of `T` writes; for
+//! [`RedactAction`], its provenance text `mask(4)`), so records written before keep their
+//! canonical bytes; an `Open::Unknown` is written back as the same string it was read from. A word is read as `Known` only if writing it back gives the same word (`mask(04)` is
 //! not `mask(4)`), so reading and writing a record never changes an enum member's text.
 //! (JSON escapes are decoded on reading, as for every string; integrity is checked on the raw
 //! line bytes, never on a re-serialization, see [`crate::chain`].)
