@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{AuditRecord, SCHEMA_VERSION};
@@ -128,8 +129,8 @@ pub fn read_record(json: &str) -> Result<RecordRead, ReadError> {
     else {
         return Ok(RecordRead::UnknownSchema { v });
     };
-    let current = upcast(schema, raw.clone());
-    let record: AuditRecord = serde_json::from_value(current.clone())
+    let current = upcast(schema, raw);
+    let record = AuditRecord::deserialize(&current)
         .map_err(|source| ReadError::Invalid { v: schema, source })?;
     let mut unknown_members = Vec::new();
     if let Ok(known) = serde_json::to_value(&record) {
