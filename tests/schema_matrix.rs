@@ -314,24 +314,54 @@ fn the_v1_reader_keeps_and_shows_what_a_newer_writer_added() {
     }
 }
 
-/// Writes the golden logs. Run once per new schema version, never for a published one: the logs
-/// are the evidence that old records stay readable.
+/// The golden logs, pinned byte for byte: a rewritten log would still be a valid chain, so
+/// only its digest shows that it is not the log that was published.
+const GOLDEN_LOGS: &[(&str, &str)] = &[
+    (
+        "tests/fixtures/schema/v1/records.jsonl",
+        "5f036c4d5400049c6c8bbdca326287786a1f1b41606981b63c68efca4ddc0645",
+    ),
+    (
+        "tests/fixtures/schema/future/records.jsonl",
+        "8c451d615335991c986e1b8fb04fecde1d02a4869d455a06b708f62cdeb522bf",
+    ),
+];
+
 #[test]
-#[ignore = "writes the checked-in golden logs"]
+fn golden_logs_are_never_rewritten() {
+    let changed: Vec<String> = GOLDEN_LOGS
+        .iter()
+        .filter_map(|(rel, pinned)| {
+            let bytes = std::fs::read(root().join(rel)).unwrap();
+            let digest = blake3::hash(&bytes).to_hex().to_string();
+            (digest != *pinned).then(|| format!("{rel}: BLAKE3 {digest}, pinned {pinned}"))
+        })
+        .collect();
+    assert!(changed.is_empty(), "golden logs changed: {changed:#?}");
+}
+
+/// Writes the golden logs that do not exist yet (a new version adds its own); an existing log is
+/// never rewritten: the logs are the evidence that old records stay readable.
+#[test]
+#[ignore = "writes missing golden logs"]
 fn write_golden_logs() {
-    let v1 = generate::v1_log();
-    let future = generate::future_log(&v1);
-    for (rel, lines) in [
-        ("tests/fixtures/schema/v1/records.jsonl", &v1),
-        ("tests/fixtures/schema/future/records.jsonl", &future),
-    ] {
+    let write = |rel: &str, lines: &[String]| {
         let path = root().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(
-            &path,
-            lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
-        )
-        .unwrap();
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        eprintln!("wrote {rel}: pin its BLAKE3 in GOLDEN_LOGS");
+    };
+    let (v1_rel, future_rel) = (GOLDEN_LOGS[0].0, GOLDEN_LOGS[1].0);
+    let v1 = if root().join(v1_rel).exists() {
+        read_lines(v1_rel)
+    } else {
+        let v1 = generate::v1_log();
+        write(v1_rel, &v1);
+        v1
+    };
+    if !root().join(future_rel).exists() {
+        write(future_rel, &generate::future_log(&v1));
     }
 }
 

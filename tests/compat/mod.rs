@@ -20,7 +20,10 @@
 //! - an object that allowed other members (`additionalProperties` absent or `true`) no longer
 //!   does, or their schema narrowed ([`Rule::ClosedObject`]);
 //! - a branch of an `anyOf`/`oneOf` fits no branch of the new schema ([`Rule::NoLongerAccepted`]);
-//! - a `$ref` does not resolve ([`Rule::UnresolvedRef`]).
+//! - a `$ref` does not resolve ([`Rule::UnresolvedRef`]);
+//! - the new schema adds or changes a keyword the checker does not understand (`allOf`, `not`,
+//!   `if`, `patternProperties`, ...): it cannot prove the change compatible
+//!   ([`Rule::UnsupportedKeyword`]).
 //!
 //! Adding an optional property, adding an enum value, opening an enum (`anyOf` the known values
 //! and any string), removing a bound, widening a type or format: all pass. Annotations
@@ -63,6 +66,8 @@ pub enum Rule {
     NoLongerAccepted,
     /// A `$ref` does not resolve.
     UnresolvedRef,
+    /// A keyword the checker does not understand was added or changed.
+    UnsupportedKeyword,
 }
 
 /// One incompatible change.
@@ -297,6 +302,32 @@ fn format_widens(from: &str, to: &str) -> bool {
     }
 }
 
+/// The keywords [`check`] understands (besides [`ANNOTATIONS`]).
+const UNDERSTOOD: &[&str] = &[
+    "$ref",
+    "type",
+    "const",
+    "enum",
+    "anyOf",
+    "oneOf",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "pattern",
+    "format",
+    "minimum",
+    "exclusiveMinimum",
+    "minLength",
+    "minItems",
+    "minProperties",
+    "maximum",
+    "exclusiveMaximum",
+    "maxLength",
+    "maxItems",
+    "maxProperties",
+];
+
 const LOWER_BOUNDS: &[&str] = &[
     "minimum",
     "exclusiveMinimum",
@@ -383,6 +414,18 @@ impl Checker<'_> {
     fn compare_resolved(&mut self, old: &Value, new: &Value, path: &str, depth: usize) {
         if accepts_all(new) || old == &Value::Bool(false) {
             return;
+        }
+        if let Some(m) = new.as_object() {
+            for (k, v) in m {
+                let known = UNDERSTOOD.contains(&k.as_str()) || ANNOTATIONS.contains(&k.as_str());
+                if !known && old.get(k) != Some(v) {
+                    self.push(
+                        path,
+                        Rule::UnsupportedKeyword,
+                        format!("`{k}` was added or changed, and the checker cannot compare it"),
+                    );
+                }
+            }
         }
         if new == &Value::Bool(false) {
             return self.push(
@@ -914,6 +957,23 @@ mod tests {
             "$.items[]",
             Rule::UnresolvedRef,
         );
+    }
+
+    #[test]
+    fn an_unsupported_keyword_is_not_proven_compatible() {
+        fires(
+            with(|s| s["$defs"]["Item"]["allOf"] = json!([{"required": ["size"]}])),
+            "$.items[]",
+            Rule::UnsupportedKeyword,
+        );
+        fires(
+            with(|s| s["properties"]["note"]["not"] = json!({"const": "x"})),
+            "$.note",
+            Rule::UnsupportedKeyword,
+        );
+        // The same keyword, unchanged on both sides, is no change.
+        let both = with(|s| s["properties"]["note"]["not"] = json!({"const": "x"}));
+        assert_eq!(check(&both, &both), []);
     }
 
     #[test]
