@@ -26,3 +26,6 @@ pub fn local_runtime() -> (AuditGuard, MemoryExporter) {
 pub fn lib_helper(x: u8) -> u8 {
     x.wrapping_add(1)
 }
+
+// The record schema registry and the compatibility checker (`docs/SCHEMA-EVOLUTION.md`).
+pub mod compat;

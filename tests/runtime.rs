@@ -75,7 +75,7 @@ fn follow_ups_refer_to_the_decision() {
     let h = mem.of_kind(RecordKind::HumanAction).expect_one();
     let ha = h.record().human_action.as_ref().unwrap();
     assert_eq!(
-        (ha.action.as_str(), ha.actor.as_str()),
+        (&*ha.action.as_str(), ha.actor.as_str()),
         ("override", "officer-17")
     );
     // The prompt's version came from the registry, with its digest.

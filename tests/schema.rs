@@ -1,30 +1,82 @@
-//! The record schema is published as JSON Schema and pinned: `docs/schema/record.v1.json` must be
-//! exactly what the types generate (regenerate with `UPDATE_SCHEMA=1 cargo test -p audit-tests
-//! --test schema` and review the diff: a changed schema-1 record is a compatibility decision).
+//! The record schema is published as JSON Schema and pinned: the `current` schema of
+//! `docs/schema/registry.json` must be exactly what the types generate.
+//!
+//! A change to the types that changes the generated schema is a compatibility decision
+//! (`docs/SCHEMA-EVOLUTION.md`): published files never change, so it is published as a new
+//! revision (`record.v1.2.json`, a compatible change) or a new version (`record.v2.json`). Write
+//! the generated schema to a new file with `UPDATE_SCHEMA=docs/schema/record.v1.2.json cargo test
+//! -p audit-tests --test schema`, then add it to the registry; `tests/schema_compat.rs` checks
+//! it against every published schema.
 
 use std::path::PathBuf;
 
 use audit_runtime::audited_decision;
+use audit_runtime::record::OpenEnum;
+use audit_tests::compat::registry::{Registry, schema_dir};
 use audit_tests::local_runtime;
 
-fn schema_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/record.v1.json")
-}
-
 #[test]
-fn checked_in_schema_matches_the_types() {
+fn the_current_schema_in_the_registry_is_what_the_types_generate() {
     let generated = audit_runtime::record::json_schema();
-    let path = schema_path();
-    if std::env::var_os("UPDATE_SCHEMA").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &generated).unwrap();
+    if let Some(to) = std::env::var_os("UPDATE_SCHEMA") {
+        let to = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(to);
+        std::fs::write(&to, &generated).unwrap();
+        eprintln!(
+            "wrote {}; add it to docs/schema/registry.json",
+            to.display()
+        );
     }
-    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    let dir = schema_dir();
+    let registry = Registry::load(&dir).unwrap();
+    let current = registry.current().unwrap();
+    let checked_in = String::from_utf8(current.bytes(&dir).unwrap()).unwrap();
     assert!(
         checked_in == generated,
-        "docs/schema/record.v1.json is out of date with audit-runtime/src/record.rs; \
-         regenerate with UPDATE_SCHEMA=1 and review the change"
+        "docs/schema/{} (current in registry.json) is not what audit-runtime/src/record.rs \
+         generates: a published schema never changes, so publish the change as a new revision \
+         or version (see the header of tests/schema.rs and docs/SCHEMA-EVOLUTION.md)",
+        current.file
     );
+}
+
+/// The words an [`OpenEnum`] knows are exactly the values its derived schema documents, so a
+/// variant added to an enum without adding it to `KNOWN` is caught (it would read back as
+/// unknown).
+#[test]
+fn open_enums_know_every_documented_value() {
+    use audit_runtime::followup::HumanActionKind;
+    use audit_runtime::point::{ArtifactRole, PointKind, SideEffect};
+    use audit_runtime::record::{CaptureMode, DigestAlg, OutcomeStatus, RecordKind, VersionOrigin};
+
+    fn documented(name: &str) -> Vec<String> {
+        let schema: serde_json::Value =
+            serde_json::from_str(&audit_runtime::record::json_schema()).unwrap();
+        let def = &schema["$defs"][name];
+        let mut words: Vec<String> = def["oneOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("$defs.{name} is not a oneOf"))
+            .iter()
+            .map(|b| b["const"].as_str().unwrap().to_owned())
+            .collect();
+        words.sort();
+        words
+    }
+    fn known<T: OpenEnum>() -> Vec<String> {
+        let mut words: Vec<String> = T::KNOWN.iter().map(|k| k.word().into_owned()).collect();
+        words.sort();
+        words
+    }
+    assert_eq!(known::<RecordKind>(), documented("RecordKind"));
+    assert_eq!(known::<PointKind>(), documented("PointKind"));
+    assert_eq!(known::<DigestAlg>(), documented("DigestAlg"));
+    assert_eq!(known::<CaptureMode>(), documented("CaptureMode"));
+    assert_eq!(known::<VersionOrigin>(), documented("VersionOrigin"));
+    assert_eq!(known::<ArtifactRole>(), documented("ArtifactRole"));
+    assert_eq!(known::<OutcomeStatus>(), documented("OutcomeStatus"));
+    assert_eq!(known::<SideEffect>(), documented("SideEffect"));
+    assert_eq!(known::<HumanActionKind>(), documented("HumanActionKind"));
 }
 
 #[audited_decision(name = "schema.decide", model = "m", model_version = "1", capture(x), output = capture)]

@@ -263,7 +263,7 @@ async fn async_shapes_behave_as_before() {
     );
     assert_eq!(
         calls.all()[0].outcome.as_ref().unwrap().side_effect,
-        Some(audit_runtime::point::SideEffect::Read)
+        Some(audit_runtime::point::SideEffect::Read.into())
     );
     mem.find("shapes.native_async_trait")
         .expect_one()

@@ -29,7 +29,10 @@ type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type LocalFut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 fn status(r: &AuditRecord) -> OutcomeStatus {
-    r.outcome.as_ref().map(|o| o.status).expect("an outcome")
+    r.outcome
+        .as_ref()
+        .and_then(|o| o.status.known())
+        .expect("an outcome with a known status")
 }
 
 #[audited_tool(name = "trust.alias")]

@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use audit_runtime::RecordId;
 use audit_runtime::chain::{ChainVerifier, SealedRecord};
 use audit_runtime::export::{ExportError, Exporter};
-use audit_runtime::record::{AuditRecord, OutcomeStatus, RecordKind};
+use audit_runtime::record::{AuditRecord, Open, OutcomeStatus, RecordKind};
 
 /// Keeps every exported record in memory. Clone it before handing it to the builder; the clone
 /// you keep reads what the runtime exported.
@@ -64,7 +64,7 @@ impl MemoryExporter {
             records: self
                 .records()
                 .into_iter()
-                .filter(|r| is_call(r.kind) && r.point.as_ref().is_some_and(|p| p.name == name))
+                .filter(|r| is_call(&r.kind) && r.point.as_ref().is_some_and(|p| p.name == name))
                 .collect(),
             what: format!("records of `{name}`"),
         }
@@ -88,7 +88,7 @@ impl MemoryExporter {
             records: self
                 .records()
                 .into_iter()
-                .filter(|r| is_call(r.kind) && r.correlation.parent_id == Some(id))
+                .filter(|r| is_call(&r.kind) && r.correlation.parent_id == Some(id))
                 .collect(),
             what: format!("children of {id}"),
         }
@@ -116,14 +116,16 @@ impl Exporter for MemoryExporter {
     }
 }
 
-fn is_call(kind: RecordKind) -> bool {
+fn is_call(kind: &Open<RecordKind>) -> bool {
     matches!(
-        kind,
-        RecordKind::AgentRun
-            | RecordKind::Decision
-            | RecordKind::Tool
-            | RecordKind::ModelCall
-            | RecordKind::PolicyCheck
+        kind.known(),
+        Some(
+            RecordKind::AgentRun
+                | RecordKind::Decision
+                | RecordKind::Tool
+                | RecordKind::ModelCall
+                | RecordKind::PolicyCheck
+        )
     )
 }
 
@@ -171,8 +173,13 @@ impl RecordAssert {
 
     #[track_caller]
     fn assert_status(self, status: OutcomeStatus) -> Self {
-        let got = self.0.outcome.as_ref().map(|o| o.status);
-        assert_eq!(got, Some(status), "outcome of {}", self.0.record_id);
+        let got = self.0.outcome.as_ref().map(|o| &o.status);
+        assert_eq!(
+            got,
+            Some(&Open::Known(status)),
+            "outcome of {}",
+            self.0.record_id
+        );
         self
     }
 

@@ -175,7 +175,7 @@ impl DigestKey {
     /// Keyed BLAKE3 of `bytes`, as a record field.
     pub fn digest(&self, bytes: &[u8]) -> KeyedDigest {
         KeyedDigest {
-            alg: crate::record::DigestAlg::Blake3Keyed,
+            alg: crate::record::DigestAlg::Blake3Keyed.into(),
             key_id: self.id.clone(),
             value: blake3::keyed_hash(&self.key, bytes).to_hex().to_string(),
         }

@@ -106,7 +106,7 @@ pub fn record_outcome(
         .unwrap_or_else(|e| Value::String(format!("<not serializable: {e}>")));
     f.outcome = Some(Outcome {
         value: Some(crate::record::CapturedValue {
-            mode: crate::record::CaptureMode::Captured,
+            mode: crate::record::CaptureMode::Captured.into(),
             value: Some(value),
             digest: None,
             error: None,
@@ -191,7 +191,7 @@ pub fn record_human_action(
 ) -> Result<RecordId, AuditOff> {
     let mut f = FollowUp::new(RecordKind::HumanAction, decision);
     f.human_action = Some(HumanActionInfo {
-        action: action.kind,
+        action: action.kind.into(),
         actor: action.actor,
         note: action.note,
         new_value: action.new_value,

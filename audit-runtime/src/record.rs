@@ -1,10 +1,16 @@
-//! The audit record, schema version 1.
+//! The audit record, schema version 1 (revision 1.1: open enums).
 //!
 //! One [`AuditRecord`] is one line of the audit log (and one span or log record in OTLP). The field
 //! order of these structs *is* the canonical serialization order: the record hash is computed over
 //! the bytes `serde_json` writes for them (see [`crate::chain`]), so reordering fields, renaming
 //! them or changing `skip_serializing_if` rules is a schema change. `docs/RECORD-SCHEMA.md`
-//! describes every field and `docs/schema/record.v1.json` is the JSON Schema.
+//! describes every field, `docs/schema/registry.json` lists the published JSON Schemas (the
+//! current one is [`SCHEMA_URL`]) and `docs/SCHEMA-EVOLUTION.md` says which changes are
+//! compatible.
+//!
+//! Every enum member of a record is an [`Open`] enum: a reader keeps a value written by a newer
+//! writer instead of rejecting the record. Unknown *members* are tolerated (no type here denies
+//! them) but not kept by these types: [`read_record`] names them.
 //!
 //! Outcomes that arrive later, human actions and lineage are separate records that refer to a
 //! decision by id ([`AuditRecord::refers_to`]); nothing is ever rewritten.
@@ -12,12 +18,23 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod open;
+mod read;
+
+pub use open::{Open, OpenEnum, UnknownValue};
+pub use read::{KNOWN_SCHEMA_VERSIONS, ReadError, RecordRead, read_record};
+
 pub use crate::followup::HumanActionKind;
 use crate::ids::{RecordId, SpanId, TraceId};
 use crate::point::{ArtifactRole, PointKind, RedactAction, SideEffect};
 
 /// The schema version written in every record's `v` field.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The identifier (`$id`) of the JSON Schema this build writes: revision 1.1 of schema 1. An
+/// identifier, not an address to fetch: the `.invalid` domain never resolves (RFC 2606); the file
+/// is `docs/schema/record.v1.1.json`, listed in `docs/schema/registry.json`.
+pub const SCHEMA_URL: &str = "https://audit-sdk.invalid/schema/record.v1.1.json";
 
 /// What a record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,6 +64,24 @@ pub enum RecordKind {
     /// A finding raised by the runtime about another record (for example a declared version that
     /// does not match the deployed artifact).
     Finding,
+}
+
+impl RecordKind {
+    /// The name written in records (`decision`, `human_action`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::AgentRun => "agent_run",
+            RecordKind::Decision => "decision",
+            RecordKind::Tool => "tool",
+            RecordKind::ModelCall => "model_call",
+            RecordKind::PolicyCheck => "policy_check",
+            RecordKind::Started => "started",
+            RecordKind::Outcome => "outcome",
+            RecordKind::HumanAction => "human_action",
+            RecordKind::Lineage => "lineage",
+            RecordKind::Finding => "finding",
+        }
+    }
 }
 
 impl From<PointKind> for RecordKind {
@@ -81,7 +116,7 @@ pub struct PointInfo {
     /// Audit name.
     pub name: String,
     /// Point kind.
-    pub kind: PointKind,
+    pub kind: Open<PointKind>,
     /// Crate name.
     #[serde(rename = "crate")]
     pub crate_name: String,
@@ -147,7 +182,7 @@ pub struct Correlation {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyedDigest {
     /// The algorithm (`blake3-keyed`, the only one in schema 1).
-    pub alg: DigestAlg,
+    pub alg: Open<DigestAlg>,
     /// Identifies the key without revealing it (see [`crate::digest::DigestKey::key_id`]).
     pub key_id: String,
     /// 64 lower-case hex digits.
@@ -243,7 +278,7 @@ impl VersionOrigin {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CapturedValue {
     /// How the value is held.
-    pub mode: CaptureMode,
+    pub mode: Open<CaptureMode>,
     /// The serialized value, after redaction (mode `captured`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
@@ -283,7 +318,7 @@ pub struct NamedValue {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VersionRef {
     /// Its role.
-    pub role: ArtifactRole,
+    pub role: Open<ArtifactRole>,
     /// Its name.
     pub name: String,
     /// The version in force, when known.
@@ -293,7 +328,7 @@ pub struct VersionRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// Where the version came from.
-    pub source: VersionOrigin,
+    pub source: Open<VersionOrigin>,
 }
 
 /// One signal that contributed to a decision.
@@ -346,12 +381,26 @@ pub enum OutcomeStatus {
     Unobserved,
 }
 
+impl OutcomeStatus {
+    /// The name written in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Ok => "ok",
+            OutcomeStatus::Err => "err",
+            OutcomeStatus::Panic => "panic",
+            OutcomeStatus::Cancelled => "cancelled",
+            OutcomeStatus::Started => "started",
+            OutcomeStatus::Unobserved => "unobserved",
+        }
+    }
+}
+
 /// What came out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Outcome {
     /// How the call ended.
-    pub status: OutcomeStatus,
+    pub status: Open<OutcomeStatus>,
     /// The returned value per the point's output mode (after redaction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<CapturedValue>,
@@ -373,14 +422,14 @@ pub struct Outcome {
     pub error_sources: Vec<ErrorSource>,
     /// The tool's side-effect class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub side_effect: Option<SideEffect>,
+    pub side_effect: Option<Open<SideEffect>>,
 }
 
 impl Outcome {
     /// An outcome with `status` and nothing else.
     pub fn new(status: OutcomeStatus) -> Self {
         Outcome {
-            status,
+            status: Open::Known(status),
             value: None,
             error: None,
             error_type: None,
@@ -425,65 +474,17 @@ pub struct RedactionEntry {
     /// The rule or detector that matched.
     pub rule: String,
     /// What was done: written `erase`, `mask(N)`, `hash` or `digest`.
-    #[serde(with = "action_text")]
-    #[cfg_attr(feature = "schema", schemars(schema_with = "action_text::schema"))]
-    pub action: RedactAction,
+    pub action: Open<RedactAction>,
     /// Why a rule was not applied as written (fail closed: the value was erased instead), or
     /// why the whole record was scrubbed. Never contains the original value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// `RedactAction` as the text of a provenance entry (`mask(4)`), not the tagged object of the
-/// point metadata.
-mod action_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::point::RedactAction;
-
-    pub(super) fn serialize<S: Serializer>(a: &RedactAction, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(a)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RedactAction, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        let mask = || {
-            s.strip_prefix("mask(")?
-                .strip_suffix(')')?
-                .parse::<u8>()
-                .ok()
-                .map(|keep| RedactAction::Mask { keep })
-        };
-        match &*s {
-            "erase" => Ok(RedactAction::Erase),
-            "hash" => Ok(RedactAction::Hash),
-            "digest" => Ok(RedactAction::Digest),
-            _ => mask().ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "unknown redaction action `{s}` (expected erase, mask(N), hash or digest)"
-                ))
-            }),
-        }
-    }
-
-    #[cfg(feature = "schema")]
-    pub(super) fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "pattern": "^(erase|hash|digest|mask\\([0-9]{1,3}\\))$"
-        })
-    }
-}
-
 /// Written as in provenance entries and rule files: `erase`, `mask(4)`, `hash`, `digest`.
 impl std::fmt::Display for RedactAction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RedactAction::Erase => f.write_str("erase"),
-            RedactAction::Mask { keep } => write!(f, "mask({keep})"),
-            RedactAction::Hash => f.write_str("hash"),
-            RedactAction::Digest => f.write_str("digest"),
-        }
+        f.write_str(&self.word())
     }
 }
 
@@ -506,7 +507,7 @@ pub struct Redactions {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HumanActionInfo {
     /// What the human did.
-    pub action: HumanActionKind,
+    pub action: Open<HumanActionKind>,
     /// Who acted (a user id, not a name, where privacy requires).
     pub actor: String,
     /// Free-text note (redacted like any other text).
@@ -526,7 +527,7 @@ pub struct AuditRecord {
     /// This record's id (UUIDv7).
     pub record_id: RecordId,
     /// What the record describes.
-    pub kind: RecordKind,
+    pub kind: Open<RecordKind>,
     /// Position in the writing process's chain: the first record is 0, each next one adds 1.
     pub seq: u64,
     /// `hash` of the previous record in the chain (64 hex digits; all zeros for `seq` 0).
@@ -577,8 +578,9 @@ pub struct AuditRecord {
     pub attributes: serde_json::Map<String, Value>,
 }
 
-/// The JSON Schema (draft 2020-12) of a schema-1 record line: an [`AuditRecord`] plus the `hash`
-/// member the chain appends. `docs/schema/record.v1.json` is this output, checked by a test.
+/// The JSON Schema (draft 2020-12) of a schema-1 record line as this build writes and reads it:
+/// an [`AuditRecord`] plus the `hash` member the chain appends, with `$id` [`SCHEMA_URL`]. The
+/// newest file of `docs/schema/registry.json` is this output, checked by a test.
 #[cfg(feature = "schema")]
 pub fn json_schema() -> String {
     let mut schema = schemars::schema_for!(AuditRecord);
@@ -595,10 +597,7 @@ pub fn json_schema() -> String {
     if let Some(req) = schema.get_mut("required").and_then(|r| r.as_array_mut()) {
         req.push(serde_json::Value::String("hash".into()));
     }
-    schema.insert(
-        "$id".into(),
-        "https://audit-sdk.invalid/schema/record.v1.json".into(),
-    );
+    schema.insert("$id".into(), SCHEMA_URL.into());
     let mut out = serde_json::to_string_pretty(&schema).unwrap_or_default();
     out.push('\n');
     out
@@ -610,11 +609,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn typed_fields_write_the_schema_words_and_reject_others() {
+    fn typed_fields_write_the_schema_words_and_keep_others_as_written() {
         let e = RedactionEntry {
             path: "inputs.card".into(),
             rule: "detector:payment_card".into(),
-            action: RedactAction::Mask { keep: 4 },
+            action: RedactAction::Mask { keep: 4 }.into(),
             reason: None,
         };
         let text = serde_json::to_string(&e).unwrap();
@@ -623,13 +622,24 @@ mod tests {
             r#"{"path":"inputs.card","rule":"detector:payment_card","action":"mask(4)"}"#
         );
         assert_eq!(serde_json::from_str::<RedactionEntry>(&text).unwrap(), e);
-        for bad in ["mask(256)", "mask(x)", "Mask(4)", "erased", " hash"] {
-            let line = text.replace("mask(4)", bad);
-            assert!(
-                serde_json::from_str::<RedactionEntry>(&line).is_err(),
-                "{bad}"
-            );
+        // Words this build does not know (or that would not write back the same) are kept as
+        // unknown and written back byte for byte.
+        for other in [
+            "mask(256)",
+            "mask(x)",
+            "mask(04)",
+            "mask(+4)",
+            "Mask(4)",
+            "erased",
+            " hash",
+        ] {
+            let line = text.replace("mask(4)", other);
+            let read = serde_json::from_str::<RedactionEntry>(&line).unwrap();
+            assert!(!read.action.is_known(), "{other}");
+            assert_eq!(read.action.as_str(), other);
+            assert_eq!(serde_json::to_string(&read).unwrap(), line);
         }
+        assert!(serde_json::from_str::<RedactionEntry>(&text.replace("\"mask(4)\"", "4")).is_err());
         for (mode, word) in [
             (CaptureMode::Captured, "captured"),
             (CaptureMode::Digest, "digest"),
@@ -652,6 +662,73 @@ mod tests {
             serde_json::to_value(DigestAlg::Blake3Keyed).unwrap(),
             "blake3-keyed"
         );
-        assert!(serde_json::from_value::<CaptureMode>("hashed".into()).is_err());
+        let hashed: Open<CaptureMode> = serde_json::from_value("hashed".into()).unwrap();
+        assert_eq!(hashed.as_str(), "hashed");
+        assert_ne!(hashed, CaptureMode::Digest);
+    }
+
+    /// `Open<T>` writes exactly what `T`'s derived `Serialize` wrote before enums were open, and
+    /// reads it back as `Known`: the canonical bytes of every record written so far are unchanged.
+    fn same_bytes_as_the_derive<T>()
+    where
+        T: OpenEnum + Serialize + serde::de::DeserializeOwned,
+    {
+        for &k in T::KNOWN {
+            let derived = serde_json::to_string(&k).unwrap();
+            let open = serde_json::to_string(&Open::Known(k)).unwrap();
+            assert_eq!(open, derived, "{k:?}");
+            assert_eq!(derived, format!("\"{}\"", k.word()));
+            let back: Open<T> = serde_json::from_str(&derived).unwrap();
+            assert_eq!(back, k);
+            assert_eq!(serde_json::from_str::<T>(&derived).unwrap(), k);
+            assert_eq!(back.to_string(), k.word());
+        }
+        let new: Open<T> = serde_json::from_str("\"a_word_from_the_future\"").unwrap();
+        assert_eq!(new.known(), None);
+        assert_eq!(
+            serde_json::to_string(&new).unwrap(),
+            "\"a_word_from_the_future\""
+        );
+        for not_a_string in ["1", "null", "{}", "[\"decision\"]", "true"] {
+            assert!(
+                serde_json::from_str::<Open<T>>(not_a_string).is_err(),
+                "{not_a_string}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_known_word_keeps_its_bytes() {
+        same_bytes_as_the_derive::<RecordKind>();
+        same_bytes_as_the_derive::<PointKind>();
+        same_bytes_as_the_derive::<DigestAlg>();
+        same_bytes_as_the_derive::<CaptureMode>();
+        same_bytes_as_the_derive::<VersionOrigin>();
+        same_bytes_as_the_derive::<ArtifactRole>();
+        same_bytes_as_the_derive::<OutcomeStatus>();
+        same_bytes_as_the_derive::<SideEffect>();
+        same_bytes_as_the_derive::<HumanActionKind>();
+        for keep in [0u8, 4, 255] {
+            let a = RedactAction::Mask { keep };
+            assert_eq!(
+                Open::<RedactAction>::from_word(&a.to_string()),
+                Open::Known(a)
+            );
+        }
+        for &a in RedactAction::KNOWN {
+            assert_eq!(Open::<RedactAction>::from_word(&a.to_string()), a);
+        }
+    }
+
+    #[test]
+    fn a_record_with_unknown_words_reads_and_writes_back_unchanged() {
+        let line = r#"{"v":1,"record_id":"01a21957-cb29-7074-a2b6-1905c8c4fba1","kind":"escalation","seq":0,"prev":"0000000000000000000000000000000000000000000000000000000000000000","service":{"name":"s","instance":"01a21957-cb29-7074-a2b6-1905c8c4fba0"},"time":{"start":"2026-01-01T00:00:00.000000000Z"},"correlation":{},"outcome":{"status":"timed_out","side_effect":"external"},"redactions":{"rule_set":"r"}}"#;
+        let r: AuditRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(r.kind.as_str(), "escalation");
+        assert_eq!(r.kind.known(), None);
+        let o = r.outcome.as_ref().unwrap();
+        assert_eq!(o.status.to_string(), "timed_out");
+        assert_eq!(o.side_effect.as_ref().unwrap().as_str(), "external");
+        assert_eq!(serde_json::to_string(&r).unwrap(), line);
     }
 }

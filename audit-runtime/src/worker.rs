@@ -40,9 +40,9 @@ use crate::install::{ExporterCounters, Shared};
 use crate::point::{AuditPoint, VersionSource};
 use crate::queue::{self, Control, Entry, Item};
 use crate::record::{
-    AuditRecord, CaptureMode, CapturedValue, Correlation, ErrorSource, Inputs, NamedValue, Outcome,
-    OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, SCHEMA_VERSION, ServiceInfo,
-    Signal, TimeInfo, VersionOrigin, VersionRef,
+    AuditRecord, CaptureMode, CapturedValue, Correlation, ErrorSource, Inputs, NamedValue, Open,
+    Outcome, OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, SCHEMA_VERSION,
+    ServiceInfo, Signal, TimeInfo, VersionOrigin, VersionRef,
 };
 use crate::redact::{RedactContext, RedactionCounters, Redactor};
 
@@ -178,7 +178,7 @@ impl Assembler {
         AuditRecord {
             v: SCHEMA_VERSION,
             record_id,
-            kind,
+            kind: kind.into(),
             seq: 0,
             prev: String::new(),
             service: self.service.clone(),
@@ -207,7 +207,7 @@ impl Assembler {
     fn point_info(p: &AuditPoint) -> PointInfo {
         PointInfo {
             name: p.name.to_owned(),
-            kind: p.kind,
+            kind: p.kind.into(),
             crate_name: p.crate_name.to_owned(),
             crate_version: p.crate_version.to_owned(),
             module: p.module_path.to_owned(),
@@ -261,7 +261,7 @@ impl Assembler {
         let mut r = self.about(head, RecordKind::Started);
         r.code_version = Some(self.code_version(head.point));
         r.outcome = Some(Outcome {
-            side_effect: head.point.side_effect,
+            side_effect: head.point.side_effect.map(Open::Known),
             ..Outcome::new(OutcomeStatus::Started)
         });
         self.redact(Some(head.point), &mut r);
@@ -281,7 +281,7 @@ impl Assembler {
         match parsed {
             Err(e) => (
                 CapturedValue {
-                    mode: CaptureMode::Error,
+                    mode: CaptureMode::Error.into(),
                     value: None,
                     digest: None,
                     error: Some(format!("not serializable: {e}")),
@@ -293,7 +293,7 @@ impl Assembler {
                 let digest = self.key.digest(&canonical);
                 (
                     CapturedValue {
-                        mode: CaptureMode::Digest,
+                        mode: CaptureMode::Digest.into(),
                         value: None,
                         digest: Some(digest),
                         error: None,
@@ -305,7 +305,7 @@ impl Assembler {
                 let canonical = want_canonical.then(|| canonical::to_vec(&v));
                 (
                     CapturedValue {
-                        mode: CaptureMode::Captured,
+                        mode: CaptureMode::Captured.into(),
                         value: Some(v),
                         digest: None,
                         error: None,
@@ -400,11 +400,11 @@ impl Assembler {
                 ));
             }
             r.versions.push(VersionRef {
-                role: spec.role,
+                role: spec.role.into(),
                 name: spec.name.to_owned(),
                 version,
                 digest: deployed.and_then(|a| a.digest),
-                source,
+                source: source.into(),
             });
         }
 
@@ -430,7 +430,7 @@ impl Assembler {
             }
         }
 
-        let side_effect = point.side_effect;
+        let side_effect = point.side_effect.map(Open::Known);
         r.outcome = Some(match (&state.outcome, &state.extra().panic) {
             (_, Some(msg)) => Outcome {
                 error: Some(msg.clone()),

@@ -91,7 +91,7 @@ fn record(text_bytes: usize, pii: bool) -> AuditRecord {
     AuditRecord {
         v: SCHEMA_VERSION,
         record_id: RecordId::now(),
-        kind: RecordKind::Decision,
+        kind: RecordKind::Decision.into(),
         seq: 0,
         prev: String::new(),
         service: ServiceInfo {
@@ -101,7 +101,7 @@ fn record(text_bytes: usize, pii: bool) -> AuditRecord {
         },
         point: Some(PointInfo {
             name: "support.reply".into(),
-            kind: PointKind::Decision,
+            kind: PointKind::Decision.into(),
             crate_name: "bench".into(),
             crate_version: "0.1.0".into(),
             module: "bench".into(),
@@ -124,7 +124,7 @@ fn record(text_bytes: usize, pii: bool) -> AuditRecord {
             args: vec![NamedValue {
                 name: "request".into(),
                 captured: CapturedValue {
-                    mode: CaptureMode::Captured,
+                    mode: CaptureMode::Captured.into(),
                     value: Some(json!({
                         "customer_id": "c-1234",
                         "channel": "web",
@@ -146,9 +146,9 @@ fn record(text_bytes: usize, pii: bool) -> AuditRecord {
             signals: Vec::new(),
         },
         outcome: Some(Outcome {
-            status: OutcomeStatus::Ok,
+            status: OutcomeStatus::Ok.into(),
             value: Some(CapturedValue {
-                mode: CaptureMode::Captured,
+                mode: CaptureMode::Captured.into(),
                 value: Some(json!({"reply": "Your application is approved.", "approved": true})),
                 digest: None,
                 error: None,

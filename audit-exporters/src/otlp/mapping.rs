@@ -54,17 +54,23 @@ const FLAG_SAMPLED: u32 = 0x01;
 
 /// Which signal carries a record.
 pub fn signal_of(r: &AuditRecord) -> Signal {
-    match r.kind {
-        RecordKind::AgentRun
-        | RecordKind::Decision
-        | RecordKind::Tool
-        | RecordKind::ModelCall
-        | RecordKind::PolicyCheck => Signal::Traces,
-        RecordKind::Started
-        | RecordKind::Outcome
-        | RecordKind::HumanAction
-        | RecordKind::Lineage
-        | RecordKind::Finding => Signal::Logs,
+    match r.kind.known() {
+        Some(
+            RecordKind::AgentRun
+            | RecordKind::Decision
+            | RecordKind::Tool
+            | RecordKind::ModelCall
+            | RecordKind::PolicyCheck,
+        ) => Signal::Traces,
+        Some(
+            RecordKind::Started
+            | RecordKind::Outcome
+            | RecordKind::HumanAction
+            | RecordKind::Lineage
+            | RecordKind::Finding,
+        ) => Signal::Logs,
+        // A kind a newer writer added: an event, so it is exported rather than dropped.
+        None => Signal::Logs,
     }
 }
 
@@ -222,18 +228,18 @@ pub fn to_span(s: &SealedRecord) -> Span {
     } else {
         SpanKind::Internal
     };
-    let status = r.outcome.as_ref().map(|o| match o.status {
+    let status = r.outcome.as_ref().map(|o| match o.status.known() {
         // `unobserved`: the asynchronous work was not seen, so neither Ok nor Error can be
-        // claimed (the `audit.status` attribute says which).
-        OutcomeStatus::Ok | OutcomeStatus::Started | OutcomeStatus::Unobserved => Status {
-            message: String::new(),
-            code: status::StatusCode::Unset as i32,
-        },
-        OutcomeStatus::Err | OutcomeStatus::Panic | OutcomeStatus::Cancelled => Status {
-            message: o
-                .error
-                .clone()
-                .unwrap_or_else(|| status_str(o.status).to_owned()),
+        // claimed (the `audit.status` attribute says which); nor for a status a newer writer
+        // added.
+        Some(OutcomeStatus::Ok | OutcomeStatus::Started | OutcomeStatus::Unobserved) | None => {
+            Status {
+                message: String::new(),
+                code: status::StatusCode::Unset as i32,
+            }
+        }
+        Some(OutcomeStatus::Err | OutcomeStatus::Panic | OutcomeStatus::Cancelled) => Status {
+            message: o.error.clone().unwrap_or_else(|| o.status.to_string()),
             code: status::StatusCode::Error as i32,
         },
     });
@@ -269,8 +275,8 @@ pub fn to_span(s: &SealedRecord) -> Span {
 pub fn to_log(s: &SealedRecord) -> LogRecord {
     let r = &*s.record;
     let time = parse_rfc3339_nanos(&r.time.start).unwrap_or(0);
-    let (severity, text) = match r.kind {
-        RecordKind::Finding => (SeverityNumber::Warn, "WARN"),
+    let (severity, text) = match r.kind.known() {
+        Some(RecordKind::Finding) => (SeverityNumber::Warn, "WARN"),
         _ => (SeverityNumber::Info, "INFO"),
     };
     // A follow-up has no span of its own: it is logged in its decision's span
@@ -291,7 +297,7 @@ pub fn to_log(s: &SealedRecord) -> LogRecord {
         flags: if trace_id.is_empty() { 0 } else { FLAG_SAMPLED },
         trace_id,
         span_id,
-        event_name: format!("audit.{}", kind_str(r.kind)),
+        event_name: format!("audit.{}", r.kind),
     }
 }
 
@@ -309,7 +315,7 @@ pub fn ids_of(r: &AuditRecord) -> ([u8; 16], [u8; 8]) {
 
 /// `gen_ai.operation.name` of a call, where the GenAI conventions have one.
 fn operation(r: &AuditRecord) -> Option<&'static str> {
-    match r.kind {
+    match r.kind.known()? {
         RecordKind::AgentRun => Some("invoke_agent"),
         RecordKind::Tool => Some("execute_tool"),
         RecordKind::ModelCall => Some("chat"),
@@ -326,39 +332,13 @@ fn model_name(r: &AuditRecord) -> Option<&str> {
 
 fn span_name(r: &AuditRecord, op: Option<&str>) -> String {
     let point = r.point.as_ref().map_or("unknown", |p| p.name.as_str());
-    match (r.kind, op) {
-        (RecordKind::ModelCall, Some(op)) => match model_name(r) {
+    match (r.kind.known(), op) {
+        (Some(RecordKind::ModelCall), Some(op)) => match model_name(r) {
             Some(m) => format!("{op} {m}"),
             None => op.to_owned(),
         },
         (_, Some(op)) => format!("{op} {point}"),
-        (kind, None) => format!("{} {point}", kind_str(kind)),
-    }
-}
-
-fn kind_str(k: RecordKind) -> &'static str {
-    match k {
-        RecordKind::AgentRun => "agent_run",
-        RecordKind::Decision => "decision",
-        RecordKind::Tool => "tool",
-        RecordKind::ModelCall => "model_call",
-        RecordKind::PolicyCheck => "policy_check",
-        RecordKind::Started => "started",
-        RecordKind::Outcome => "outcome",
-        RecordKind::HumanAction => "human_action",
-        RecordKind::Lineage => "lineage",
-        RecordKind::Finding => "finding",
-    }
-}
-
-fn status_str(s: OutcomeStatus) -> &'static str {
-    match s {
-        OutcomeStatus::Ok => "ok",
-        OutcomeStatus::Err => "err",
-        OutcomeStatus::Panic => "panic",
-        OutcomeStatus::Cancelled => "cancelled",
-        OutcomeStatus::Started => "started",
-        OutcomeStatus::Unobserved => "unobserved",
+        (_, None) => format!("{} {point}", r.kind),
     }
 }
 
@@ -370,8 +350,8 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
         a.push(kv_str("gen_ai.operation.name", op));
     }
     let point = r.point.as_ref();
-    match r.kind {
-        RecordKind::AgentRun => {
+    match r.kind.known() {
+        Some(RecordKind::AgentRun) => {
             if let Some(p) = point {
                 a.push(kv_str("gen_ai.agent.name", &p.name));
             }
@@ -379,7 +359,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
                 a.push(kv_str("gen_ai.agent.id", &run.to_string()));
             }
         }
-        RecordKind::Tool => {
+        Some(RecordKind::Tool) => {
             if let Some(p) = point {
                 a.push(kv_str("gen_ai.tool.name", &p.name));
             }
@@ -418,11 +398,13 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
         }
     }
     if let Some(o) = &r.outcome {
-        let t = match o.status {
-            OutcomeStatus::Err => Some(o.error_type.as_deref().unwrap_or("err")),
-            OutcomeStatus::Panic => Some("panic"),
-            OutcomeStatus::Cancelled => Some("cancelled"),
-            OutcomeStatus::Ok | OutcomeStatus::Started | OutcomeStatus::Unobserved => None,
+        let t = match o.status.known() {
+            Some(OutcomeStatus::Err) => Some(o.error_type.as_deref().unwrap_or("err")),
+            Some(OutcomeStatus::Panic) => Some("panic"),
+            Some(OutcomeStatus::Cancelled) => Some("cancelled"),
+            Some(OutcomeStatus::Ok | OutcomeStatus::Started | OutcomeStatus::Unobserved) | None => {
+                None
+            }
         };
         if let Some(t) = t {
             a.push(kv_str("error.type", t));
@@ -440,7 +422,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
 
     // Audit attributes: identity and chain.
     a.push(kv_str("audit.record_id", &r.record_id.to_string()));
-    a.push(kv_str("audit.kind", kind_str(r.kind)));
+    a.push(kv_str("audit.kind", &r.kind.as_str()));
     a.push(kv_i64("audit.schema_version", i64::from(r.v)));
     a.push(kv_str("audit.chain", &r.service.instance.to_string()));
     a.push(kv_i64(
@@ -451,7 +433,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
     a.push(kv_str("audit.hash", &s.hash.to_hex()));
     if let Some(p) = point {
         a.push(kv_str("audit.point.name", &p.name));
-        a.push(kv_str("audit.point.kind", p.kind.as_str()));
+        a.push(kv_str("audit.point.kind", &p.kind.as_str()));
         a.push(kv_str("audit.point.crate", &p.crate_name));
         a.push(kv_str("audit.point.crate_version", &p.crate_version));
     }
@@ -476,7 +458,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
     if let Some(inputs) = &r.inputs {
         if let Some(d) = &inputs.digest {
             a.push(kv_str("audit.input.digest", &d.value));
-            a.push(kv_str("audit.input.digest.alg", d.alg.as_str()));
+            a.push(kv_str("audit.input.digest.alg", &d.alg.as_str()));
             a.push(kv_str("audit.input.digest.key_id", &d.key_id));
         }
         for arg in &inputs.args {
@@ -495,7 +477,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
         if let Some(d) = &v.digest {
             a.push(kv_str(&format!("{base}.digest"), d));
         }
-        a.push(kv_str(&format!("{base}.source"), v.source.as_str()));
+        a.push(kv_str(&format!("{base}.source"), &v.source.as_str()));
     }
     if let Some(u) = &r.unversioned {
         a.push(kv_str("audit.unversioned", u));
@@ -512,7 +494,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
     }
     // Outcome.
     if let Some(o) = &r.outcome {
-        a.push(kv_str("audit.outcome.status", status_str(o.status)));
+        a.push(kv_str("audit.outcome.status", &o.status.as_str()));
         if let Some(v) = &o.value {
             a.push(kv_str("audit.outcome.value", &captured_str(v)));
         }
@@ -522,11 +504,8 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
         if let Some(t) = &o.error_type {
             a.push(kv_str("audit.outcome.error_type", t));
         }
-        if let Some(se) = o.side_effect {
-            let se = serde_json::to_value(se).ok();
-            if let Some(Value::String(se)) = se {
-                a.push(kv_str("audit.tool.side_effect", &se));
-            }
+        if let Some(se) = &o.side_effect {
+            a.push(kv_str("audit.tool.side_effect", &se.as_str()));
         }
     }
     // Lineage.
@@ -547,7 +526,7 @@ fn attributes(s: &SealedRecord, op: Option<&str>) -> Vec<KeyValue> {
     }
     // Human action, finding, free attributes.
     if let Some(h) = &r.human_action {
-        a.push(kv_str("audit.human_action.action", h.action.as_str()));
+        a.push(kv_str("audit.human_action.action", &h.action.as_str()));
         a.push(kv_str("audit.human_action.actor", &h.actor));
         if let Some(n) = &h.note {
             a.push(kv_str("audit.human_action.note", n));
@@ -608,7 +587,7 @@ const MIME_JSON: &str = "application/json";
 /// the JSON of `outcome.value` when it holds a value.
 fn openinference(r: &AuditRecord) -> Vec<KeyValue> {
     let mut a = Vec::with_capacity(8);
-    let Some(kind) = openinference_kind(r.kind) else {
+    let Some(kind) = r.kind.known().and_then(openinference_kind) else {
         return a;
     };
     a.push(kv_str("openinference.span.kind", kind));
@@ -639,13 +618,13 @@ fn openinference(r: &AuditRecord) -> Vec<KeyValue> {
         a.push(kv_str("output.value", &v.to_string()));
         a.push(kv_str("output.mime_type", MIME_JSON));
     }
-    match r.kind {
-        RecordKind::Tool => {
+    match r.kind.known() {
+        Some(RecordKind::Tool) => {
             if let Some(p) = &r.point {
                 a.push(kv_str("tool.name", &p.name));
             }
         }
-        RecordKind::ModelCall => {
+        Some(RecordKind::ModelCall) => {
             if let Some(m) = model_name(r) {
                 a.push(kv_str("llm.model_name", m));
             }
@@ -692,7 +671,7 @@ fn captured_str(c: &CapturedValue) -> String {
         (Some(v), _, _) => v.to_string(),
         (None, Some(d), _) => format!("digest:{}:{}:{}", d.alg, d.key_id, d.value),
         (None, None, Some(e)) => format!("error:{e}"),
-        (None, None, None) => c.mode.as_str().to_owned(),
+        (None, None, None) => c.mode.to_string(),
     }
 }
 
@@ -800,6 +779,34 @@ pub fn parse_rfc3339_nanos(s: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use audit_runtime::ids::rfc3339_nanos;
+
+    /// A record from a newer writer (a kind, status and side effect this build does not know)
+    /// is exported, not dropped, and shows the words as written.
+    #[test]
+    fn words_this_build_does_not_know_are_exported_as_written() {
+        let line = r#"{"v":1,"record_id":"01a21957-cb29-7074-a2b6-1905c8c4fba1","kind":"escalation","seq":0,"prev":"0000000000000000000000000000000000000000000000000000000000000000","service":{"name":"s","instance":"01a21957-cb29-7074-a2b6-1905c8c4fba0"},"time":{"start":"2026-01-01T00:00:00.000000000Z"},"correlation":{},"outcome":{"status":"timed_out","side_effect":"external"},"redactions":{"rule_set":"r"}}"#;
+        let record: AuditRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(signal_of(&record), Signal::Logs);
+        let sealed = SealedRecord {
+            record: std::sync::Arc::new(record),
+            hash: audit_runtime::chain::RecordHash([0; 32]),
+            line: line.into(),
+        };
+        let log = to_log(&sealed);
+        assert_eq!(log.event_name, "audit.escalation");
+        let attr = |k: &str| {
+            log.attributes.iter().find(|a| a.key == k).and_then(|a| {
+                match a.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                }
+            })
+        };
+        assert_eq!(attr("audit.kind").as_deref(), Some("escalation"));
+        assert_eq!(attr("audit.outcome.status").as_deref(), Some("timed_out"));
+        assert_eq!(attr("audit.tool.side_effect").as_deref(), Some("external"));
+        assert_eq!(attr("error.type"), None);
+    }
 
     #[test]
     fn rfc3339_roundtrips_with_the_runtime_formatter() {

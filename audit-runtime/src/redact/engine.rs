@@ -492,9 +492,9 @@ impl Walk<'_, '_> {
                 path: path.clone(),
                 rule: format!("detector:{}", d.name),
                 action: if reason.is_some() {
-                    RedactAction::Hash
+                    RedactAction::Hash.into()
                 } else {
-                    d.action
+                    d.action.into()
                 },
                 reason: reason.map(str::to_owned),
             });

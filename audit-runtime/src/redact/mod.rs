@@ -112,7 +112,7 @@ pub(crate) fn scrub(r: &mut AuditRecord, reason: &str) {
     r.redactions.entries = vec![RedactionEntry {
         path: "*".to_owned(),
         rule: "fail_closed".to_owned(),
-        action: crate::point::RedactAction::Erase,
+        action: crate::point::RedactAction::Erase.into(),
         reason: Some(reason.to_owned()),
     }];
 }

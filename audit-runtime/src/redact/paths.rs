@@ -223,7 +223,7 @@ pub(crate) fn apply(
             out.push(RedactionEntry {
                 path: path.clone(),
                 rule: rule.rule.to_owned(),
-                action: RedactAction::Erase,
+                action: RedactAction::Erase.into(),
                 reason: Some(reason),
             });
             Reach {
@@ -293,7 +293,7 @@ fn act(v: &mut Value, rule: &RuleRef<'_>, path: &str, out: &mut Vec<RedactionEnt
     out.push(RedactionEntry {
         path: path.to_owned(),
         rule: rule.rule.to_owned(),
-        action,
+        action: action.into(),
         reason,
     });
 }

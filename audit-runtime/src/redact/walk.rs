@@ -10,7 +10,9 @@
 //! What is not visited, and why (each is named at its destructuring below):
 //! - ids, hashes, sequence numbers, timestamps and keyed digests: written by the runtime in a
 //!   fixed format ([`crate::ids`], [`crate::chain`], [`crate::clock`], [`crate::digest`]);
-//! - enums (`kind`, `status`, `mode`, `role`, `source`, `action`, `side_effect`): closed sets;
+//! - enums (`kind`, `status`, `mode`, `role`, `source`, `action`, `side_effect`): closed sets
+//!   on the write path ([`crate::record::Open`] holds an unknown word only in a record that was
+//!   read, never in one this runtime builds);
 //! - `service`, `point` and `code_version` (`crate@version+build`): fixed when the binary is
 //!   built or the runtime is installed, the same in every record of the process, not data of a
 //!   call (and a semver pre-release such as `app@1.0.0-beta.rc` would read as an e-mail address);
@@ -372,12 +374,12 @@ mod tests {
     fn full_record() -> AuditRecord {
         let pii = |tag: &str| format!("{tag} jane.{tag}@example.com");
         let digest = || KeyedDigest {
-            alg: DigestAlg::Blake3Keyed,
+            alg: DigestAlg::Blake3Keyed.into(),
             key_id: pii("key_id"),
             value: pii("value"),
         };
         let captured = |tag: &str| CapturedValue {
-            mode: CaptureMode::Captured,
+            mode: CaptureMode::Captured.into(),
             value: Some(json!({ "k": pii(tag), pii("key"): [pii(tag)] })),
             digest: Some(digest()),
             error: Some(pii("error")),
@@ -385,7 +387,7 @@ mod tests {
         AuditRecord {
             v: SCHEMA_VERSION,
             record_id: RecordId::now(),
-            kind: RecordKind::Decision,
+            kind: RecordKind::Decision.into(),
             seq: 3,
             prev: pii("prev"),
             service: ServiceInfo {
@@ -395,7 +397,7 @@ mod tests {
             },
             point: Some(PointInfo {
                 name: pii("point"),
-                kind: PointKind::Decision,
+                kind: PointKind::Decision.into(),
                 crate_name: pii("crate"),
                 crate_version: pii("crate_version"),
                 module: pii("module"),
@@ -427,11 +429,11 @@ mod tests {
                 }],
             }),
             versions: vec![VersionRef {
-                role: ArtifactRole::Model,
+                role: ArtifactRole::Model.into(),
                 name: pii("version_name"),
                 version: Some(pii("version")),
                 digest: Some(pii("version_digest")),
-                source: VersionOrigin::Expr,
+                source: VersionOrigin::Expr.into(),
             }],
             unversioned: Some(pii("unversioned")),
             code_version: Some(pii("code_version")),
@@ -443,7 +445,7 @@ mod tests {
                 }],
             },
             outcome: Some(Outcome {
-                status: OutcomeStatus::Err,
+                status: OutcomeStatus::Err.into(),
                 value: Some(captured("output")),
                 error: Some(pii("outcome_error")),
                 error_type: Some(pii("error_type")),
@@ -452,7 +454,7 @@ mod tests {
                     message: pii("source"),
                     error_type: Some(pii("source_type")),
                 }],
-                side_effect: Some(SideEffect::Write),
+                side_effect: Some(SideEffect::Write.into()),
             }),
             lineage: vec![LineageRef {
                 dataset: pii("dataset"),
@@ -460,7 +462,7 @@ mod tests {
                 digest: Some(pii("dataset_digest")),
             }],
             human_action: Some(HumanActionInfo {
-                action: HumanActionKind::Override,
+                action: HumanActionKind::Override.into(),
                 actor: pii("actor"),
                 note: Some(pii("note")),
                 new_value: Some(json!({ "v": pii("new_value") })),
@@ -472,7 +474,7 @@ mod tests {
                 entries: vec![RedactionEntry {
                     path: pii("path"),
                     rule: pii("rule"),
-                    action: crate::point::RedactAction::Erase,
+                    action: crate::point::RedactAction::Erase.into(),
                     reason: Some(pii("reason")),
                 }],
             },
