@@ -81,10 +81,11 @@ fn the_registry_holds_together() {
         published, known,
         "KNOWN_SCHEMA_VERSIONS against registry.json"
     );
-    // Every file in docs/schema/ is in the registry.
+    // Every record schema file in docs/schema/ is in the registry (the directory also holds
+    // the schemas of other documents, such as the coverage report's).
     for entry in std::fs::read_dir(&dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        if name != "registry.json" {
+        if name.starts_with("record.") {
             assert!(
                 r.schemas.iter().any(|s| s.file == name),
                 "docs/schema/{name} is not in registry.json"
