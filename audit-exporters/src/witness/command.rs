@@ -7,7 +7,8 @@
 //!
 //! The signer key is a file (mode 0600) as `audit-verify keygen <witness name> <file>` writes
 //! it, or the environment ([`WITNESS_KEY_ENV`], [`WITNESS_KEY_FILE_ENV`]) when `--key` is not
-//! given. Each `--log` value is `<origin>=` and either the log's verifier key text
+//! given. Each `--log` value is `<origin>=` (an origin ending with `/` is a prefix that trusts
+//! every log under it, such as `audit-sdk/loan-agent/`) and either the log's verifier key text
 //! (`<name>+<hex id>+<base64>`) or a file holding it; the origin is everything before the first
 //! `=`. At start the command prints the witness verifier key (`<name>+<hex id>+<base64(0x04 ||
 //! key)>`, what log writers pin) and the URL, then serves until it is killed: every state write
@@ -152,6 +153,9 @@ pub fn witness_command(args: &[String]) -> u8 {
     let mut builder = Witness::builder(signer, &state);
     for l in &logs {
         match parse_log(l) {
+            // An origin ending with `/` is a prefix: every log under it (the file log starts a
+            // new origin, audit-sdk/<service>/<chain>, in each process).
+            Ok((origin, k)) if origin.ends_with('/') => builder = builder.log_prefix(&origin, k),
             Ok((origin, k)) => builder = builder.log(&origin, k),
             Err(e) => {
                 eprintln!("{e}");

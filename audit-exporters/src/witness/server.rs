@@ -197,6 +197,10 @@ fn system_clock() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Marks a [`WitnessBuilder::log_prefix`] entry among the logs (an origin never starts with a
+/// control character, C2SP signed-note forbids them in the text).
+const PREFIX_MARK: &str = "\u{1}prefix:";
+
 /// Configuration of a [`Witness`]; [`build`](Self::build) loads its state.
 pub struct WitnessBuilder {
     signer: CosignatureSigner,
@@ -223,6 +227,19 @@ impl WitnessBuilder {
     /// same origin to trust several keys (a checkpoint needs a signature by any one of them).
     pub fn log(mut self, origin: &str, key: VerifierKey) -> Self {
         self.logs.entry(origin.to_owned()).or_default().push(key);
+        self
+    }
+
+    /// Witness every log whose origin starts with `prefix` (which must end with `/`), signed by
+    /// `key`: the audit SDK's file log starts a new log (origin `audit-sdk/<service>/<chain>`)
+    /// in every process, so a witness of a service trusts `audit-sdk/<service>/` with the
+    /// service's key. Each origin still has its own state and rollback protection. An exact
+    /// [`log`](Self::log) entry takes precedence.
+    pub fn log_prefix(mut self, prefix: &str, key: VerifierKey) -> Self {
+        self.logs
+            .entry(format!("{PREFIX_MARK}{prefix}"))
+            .or_default()
+            .push(key);
         self
     }
 
@@ -259,6 +276,14 @@ impl WitnessBuilder {
             ));
         }
         for origin in self.logs.keys() {
+            if let Some(prefix) = origin.strip_prefix(PREFIX_MARK) {
+                if !prefix.ends_with('/') || prefix.len() < 2 {
+                    return Err(WitnessSetupError::Config(format!(
+                        "log origin prefix {prefix:?} must end with / (a whole path segment)"
+                    )));
+                }
+                continue;
+            }
             Checkpoint::new(origin, 0, empty_root())
                 .map_err(|e| WitnessSetupError::Config(format!("log origin {origin:?}: {e}")))?;
         }
@@ -356,7 +381,18 @@ impl Witness {
         };
         let checkpoint = request.checkpoint();
         let origin = checkpoint.origin();
-        let Some(keys) = self.inner.logs.get(origin) else {
+        let by_prefix = || {
+            self.inner
+                .logs
+                .iter()
+                .filter_map(|(k, keys)| {
+                    let p = k.strip_prefix(PREFIX_MARK)?;
+                    origin.starts_with(p).then_some((p.len(), keys))
+                })
+                .max_by_key(|(len, _)| *len)
+                .map(|(_, keys)| keys)
+        };
+        let Some(keys) = self.inner.logs.get(origin).or_else(by_prefix) else {
             return AddCheckpointResponse::text(404, format!("unknown log origin {origin:?}"));
         };
         let mut refusals = Vec::new();
