@@ -609,3 +609,46 @@ fn any_number_of_threads_gives_the_same_answer() {
         assert_eq!(with(bad.path(), n).unwrap_err(), first);
     }
 }
+
+/// While no record arrives, the writer checkpoints on a timer (the runtime's worker gives it an
+/// idle tick): the same tree, a new signed time; the verifier reports the longest silence.
+#[test]
+fn an_idle_writer_writes_heartbeat_checkpoints() {
+    use audit_runtime::export::Exporter;
+    let t = TempDir::new("p-heartbeat");
+    let mut w = FileExporter::builder(t.path())
+        .checkpoint_every(Some(std::time::Duration::from_millis(30)))
+        .signing_key(signer())
+        .open()
+        .unwrap();
+    let chain = RecordId::now();
+    let mut head = audit_runtime::chain::ChainHead::default();
+    w.export(&seal_records(&mut head, chain, 3, &template()))
+        .unwrap();
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        w.idle().unwrap();
+    }
+    w.shutdown().unwrap();
+    let ck = lines(&files_ending(t.path(), ".ckpt")[0]);
+    assert!(ck.len() >= 3, "{}", ck.len());
+    let sizes: std::collections::BTreeSet<u64> = ck
+        .iter()
+        .map(|l| {
+            CheckpointLine::parse(l.trim_end())
+                .unwrap()
+                .1
+                .tree
+                .unwrap()
+                .size
+        })
+        .collect();
+    assert_eq!(sizes.len(), 1, "heartbeats repeat the tree: {sizes:?}");
+    let s = verify_dir(t.path(), &pinned()).unwrap();
+    assert!(s.chains[0].longest_silence.is_some());
+    assert!(
+        s.to_string()
+            .contains("longest interval between two checkpoints"),
+        "{s}"
+    );
+}

@@ -96,6 +96,14 @@ pub trait Exporter: Send + 'static {
         Ok(())
     }
 
+    /// Called by the pipeline worker about once a second while no record arrives, so an
+    /// exporter can do timed work without a thread of its own (the file log writes a checkpoint
+    /// on a timer while idle, so a silence in the trail shows in its signed times). An error is
+    /// warned about, never retried.
+    fn idle(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+
     /// Flush and release resources; called once, when the runtime shuts down.
     fn shutdown(&mut self) -> Result<(), ExportError> {
         self.flush()

@@ -22,6 +22,9 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
+/// How often an idle worker gives exporters their [`Exporter::idle`] tick.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
 use serde_json::Value;
 
 use crate::artifacts;
@@ -712,6 +715,7 @@ impl Worker {
     pub(crate) fn run(mut self, rx: &Receiver<Control>) {
         let _close = CloseOnExit(self.shared);
         let mut batch = Vec::with_capacity(self.batch_max);
+        let mut last_idle = std::time::Instant::now();
         loop {
             let mut extra = Vec::new();
             let mut acks = Vec::new();
@@ -755,7 +759,25 @@ impl Worker {
                 return;
             }
             if n == 0 && self.deferred.is_empty() {
+                if last_idle.elapsed() >= IDLE_TICK {
+                    last_idle = std::time::Instant::now();
+                    self.idle_all();
+                }
                 std::thread::park_timeout(queue::POLL_INTERVAL);
+            } else {
+                last_idle = std::time::Instant::now();
+            }
+        }
+    }
+
+    /// Give every exporter its idle tick ([`Exporter::idle`]).
+    fn idle_all(&mut self) {
+        for slot in self.exporters.iter_mut().chain(self.fallback.as_mut()) {
+            if let Err(e) = slot.call(|e| e.idle()) {
+                warn(&format!(
+                    "exporter `{}` failed its idle work: {e}",
+                    slot.counters.name
+                ));
             }
         }
     }

@@ -143,6 +143,39 @@ pub struct ChainSummary {
     pub prev_chain: Option<RecordId>,
     /// Anchors (checkpoints kept elsewhere) this chain was checked against: their sizes.
     pub anchored: Vec<u64>,
+    /// The longest interval between two consecutive checkpoints' signed times, in seconds, and
+    /// the time of the later one. The writer checkpoints on a timer while idle too, so a long
+    /// interval means the writer was not running (or not checkpointing) then.
+    pub longest_silence: Option<(u64, String)>,
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 UTC time as the writer writes it
+/// (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`); `None` for anything else.
+fn unix_seconds(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = t.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(10) != Some(&b'T') || !t.ends_with('Z') {
+        return None;
+    }
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 /// One gap of a chain: records `from_seq..=to_seq` are absent from this log.
@@ -252,6 +285,12 @@ impl fmt::Display for VerifySummary {
             }
             if let Some(p) = c.prev_chain {
                 writeln!(f, "    links to the chain before it: {p}")?;
+            }
+            if let Some((secs, at)) = &c.longest_silence {
+                writeln!(
+                    f,
+                    "    longest interval between two checkpoints: {secs} s (until {at})"
+                )?;
             }
             for size in &c.anchored {
                 writeln!(
@@ -1038,7 +1077,18 @@ impl Ctx<'_> {
             unknown_schemas: BTreeMap::new(),
             prev_chain: None,
             anchored: Vec::new(),
+            longest_silence: None,
         };
+        for pair in expects.windows(2) {
+            if let (Some(a), Some(b)) = (
+                unix_seconds(&pair[0].body.time),
+                unix_seconds(&pair[1].body.time),
+            ) && let Ok(d) = u64::try_from(b - a)
+                && summary.longest_silence.as_ref().is_none_or(|(l, _)| d > *l)
+            {
+                summary.longest_silence = Some((d, pair[1].body.time.clone()));
+            }
+        }
         // Format 3: the roots the tree must have at given sizes (checkpoints and anchors).
         let mut roots: BTreeMap<u64, Vec<(TreeHash, String)>> = BTreeMap::new();
         for e in &expects {
@@ -1378,5 +1428,28 @@ impl Ctx<'_> {
             ));
         }
         Ok((summary, link))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unix_seconds;
+
+    #[test]
+    fn writer_times_convert_to_unix_seconds() {
+        assert_eq!(unix_seconds("1970-01-01T00:00:00.000000000Z"), Some(0));
+        assert_eq!(unix_seconds("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(
+            unix_seconds("2026-11-26T12:00:00.000000000Z"),
+            Some(1_795_694_400)
+        );
+        for bad in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-11-26 12:00:00Z",
+            "x026-11-26T12:00:00Z",
+        ] {
+            assert_eq!(unix_seconds(bad), None, "{bad}");
+        }
     }
 }

@@ -186,7 +186,9 @@ impl FileExporterBuilder {
     }
 
     /// Write a checkpoint when this much time passed since the last one and records arrived
-    /// (default 60 s).
+    /// (default 60 s); and, while no record arrives, a heartbeat checkpoint (same tree, new
+    /// signed time) every such interval, so a silence in the trail shows in its signed times
+    /// and a writer that stopped checkpointing is told from one that had nothing to say.
     pub fn checkpoint_every(mut self, interval: Option<Duration>) -> Self {
         self.checkpoint_interval = interval;
         self
@@ -984,6 +986,20 @@ impl Exporter for FileExporter {
             return Err(e);
         }
         self.sync_segment().map_err(|e| self.fail(e))
+    }
+
+    fn idle(&mut self) -> Result<(), ExportError> {
+        if let Some(e) = self.refuse() {
+            return Err(e);
+        }
+        let due = self.chain.as_ref().is_some_and(|c| {
+            self.checkpoint_interval
+                .is_some_and(|i| c.last_checkpoint.elapsed() >= i)
+        });
+        if due {
+            self.checkpoint().map_err(|e| self.fail(e))?;
+        }
+        Ok(())
     }
 
     fn shutdown(&mut self) -> Result<(), ExportError> {
