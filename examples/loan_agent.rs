@@ -408,6 +408,9 @@ async fn main() -> anyhow::Result<()> {
         .service("loan-agent")
         .fsync(FsyncPolicy::EveryBatch)
         .signing_key(signer.clone())
+        // The latest signed checkpoint, kept outside the log directory: an auditor checks the
+        // log against it (`verify --against`), so truncating the log shows.
+        .anchor_dir(dir.join("anchor"))
         .open()?;
     // The deployment secret for input digests: 32 random bytes in a file only we can read.
     let key_path = dir.join("digest.key");

@@ -222,6 +222,76 @@ fn run_tests(mut cmd: Command) -> Result<(), String> {
     }
 }
 
+/// The demo's proof step: an inclusion proof of the first decision that a third party checks
+/// with the public key and the proof alone, and the log checked against its anchor (the latest
+/// signed checkpoint, kept outside the log directory).
+fn prove_a_decision(dir: &Path) -> Result<(), String> {
+    use audit_exporters::file::{VerifierKey, VerifyOptions, check_record_proof, prove_record};
+    let log = dir.join("log");
+    let key_text = std::fs::read_to_string(dir.join("loan-agent.vkey"))
+        .map_err(|e| format!("verifier key: {e}"))?;
+    let key = VerifierKey::parse(&key_text).map_err(|e| format!("verifier key: {e}"))?;
+    let mut id = None;
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(&log)
+        .map_err(|e| format!("{}: {e}", log.display()))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    segs.sort();
+    'find: for seg in &segs {
+        let text = std::fs::read_to_string(seg).map_err(|e| format!("{}: {e}", seg.display()))?;
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if v.get("kind").and_then(|k| k.as_str()) == Some("decision") {
+                id = v
+                    .get("record_id")
+                    .and_then(|r| r.as_str())
+                    .map(str::to_owned);
+                break 'find;
+            }
+        }
+    }
+    let id = id.ok_or("the demo log holds no decision")?;
+    eprintln!("\n==> prove decision {id} (C2SP tlog-proof), then check it with the key alone");
+    let proof = prove_record(&log, &id).map_err(|e| e.to_string())?;
+    let proof_file = dir.join("decision.proof");
+    std::fs::write(&proof_file, &proof).map_err(|e| format!("{}: {e}", proof_file.display()))?;
+    let r = check_record_proof(&proof, &key).map_err(|e| e.to_string())?;
+    eprintln!(
+        "proof in {}: OK, line {} of {} lines of {} is included under a checkpoint signed by {}",
+        proof_file.display(),
+        r.index,
+        r.size,
+        r.origin,
+        key.label()
+    );
+    let anchors: Vec<String> = std::fs::read_dir(dir.join("anchor"))
+        .map_err(|e| format!("anchor directory: {e}"))?
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    eprintln!(
+        "==> verify the log against its anchor ({} note(s) in {})",
+        anchors.len(),
+        dir.join("anchor").display()
+    );
+    let options = VerifyOptions {
+        anchors,
+        ..VerifyOptions::pinned(key)
+    };
+    let s = audit_exporters::file::verify_dir(&log, &options).map_err(|e| e.to_string())?;
+    for c in &s.chains {
+        for size in &c.anchored {
+            eprintln!(
+                "{}/{}: consistent with the anchored checkpoint of {size} lines",
+                c.service, c.chain
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Run the loan agent (audit log to local files), verify the log offline, and report audit
 /// coverage from the sources, the binary's registry and the log.
 pub(crate) fn demo(args: &[String]) -> ExitCode {
@@ -248,6 +318,7 @@ pub(crate) fn demo(args: &[String]) -> ExitCode {
             .arg("--key")
             .arg(dir.join("loan-agent.vkey"));
         step("verify the audit log", verify)?;
+        prove_a_decision(&dir)?;
         let mut cov = cargo();
         cov.args(["xtask", "coverage", "--show-missing", "--registry"])
             .arg(dir.join("registry.json"))

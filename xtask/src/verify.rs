@@ -10,3 +10,15 @@ use std::process::ExitCode;
 pub fn run(args: &[String]) -> ExitCode {
     ExitCode::from(audit_exporters::file::cli::verify_command(args))
 }
+
+/// `cargo xtask prove|check-proof|consistency|check-consistency ...`: the proof commands of
+/// `audit-verify` (see `docs/FILE-FORMAT.md`, "Proofs").
+pub fn proof(command: &str, args: &[String]) -> ExitCode {
+    use audit_exporters::file::cli;
+    ExitCode::from(match command {
+        "prove" => cli::prove_command(args),
+        "check-proof" => cli::check_proof_command(args),
+        "consistency" => cli::consistency_command(args),
+        _ => cli::check_consistency_command(args),
+    })
+}
