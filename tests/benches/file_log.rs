@@ -136,6 +136,17 @@ fn blake3_raw(bencher: Bencher<'_, '_>, len: usize) {
 /// The exporter alone, fed pre-sealed records in batches of 256: what the file log costs
 /// without the runtime's record assembly, serialization and hashing in front of it.
 fn exporter_only(bencher: Bencher<'_, '_>, policy: FsyncPolicy, tag: &str) {
+    exporter_only_in(bencher, policy, tag, audit_exporters::file::FileFormat::Merkle);
+}
+
+/// [`exporter_only`] in a given file format: format 3 (the Merkle tree) beside format 1, the
+/// cost of the tree in the writer.
+fn exporter_only_in(
+    bencher: Bencher<'_, '_>,
+    policy: FsyncPolicy,
+    tag: &str,
+    format: audit_exporters::file::FileFormat,
+) {
     use audit_runtime::chain::ChainHead;
     use audit_runtime::export::Exporter;
     let mem = audit_exporters::MemoryExporter::new();
@@ -151,6 +162,7 @@ fn exporter_only(bencher: Bencher<'_, '_>, policy: FsyncPolicy, tag: &str) {
     let dir = temp_dir(tag);
     let mut exporter = FileExporter::builder(&dir)
         .fsync(policy)
+        .file_format(format)
         .signing_key(signer())
         .open()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -184,4 +196,14 @@ fn exporter_only_every_batch(bencher: Bencher<'_, '_>) {
 #[divan::bench(sample_count = 10, sample_size = 1)]
 fn exporter_only_never(bencher: Bencher<'_, '_>) {
     exporter_only(bencher, FsyncPolicy::Never, "x-never");
+}
+
+#[divan::bench(sample_count = 10, sample_size = 1)]
+fn exporter_only_never_format_1(bencher: Bencher<'_, '_>) {
+    exporter_only_in(
+        bencher,
+        FsyncPolicy::Never,
+        "x-never-f1",
+        audit_exporters::file::FileFormat::Chain,
+    );
 }
