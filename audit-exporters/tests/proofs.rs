@@ -652,3 +652,39 @@ fn an_idle_writer_writes_heartbeat_checkpoints() {
         "{s}"
     );
 }
+
+/// Migration: a directory of format-1 chains keeps verifying; a format-3 writer starting there
+/// writes a new chain whose segment 1 links to the latest format-1 chain's checkpoint, and the
+/// verifier checks that link.
+#[test]
+fn a_format_3_writer_in_a_format_1_directory_links_to_it() {
+    let t = TempDir::new("p-migrate");
+    let old = write_log(
+        FileExporter::builder(t.path())
+            .file_format(audit_exporters::file::FileFormat::Chain)
+            .checkpoint_every_records(Some(25))
+            .signing_key(signer()),
+        40,
+    );
+    let new = log(t.path(), 40);
+    let s = verify_dir(t.path(), &pinned()).unwrap();
+    let by = |id| s.chains.iter().find(|c| c.chain == id).unwrap();
+    assert_eq!((by(old).format, by(new).format), (1, 3));
+    assert_eq!(by(new).prev_chain, Some(old));
+    // The old chain's checkpoint log rewritten (its last line dropped): the link no longer holds.
+    let ck = files_ending(t.path(), ".ckpt")
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(&old.to_string()))
+        .unwrap();
+    let l = lines(&ck);
+    write_lines(&ck, &l[..l.len() - 1]);
+    let e = verify_dir(
+        t.path(),
+        &VerifyOptions {
+            allow_unsigned_tail: true,
+            ..pinned()
+        },
+    )
+    .unwrap_err();
+    assert!(e.reason.contains("deleted or rewritten"), "{e}");
+}
