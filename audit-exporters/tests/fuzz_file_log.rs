@@ -22,10 +22,11 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// The golden log's files, by name.
+/// The golden logs' files (format 1 and format 3, two chains), by name.
 fn golden_files() -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures().join("golden-log"))
         .unwrap()
+        .chain(std::fs::read_dir(fixtures().join("golden-log-v3")).unwrap())
         .map(|e| {
             let e = e.unwrap();
             (
@@ -52,6 +53,7 @@ fn seeds() -> Vec<Vec<u8>> {
     }
     for f in [
         "golden-checkpoint.note",
+        "golden-checkpoint-v3.note",
         "golden.vkey",
         "c2sp/signed-note-example.note",
         "c2sp/signed-note-example.vkey",
@@ -81,6 +83,10 @@ fn parse_all(bytes: &[u8]) {
     let _ = NoteSigner::parse(&s);
     let mut chain = ChainVerifier::new();
     let _ = chain.push(&s);
+    let _ = audit_runtime::chain::envelope::scan(bytes);
+    let _ = ChainVerifier::new().push_integrity(&s);
+    let _ = audit_exporters::file::check_record_proof(&s, &key);
+    let _ = audit_exporters::file::check_consistency_proof(&s, &s, &key);
     if let Ok((r, hash)) = check_line(&s) {
         // Resumed at any seq the files could claim, the edges included.
         for seq in [0, r.seq.wrapping_sub(1), u64::MAX - 1, u64::MAX] {
