@@ -25,7 +25,7 @@ use audit_runtime::{AuditRuntime, RecordId, audited_decision};
 #[audited_decision(name = "bench.route", unversioned = "benchmark", capture(a, b, c), output = capture)]
 fn route(a: u64, b: &str, c: bool) -> bool {
     std::hint::black_box((b, c));
-    a % 3 == 0
+    a.is_multiple_of(3)
 }
 
 fn signer() -> NoteSigner {
