@@ -171,8 +171,8 @@ fn ms(ns: u64) -> String {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 200 {
-        let cut: String = s.chars().take(200).collect();
+    if s.chars().count() > 1000 {
+        let cut: String = s.chars().take(1000).collect();
         format!("{cut}… ({} bytes)", s.len())
     } else {
         s
