@@ -27,7 +27,7 @@ fn bureau(applicant: &str) -> u32 {
 
 #[audited_model_call(name = "inv.llm", model = "inv-llm", model_version = "v1", capture(prompt), output = capture)]
 fn llm(prompt: &str) -> String {
-    if prompt.contains("score=6") {
+    if prompt.contains("score=62") {
         "REVIEW".into()
     } else {
         "APPROVE".into()
@@ -383,7 +383,15 @@ fn tampered_lines_are_refused_or_marked() {
     let log = tmp.path().join("log");
     let w = write_log(&log);
     let d = log.to_str().unwrap();
-    tamper(&log, &w.overridden, "officer-17", "officer-99", false);
+    let store = Store::load(&log, &LoadOptions::default()).unwrap();
+    let action = store
+        .entries
+        .iter()
+        .find(|e| e.kind() == "human_action")
+        .unwrap()
+        .id()
+        .to_owned();
+    tamper(&log, &action, "officer-17", "officer-99", false);
     let (code, out, err) = audit(&["show", d, &w.overridden]);
     assert_eq!(code, 1);
     assert!(out.is_empty(), "nothing shown without --unverified: {out}");
