@@ -34,7 +34,12 @@ fn llm(prompt: &str) -> String {
     }
 }
 
-#[audited_policy_check(name = "inv.policy", policy = "lending", policy_version = "2026-10", capture(amount))]
+#[audited_policy_check(
+    name = "inv.policy",
+    policy = "lending",
+    policy_version = "2026-10",
+    capture(amount)
+)]
 fn policy(amount: u64) -> Result<(), String> {
     if amount > 50_000 {
         Err(format!("amount {amount} above 50000"))
@@ -152,7 +157,10 @@ fn loaded(dir: &Path) -> Store {
 }
 
 fn ids(store: &Store, rows: &[usize]) -> Vec<String> {
-    let mut v: Vec<String> = rows.iter().map(|&i| store.entries[i].id().to_owned()).collect();
+    let mut v: Vec<String> = rows
+        .iter()
+        .map(|&i| store.entries[i].id().to_owned())
+        .collect();
     v.sort();
     v
 }
@@ -164,7 +172,12 @@ fn filters_return_exact_sets() {
     let w = write_log(&log);
     let store = loaded(&log);
     assert!(store.verified(), "{:?}", store.verdict);
-    assert!(store.entries.iter().all(|e| e.integrity == Integrity::Verified));
+    assert!(
+        store
+            .entries
+            .iter()
+            .all(|e| e.integrity == Integrity::Verified)
+    );
 
     let sel = |f: Filter| ids(&store, &select(&store, &f, SortKey::Time, None));
     let mut want = w.decisions.clone();
@@ -192,11 +205,13 @@ fn filters_return_exact_sets() {
         ..Filter::default()
     });
     assert_eq!(by_model.len(), 2);
-    assert!(sel(Filter {
-        model: Some("inv-llm@v2".into()),
-        ..Filter::default()
-    })
-    .is_empty());
+    assert!(
+        sel(Filter {
+            model: Some("inv-llm@v2".into()),
+            ..Filter::default()
+        })
+        .is_empty()
+    );
     assert_eq!(
         sel(Filter {
             policy: Some("lending@2026-10".into()),
@@ -225,11 +240,13 @@ fn filters_return_exact_sets() {
         .count();
     assert_eq!(in_run.len(), calls);
     // A time range that ends before the log starts selects nothing.
-    assert!(sel(Filter {
-        until_ns: Some(0),
-        ..Filter::default()
-    })
-    .is_empty());
+    assert!(
+        sel(Filter {
+            until_ns: Some(0),
+            ..Filter::default()
+        })
+        .is_empty()
+    );
     let limited = select(&store, &Filter::default(), SortKey::Duration, Some(2));
     assert_eq!(limited.len(), 2);
     assert!(store.entries[limited[0]].duration_ns() >= store.entries[limited[1]].duration_ns());
@@ -244,8 +261,10 @@ fn filters_return_exact_sets() {
     assert!(err.contains("signatures NOT checked"), "{err}");
     let (code, out, _) = audit(&["ls", d, "--kind", "decision", "--status", "ok", "--jsonl"]);
     assert_eq!(code, 0);
-    let lines: Vec<serde_json::Value> =
-        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert!(lines.iter().all(|l| l["integrity"] == "verified"));
     let (code, out, _) = audit(&["ls", d, "--kind", "human_action", "--csv"]);
@@ -284,16 +303,26 @@ fn show_has_the_override_attached_and_suggests_ids() {
     let run = tree(&store, &w.run).unwrap();
     let r = &run.roots[0];
     assert_eq!(r.children.len(), 3);
-    assert!(r.attached.iter().any(|&a| store.entries[a].kind() == "started"));
+    assert!(
+        r.attached
+            .iter()
+            .any(|&a| store.entries[a].kind() == "started")
+    );
     assert_eq!(store.entries[r.children[0].attached[0]].kind(), "outcome");
 
     let d = log.to_str().unwrap();
     let (code, out, err) = audit(&["show", d, &w.overridden]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("↳ human_action override by officer-17"), "{out}");
+    assert!(
+        out.contains("↳ human_action override by officer-17"),
+        "{out}"
+    );
     assert!(out.contains("new value: \"APPROVE\""), "{out}");
     assert!(out.contains("tool inv.bureau  ok"), "{out}");
-    assert!(out.contains("versions: model inv-llm@v1 (literal)"), "{out}");
+    assert!(
+        out.contains("versions: model inv-llm@v1 (literal)"),
+        "{out}"
+    );
     let (code, out, _) = audit(&["show", d, &w.decisions[2], "--json"]);
     assert_eq!(code, 0);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -310,7 +339,9 @@ fn show_has_the_override_attached_and_suggests_ids() {
     wrong.push(if last == '0' { '1' } else { '0' });
     let (code, _, err) = audit(&["show", d, &wrong]);
     assert_eq!(code, 1);
-    assert!(err.contains(&format!("no record, decision, run, trace or session with id {wrong}")));
+    assert!(err.contains(&format!(
+        "no record, decision, run, trace or session with id {wrong}"
+    )));
     let first_suggestion = err.lines().nth(2).unwrap().trim();
     assert_eq!(first_suggestion, real.as_str(), "{err}");
     // A prefix suggests the ids it starts.
@@ -319,7 +350,10 @@ fn show_has_the_override_attached_and_suggests_ids() {
     let (code, out, _) = audit(&["timeline", d, "session-7"]);
     assert_eq!(code, 0);
     assert!(out.contains("timeline of session session-7"), "{out}");
-    assert!(out.lines().filter(|l| l.contains(" +")).count() >= 10, "{out}");
+    assert!(
+        out.lines().filter(|l| l.contains(" +")).count() >= 10,
+        "{out}"
+    );
 
     let (code, out, _) = audit(&["stats", d, "--json"]);
     assert_eq!(code, 0);
@@ -416,12 +450,12 @@ fn tampered_lines_are_refused_or_marked() {
     assert!(!store.verified());
     let i = store.record_index(&w2.decisions[0]).unwrap();
     assert!(matches!(store.entries[i].integrity, Integrity::Tampered(_)));
-    assert!(matches!(store.entries[i + 1].integrity, Integrity::Tampered(_)));
+    assert!(matches!(
+        store.entries[i + 1].integrity,
+        Integrity::Tampered(_)
+    ));
     assert!(
-        store
-            .entries
-            .iter()
-            .all(|e| !e.integrity.is_verified()),
+        store.entries.iter().all(|e| !e.integrity.is_verified()),
         "nothing is verified in a directory that fails"
     );
 }
@@ -460,16 +494,29 @@ fn evidence_bundles_verify_and_fail_when_tampered() {
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
     assert_eq!(verdict.records, kinds.len());
-    for k in ["agent_run", "started", "decision", "tool", "policy_check", "model_call", "human_action"] {
+    for k in [
+        "agent_run",
+        "started",
+        "decision",
+        "tool",
+        "policy_check",
+        "model_call",
+        "human_action",
+    ] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
-    assert!(std::fs::read_to_string(bundle.join("summary.md"))
-        .unwrap()
-        .contains("human_action override by officer-17"));
+    assert!(
+        std::fs::read_to_string(bundle.join("summary.md"))
+            .unwrap()
+            .contains("human_action override by officer-17")
+    );
     // Another key: refused.
     let other = tmp.path().join("other.vkey");
     std::fs::write(&other, attacker().verifier().to_vkey()).unwrap();
-    assert_eq!(audit(&["verify-evidence", b, "--key", other.to_str().unwrap()]).0, 1);
+    assert_eq!(
+        audit(&["verify-evidence", b, "--key", other.to_str().unwrap()]).0,
+        1
+    );
 
     let fresh = |tag: &str| {
         let p = tmp.path().join(tag);
@@ -495,7 +542,12 @@ fn evidence_bundles_verify_and_fail_when_tampered() {
     let p = fresh("edit");
     let proof_path = p.join(format!("proofs/{override_id}.tlog"));
     let proof = std::fs::read_to_string(&proof_path).unwrap();
-    let extra = proof.lines().nth(1).unwrap().strip_prefix("extra ").unwrap();
+    let extra = proof
+        .lines()
+        .nth(1)
+        .unwrap()
+        .strip_prefix("extra ")
+        .unwrap();
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let line = String::from_utf8(b64.decode(extra).unwrap()).unwrap();
@@ -539,7 +591,10 @@ fn evidence_bundles_verify_and_fail_when_tampered() {
         .copied()
         .collect::<Vec<_>>()
         .join("\n## ")
-        .replace(&format!("{} record(s)", kinds.len()), &format!("{} record(s)", kinds.len() - 1));
+        .replace(
+            &format!("{} record(s)", kinds.len()),
+            &format!("{} record(s)", kinds.len() - 1),
+        );
     std::fs::write(p.join("summary.md"), rebuilt).unwrap();
     verify_bundle(&p, signer().verifier(), None).expect("undetectable without the digest");
     fails(&p, Some(&digest), "bundle digest");

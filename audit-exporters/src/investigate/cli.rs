@@ -314,7 +314,10 @@ fn read_command(cmd: &str, a: &Args, out: &mut dyn Write, err: &mut dyn Write) -
         },
         "evidence" => {
             let Some(o) = &a.out else {
-                let _ = writeln!(err, "audit evidence: -o <bundle dir> is required\n\n{USAGE}");
+                let _ = writeln!(
+                    err,
+                    "audit evidence: -o <bundle dir> is required\n\n{USAGE}"
+                );
                 return 2;
             };
             let id = &a.positional[1];

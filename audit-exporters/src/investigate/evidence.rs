@@ -74,7 +74,10 @@ pub fn related(store: &Store, decision: &str) -> Option<Vec<usize>> {
         stack.extend_from_slice(store.children(&id));
         stack.extend_from_slice(store.referring(&id));
         // A `started` marker's or follow-up's subject.
-        if let Some(r) = store.entries[i].refers_to().and_then(|r| store.record_index(r)) {
+        if let Some(r) = store.entries[i]
+            .refers_to()
+            .and_then(|r| store.record_index(r))
+        {
             stack.push(r);
         }
     }
@@ -101,10 +104,10 @@ pub fn related(store: &Store, decision: &str) -> Option<Vec<usize>> {
         for &i in &set {
             let e = &store.entries[i];
             for up in [e.parent_id(), e.refers_to()].into_iter().flatten() {
-                if let Some(u) = store.record_index(up) {
-                    if !set.contains(&u) {
-                        more.push(u);
-                    }
+                if let Some(u) = store.record_index(up)
+                    && !set.contains(&u)
+                {
+                    more.push(u);
                 }
             }
         }
@@ -132,7 +135,11 @@ pub fn summary_md(decision: &str, records: &[&Entry]) -> String {
         records.len()
     );
     for e in records {
-        let mark = if e.id() == decision { " (the decision)" } else { "" };
+        let mark = if e.id() == decision {
+            " (the decision)"
+        } else {
+            ""
+        };
         let _ = writeln!(out, "## {}{mark}\n", e.kind());
         let _ = writeln!(out, "- {}", heading_plain(e));
         let _ = writeln!(out, "- chain {} leaf {}", e.chain, e.leaf_index);
@@ -201,9 +208,8 @@ pub fn make_bundle(
     let mut notes: BTreeMap<String, String> = BTreeMap::new();
     for &i in &rows {
         let e = &store.entries[i];
-        let proof = prove_record(&store.dir, e.id()).map_err(|f| {
-            err(format!("record {} ({}): {f}", e.id(), e.kind()))
-        })?;
+        let proof = prove_record(&store.dir, e.id())
+            .map_err(|f| err(format!("record {} ({}): {f}", e.id(), e.kind())))?;
         let note = proof
             .split_once("\n\n")
             .map(|(_, n)| n.to_owned())
@@ -231,8 +237,7 @@ pub fn make_bundle(
         "records": manifest_records,
     });
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| err(e.to_string()))?;
-    std::fs::write(out.join("manifest.json"), &bytes)
-        .map_err(|e| io("cannot write", out, e))?;
+    std::fs::write(out.join("manifest.json"), &bytes).map_err(|e| io("cannot write", out, e))?;
     let entries: Vec<&Entry> = rows.iter().map(|&i| &store.entries[i]).collect();
     std::fs::write(out.join("summary.md"), summary_md(decision, &entries))
         .map_err(|e| io("cannot write", out, e))?;
@@ -272,12 +277,12 @@ pub fn verify_bundle(
     };
     let manifest_text = read("manifest.json")?;
     let digest = blake3::hash(manifest_text.as_bytes()).to_hex().to_string();
-    if let Some(x) = expect {
-        if !x.eq_ignore_ascii_case(&digest) {
-            return Err(err(format!(
-                "the bundle digest is {digest}, not the expected {x}: the manifest was changed"
-            )));
-        }
+    if let Some(x) = expect
+        && !x.eq_ignore_ascii_case(&digest)
+    {
+        return Err(err(format!(
+            "the bundle digest is {digest}, not the expected {x}: the manifest was changed"
+        )));
     }
     let m: Value = serde_json::from_str(&manifest_text)
         .map_err(|e| err(format!("manifest.json is not JSON: {e}")))?;
@@ -309,7 +314,9 @@ pub fn verify_bundle(
         .map(|id| format!("{id}.tlog"))
         .collect();
     if listed.len() != list.len() {
-        return Err(err("manifest.json: a record listed twice, or without record_id"));
+        return Err(err(
+            "manifest.json: a record listed twice, or without record_id",
+        ));
     }
     let present: BTreeSet<String> = std::fs::read_dir(bundle.join("proofs"))
         .map_err(|e| err(format!("cannot list {}/proofs: {e}", bundle.display())))?
@@ -331,14 +338,14 @@ pub fn verify_bundle(
         let id = r.get("record_id").and_then(Value::as_str).unwrap_or("");
         let rel = format!("proofs/{id}.tlog");
         let proof = read(&rel)?;
-        let proven = check_record_proof(&proof, key)
-            .map_err(|f| err(format!("{rel}: {f}")))?;
+        let proven = check_record_proof(&proof, key).map_err(|f| err(format!("{rel}: {f}")))?;
         let record: Value = audit_runtime::chain::line::split(&proven.line)
             .ok()
             .and_then(|(c, _)| serde_json::from_str(&c).ok())
             .ok_or_else(|| err(format!("{rel}: the record line is not JSON")))?;
         let mut record = record;
-        let hash = proven.line[proven.line.len().saturating_sub(66)..proven.line.len() - 2].to_owned();
+        let hash =
+            proven.line[proven.line.len().saturating_sub(66)..proven.line.len() - 2].to_owned();
         if let Some(o) = record.as_object_mut() {
             o.insert("hash".into(), Value::String(hash.clone()));
         }
@@ -352,7 +359,11 @@ pub fn verify_bundle(
                 "manifest.json: record {id}'s hash or leaf index is not its proof's"
             )));
         }
-        let chain = r.get("chain").and_then(Value::as_str).unwrap_or("").to_owned();
+        let chain = r
+            .get("chain")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         if !proven.origin.ends_with(&format!("/{chain}")) {
             return Err(err(format!(
                 "{rel}: proven in log {}, not in chain {chain}",
@@ -371,18 +382,20 @@ pub fn verify_bundle(
     }
     let ids: HashSet<&str> = entries.iter().map(|e| e.id()).collect();
     if !ids.contains(decision.as_str()) {
-        return Err(err(format!("the decision {decision} itself is not in the bundle")));
+        return Err(err(format!(
+            "the decision {decision} itself is not in the bundle"
+        )));
     }
     for e in &entries {
         for (what, up) in [("parent", e.parent_id()), ("subject", e.refers_to())] {
-            if let Some(u) = up {
-                if !ids.contains(u) {
-                    return Err(err(format!(
-                        "record {} names {what} {u}, which is not in the bundle: a related \
-                         record was removed",
-                        e.id()
-                    )));
-                }
+            if let Some(u) = up
+                && !ids.contains(u)
+            {
+                return Err(err(format!(
+                    "record {} names {what} {u}, which is not in the bundle: a related \
+                     record was removed",
+                    e.id()
+                )));
             }
         }
     }

@@ -49,8 +49,7 @@ fn version_matches(e: &Entry, role: &str, wanted: &str) -> bool {
             vs.iter().any(|v| {
                 v.get("role").and_then(Value::as_str) == Some(role)
                     && v.get("name").and_then(Value::as_str) == Some(name)
-                    && version
-                        .is_none_or(|w| v.get("version").and_then(Value::as_str) == Some(w))
+                    && version.is_none_or(|w| v.get("version").and_then(Value::as_str) == Some(w))
             })
         })
 }
@@ -69,9 +68,18 @@ impl Filter {
             && eq(&self.trace, e.str_at("correlation.trace_id"))
             && eq(&self.decision, e.str_at("correlation.decision_id"))
             && eq(&self.actor, e.str_at("human_action.actor"))
-            && self.model.as_deref().is_none_or(|m| version_matches(e, "model", m))
-            && self.prompt.as_deref().is_none_or(|m| version_matches(e, "prompt", m))
-            && self.policy.as_deref().is_none_or(|m| version_matches(e, "policy", m))
+            && self
+                .model
+                .as_deref()
+                .is_none_or(|m| version_matches(e, "model", m))
+            && self
+                .prompt
+                .as_deref()
+                .is_none_or(|m| version_matches(e, "prompt", m))
+            && self
+                .policy
+                .as_deref()
+                .is_none_or(|m| version_matches(e, "policy", m))
             && self
                 .since_ns
                 .is_none_or(|t| e.start_ns().is_some_and(|s| s >= t))
@@ -124,7 +132,11 @@ pub fn select(store: &Store, filter: &Filter, sort: SortKey, limit: Option<usize
             v.sort_by_key(|&i| (std::cmp::Reverse(es[i].duration_ns()), i));
         }
         SortKey::Point => v.sort_by(|&a, &b| {
-            (es[a].point_name(), es[a].start_ns(), a).cmp(&(es[b].point_name(), es[b].start_ns(), b))
+            (es[a].point_name(), es[a].start_ns(), a).cmp(&(
+                es[b].point_name(),
+                es[b].start_ns(),
+                b,
+            ))
         }),
         SortKey::Kind => v.sort_by(|&a, &b| {
             (es[a].kind(), es[a].start_ns(), a).cmp(&(es[b].kind(), es[b].start_ns(), b))
@@ -138,8 +150,17 @@ pub fn select(store: &Store, filter: &Filter, sort: SortKey, limit: Option<usize
 
 /// The columns of `audit ls`, in order.
 pub const COLUMNS: [&str; 11] = [
-    "time", "kind", "point", "status", "duration_ms", "record_id", "decision_id", "run_id",
-    "session_id", "versions", "integrity",
+    "time",
+    "kind",
+    "point",
+    "status",
+    "duration_ms",
+    "record_id",
+    "decision_id",
+    "run_id",
+    "session_id",
+    "versions",
+    "integrity",
 ];
 
 /// A record as a row of [`COLUMNS`] (strings; empty when absent).

@@ -71,9 +71,10 @@ pub fn stats(store: &Store, rows: &[usize]) -> Vec<PointStats> {
             durs.push(d);
         }
         let about = store.referring(e.id());
-        if about.iter().any(|&a| {
-            store.entries[a].str_at("human_action.action") == Some("override")
-        }) {
+        if about
+            .iter()
+            .any(|&a| store.entries[a].str_at("human_action.action") == Some("override"))
+        {
             s.overridden += 1;
         }
         s.findings += about
@@ -107,7 +108,11 @@ pub fn render(stats: &[PointStats]) -> String {
             100.0 * s.rate("err"),
             100.0 * s.rate("panic"),
             100.0 * s.rate("cancelled"),
-            if s.count == 0 { 0.0 } else { 100.0 * s.overridden as f64 / s.count as f64 },
+            if s.count == 0 {
+                0.0
+            } else {
+                100.0 * s.overridden as f64 / s.count as f64
+            },
             s.p50_ns as f64 / 1e6,
             s.p95_ns as f64 / 1e6,
             s.p99_ns as f64 / 1e6,

@@ -249,7 +249,9 @@ fn read_lines(path: &Path) -> Result<Vec<Result<String, String>>, LoadError> {
             return Ok(out);
         }
         if buf.pop() != Some(b'\n') {
-            out.push(Err("a line without its newline (torn tail or over-long line)".into()));
+            out.push(Err(
+                "a line without its newline (torn tail or over-long line)".into(),
+            ));
             return Ok(out);
         }
         out.push(String::from_utf8(buf).map_err(|_| "a line that is not UTF-8".to_owned()));
@@ -314,10 +316,10 @@ impl Store {
                         Err(_) => continue,
                     };
                     if line.starts_with("{\"type\":") {
-                        if GapLine::is_gap(&line) {
-                            if let Ok((g, _)) = GapLine::parse(&line) {
-                                prev = Some((g.to_seq, g.last.clone()));
-                            }
+                        if GapLine::is_gap(&line)
+                            && let Ok((g, _)) = GapLine::parse(&line)
+                        {
+                            prev = Some((g.to_seq, g.last.clone()));
                         }
                         continue;
                     }
@@ -326,7 +328,9 @@ impl Store {
                         .ok()
                         .and_then(|(c, _)| serde_json::from_str::<Value>(&c).ok())
                         .map(|mut v| {
-                            if let (Some(o), Some(h)) = (v.as_object_mut(), line.get(line.len() - 66..line.len() - 2)) {
+                            if let (Some(o), Some(h)) =
+                                (v.as_object_mut(), line.get(line.len() - 66..line.len() - 2))
+                            {
                                 o.insert("hash".into(), Value::String(h.to_owned()));
                             }
                             v
@@ -348,7 +352,9 @@ impl Store {
                         if seq != Some(expected.0) || prev_member != Some(expected.1.as_str()) {
                             // The line before may be the altered one (re-hashed after an edit):
                             // mark it too.
-                            if let Some(last) = entries.last_mut().filter(|e: &&mut Entry| e.chain == chain) {
+                            if let Some(last) =
+                                entries.last_mut().filter(|e: &&mut Entry| e.chain == chain)
+                            {
                                 last.integrity = Integrity::Tampered(
                                     "the next line does not link to it: this line or the next was \
                                      edited, or a line between them was removed"
@@ -373,9 +379,9 @@ impl Store {
                     }
                     let integrity = match (problem, &dir_failure) {
                         (Some(p), _) => Integrity::Tampered(p),
-                        (None, Some(f)) => Integrity::Unverified(format!(
-                            "the directory failed verification: {f}"
-                        )),
+                        (None, Some(f)) => {
+                            Integrity::Unverified(format!("the directory failed verification: {f}"))
+                        }
                         (None, None) => Integrity::Verified,
                     };
                     entries.push(Entry {
@@ -507,7 +513,11 @@ impl Store {
             .collect();
         scored.sort_unstable();
         scored.dedup();
-        scored.into_iter().take(n).map(|(_, id)| id.to_owned()).collect()
+        scored
+            .into_iter()
+            .take(n)
+            .map(|(_, id)| id.to_owned())
+            .collect()
     }
 
     /// One line saying what was verified, for the top of every output.
@@ -540,7 +550,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
         let mut diag = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             diag = row[j + 1];
             row[j + 1] = next;
         }

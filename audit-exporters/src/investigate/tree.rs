@@ -78,10 +78,12 @@ fn node(store: &Store, i: usize, seen: &mut HashSet<usize>) -> Node {
     for &a in &attached {
         seen.insert(a);
     }
-    let children = kids
-        .into_iter()
-        .filter_map(|k| (!seen.contains(&k)).then(|| node(store, k, seen)))
-        .collect();
+    let children = kids.into_iter().fold(Vec::new(), |mut v, k| {
+        if !seen.contains(&k) {
+            v.push(node(store, k, seen));
+        }
+        v
+    });
     Node {
         entry: i,
         children,
@@ -115,10 +117,12 @@ pub fn tree(store: &Store, id: &str) -> Option<Tree> {
     let mut seen = HashSet::new();
     if let Some(mut i) = store.record_index(id) {
         // A `started` marker stands for its call: show the completion when it exists.
-        if store.entries[i].kind() == "started" {
-            if let Some(c) = store.entries[i].refers_to().and_then(|r| store.record_index(r)) {
-                i = c;
-            }
+        if store.entries[i].kind() == "started"
+            && let Some(c) = store.entries[i]
+                .refers_to()
+                .and_then(|r| store.record_index(r))
+        {
+            i = c;
         }
         let mut ancestors = Vec::new();
         let mut cur = &store.entries[i];
@@ -155,8 +159,12 @@ pub fn tree(store: &Store, id: &str) -> Option<Tree> {
     };
     let roots = roots_of(store, set)
         .into_iter()
-        .filter_map(|r| (!seen.contains(&r)).then(|| node(store, r, &mut seen)))
-        .collect();
+        .fold(Vec::new(), |mut v, r| {
+            if !seen.contains(&r) {
+                v.push(node(store, r, &mut seen));
+            }
+            v
+        });
     Some(Tree {
         query: id.to_owned(),
         matched,
@@ -187,8 +195,12 @@ fn captured(v: &Value) -> String {
         ),
         Some("digest") => format!(
             "(hash_only: digest {} key {})",
-            value_at(v, "digest.value").and_then(Value::as_str).unwrap_or("?"),
-            value_at(v, "digest.key_id").and_then(Value::as_str).unwrap_or("?")
+            value_at(v, "digest.value")
+                .and_then(Value::as_str)
+                .unwrap_or("?"),
+            value_at(v, "digest.key_id")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
         ),
         Some("error") => format!(
             "(not captured: {})",
@@ -382,7 +394,13 @@ fn render_node(store: &Store, n: &Node, depth: usize, out: &mut String) {
 pub fn render(store: &Store, t: &Tree) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", store.verdict_line());
-    let _ = writeln!(out, "{} {} ({} root(s))", t.matched.as_str(), t.query, t.roots.len());
+    let _ = writeln!(
+        out,
+        "{} {} ({} root(s))",
+        t.matched.as_str(),
+        t.query,
+        t.roots.len()
+    );
     for &a in &t.ancestors {
         let e = &store.entries[a];
         let _ = writeln!(out, "inside {} {} {}", e.kind(), e.point_name(), e.id());
@@ -449,10 +467,10 @@ pub fn render_timeline(store: &Store, rows: &[usize], wait_threshold_ns: u64) ->
     for &i in rows {
         let e = &store.entries[i];
         let start = e.start_ns();
-        if let (Some(s), Some(b)) = (start, busy_until) {
-            if s - b > i128::from(wait_threshold_ns) {
-                let _ = writeln!(out, "{:>12}  … waiting {}", "", ms((s - b) as u64));
-            }
+        if let (Some(s), Some(b)) = (start, busy_until)
+            && s - b > i128::from(wait_threshold_ns)
+        {
+            let _ = writeln!(out, "{:>12}  … waiting {}", "", ms((s - b) as u64));
         }
         if let Some(s) = start {
             let end = s + i128::from(e.duration_ns().unwrap_or(0));
