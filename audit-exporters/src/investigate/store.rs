@@ -365,7 +365,7 @@ impl Store {
                                 "does not link to the line before it (expected seq {} after \
                                  hash {}…): a line before it was edited, removed or inserted",
                                 expected.0,
-                                &expected.1[..12]
+                                expected.1.get(..12).unwrap_or(&expected.1)
                             ));
                         }
                     }

@@ -458,11 +458,18 @@ pub fn timeline(store: &Store, id: &str) -> Option<(Matched, Vec<usize>)> {
 }
 
 /// A timeline as text: offset from the first event, start time, what, and `waiting` lines
-/// where nothing of the run was running for more than `wait_threshold_ns`.
+/// where no innermost call (one with no audited call nested in it) was running for more than
+/// `wait_threshold_ns`: the time the run spent in unaudited code, waiting for I/O or a human.
 pub fn render_timeline(store: &Store, rows: &[usize], wait_threshold_ns: u64) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", store.verdict_line());
     let first = rows.iter().find_map(|&i| store.entries[i].start_ns());
+    // Only calls with no call nested in them count as busy: an agent run or a decision spans
+    // its children and would hide every wait between them.
+    let parents: HashSet<&str> = rows
+        .iter()
+        .filter_map(|&i| store.entries[i].parent_id())
+        .collect();
     let mut busy_until: Option<i128> = None;
     for &i in rows {
         let e = &store.entries[i];
@@ -472,7 +479,9 @@ pub fn render_timeline(store: &Store, rows: &[usize], wait_threshold_ns: u64) ->
         {
             let _ = writeln!(out, "{:>12}  … waiting {}", "", ms((s - b) as u64));
         }
-        if let Some(s) = start {
+        if let Some(s) = start
+            && !parents.contains(e.id())
+        {
             let end = s + i128::from(e.duration_ns().unwrap_or(0));
             busy_until = Some(busy_until.map_or(end, |b| b.max(end)));
         }
