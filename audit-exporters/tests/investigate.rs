@@ -497,6 +497,17 @@ fn evidence_bundles_verify_and_fail_when_tampered() {
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("OK: evidence for decision"), "{out}");
     let verdict = verify_bundle(&bundle, signer().verifier(), None).unwrap();
+    // The bundle's proofs are made from the store's tree; they are byte for byte what
+    // `file::prove_record` makes from the directory.
+    let store = loaded(&log);
+    for e in &store.entries {
+        assert_eq!(
+            audit_exporters::investigate::evidence::prove_entry(&store, e).unwrap(),
+            audit_exporters::file::prove_record(&log, e.id()).unwrap(),
+            "{}",
+            e.id()
+        );
+    }
     // The run (and its started marker), the decision, three nested calls, the override.
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())

@@ -326,6 +326,18 @@ fn read_command(cmd: &str, a: &Args, out: &mut dyn Write, err: &mut dyn Write) -
             }
             match make_bundle(&store, id, o, a.key.as_ref()) {
                 Ok(r) => {
+                    // Never hand out a bundle that does not check: verify it as a recipient
+                    // would, with the pinned key.
+                    if let Some(k) = &a.key
+                        && let Err(e) = verify_bundle(o, k, Some(&r.digest))
+                    {
+                        let _ = writeln!(
+                            err,
+                            "audit evidence: the bundle written to {} does not verify: {e}",
+                            o.display()
+                        );
+                        return 1;
+                    }
                     let _ = writeln!(
                         out,
                         "wrote {}: {} record(s) with inclusion proofs\nbundle digest {} (keep \

@@ -36,7 +36,10 @@ use serde_json::{Value, json};
 
 use super::store::{Entry, Integrity, Store};
 use super::tree::{details, heading_plain};
-use crate::file::{VerifierKey, check_record_proof, prove_record};
+use audit_runtime::merkle::tlog::TlogProof;
+
+use crate::file::format::CheckpointLine;
+use crate::file::{VerifierKey, check_record_proof};
 
 /// The `format` member of a bundle's manifest.
 pub const BUNDLE_FORMAT: &str = "audit-evidence/1";
@@ -124,6 +127,71 @@ pub fn related(store: &Store, decision: &str) -> Option<Vec<usize>> {
     Some(v)
 }
 
+/// The inclusion proof of `e` against the latest signed format-3 checkpoint of its chain, made
+/// from the store's tree (the same C2SP `tlog-proof` as `file::prove_record`, without reading the
+/// directory again for every record). Refuses format-1/2 chains, unsigned checkpoints, records
+/// no checkpoint covers yet, and a tree that does not reproduce the checkpoint's root.
+pub fn prove_entry(store: &Store, e: &Entry) -> Result<String, EvidenceError> {
+    let c = store
+        .chains
+        .get(&e.chain)
+        .ok_or_else(|| err(format!("chain {} is not in the store", e.chain)))?;
+    let text = std::fs::read_to_string(&c.checkpoint_log)
+        .map_err(|er| err(format!("cannot read {}: {er}", c.checkpoint_log.display())))?;
+    let (line, body) = text
+        .lines()
+        .filter_map(|l| CheckpointLine::parse(l).ok())
+        .filter(|(_, b)| b.tree.is_some())
+        .last()
+        .ok_or_else(|| {
+            err(format!(
+                "chain {} has no format-3 checkpoint: only format-3 logs have proofs",
+                e.chain
+            ))
+        })?;
+    let Some(t) = body.tree else {
+        return Err(err("checkpoint without a tree"));
+    };
+    if !line.is_signed() {
+        return Err(err(format!(
+            "the checkpoints of chain {} are not signed: a proof needs a signed checkpoint \
+             (configure the writer's signing key)",
+            e.chain
+        )));
+    }
+    if t.size <= e.leaf_index {
+        return Err(err(format!(
+            "the latest checkpoint of chain {} covers {} lines, and record {} is line {}: it is \
+             not covered by a checkpoint yet (one is written every N records, every T seconds \
+             and at shutdown)",
+            e.chain,
+            t.size,
+            e.id(),
+            e.leaf_index
+        )));
+    }
+    let root = c.tree.root_at(t.size).map_err(|_| {
+        err(format!(
+            "chain {} holds fewer lines than its checkpoint",
+            e.chain
+        ))
+    })?;
+    if root != t.root {
+        return Err(err(format!(
+            "the first {} lines of chain {} do not hash to the checkpoint's root",
+            t.size, e.chain
+        )));
+    }
+    let path = c
+        .tree
+        .inclusion_proof(e.leaf_index, t.size)
+        .map_err(|er| err(format!("inclusion proof: {er}")))?;
+    let p = TlogProof::new(e.leaf_index, path, &line.note)
+        .map_err(|er| err(format!("the checkpoint is not a C2SP checkpoint: {er}")))?
+        .with_extra(e.line.as_bytes().to_vec());
+    Ok(p.to_text())
+}
+
 /// The summary of a bundle, rendered from its records alone (so the checker can re-render it).
 pub fn summary_md(decision: &str, records: &[&Entry]) -> String {
     let mut out = String::new();
@@ -208,7 +276,7 @@ pub fn make_bundle(
     let mut notes: BTreeMap<String, String> = BTreeMap::new();
     for &i in &rows {
         let e = &store.entries[i];
-        let proof = prove_record(&store.dir, e.id())
+        let proof = prove_entry(store, e)
             .map_err(|f| err(format!("record {} ({}): {f}", e.id(), e.kind())))?;
         let note = proof
             .split_once("\n\n")

@@ -18,6 +18,7 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use audit_runtime::merkle::MerkleTree;
 use serde_json::Value;
 
 use crate::file::format::{self, FileKind, GapLine};
@@ -214,6 +215,18 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// What the store keeps of one chain besides its records: enough to make inclusion proofs
+/// without reading the directory again.
+#[derive(Debug)]
+pub struct ChainTree {
+    /// The chain's checkpoint log (`<service>.<chain>.ckpt`).
+    pub checkpoint_log: PathBuf,
+    /// The Merkle tree of every line of its segments (headers, records, gap lines), each leaf
+    /// over the line's own BLAKE3 hash (FILE-FORMAT.md "The tree"). Lines that fail their own
+    /// hash are not leaves, so such a tree never reproduces a checkpoint's root.
+    pub tree: MerkleTree,
+}
+
 /// A log directory in memory, indexed.
 #[derive(Debug)]
 pub struct Store {
@@ -225,6 +238,8 @@ pub struct Store {
     pub verdict: Result<VerifySummary, String>,
     /// Whether a key was pinned (signatures checked).
     pub key_pinned: bool,
+    /// Per chain id, its tree and checkpoint log.
+    pub chains: BTreeMap<String, ChainTree>,
     by_record: HashMap<String, usize>,
     by_decision: HashMap<String, Vec<usize>>,
     by_run: HashMap<String, Vec<usize>>,
@@ -279,16 +294,23 @@ impl Store {
         vopts.integrity_only = true;
         let verdict = verify_dir(dir, &vopts).map_err(|e| e.to_string());
 
-        let mut chains: BTreeMap<String, Vec<(u32, PathBuf)>> = BTreeMap::new();
+        let mut chains: BTreeMap<String, (String, Vec<(u32, PathBuf)>)> = BTreeMap::new();
         let listing = std::fs::read_dir(dir)
             .map_err(|e| LoadError(format!("cannot list {}: {e}", dir.display())))?;
         for e in listing {
             let e = e.map_err(|e| LoadError(format!("cannot list {}: {e}", dir.display())))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if let FileKind::Segment { chain, segment, .. } = format::classify(&name) {
+            if let FileKind::Segment {
+                chain,
+                segment,
+                service,
+            } = format::classify(&name)
+            {
+                let ckpt = dir.join(format::checkpoint_file_name(&service, chain));
                 chains
                     .entry(chain.to_string())
-                    .or_default()
+                    .or_insert_with(|| (ckpt.to_string_lossy().into_owned(), Vec::new()))
+                    .1
                     .push((segment, e.path()));
             }
         }
@@ -301,8 +323,10 @@ impl Store {
         }
         let dir_failure = verdict.as_ref().err().cloned();
         let mut entries = Vec::new();
-        for (chain, mut segs) in chains {
+        let mut trees = BTreeMap::new();
+        for (chain, (ckpt, mut segs)) in chains {
             segs.sort();
+            let mut tree = MerkleTree::new();
             let mut leaf: u64 = 0;
             // The hash and seq of the previous record of this chain, for the link check.
             let mut prev: Option<(u64, String)> = None;
@@ -315,6 +339,9 @@ impl Store {
                         Ok(l) => l,
                         Err(_) => continue,
                     };
+                    if let Ok(h) = audit_runtime::chain::line::check_in_place(&line) {
+                        tree.push_leaf_hash(format::leaf_of(&h));
+                    }
                     if line.starts_with("{\"type\":") {
                         if GapLine::is_gap(&line)
                             && let Ok((g, _)) = GapLine::parse(&line)
@@ -395,12 +422,20 @@ impl Store {
                     });
                 }
             }
+            trees.insert(
+                chain,
+                ChainTree {
+                    checkpoint_log: PathBuf::from(ckpt),
+                    tree,
+                },
+            );
         }
         let mut s = Store {
             dir: dir.to_owned(),
             entries,
             verdict,
             key_pinned: options.key.is_some(),
+            chains: trees,
             by_record: HashMap::new(),
             by_decision: HashMap::new(),
             by_run: HashMap::new(),
