@@ -140,9 +140,9 @@ pub fn prove_entry(store: &Store, e: &Entry) -> Result<String, EvidenceError> {
         .map_err(|er| err(format!("cannot read {}: {er}", c.checkpoint_log.display())))?;
     let (line, body) = text
         .lines()
+        .rev()
         .filter_map(|l| CheckpointLine::parse(l).ok())
-        .filter(|(_, b)| b.tree.is_some())
-        .last()
+        .find(|(_, b)| b.tree.is_some())
         .ok_or_else(|| {
             err(format!(
                 "chain {} has no format-3 checkpoint: only format-3 logs have proofs",
