@@ -704,3 +704,66 @@ fn mutated_logs_never_panic() {
     std::fs::write(&seg, &original).unwrap();
     assert!(loaded(&log).verified());
 }
+
+/// A rough timing (not a floor): `AUDIT_INVESTIGATE_N` decisions (4 records each) written, then
+/// the time to load (verify + index) and to answer `show` and a filtered `ls`. Ignored by
+/// default; run with `cargo test --release -p audit-exporters --test investigate -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn timing_of_a_larger_log() {
+    let n: usize = std::env::var("AUDIT_INVESTIGATE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let tmp = TempDir::new("inv-timing");
+    let log = tmp.path().join("log");
+    let exporter = FileExporter::builder(&log)
+        .service("inv-agent")
+        .signing_key(signer())
+        .open()
+        .unwrap();
+    let guard = AuditRuntime::builder()
+        .service("inv-agent")
+        .exporter(exporter)
+        .install_thread_local()
+        .unwrap();
+    let mut last = None;
+    for i in 0..n {
+        let (_, d) =
+            audit_runtime::with_decision_id_sync(|| approve("ann", (i * 7 % 60_000) as u64));
+        last = d;
+    }
+    guard.shutdown();
+    let bytes: u64 = files_ending(&log, ".jsonl")
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let t = std::time::Instant::now();
+    let store = loaded(&log);
+    let load = t.elapsed();
+    assert!(store.verified());
+    let t = std::time::Instant::now();
+    let tr = tree(&store, &last.unwrap().id.to_string()).unwrap();
+    let show = t.elapsed();
+    let t = std::time::Instant::now();
+    let rows = select(
+        &store,
+        &Filter {
+            status: Some("err".into()),
+            kind: Some("decision".into()),
+            ..Filter::default()
+        },
+        SortKey::Time,
+        None,
+    );
+    let ls = t.elapsed();
+    println!(
+        "{} records, {:.1} MB: load (verify + index) {load:?}, show {show:?} ({} children), \
+         ls filter {ls:?} ({} rows)",
+        store.entries.len(),
+        bytes as f64 / 1e6,
+        tr.roots[0].children.len(),
+        rows.len()
+    );
+}
