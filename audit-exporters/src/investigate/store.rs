@@ -339,8 +339,9 @@ impl Store {
                         Ok(l) => l,
                         Err(_) => continue,
                     };
-                    if let Ok(h) = audit_runtime::chain::line::check_in_place(&line) {
-                        tree.push_leaf_hash(format::leaf_of(&h));
+                    let own = audit_runtime::chain::line::check_in_place(&line);
+                    if let Ok(h) = &own {
+                        tree.push_leaf_hash(format::leaf_of(h));
                     }
                     if line.starts_with("{\"type\":") {
                         if GapLine::is_gap(&line)
@@ -350,21 +351,13 @@ impl Store {
                         }
                         continue;
                     }
-                    let own = audit_runtime::chain::line::check_in_place(&line);
-                    let Some(record) = audit_runtime::chain::line::split(&line)
-                        .ok()
-                        .and_then(|(c, _)| serde_json::from_str::<Value>(&c).ok())
-                        .map(|mut v| {
-                            if let (Some(o), Some(h)) =
-                                (v.as_object_mut(), line.get(line.len() - 66..line.len() - 2))
-                            {
-                                o.insert("hash".into(), Value::String(h.to_owned()));
-                            }
-                            v
-                        })
-                    else {
+                    // A sealed line is itself a JSON object whose last member is `hash`.
+                    let Ok(record) = serde_json::from_str::<Value>(&line) else {
                         continue;
                     };
+                    if !record.is_object() {
+                        continue;
+                    }
                     let seq = record.get("seq").and_then(Value::as_u64);
                     let prev_member = record.get("prev").and_then(Value::as_str);
                     let mut problem = match &own {
