@@ -754,6 +754,17 @@ fn timing_of_a_larger_log() {
     let load = t.elapsed();
     assert!(store.verified());
     let t = std::time::Instant::now();
+    let mut parsed = 0usize;
+    for e in &store.entries {
+        parsed += usize::from(serde_json::from_str::<serde_json::Value>(&e.line).is_ok());
+    }
+    println!("parse alone: {:?} ({parsed})", t.elapsed());
+    let t = std::time::Instant::now();
+    for e in &store.entries {
+        let _ = audit_runtime::chain::line::check_in_place(&e.line);
+    }
+    println!("hash alone: {:?}", t.elapsed());
+    let t = std::time::Instant::now();
     let tr = tree(&store, &last.unwrap().id.to_string()).unwrap();
     let show = t.elapsed();
     let t = std::time::Instant::now();
