@@ -5,12 +5,15 @@
 //! * [`FileExporter`]: the tamper-evident file log (see [`file`](mod@file)).
 //! * `otlp` (features `otlp`, `otlp-grpc`, `otlp-tls`): records as OpenTelemetry logs and spans
 //!   to any OTLP collector, with spilling to disk during outages.
+//! * [`investigate`]: the `audit` command's library: queries, trees, timelines, statistics and
+//!   evidence bundles over a file log, verified as read.
 //! * [`witness`]: a C2SP tlog-witness (server, client, cosignatures) that anchors signed
 //!   checkpoints against truncation and forks.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod file;
+pub mod investigate;
 mod memory;
 mod stdout;
 pub mod witness;
