@@ -292,6 +292,61 @@ fn prove_a_decision(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The demo's investigation step (`audit` command, in process): the decision a loan officer
+/// overrode, as a tree with the override attached, then its evidence bundle, checked offline.
+fn investigate(dir: &Path) -> Result<(), String> {
+    use audit_exporters::investigate::cli;
+    let log = dir.join("log");
+    let mut decision = None;
+    for e in std::fs::read_dir(&log).map_err(|e| format!("{}: {e}", log.display()))? {
+        let p = e.map_err(|e| e.to_string())?.path();
+        if p.extension().is_none_or(|x| x != "jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        decision = decision.or_else(|| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|v| v.get("kind").and_then(|k| k.as_str()) == Some("human_action"))
+                .and_then(|v| v["correlation"]["decision_id"].as_str().map(str::to_owned))
+        });
+    }
+    let decision = decision.ok_or("the demo log holds no human action")?;
+    let key = dir.join("loan-agent.vkey").display().to_string();
+    let log = log.display().to_string();
+    let bundle = dir.join("evidence").display().to_string();
+    let _ = std::fs::remove_dir_all(&bundle);
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<String>>();
+    for (what, args) in [
+        (
+            "the overridden decision as a tree",
+            s(&["show", &log, &decision, "--key", &key]),
+        ),
+        (
+            "its evidence bundle (records, inclusion proofs, checkpoint, summary)",
+            s(&["evidence", &log, &decision, "-o", &bundle, "--key", &key]),
+        ),
+        (
+            "the bundle checked offline with the pinned key alone",
+            s(&["verify-evidence", &bundle, "--key", &key]),
+        ),
+    ] {
+        eprintln!("\n==> audit {}: {what}", args[0]);
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let code = cli::run(&args, &mut out, &mut err);
+        eprint!(
+            "{}{}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        );
+        if code != 0 {
+            return Err(format!("audit {} exited {code}", args[0]));
+        }
+    }
+    Ok(())
+}
+
 /// Run the loan agent (audit log to local files), verify the log offline, and report audit
 /// coverage from the sources, the binary's registry and the log.
 pub(crate) fn demo(args: &[String]) -> ExitCode {
@@ -319,6 +374,7 @@ pub(crate) fn demo(args: &[String]) -> ExitCode {
             .arg(dir.join("loan-agent.vkey"));
         step("verify the audit log", verify)?;
         prove_a_decision(&dir)?;
+        investigate(&dir)?;
         let mut cov = cargo();
         cov.args(["xtask", "coverage", "--show-missing", "--registry"])
             .arg(dir.join("registry.json"))
