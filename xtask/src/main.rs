@@ -2,12 +2,12 @@
 //!
 //! Commands: `ci` (exactly what CI runs), `loom` (the model checker over the queue's lock-free
 //! ring), `demo` (the main job: the loan agent, its verified
-//! audit log and a coverage report), `coverage` (audit coverage reports and gates, see `docs/COVERAGE.md`), `verify`
+//! audit log and a coverage report), `coverage` (audit coverage reports and gates: the `audit-coverage` package under
+//! `xtask/coverage`, see `docs/COVERAGE.md`), `verify`
 //! (check an audit log directory, see `docs/FILE-FORMAT.md`).
 
 use std::process::ExitCode;
 
-mod coverage;
 mod tasks;
 mod verify;
 
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         "ci" => tasks::ci(rest),
         "demo" => tasks::demo(rest),
         "loom" => tasks::loom(rest),
-        "coverage" => coverage::run(rest),
+        "coverage" => audit_coverage::main_from_args(rest.iter().cloned()),
         "verify" => verify::run(rest),
         _ => {
             eprintln!(
