@@ -384,7 +384,9 @@ fn normalize(p: &Path) -> PathBuf {
 }
 
 fn parent_dir(manifest: &Path) -> PathBuf {
-    manifest.parent().map_or_else(PathBuf::new, Path::to_path_buf)
+    manifest
+        .parent()
+        .map_or_else(PathBuf::new, Path::to_path_buf)
 }
 
 fn str_list(v: Option<&toml::Value>) -> Vec<String> {
@@ -627,7 +629,10 @@ fn manifest_targets(dir: &Path, name: &str, pkg: &toml::Table, m: &toml::Table) 
                 }
             }
             for (n, p) in discovered {
-                if !found.iter().any(|(fname, fpath)| *fname == n || *fpath == p) {
+                if !found
+                    .iter()
+                    .any(|(fname, fpath)| *fname == n || *fpath == p)
+                {
                     found.push((n, p));
                 }
             }

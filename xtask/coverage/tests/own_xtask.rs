@@ -112,7 +112,13 @@ fn installed_binary_works_where_the_toolchain_file_names_a_missing_toolchain() {
     // 2. From a shell in the repository: `cargo` on PATH. Under rustup, that proxy obeys
     // rust-toolchain.toml and fails on the missing toolchain; the engine reads the manifests.
     let proxy = in_fixture_shell("cargo")
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
         .output();
     let proxy_fails = proxy.as_ref().map_or(true, |o| !o.status.success());
     let shell = in_fixture_shell(bin)
@@ -215,7 +221,9 @@ fn the_teams_own_xtask_builds_and_runs() {
     assert_eq!(report["gates"][0]["passed"], true, "{}", report["gates"]);
 
     // The gate's exit code comes through the team's main unchanged.
-    let exe = target.join("debug").join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
+    let exe = target
+        .join("debug")
+        .join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
     let failing = in_fixture_shell(&exe)
         .args(["audit-coverage", "--no-write", "--fail-under", "90"])
         .output()
@@ -236,6 +244,8 @@ fn the_teams_own_xtask_builds_and_runs() {
         points(&json(&shell, "built xtask from a shell")),
         points(&report)
     );
-    let usage = in_fixture_shell(&exe).output().expect("run the built xtask");
+    let usage = in_fixture_shell(&exe)
+        .output()
+        .expect("run the built xtask");
     assert_eq!(usage.status.code(), Some(2));
 }
