@@ -636,6 +636,9 @@ fn manifest_targets(dir: &Path, name: &str, pkg: &toml::Table, m: &toml::Table) 
                     found.push((n, p));
                 }
             }
+            // With discovery on, cargo lists a kind's targets by name (declared ones
+            // included); with it off, in the order they are declared.
+            found.sort_by(|a, b| a.0.cmp(&b.0));
         }
         for (tname, path) in found {
             if path.is_file() {
@@ -724,5 +727,76 @@ mod tests {
         );
         assert_eq!(p.targets[0].kinds, vec!["lib"], "libraries come first");
         assert_eq!(p.targets[1].crate_ident, "agent_x");
+    }
+
+    /// What a test compares: every field, as plain data.
+    fn shape(ws: &Workspace) -> Vec<String> {
+        let mut out = vec![
+            format!("root {}", ws.root.display()),
+            format!("target {}", ws.target_dir.display()),
+        ];
+        for p in &ws.packages {
+            out.push(format!("package {} macros {:?}", p.name, p.macro_crates));
+            for t in &p.targets {
+                out.push(format!(
+                    "  {} {:?} {}",
+                    t.crate_ident,
+                    t.kinds,
+                    t.src_path.display()
+                ));
+            }
+        }
+        out
+    }
+
+    /// The manifests give what cargo metadata gives, on every fixture workspace, on this
+    /// repository and from a member's directory: cargo is the oracle for the fallback.
+    #[test]
+    fn manifests_agree_with_cargo_metadata() {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let repo = normalize(&here.join("../.."));
+        let mut manifests = vec![
+            repo.join("Cargo.toml"),
+            here.join("Cargo.toml"),
+            repo.join("tests/coverage-fixtures/own-xtask/crates/triage/Cargo.toml"),
+        ];
+        let mut fixtures: Vec<PathBuf> = std::fs::read_dir(repo.join("tests/coverage-fixtures"))
+            .expect("fixtures")
+            .flatten()
+            .map(|e| e.path().join("Cargo.toml"))
+            .filter(|p| p.is_file())
+            .collect();
+        fixtures.sort();
+        assert!(fixtures.len() >= 7, "{fixtures:?}");
+        manifests.extend(fixtures);
+        for m in &manifests {
+            let Ok(by_cargo) = cargo_metadata(m) else {
+                // The own-xtask fixture pins a toolchain that is not installed: cargo through
+                // the proxy fails there only when this test runs outside cargo.
+                assert!(
+                    std::env::var_os("CARGO").is_none(),
+                    "cargo metadata failed for {m:?}"
+                );
+                continue;
+            };
+            let by_manifests = from_manifests(m).expect("read the manifests");
+            // cargo lists members in its own order; the scan does not depend on it.
+            let sorted = |ws: &Workspace| {
+                let mut ws = ws.clone();
+                ws.packages.sort_by(|a, b| a.name.cmp(&b.name));
+                shape(&ws)
+            };
+            assert_eq!(sorted(&by_manifests), sorted(&by_cargo), "{}", m.display());
+        }
+    }
+
+    #[test]
+    fn globs_of_members() {
+        assert!(wildcard(b"crates-*", b"crates-a"));
+        assert!(wildcard(b"*", b"x"));
+        assert!(wildcard(b"a?c*", b"abcdef"));
+        assert!(!wildcard(b"a?c", b"ac"));
+        assert!(!wildcard(b"*-core", b"core-x"));
+        assert_eq!(normalize(Path::new("/a/./b/../c")), Path::new("/a/c"));
     }
 }
