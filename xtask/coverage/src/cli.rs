@@ -22,13 +22,16 @@ use crate::model::Report;
 use crate::{Coverage, EXIT_ERROR, EXIT_GATE_FAILED, gate, html, render};
 
 const USAGE: &str = "\
-cargo xtask coverage [OPTIONS]
+audit-coverage [OPTIONS]
+(the same as `cargo xtask coverage` in the audit SDK's repository and `cargo xtask
+audit-coverage` from a team's own xtask)
 
 Audit coverage of a Cargo workspace: audited and unaudited decision points, annotation
 quality, runtime coverage, CI gates. See docs/COVERAGE.md.
 
 Input:
-  --workspace <PATH>        workspace directory or Cargo.toml (default: current directory);
+  --workspace <PATH>        workspace directory or Cargo.toml (default: the nearest directory
+                            with a Cargo.toml, from the current one up);
                             the path may also be given alone, without the flag
   -p, --package <NAME>      scan only this member (repeatable); the report covers it alone
   --config <FILE>           rules file with a [coverage] table (default: audit.toml, then

@@ -72,7 +72,18 @@ impl Baseline {
     }
 }
 
-/// The thresholds asked for on the command line.
+/// The CI gates to evaluate (the command line's `--fail-under`, `--max-unaudited`,
+/// `--min-complete-annotations`, `--baseline`, `--deny-parse-errors`, `--allow-no-points`).
+/// Every gate is off by default.
+///
+/// ```
+/// let gates = audit_coverage::Gates {
+///     fail_under: Some(80.0),
+///     max_unaudited: Some(3),
+///     ..audit_coverage::Gates::default()
+/// };
+/// # let _ = gates;
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Gates {
     /// Minimum coverage percentage.

@@ -176,6 +176,67 @@ fn installed_binary_works_where_the_toolchain_file_names_a_missing_toolchain() {
 }
 
 #[test]
+fn the_library_gives_what_the_command_line_gives() {
+    use audit_coverage::{Coverage, Format, Gates};
+
+    let cli = Command::new(env!("CARGO_BIN_EXE_audit-coverage"))
+        .args(["--no-write", "--format", "json", "--workspace"])
+        .arg(fixture())
+        .output()
+        .expect("run audit-coverage");
+    let mut report = Coverage::new(fixture())
+        .config(fixture().join("audit.toml"))
+        .run()
+        .expect("coverage of the fixture");
+    let from_cli = json(&cli, "command line");
+    let mut from_lib: Value = serde_json::from_str(&report.render(Format::Json)).expect("json");
+    // An explicit rules file is reported as such; everything else is the same.
+    assert_eq!(from_lib["config"]["source"], "explicit");
+    from_lib["config"]["source"] = from_cli["config"]["source"].clone();
+    assert_eq!(from_lib, from_cli);
+    check_report(&from_cli, "command line");
+
+    assert!(report.gate(&Gates {
+        fail_under: Some(50.0),
+        ..Gates::default()
+    }));
+    assert!(!report.gate(&Gates {
+        max_unaudited: Some(1),
+        ..Gates::default()
+    }));
+    assert!(report.gates_failed());
+    let terminal = report.render(Format::Terminal { show_missing: true });
+    assert!(
+        terminal.contains("triage_cli::decide_refund") && terminal.contains("FAIL max_unaudited"),
+        "{terminal}"
+    );
+    let summary = report.render(Format::SUMMARY);
+    assert!(
+        summary.len() <= 60_000 && summary.contains("50.00%"),
+        "{summary}"
+    );
+    assert!(
+        report
+            .render(Format::Lcov)
+            .contains("SF:crates/triage/src/lib.rs")
+    );
+    assert!(report.render(Format::Html).starts_with("<!DOCTYPE html>"));
+
+    let err = Coverage::new(fixture().join("no-such-dir"))
+        .run()
+        .expect_err("no workspace there");
+    assert!(
+        err.to_string().contains("no Cargo.toml at") && err.to_string().contains("no-such-dir"),
+        "{err}"
+    );
+    let err = Coverage::new(fixture())
+        .config(fixture().join("missing.toml"))
+        .run()
+        .expect_err("no rules file");
+    assert!(err.to_string().contains("missing.toml"), "{err}");
+}
+
+#[test]
 fn the_teams_own_xtask_builds_and_runs() {
     if std::env::var_os("AUDIT_COVERAGE_OWN_XTASK").is_none() {
         eprintln!(
