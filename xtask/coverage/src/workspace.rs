@@ -799,4 +799,70 @@ mod tests {
         assert!(!wildcard(b"*-core", b"core-x"));
         assert_eq!(normalize(Path::new("/a/./b/../c")), Path::new("/a/c"));
     }
+
+    /// Manifests are the audited team's bytes: any shape of them gives a workspace or an error,
+    /// never a panic or a loop (path dependencies that cycle, members that name files, values
+    /// of the wrong type everywhere).
+    #[test]
+    fn any_manifest_gives_a_workspace_or_an_error() {
+        use proptest::prelude::*;
+        const ROOT: &[&str] = &[
+            "[workspace]\nmembers = [\"m\", \"m*\", \"*\", \"**\", \"../m\"]\n",
+            "[workspace]\nmembers = \"m\"\nexclude = 3\n",
+            "[workspace]\nexclude = [\"m\"]\n[workspace.dependencies]\nx = { package = \"audit-runtime\", path = \"m\" }\n",
+            "[workspace.dependencies.y]\npackage = 7\npath = [\"m\"]\n",
+            "[package]\nname = \"root\"\nbuild = 5\nautobins = \"no\"\n",
+            "[package]\nname = 3\n",
+            "package = []\n",
+            "[lib]\npath = \"m/src/lib.rs\"\nproc-macro = \"yes\"\ncrate-type = [1]\n",
+            "lib = 3\nbin = [{ name = 1 }, 2, { name = \"b\", path = \"../../x.rs\" }]\n",
+            "[dependencies]\na = \"1\"\nb = { workspace = true }\nc = { path = \"m\" }\nx = { workspace = true }\n",
+            "[target.'cfg(unix)'.dependencies]\nz = { path = \".\" }\n",
+            "[[test]]\nname = \"t\"\n[[example]]\npath = \"e.rs\"\n",
+            "[package]\nname = \"root\"\nworkspace = \"m\"\n",
+            "not toml [",
+        ];
+        const MEMBER: &[&str] = &[
+            "[package]\nname = \"m\"\n",
+            "[package]\nname = \"m\"\nworkspace = \"..\"\n[dependencies]\nr = { path = \"..\" }\n",
+            "[dependencies]\nq = { path = \"../m\" }\n",
+            "[workspace]\n",
+            "",
+        ];
+        let dir =
+            std::env::temp_dir().join(format!("audit-coverage-manifests-{}", std::process::id()));
+        let cases = std::env::var("AUDIT_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(128);
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+            cases,
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        });
+        let strategy = (
+            proptest::collection::vec(proptest::sample::select(ROOT), 0..4),
+            proptest::collection::vec(proptest::sample::select(MEMBER), 0..3),
+            any::<bool>(),
+        );
+        runner
+            .run(&strategy, |(root, member, from_member)| {
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(dir.join("m/src")).expect("dirs");
+                std::fs::write(dir.join("Cargo.toml"), root.concat()).expect("write");
+                std::fs::write(dir.join("m/Cargo.toml"), member.concat()).expect("write");
+                std::fs::write(dir.join("m/src/lib.rs"), "").expect("write");
+                let start = std::time::Instant::now();
+                let at = if from_member {
+                    dir.join("m/Cargo.toml")
+                } else {
+                    dir.join("Cargo.toml")
+                };
+                let _ = from_manifests(&at);
+                prop_assert!(start.elapsed() < std::time::Duration::from_secs(5));
+                Ok(())
+            })
+            .expect("no panic, bounded time");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

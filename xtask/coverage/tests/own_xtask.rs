@@ -175,6 +175,31 @@ fn installed_binary_works_where_the_toolchain_file_names_a_missing_toolchain() {
     );
 }
 
+/// The lines docs/COVERAGE.md tells teams to write are the fixture's, which the tests build.
+#[test]
+fn the_documented_lines_are_the_tested_ones() {
+    let main = std::fs::read_to_string(fixture().join("xtask/src/main.rs")).expect("main.rs");
+    let code: String = main
+        .lines()
+        .filter(|l| !l.starts_with("//!"))
+        .skip_while(|l| l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/COVERAGE.md"),
+    )
+    .expect("docs/COVERAGE.md");
+    assert!(
+        docs.contains(&format!("```rust\n{code}```")),
+        "docs/COVERAGE.md (From your own xtask) must show the fixture's xtask/src/main.rs:\n{code}"
+    );
+    let manifest = std::fs::read_to_string(fixture().join("xtask/Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        manifest.contains("audit-coverage = { path = "),
+        "{manifest}"
+    );
+}
+
 #[test]
 fn the_library_gives_what_the_command_line_gives() {
     use audit_coverage::{Coverage, Format, Gates};
