@@ -1,8 +1,9 @@
 //! The attribute grammar's vocabulary: the option keys and the versioned-artifact roles.
 //!
 //! Data only, with no dependency, because two crates read it: the macros (`attr.rs`) and the
-//! coverage scanner in `xtask`, which includes this file with `#[path]` so the two can never
-//! disagree on which options exist.
+//! coverage scanner (`audit-coverage`, under `xtask/coverage`), which carries a byte-for-byte
+//! copy (`xtask/coverage/src/grammar.rs`, so that it can be published alone) and a test that
+//! fails when the two differ, so they can never disagree on which options exist.
 
 /// The roles a versioned artifact can have: role key, version key, `ArtifactRole` variant.
 pub(crate) const ROLES: &[(&str, &str, &str)] = &[

@@ -2,13 +2,13 @@
 //!
 //! Commands: `ci` (exactly what CI runs), `loom` (the model checker over the queue's lock-free
 //! ring), `demo` (the main job: the loan agent, its verified
-//! audit log and a coverage report), `coverage` (audit coverage reports and gates, see `docs/COVERAGE.md`), `verify`
-//! (check an audit log directory, see `docs/FILE-FORMAT.md`), `prove`, `check-proof`,
-//! `consistency`, `check-consistency` (the proofs of format 3).
+//! audit log and a coverage report), `coverage` (audit coverage reports and gates: the
+//! `audit-coverage` package under `xtask/coverage`, see `docs/COVERAGE.md`), `verify` (check an
+//! audit log directory, see `docs/FILE-FORMAT.md`), `prove`, `check-proof`, `consistency`,
+//! `check-consistency` (the proofs of format 3).
 
 use std::process::ExitCode;
 
-mod coverage;
 mod tasks;
 mod verify;
 
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         "ci" => tasks::ci(rest),
         "demo" => tasks::demo(rest),
         "loom" => tasks::loom(rest),
-        "coverage" => coverage::run(rest),
+        "coverage" => audit_coverage::main_from_args(rest.iter().cloned()),
         "verify" => verify::run(rest),
         c @ ("prove" | "check-proof" | "consistency" | "check-consistency") => {
             verify::proof(c, rest)

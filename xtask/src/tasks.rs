@@ -87,11 +87,16 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
             "audit-runtime",
             "-p",
             "audit-exporters",
+            "-p",
+            "audit-coverage",
             "--allow-dirty",
         ]);
         step("package", package)?;
         let mut test = cargo();
-        test.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
+        test.args(["test", "--workspace", "--all-features", "--no-fail-fast"])
+            // Also build and run a team's own xtask on audit-coverage (a second workspace: about
+            // a minute cold, so `cargo test` alone skips it).
+            .env("AUDIT_COVERAGE_OWN_XTASK", "1");
         run_tests(test)?;
         run_loom()
     })())
@@ -121,9 +126,14 @@ fn forget_packaged_sources() {
         };
         for krate in crates.flatten() {
             let name = krate.file_name().to_string_lossy().into_owned();
-            if ["audit-macros-", "audit-runtime-", "audit-exporters-"]
-                .iter()
-                .any(|p| name.starts_with(p))
+            if [
+                "audit-macros-",
+                "audit-runtime-",
+                "audit-exporters-",
+                "audit-coverage-",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p))
             {
                 let _ = std::fs::remove_dir_all(krate.path());
             }

@@ -1,50 +1,37 @@
-//! `cargo xtask coverage`: which decision points of a Cargo workspace are audited, how good the
+//! The command line (`audit-coverage`, `cargo xtask coverage`, a team's `cargo xtask
+//! audit-coverage`): which decision points of a Cargo workspace are audited, how good the
 //! annotations are, which audited points a binary carries and which fired, with CI gates.
 //!
-//! The pipeline: [`workspace::load`] (cargo metadata) and [`config::load`] (the rules), then
-//! [`analyze::analyze`] (syn over every compiled file, in parallel), then optionally
-//! [`runtime::apply`] (registry dump and logs), [`gate::change`] and [`gate::evaluate`], and
-//! finally the renderings in [`render`] and [`html`].
+//! The pipeline: [`crate::workspace::load`] (cargo metadata, or the manifests when it fails) and
+//! [`crate::config::load`] (the rules), then [`crate::analyze::analyze`] (syn over every
+//! compiled file, in parallel), then optionally [`crate::runtime::apply`] (registry dump and
+//! logs), [`gate::change`] and [`gate::evaluate`], and finally the renderings in [`render`] and
+//! [`html`].
 //!
 //! Exit codes (stable, for CI): 0 when every gate passed, 1 when a gate failed, 2 when the
 //! coverage could not be computed (bad arguments, no workspace, unreadable configuration,
 //! registry or logs). Files the parser cannot read are reported, not fatal, unless
 //! `--deny-parse-errors` makes them a gate.
 
-pub mod analyze;
-pub mod config;
-#[cfg(test)]
-mod fuzz_tests;
-pub mod gate;
-pub mod html;
-pub mod model;
-pub mod nesting;
-pub mod reach;
-pub mod render;
-pub mod runtime;
-pub mod scan;
-pub mod workspace;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use self::model::{ConfigInfo, Report};
-
-/// Exit code when a gate failed.
-pub const EXIT_GATE_FAILED: u8 = 1;
-/// Exit code when coverage could not be computed.
-pub const EXIT_ERROR: u8 = 2;
+use crate::model::Report;
+use crate::{Coverage, EXIT_ERROR, EXIT_GATE_FAILED, gate, html, render};
 
 const USAGE: &str = "\
-cargo xtask coverage [OPTIONS]
+audit-coverage [OPTIONS]
+(the same as `cargo xtask coverage` in the audit SDK's repository and `cargo xtask
+audit-coverage` from a team's own xtask)
 
 Audit coverage of a Cargo workspace: audited and unaudited decision points, annotation
 quality, runtime coverage, CI gates. See docs/COVERAGE.md.
 
 Input:
-  --workspace <PATH>        workspace directory or Cargo.toml (default: current directory);
+  --workspace <PATH>        workspace directory or Cargo.toml (default: the nearest directory
+                            with a Cargo.toml, from the current one up);
                             the path may also be given alone, without the flag
   -p, --package <NAME>      scan only this member (repeatable); the report covers it alone
   --config <FILE>           rules file with a [coverage] table (default: audit.toml, then
@@ -230,50 +217,24 @@ fn write(path: &Path, text: &str) -> Result<()> {
 fn compute(a: &Args) -> Result<(Report, Vec<(PathBuf, String)>)> {
     let ws_path = match &a.workspace {
         Some(p) => p.clone(),
-        None => std::env::current_dir().context("current directory")?,
+        None => default_workspace()?,
     };
-    let mut ws = workspace::load(&ws_path)?;
-    if !a.packages.is_empty() {
-        ws.retain_packages(&a.packages)?;
-    }
-    let (cfg, source) = config::load(&ws.root, a.config.as_deref())?;
-    let (kind, path) = match &source {
-        config::ConfigSource::AuditToml(p) => ("audit_toml", Some(p)),
-        config::ConfigSource::WorkspaceMetadata(p) => ("workspace_metadata", Some(p)),
-        config::ConfigSource::Explicit(p) => ("explicit", Some(p)),
-        config::ConfigSource::Defaults => ("defaults", None),
-    };
-    let info = ConfigInfo {
-        source: kind.to_owned(),
-        path: path.map(|p| analyze::relative(&ws.root, p)),
-        rules: serde_json::to_value(&cfg).context("serializing the rules")?,
-    };
-    let mut report = analyze::analyze(&ws, &cfg, info);
-    if !a.packages.is_empty() {
-        report.packages = ws.packages.iter().map(|p| p.name.clone()).collect();
-    }
-    if a.registry.is_some() || a.logs.is_some() {
-        runtime::apply(&mut report, a.registry.as_deref(), a.logs.as_deref())?;
-    }
+    let mut coverage = Coverage::new(ws_path);
+    coverage.config.clone_from(&a.config);
+    coverage.packages.clone_from(&a.packages);
+    coverage.registry.clone_from(&a.registry);
+    coverage.logs.clone_from(&a.logs);
+    let (mut report, target_dir) = coverage.analyze()?;
     let out_dir = a
         .output_dir
         .clone()
-        .unwrap_or_else(|| ws.target_dir.join("audit-coverage"));
+        .unwrap_or_else(|| target_dir.join("audit-coverage"));
     let previous_path = a
         .previous
         .clone()
         .unwrap_or_else(|| out_dir.join("coverage.json"));
     if previous_path.is_file() {
-        let text = std::fs::read_to_string(&previous_path)
-            .with_context(|| format!("reading {}", previous_path.display()))?;
-        match serde_json::from_str::<Report>(&text) {
-            Ok(prev) => report.change = Some(gate::change(&report, &prev, &previous_path)),
-            Err(e) if a.previous.is_some() => {
-                bail!("{} is not a coverage report: {e}", previous_path.display())
-            }
-            // An old or foreign file in the output directory is not worth failing for.
-            Err(_) => {}
-        }
+        crate::compare_with(&mut report, &previous_path, a.previous.is_some())?;
     }
     let mut gates = a.gates.clone();
     if let Some(p) = &a.baseline_path {
@@ -315,7 +276,17 @@ fn compute(a: &Args) -> Result<(Report, Vec<(PathBuf, String)>)> {
     Ok((report, files))
 }
 
-/// Entry point for `cargo xtask coverage <args>`.
+/// The nearest directory holding a `Cargo.toml`, from the current directory up (so the command
+/// works from any directory of a workspace, as cargo does); the current directory when none.
+fn default_workspace() -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("current directory")?;
+    Ok(cwd
+        .ancestors()
+        .find(|d| d.join("Cargo.toml").is_file())
+        .map_or_else(|| cwd.clone(), Path::to_path_buf))
+}
+
+/// Entry point for `cargo xtask coverage <args>` and the other command lines.
 pub fn run(args: &[String]) -> ExitCode {
     let a = match parse_args(args) {
         Ok(a) => a,

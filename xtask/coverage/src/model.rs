@@ -536,7 +536,7 @@ mod tests {
     #[test]
     fn checked_in_schema_matches_the_report_types() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../docs/schema/coverage-report.v1.json");
+            .join("../../docs/schema/coverage-report.v1.json");
         let generated = json_schema();
         if std::env::var_os("UPDATE_SCHEMA").is_some() {
             std::fs::write(&path, &generated).expect("write the schema");
@@ -544,8 +544,8 @@ mod tests {
         let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             checked_in == generated,
-            "docs/schema/coverage-report.v1.json is out of date with xtask/src/coverage/model.rs; \
-             regenerate with `UPDATE_SCHEMA=1 cargo test -p xtask checked_in_schema` and review \
+            "docs/schema/coverage-report.v1.json is out of date with xtask/coverage/src/model.rs; \
+             regenerate with `UPDATE_SCHEMA=1 cargo test -p audit-coverage checked_in_schema` and review \
              the diff (a removed or renamed field bumps SCHEMA_VERSION)"
         );
     }

@@ -15,7 +15,7 @@ use super::scan::{FileCtx, FileScan, scan_source};
 use fuzz_support::{apply, bounded, config, inputs, ops};
 
 fn fixture_sources() -> Vec<Vec<u8>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/coverage-fixtures");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/coverage-fixtures");
     let mut out = Vec::new();
     let mut dirs = vec![root];
     while let Some(d) = dirs.pop() {

@@ -25,9 +25,7 @@ use super::workspace::Workspace;
 
 /// The attributes' option keys and artifact roles: the macros' own table, so the scanner and the
 /// macros cannot disagree (options missing from it are listed as `other_options`).
-#[path = "../../../audit-macros/src/grammar.rs"]
-mod grammar;
-use grammar::{KEYS as KNOWN_OPTIONS, ROLES};
+use super::grammar::{KEYS as KNOWN_OPTIONS, ROLES};
 
 /// Named fields of every struct of one package, by struct name: for `self.client.chat()`.
 type StructFields = HashMap<String, Vec<(String, Ty)>>;

@@ -321,7 +321,7 @@ mod tests {
         /// thread's 2 MiB), and the bound.
         fn depth_and_bound(src: &str) -> (u64, u64) {
             let depth = std::thread::Builder::new()
-                .stack_size(crate::coverage::scan::SCAN_STACK_BYTES)
+                .stack_size(crate::scan::SCAN_STACK_BYTES)
                 .spawn({
                     let src = src.to_owned();
                     move || {

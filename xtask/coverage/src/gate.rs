@@ -44,8 +44,19 @@ impl Baseline {
         }
     }
 
-    /// Read a baseline file; a full JSON report is accepted too (its gaps become the baseline).
-    pub fn read(path: &Path) -> Result<Baseline> {
+    /// Read a baseline file (written by `--write-baseline`); a full JSON report is accepted too
+    /// (its gaps become the baseline).
+    ///
+    /// ```no_run
+    /// let baseline = audit_coverage::Baseline::read("audit-baseline.json".as_ref())?;
+    /// println!("{} accepted gaps", baseline.unaudited.len() + baseline.findings.len());
+    /// # Ok::<(), audit_coverage::Error>(())
+    /// ```
+    pub fn read(path: &Path) -> Result<Baseline, crate::Error> {
+        Ok(Self::read_inner(path)?)
+    }
+
+    fn read_inner(path: &Path) -> Result<Baseline> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading baseline {}", path.display()))?;
         if let Ok(b) = serde_json::from_str::<Baseline>(&text) {
@@ -61,7 +72,18 @@ impl Baseline {
     }
 }
 
-/// The thresholds asked for on the command line.
+/// The CI gates to evaluate (the command line's `--fail-under`, `--max-unaudited`,
+/// `--min-complete-annotations`, `--baseline`, `--deny-parse-errors`, `--allow-no-points`).
+/// Every gate is off by default.
+///
+/// ```
+/// let gates = audit_coverage::Gates {
+///     fail_under: Some(80.0),
+///     max_unaudited: Some(3),
+///     ..audit_coverage::Gates::default()
+/// };
+/// # let _ = gates;
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Gates {
     /// Minimum coverage percentage.

@@ -939,7 +939,7 @@ pub fn markdown_summary(report: &Report, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::coverage::model::{
+    use crate::model::{
         Change, ConfigInfo, Finding, GateResult, ParseError, RuntimeSummary, SCHEMA_VERSION,
     };
 

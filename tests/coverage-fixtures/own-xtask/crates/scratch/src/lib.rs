@@ -1,0 +1,2 @@
+/// Not a member: never scanned.
+pub fn decide_nothing() {}
