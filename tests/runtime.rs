@@ -299,3 +299,32 @@ fn bad_configuration_names_the_setting() {
         .unwrap_err();
     assert!(e.to_string().contains("`service`"), "{e}");
 }
+
+/// With `seal_threads`, records are serialized on several threads and linked in order: the
+/// chain is intact, complete, and each line is the one a single thread would have written.
+#[test]
+fn sealing_on_several_threads_keeps_the_chain() {
+    let mem = audit_exporters::MemoryExporter::new();
+    let guard = audit_runtime::AuditRuntime::builder()
+        .service("seal-threads")
+        .digest_key(audit_runtime::digest::DigestKey::from_bytes([7; 32]))
+        .exporter(mem.clone())
+        .seal_threads(4)
+        .install_thread_local()
+        .expect("install");
+    for i in 0..3_000 {
+        approve(i);
+    }
+    guard.flush().expect("flush");
+    let (records, lines) = (mem.records(), mem.lines());
+    // A started record and a completed one per decision.
+    assert_eq!(records.len(), 6_000);
+    mem.assert_chain_valid();
+    // Re-sealed one by one from the same records, the lines are the same bytes.
+    let mut head = audit_runtime::chain::ChainHead::default();
+    for (r, line) in records.into_iter().zip(&lines) {
+        let again = head.seal(r).expect("seal");
+        assert_eq!(&*again.line, line.as_str());
+    }
+    drop(guard);
+}

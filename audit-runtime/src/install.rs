@@ -476,6 +476,7 @@ pub struct AuditBuilder {
     fallback: Option<Box<dyn Exporter>>,
     queue_capacity: usize,
     batch_max: usize,
+    seal_threads: usize,
     on_full: QueueFull,
     started: StartedRecords,
     key: KeySetting,
@@ -513,6 +514,7 @@ impl Default for AuditBuilder {
             fallback: None,
             queue_capacity: 4096,
             batch_max: 512,
+            seal_threads: 1,
             on_full: QueueFull::Block,
             started: StartedRecords::PerPoint,
             key: KeySetting::FromEnvOrEphemeral,
@@ -580,6 +582,20 @@ impl AuditBuilder {
     /// The most records handed to an exporter in one batch.
     pub fn batch_max(mut self, batch: usize) -> Self {
         self.batch_max = batch;
+        self
+    }
+
+    /// Threads the pipeline worker uses to serialize a batch of records when there is work (at
+    /// least 64 records waiting): records are serialized in parallel and then linked and hashed
+    /// in order, so the chain is the same byte for byte (default 1: each record is sealed as it
+    /// is assembled). Measured in `docs/BENCHMARKS.md`, "Sealing on more than one thread". 0
+    /// means one per core.
+    pub fn seal_threads(mut self, threads: usize) -> Self {
+        self.seal_threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        } else {
+            threads
+        };
         self
     }
 
@@ -763,6 +779,7 @@ impl AuditBuilder {
             fallback,
             self.batch_max,
             self.retry,
+            self.seal_threads,
         );
         let handle = std::thread::Builder::new()
             .name("audit-worker".into())

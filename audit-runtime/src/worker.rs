@@ -31,7 +31,7 @@ use crate::artifacts;
 use crate::backoff::Backoff;
 use crate::call::{CallHead, CallState, RawOutcome, RawValue};
 use crate::canonical;
-use crate::chain::{ChainHead, SealedRecord};
+use crate::chain::{ChainHead, SealError, SealedRecord};
 use crate::clock::{Anchor, Ticks};
 use crate::context::Note;
 use crate::diag::warn;
@@ -543,6 +543,11 @@ pub(crate) struct Worker {
     /// Control messages other than entries that arrived after a round's cut: handled by the
     /// next loop, so a flush still covers everything submitted before it.
     deferred: Vec<Control>,
+    /// Threads that serialize a batch's records ([`ChainHead::seal_batch`]); 1 seals each
+    /// record as it is assembled.
+    seal_threads: usize,
+    /// Assembled records waiting to be sealed as one batch (only with `seal_threads > 1`).
+    pending: Vec<AuditRecord>,
 }
 
 impl Drop for Worker {
@@ -581,8 +586,11 @@ impl Worker {
         fallback: Option<ExporterSlot>,
         batch_max: usize,
         retry: RetryPolicy,
+        seal_threads: usize,
     ) -> Self {
         Worker {
+            seal_threads: seal_threads.max(1),
+            pending: Vec::new(),
             shared,
             assembler,
             chain: ChainHead::default(),
@@ -596,7 +604,27 @@ impl Worker {
     }
 
     fn seal(&mut self, record: AuditRecord, batch: &mut Vec<SealedRecord>) {
-        match self.chain.seal(record) {
+        if self.seal_threads > 1 {
+            self.pending.push(record);
+            return;
+        }
+        let sealed = self.chain.seal(record);
+        self.sealed(sealed, batch);
+    }
+
+    /// Seal the pending records as one batch, on `seal_threads` threads, into `batch`.
+    fn seal_pending(&mut self, batch: &mut Vec<SealedRecord>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.pending);
+        for sealed in self.chain.seal_batch(records, self.seal_threads) {
+            self.sealed(sealed, batch);
+        }
+    }
+
+    fn sealed(&mut self, sealed: Result<SealedRecord, SealError>, batch: &mut Vec<SealedRecord>) {
+        match sealed {
             Ok(s) => {
                 self.shared.counters.sealed.fetch_add(1, Ordering::Relaxed);
                 batch.push(s);
@@ -656,7 +684,7 @@ impl Worker {
                 self.seal(r, batch);
             }
         }
-        if batch.len() >= self.batch_max {
+        if batch.len() + self.pending.len() >= self.batch_max {
             self.export(batch);
         }
     }
@@ -796,6 +824,7 @@ impl Worker {
     /// Hand the batch to every exporter; if any of them still fails after its retries, hand it
     /// to the fallback exactly once (two failing primaries must not write it twice).
     fn export(&mut self, batch: &mut Vec<SealedRecord>) {
+        self.seal_pending(batch);
         if batch.is_empty() {
             return;
         }

@@ -212,3 +212,36 @@ fn exporter_only_never_format_1(bencher: Bencher<'_, '_>) {
         audit_exporters::file::FileFormat::Chain,
     );
 }
+
+#[audited_decision(name = "bench.route", unversioned = "benchmark", capture(a, b, c), output = capture)]
+fn route(a: u64, b: &str, c: bool) -> bool {
+    black_box((b, c));
+    a.is_multiple_of(3)
+}
+
+/// Issue 13 item 7: end to end through the runtime into the file log (three small captured
+/// arguments and the output, fsync per batch), with the worker serializing on 1 thread (the
+/// pipeline as it was) and on 2 (`AuditBuilder::seal_threads`).
+#[divan::bench(sample_count = 10, sample_size = 1, args = [1, 2])]
+fn records_three_args_seal_threads(bencher: Bencher<'_, '_>, threads: usize) {
+    let dir = temp_dir("seal-threads");
+    let exporter = FileExporter::builder(&dir)
+        .fsync(FsyncPolicy::EveryBatch)
+        .signing_key(signer())
+        .open()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let guard = AuditRuntime::builder()
+        .service("bench")
+        .exporter(exporter)
+        .seal_threads(threads)
+        .install_thread_local()
+        .unwrap_or_else(|e| panic!("{e}"));
+    bencher.counter(ItemsCount::new(BATCH)).bench_local(|| {
+        for i in 0..BATCH {
+            route(i, "eu-west", i % 2 == 0);
+        }
+        guard.flush().unwrap_or_else(|e| panic!("{e}"));
+    });
+    drop(guard);
+    let _ = std::fs::remove_dir_all(&dir);
+}
