@@ -134,35 +134,12 @@ impl VerifierKey {
 
     /// Parse `<name>+<hex key ID>+<base64(0x01 || public key)>` (surrounding whitespace ignored).
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
-        let vkey = vkey.trim();
-        // The name holds no '+', but base64 may: split into three parts at most.
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::BadKey(
-                "expected <name>+<8 hex digits>+<base64 key> (a C2SP verifier key)".into(),
-            ));
-        };
-        let raw = B64
-            .decode(b64)
-            .map_err(|e| NoteError::BadKey(format!("key is not base64: {e}")))?;
-        let Some((&alg, public)) = raw.split_first() else {
-            return Err(NoteError::BadKey("empty key".into()));
-        };
-        if alg != ALG_ED25519 {
-            return Err(NoteError::BadKey(format!(
-                "signature type 0x{alg:02x} is not supported (only Ed25519, 0x01)"
-            )));
-        }
-        let public: [u8; 32] = public
-            .try_into()
-            .map_err(|_| NoteError::BadKey(format!("Ed25519 key of {} bytes", public.len())))?;
+        let (name, hex, public) = split_vkey(vkey, ALG_ED25519, "", |alg| {
+            format!("signature type 0x{alg:02x} is not supported (only Ed25519, 0x01)")
+        })
+        .map_err(NoteError::BadKey)?;
         let key = Self::new(name, public)?;
-        if hex.len() != 8 || audit_runtime::ids::from_hex::<4>(hex) != Some(key.id) {
-            return Err(NoteError::BadKey(format!(
-                "key ID {hex} does not match the key (expected {})",
-                audit_runtime::ids::to_hex(&key.id)
-            )));
-        }
+        check_vkey_id(hex, key.id).map_err(NoteError::BadKey)?;
         Ok(key)
     }
 
@@ -178,15 +155,7 @@ impl VerifierKey {
 
     /// The verifier key string `<name>+<hex id>+<base64(0x01 || key)>`.
     pub fn to_vkey(&self) -> String {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(ALG_ED25519);
-        raw.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            audit_runtime::ids::to_hex(&self.id),
-            B64.encode(raw)
-        )
+        format_vkey(&self.name, self.id, ALG_ED25519, self.key.as_bytes())
     }
 
     /// `name+hexid`, how messages name the key.
@@ -434,6 +403,62 @@ pub fn parse_note(note: &str) -> Result<ParsedNote<'_>, NoteError> {
         return Err(NoteError::Malformed("no signature lines".into()));
     }
     Ok(ParsedNote { text, signatures })
+}
+
+/// Split a C2SP verifier key `<name>+<hex key ID>+<base64(alg || 32-byte public key)>` whose
+/// algorithm byte must be `want` (surrounding whitespace ignored); `what` names the kind of key in
+/// the shape error, `wrong` words the error for another algorithm byte. Shared by the log's keys
+/// (here, 0x01) and the witnesses' cosignature/v1 keys (0x04).
+pub(crate) fn split_vkey<'k>(
+    vkey: &'k str,
+    want: u8,
+    what: &str,
+    wrong: impl Fn(u8) -> String,
+) -> Result<(&'k str, &'k str, [u8; 32]), String> {
+    let vkey = vkey.trim();
+    // The name holds no '+', but base64 may: split into three parts at most.
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!(
+            "expected <name>+<8 hex digits>+<base64 key> (a C2SP {what}verifier key)"
+        ));
+    };
+    let raw = B64
+        .decode(b64)
+        .map_err(|e| format!("key is not base64: {e}"))?;
+    let Some((&alg, public)) = raw.split_first() else {
+        return Err("empty key".into());
+    };
+    if alg != want {
+        return Err(wrong(alg));
+    }
+    let public: [u8; 32] = public
+        .try_into()
+        .map_err(|_| format!("Ed25519 key of {} bytes", public.len()))?;
+    Ok((name, hex, public))
+}
+
+/// Check the key ID of a verifier key string against the one computed from the key.
+pub(crate) fn check_vkey_id(hex: &str, id: [u8; 4]) -> Result<(), String> {
+    if hex.len() != 8 || audit_runtime::ids::from_hex::<4>(hex) != Some(id) {
+        return Err(format!(
+            "key ID {hex} does not match the key (expected {})",
+            audit_runtime::ids::to_hex(&id)
+        ));
+    }
+    Ok(())
+}
+
+/// `<name>+<hex id>+<base64(alg || key)>`.
+pub(crate) fn format_vkey(name: &str, id: [u8; 4], alg: u8, key: &[u8; 32]) -> String {
+    let mut raw = Vec::with_capacity(33);
+    raw.push(alg);
+    raw.extend_from_slice(key);
+    format!(
+        "{name}+{}+{}",
+        audit_runtime::ids::to_hex(&id),
+        B64.encode(raw)
+    )
 }
 
 #[cfg(test)]

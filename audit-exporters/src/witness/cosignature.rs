@@ -29,7 +29,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
-use crate::file::note::{ALG_ED25519, NoteSigner};
+use crate::file::note::{ALG_ED25519, NoteSigner, check_vkey_id, format_vkey, split_vkey};
 
 /// The key ID algorithm byte of Ed25519 cosignature/v1 keys (C2SP tlog-cosignature "Format").
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
@@ -163,39 +163,19 @@ impl WitnessKey {
     /// Parse `<name>+<hex key ID>+<base64(0x04 || public key)>` (surrounding whitespace
     /// ignored), the C2SP vkey of a cosignature/v1 key.
     pub fn parse(vkey: &str) -> Result<Self, CosignatureError> {
-        let vkey = vkey.trim();
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(CosignatureError::BadKey(
-                "expected <name>+<8 hex digits>+<base64 key> (a C2SP witness verifier key)".into(),
-            ));
-        };
-        let raw = B64
-            .decode(b64)
-            .map_err(|e| CosignatureError::BadKey(format!("key is not base64: {e}")))?;
-        let Some((&alg, public)) = raw.split_first() else {
-            return Err(CosignatureError::BadKey("empty key".into()));
-        };
-        if alg != ALG_COSIGNATURE_V1 {
-            return Err(CosignatureError::BadKey(format!(
+        let (name, hex, public) = split_vkey(vkey, ALG_COSIGNATURE_V1, "witness ", |alg| {
+            format!(
                 "key type 0x{alg:02x} is not a cosignature/v1 key (0x04){}",
                 if alg == ALG_ED25519 {
                     ": this is a log (note) verifier key, not a witness key"
                 } else {
                     ""
                 }
-            )));
-        }
-        let public: [u8; 32] = public.try_into().map_err(|_| {
-            CosignatureError::BadKey(format!("Ed25519 key of {} bytes", public.len()))
-        })?;
+            )
+        })
+        .map_err(CosignatureError::BadKey)?;
         let key = Self::new(name, public)?;
-        if hex.len() != 8 || audit_runtime::ids::from_hex::<4>(hex) != Some(key.id) {
-            return Err(CosignatureError::BadKey(format!(
-                "key ID {hex} does not match the key (expected {})",
-                audit_runtime::ids::to_hex(&key.id)
-            )));
-        }
+        check_vkey_id(hex, key.id).map_err(CosignatureError::BadKey)?;
         Ok(key)
     }
 
@@ -211,15 +191,7 @@ impl WitnessKey {
 
     /// The verifier key string `<name>+<hex id>+<base64(0x04 || key)>`.
     pub fn to_vkey(&self) -> String {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(ALG_COSIGNATURE_V1);
-        raw.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            audit_runtime::ids::to_hex(&self.id),
-            B64.encode(raw)
-        )
+        format_vkey(&self.name, self.id, ALG_COSIGNATURE_V1, self.key.as_bytes())
     }
 
     /// `name+hexid`, how messages name the key.
