@@ -110,6 +110,9 @@ pub(crate) struct CallHead {
     pub(crate) parent: Option<RecordId>,
     pub(crate) parent_decision: Option<RecordId>,
     pub(crate) parent_span: Option<SpanId>,
+    /// Whether the parent frame is a remote caller's context: the record then says so
+    /// (`remote_parent`, from `ctx.remote`).
+    pub(crate) remote_child: bool,
     /// When the call started (the worker converts it to Unix time).
     pub(crate) start: Ticks,
 }
@@ -238,22 +241,31 @@ impl CallGuard {
         let kind = point.kind;
         let inherited = context::with_current(|parent| {
             parent.map(|(p, _)| {
+                // Directly under a remote caller's context, the parent is the record the
+                // caller named (or none), never the frame's placeholder id.
+                let remote = p.remote();
+                let remote_child = remote.is_some_and(|r| r.frame == p.id);
+                let parent_id = match remote {
+                    Some(r) if remote_child => r.parent.record_id,
+                    _ => Some(p.id),
+                };
                 (
-                    Some(p.id),
+                    parent_id,
                     p.decision,
                     Some(p.span_id),
                     p.run,
-                    p.session.clone(),
+                    p.scope.clone(),
                     p.trace_id,
+                    remote_child,
                 )
             })
         });
-        let (parent_id, parent_decision, parent_span, run, session, trace_id) = inherited
-            .unwrap_or_else(|| {
+        let (parent_id, parent_decision, parent_span, run, scope, trace_id, remote_child) =
+            inherited.unwrap_or_else(|| {
                 // No audited parent: join the application's OpenTelemetry trace, if any.
                 let app = otel::current();
                 let trace = app.map_or_else(|| TraceId::of_root(fresh.record), |(t, _)| t);
-                (None, None, app.map(|(_, s)| s), None, None, trace)
+                (None, None, app.map(|(_, s)| s), None, None, trace, false)
             });
         // An audit span tracked by the OpenTelemetry layer lends the record its ids, so the
         // record and the application's span are one span in the backend.
@@ -273,7 +285,7 @@ impl CallGuard {
             kind,
             decision,
             run,
-            session,
+            scope,
             trace_id,
             span_id,
         };
@@ -290,6 +302,7 @@ impl CallGuard {
                 None
             },
             parent_span,
+            remote_child,
             start,
         };
         CallGuard {
@@ -329,7 +342,9 @@ impl CallGuard {
     /// Set the session id for this call and everything nested in it.
     pub fn session(&mut self, session: &dyn std::fmt::Display) {
         if let Some(state) = self.state.as_mut() {
-            state.head.ctx.session = Some(Arc::from(session.to_string()));
+            let ctx = &mut state.head.ctx;
+            let remote = ctx.remote().cloned();
+            ctx.scope = context::Scope::new(Some(Arc::from(session.to_string())), remote);
         }
     }
 
