@@ -292,3 +292,121 @@ fn two_processes_form_one_tree() {
     let _ = std::fs::remove_dir_all(&agent_log);
     let _ = std::fs::remove_dir_all(&tool_log);
 }
+
+// ---- MCP: the context in `params._meta` of JSON-RPC messages ---------------------------------
+
+/// The MCP server's tool, run under the context its request carried.
+#[audited_tool(name = "mcp.get_weather", capture(city), output = capture, side_effect = read)]
+fn get_weather(city: &str) -> String {
+    format!("sunny in {city}")
+}
+
+/// The MCP client's tool: sends `tools/call` with the context in `params._meta`, as one line of
+/// newline-delimited JSON-RPC (the stdio transport's framing) over a loopback socket.
+#[audited_tool(name = "agent.mcp_call", side_effect = read)]
+fn mcp_call(stream: &mut TcpStream, id: u64, forge: Option<&str>) -> serde_json::Value {
+    let mut req = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "tools/call",
+        "params": { "name": "get_weather", "arguments": { "city": "Lyon" } }
+    });
+    assert!(propagation::inject_meta(&mut req));
+    if let Some(bad) = forge {
+        req["params"]["_meta"]["traceparent"] = bad.into();
+    }
+    let mut line = serde_json::to_string(&req).unwrap();
+    line.push('\n');
+    stream.write_all(line.as_bytes()).unwrap();
+    let mut resp = String::new();
+    BufReader::new(stream.try_clone().unwrap())
+        .read_line(&mut resp)
+        .unwrap();
+    propagation::note_remote_call("mcp:tools/call get_weather", Some("weather-mcp"));
+    serde_json::from_str(&resp).unwrap()
+}
+
+#[test]
+fn mcp_meta_round_trips_through_json_rpc() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_mem = audit_exporters::MemoryExporter::new();
+    let server = {
+        let mem = server_mem.clone();
+        std::thread::spawn(move || {
+            let guard = AuditRuntime::builder()
+                .service("weather-mcp")
+                .digest_key(audit_runtime::digest::DigestKey::from_bytes([5; 32]))
+                .exporter(mem)
+                .install_thread_local()
+                .unwrap();
+            let (stream, _) = listener.accept().unwrap();
+            let mut out = stream.try_clone().unwrap();
+            for line in BufReader::new(stream).lines() {
+                let req: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+                let ctx = propagation::extract_meta(&req);
+                let city = req["params"]["arguments"]["city"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                let text =
+                    propagation::with_remote_context_sync(ctx.as_ref().ok(), || get_weather(&city));
+                let resp = serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "id": req["id"],
+                    "result": { "content": [{ "type": "text", "text": text }] },
+                    "_extracted": ctx.is_ok(),
+                });
+                let mut l = serde_json::to_string(&resp).unwrap();
+                l.push('\n');
+                out.write_all(l.as_bytes()).unwrap();
+            }
+            guard.flush().unwrap();
+        })
+    };
+    let client_mem = audit_exporters::MemoryExporter::new();
+    let guard = AuditRuntime::builder()
+        .service("mcp-agent")
+        .digest_key(audit_runtime::digest::DigestKey::from_bytes([6; 32]))
+        .exporter(client_mem.clone())
+        .install_thread_local()
+        .unwrap();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let good = mcp_call(&mut stream, 1, None);
+    assert_eq!(good["result"]["content"][0]["text"], "sunny in Lyon");
+    assert_eq!(good["_extracted"], true);
+    let forged = mcp_call(
+        &mut stream,
+        2,
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"),
+    );
+    assert_eq!(
+        forged["_extracted"], false,
+        "an all-zero parent-id is refused"
+    );
+    drop(stream);
+    server.join().unwrap();
+    guard.flush().unwrap();
+
+    let client: Vec<AuditRecord> = client_mem
+        .records()
+        .into_iter()
+        .filter(|r| r.kind == RecordKind::Tool)
+        .collect();
+    let served: Vec<AuditRecord> = server_mem
+        .records()
+        .into_iter()
+        .filter(|r| r.kind == RecordKind::Tool)
+        .collect();
+    assert_eq!((client.len(), served.len()), (2, 2));
+    let (c, s) = (&client[0], &served[0]);
+    assert_eq!(s.correlation.parent_id, Some(c.record_id));
+    assert_eq!(s.correlation.trace_id, c.correlation.trace_id);
+    let rp = s.remote_parent.as_ref().unwrap();
+    assert_eq!(rp.via, PropagationVia::McpMeta);
+    assert_eq!(rp.service.as_deref(), Some("mcp-agent"));
+    assert_eq!(c.remote_calls[0].service.as_deref(), Some("weather-mcp"));
+    let s2 = &served[1];
+    assert_eq!(s2.correlation.parent_id, None);
+    assert!(s2.remote_parent.is_none());
+}

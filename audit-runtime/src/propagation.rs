@@ -476,7 +476,8 @@ fn parse_baggage(values: &[&[u8]]) -> Result<AuditEntries, String> {
     let mut members = 0usize;
     let mut e = AuditEntries::default();
     let mut seen: Vec<&'static str> = Vec::new();
-    for value in values {
+    // An empty header value carries nothing (some clients send `baggage:` with no members).
+    for value in values.iter().filter(|v| !ows(v).is_empty()) {
         for m in value.split(|&c| c == b',') {
             let m = ows(m);
             if m.is_empty() {
@@ -703,7 +704,16 @@ fn headers_for(ctx: &AuditContext, service: Option<&str>) -> [(&'static str, Opt
         bag.push('=');
         percent_encode(v, &mut bag);
     };
-    entry(KEY_PARENT, &ctx.id.to_string());
+    // Directly under a remote caller's context (a handler that is not itself audited calls
+    // on), the parent to name is the one the caller named, never the frame's placeholder id.
+    let remote = ctx.remote();
+    let parent = match remote {
+        Some(r) if r.frame == ctx.id => r.parent.record_id,
+        _ => Some(ctx.id),
+    };
+    if let Some(p) = parent {
+        entry(KEY_PARENT, &p.to_string());
+    }
     if let Some(d) = ctx.decision {
         entry(KEY_DECISION, &d.to_string());
     }
@@ -716,11 +726,11 @@ fn headers_for(ctx: &AuditContext, service: Option<&str>) -> [(&'static str, Opt
     if let Some(s) = service.filter(|s| s.len() <= MAX_TEXT_BYTES) {
         entry(KEY_SERVICE, s);
     }
-    let tracestate = ctx.remote().and_then(|r| r.tracestate.clone());
+    let tracestate = remote.and_then(|r| r.tracestate.clone());
     [
         (TRACEPARENT, Some(tp.to_header())),
         (TRACESTATE, tracestate),
-        (BAGGAGE, Some(bag)),
+        (BAGGAGE, (!bag.is_empty()).then_some(bag)),
     ]
 }
 
@@ -1113,6 +1123,31 @@ mod tests {
             !inject(&mut h),
             "outside an audited call nothing is injected"
         );
+    }
+
+    /// A handler that is not audited and calls on under a remote context forwards the
+    /// caller's parent, trace and tracestate, never the frame's placeholder id.
+    #[test]
+    fn forwarding_from_a_remote_frame_names_the_remote_parent() {
+        let parent = RecordId::now();
+        let h = hdrs(&[
+            (TRACEPARENT, SPEC_TP),
+            (TRACESTATE, "congo=t61rcWkgMzE"),
+            (BAGGAGE, &format!("{KEY_PARENT}={parent}")),
+        ]);
+        let remote = extract(&h).unwrap();
+        let mut out: Vec<(String, String)> = Vec::new();
+        assert!(with_remote_context_sync(Some(&remote), || inject(&mut out)));
+        let again = extract(&out).unwrap();
+        assert_eq!(again.parent_record_id(), Some(parent));
+        assert_eq!(again.trace_id(), remote.trace_id());
+        assert_eq!(again.parent_span_id(), remote.parent_span_id());
+        assert_eq!(again.tracestate(), Some("congo=t61rcWkgMzE"));
+        // Without `audit.parent`, none is invented.
+        let bare = extract(&hdrs(&[(TRACEPARENT, SPEC_TP)])).unwrap();
+        let mut out: Vec<(String, String)> = Vec::new();
+        assert!(with_remote_context_sync(Some(&bare), || inject(&mut out)));
+        assert_eq!(extract(&out).unwrap().parent_record_id(), None);
     }
 
     /// Headers as raw bytes, as a server may receive them.
