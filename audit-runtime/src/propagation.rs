@@ -742,7 +742,7 @@ fn headers_for(ctx: &AuditContext, service: Option<&str>) -> [(&'static str, Opt
 pub fn inject(headers: &mut impl HeaderSink) -> bool {
     let service = crate::install::current().map(|rt| rt.service.clone());
     let done = context::with_current(|c| {
-        let Some((ctx, _)) = c else { return None };
+        let (ctx, _) = c?;
         Some(headers_for(ctx, service.as_deref()))
     });
     let Some(pairs) = done else { return false };
@@ -1198,12 +1198,13 @@ mod tests {
             let _ = extract(&h);
             let _ = TraceParent::parse(&tp);
             let _ = parse_tracestate(&ts);
-            if let Ok(e) = parse_baggage(&[&bag]) {
-                if let Some(s) = e.session {
-                    let mut enc = String::new();
-                    percent_encode(&s, &mut enc);
-                    assert_eq!(percent_decode(enc.as_bytes()), Some(s), "round {round}");
-                }
+            if let Ok(AuditEntries {
+                session: Some(s), ..
+            }) = parse_baggage(&[&bag])
+            {
+                let mut enc = String::new();
+                percent_encode(&s, &mut enc);
+                assert_eq!(percent_decode(enc.as_bytes()), Some(s), "round {round}");
             }
             if let Ok(p) = TraceParent::parse(&tp) {
                 assert_eq!(TraceParent::parse(p.to_header().as_bytes()), Ok(p));
