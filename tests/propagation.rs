@@ -6,6 +6,7 @@
 //! `remote_parent`, with the caller's service and the carrier), has the caller's trace id and
 //! decision; the caller's record names the remote call; forged and malformed headers are
 //! refused and counted by the tool service, whose records then start a tree of their own.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

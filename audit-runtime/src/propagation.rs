@@ -1150,6 +1150,35 @@ mod tests {
         assert_eq!(extract(&out).unwrap().parent_record_id(), None);
     }
 
+    #[cfg(feature = "http")]
+    #[test]
+    fn http_header_maps_read_every_value_and_write_one() {
+        let mut m = http::HeaderMap::new();
+        m.append(TRACEPARENT, http::HeaderValue::from_static(SPEC_TP));
+        m.append(
+            TRACESTATE,
+            http::HeaderValue::from_static("rojo=00f067aa0ba902b7"),
+        );
+        m.append(
+            TRACESTATE,
+            http::HeaderValue::from_static("congo=t61rcWkgMzE"),
+        );
+        // Not UTF-8: refused as a malformed baggage, never a panic.
+        m.append(
+            BAGGAGE,
+            http::HeaderValue::from_bytes(b"audit.session=\xff").unwrap(),
+        );
+        assert!(matches!(extract(&m), Err(PropagationError::Baggage(_))));
+        m.remove(BAGGAGE);
+        let ctx = extract(&m).unwrap();
+        assert_eq!(
+            ctx.tracestate(),
+            Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+        );
+        m.set_header(TRACEPARENT, SPEC_TP.to_owned());
+        assert_eq!(m.get_all(TRACEPARENT).iter().count(), 1);
+    }
+
     /// Headers as raw bytes, as a server may receive them.
     struct RawHeaders<'a>(Vec<(&'static str, &'a [u8])>);
 

@@ -38,7 +38,7 @@ fn injected() -> Vec<(String, String)> {
 }
 
 #[divan::bench]
-fn inject(b: Bencher) {
+fn inject(b: Bencher<'_, '_>) {
     let _g = runtime();
     let mut b = Some(b);
     in_call(&mut || {
@@ -53,14 +53,14 @@ fn inject(b: Bencher) {
 }
 
 #[divan::bench]
-fn extract(b: Bencher) {
+fn extract(b: Bencher<'_, '_>) {
     let _g = runtime();
     let h = injected();
     b.bench_local(|| propagation::extract(black_box(&h)));
 }
 
 #[divan::bench]
-fn inject_and_extract(b: Bencher) {
+fn inject_and_extract(b: Bencher<'_, '_>) {
     let _g = runtime();
     let mut b = Some(b);
     in_call(&mut || {
@@ -76,7 +76,7 @@ fn inject_and_extract(b: Bencher) {
 
 /// A refused header costs no more than an accepted one (no error path allocates much).
 #[divan::bench]
-fn extract_malformed(b: Bencher) {
+fn extract_malformed(b: Bencher<'_, '_>) {
     let h = vec![(
         "traceparent".to_owned(),
         "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01".to_owned(),
