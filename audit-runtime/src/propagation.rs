@@ -1179,6 +1179,76 @@ mod tests {
         assert_eq!(m.get_all(TRACEPARENT).iter().count(), 1);
     }
 
+    /// The exact bytes `inject` writes (`docs/PROPAGATION.md` draws them): a pinned fixture.
+    #[test]
+    fn injected_headers_are_pinned() {
+        let id: RecordId = "0193a7c4-e2f0-7b3c-9a41-d2e85f106b7a".parse().unwrap();
+        let run: RecordId = "0193a7c4-e2f0-7000-8000-000000000001".parse().unwrap();
+        let ctx = AuditContext {
+            id,
+            kind: PointKind::Decision,
+            decision: Some(id),
+            run: Some(run),
+            scope: Scope::new(Some(Arc::from("conv 42,ü")), None),
+            trace_id: "0193a7c4e2f07b3c9a41d2e85f106b7a".parse().unwrap(),
+            span_id: "5d1c0b9e8f7a6d21".parse().unwrap(),
+        };
+        let mut h: Vec<(String, String)> = Vec::new();
+        assert!(context::enter(Some(&ctx), || inject(&mut h)));
+        assert_eq!(
+            h,
+            hdrs(&[
+                (
+                    TRACEPARENT,
+                    "00-0193a7c4e2f07b3c9a41d2e85f106b7a-5d1c0b9e8f7a6d21-01"
+                ),
+                (
+                    BAGGAGE,
+                    "audit.parent=0193a7c4-e2f0-7b3c-9a41-d2e85f106b7a,\
+                     audit.decision=0193a7c4-e2f0-7b3c-9a41-d2e85f106b7a,\
+                     audit.run=0193a7c4-e2f0-7000-8000-000000000001,\
+                     audit.session=conv%2042%2C%C3%BC"
+                ),
+            ])
+        );
+    }
+
+    /// The two record members are pinned too, and absent ones leave a record's bytes as they
+    /// were before the members existed.
+    #[test]
+    fn record_members_are_pinned() {
+        let id: RecordId = "0193a7c4-e2f0-7b3c-9a41-d2e85f106b7a".parse().unwrap();
+        let p = RemoteParent {
+            record_id: Some(id),
+            service: Some("loan-agent".into()),
+            via: PropagationVia::Headers,
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"record_id":"0193a7c4-e2f0-7b3c-9a41-d2e85f106b7a","service":"loan-agent","via":"headers"}"#
+        );
+        let bare = RemoteParent {
+            record_id: None,
+            service: None,
+            via: PropagationVia::McpMeta,
+        };
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            r#"{"via":"mcp_meta"}"#
+        );
+        let c = RemoteCall {
+            target: "mcp:tools/call".into(),
+            service: None,
+            span_id: "5d1c0b9e8f7a6d21".parse().unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            r#"{"target":"mcp:tools/call","span_id":"5d1c0b9e8f7a6d21"}"#
+        );
+        // The carrier is a closed set.
+        assert!(serde_json::from_str::<RemoteParent>(r#"{"via":"http"}"#).is_err());
+    }
+
     /// Headers as raw bytes, as a server may receive them.
     struct RawHeaders<'a>(Vec<(&'static str, &'a [u8])>);
 
