@@ -267,6 +267,11 @@ impl CallGuard {
                 let trace = app.map_or_else(|| TraceId::of_root(fresh.record), |(t, _)| t);
                 (None, None, app.map(|(_, s)| s), None, None, trace, false)
             });
+        // Directly under a remote caller's context, the OpenTelemetry span joins the caller's
+        // trace too (one `traceparent`, not two traces), before the layer starts it.
+        if remote_child && let Some(parent) = parent_span {
+            otel::join_remote(&span, trace_id, parent);
+        }
         // An audit span tracked by the OpenTelemetry layer lends the record its ids, so the
         // record and the application's span are one span in the backend.
         let (trace_id, span_id) = otel::span_ids(&span).unwrap_or((trace_id, fresh.span));
@@ -686,6 +691,26 @@ mod otel {
     pub(super) fn current() -> Option<(TraceId, SpanId)> {
         of(&tracing::Span::current().context()).or_else(|| of(&opentelemetry::Context::current()))
     }
+
+    /// Make the remote caller's span the OpenTelemetry parent of `span` (when the layer tracks
+    /// it and has not started it; otherwise nothing changes and the record keeps the ids the
+    /// layer gives).
+    pub(super) fn join_remote(span: &tracing::Span, trace: TraceId, parent: SpanId) {
+        use opentelemetry::trace::{
+            SpanContext, SpanId as OtelSpanId, TraceFlags, TraceId as OtelTraceId, TraceState,
+        };
+        if span.is_disabled() {
+            return;
+        }
+        let remote = SpanContext::new(
+            OtelTraceId::from_bytes(trace.0),
+            OtelSpanId::from_bytes(parent.0),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+    }
 }
 
 #[cfg(not(feature = "opentelemetry"))]
@@ -699,4 +724,6 @@ mod otel {
     pub(super) fn current() -> Option<(TraceId, SpanId)> {
         None
     }
+
+    pub(super) fn join_remote(_: &tracing::Span, _: TraceId, _: SpanId) {}
 }
