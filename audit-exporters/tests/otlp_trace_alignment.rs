@@ -154,3 +154,59 @@ fn audit_spans_tracked_by_the_otel_layer_share_trace_and_span_ids() {
 fn audit_spans_filtered_from_the_otel_layer_join_the_app_trace() {
     run(false);
 }
+
+#[audited_tool(name = "aligned.remote_tool")]
+fn remote_tool() -> SpanContext {
+    current_otel()
+}
+
+/// A service that runs audited work under a context extracted from a remote caller: the audit
+/// span, tracked by the OpenTelemetry layer, joins the caller's trace, so the record and the
+/// OpenTelemetry span agree with each other and with the caller (`docs/PROPAGATION.md`).
+#[test]
+fn remote_context_joins_the_otel_span_to_the_callers_trace() {
+    let provider = SdkTracerProvider::builder().build();
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("svc"));
+    let _sub = tracing::subscriber::set_default(tracing_subscriber::registry().with(otel_layer));
+    let mem = MemoryExporter::new();
+    let guard = AuditRuntime::builder()
+        .service("svc")
+        .exporter(mem.clone())
+        .install_thread_local()
+        .expect("install");
+    let caller = audit_runtime::RecordId::now();
+    let headers = vec![
+        (
+            "traceparent".to_owned(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+        ),
+        ("baggage".to_owned(), format!("audit.parent={caller}")),
+    ];
+    let remote = audit_runtime::propagation::extract(&headers).expect("valid context");
+    let in_tool = audit_runtime::propagation::with_remote_context_sync(Some(&remote), remote_tool);
+    guard.flush().expect("flush");
+    let tools = mem.of_kind(RecordKind::Tool);
+    let tool = tools.expect_one();
+    let tool = tool.record();
+    assert_eq!(
+        hex(&in_tool.trace_id().to_bytes()),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(
+        tool.correlation.trace_id.map(|t| t.to_string()).as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    assert_eq!(
+        tool.correlation.span_id.map(|s| s.to_string()),
+        Some(hex(&in_tool.span_id().to_bytes())),
+        "the record and the OpenTelemetry span are one span"
+    );
+    assert_eq!(
+        tool.correlation
+            .parent_span_id
+            .map(|s| s.to_string())
+            .as_deref(),
+        Some("00f067aa0ba902b7")
+    );
+    assert_eq!(tool.correlation.parent_id, Some(caller));
+}

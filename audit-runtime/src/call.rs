@@ -110,6 +110,9 @@ pub(crate) struct CallHead {
     pub(crate) parent: Option<RecordId>,
     pub(crate) parent_decision: Option<RecordId>,
     pub(crate) parent_span: Option<SpanId>,
+    /// Whether the parent frame is a remote caller's context: the record then says so
+    /// (`remote_parent`, from `ctx.remote`).
+    pub(crate) remote_child: bool,
     /// When the call started (the worker converts it to Unix time).
     pub(crate) start: Ticks,
 }
@@ -238,23 +241,37 @@ impl CallGuard {
         let kind = point.kind;
         let inherited = context::with_current(|parent| {
             parent.map(|(p, _)| {
+                // Directly under a remote caller's context, the parent is the record the
+                // caller named (or none), never the frame's placeholder id.
+                let remote = p.remote();
+                let remote_child = remote.is_some_and(|r| r.frame == p.id);
+                let parent_id = match remote {
+                    Some(r) if remote_child => r.parent.record_id,
+                    _ => Some(p.id),
+                };
                 (
-                    Some(p.id),
+                    parent_id,
                     p.decision,
                     Some(p.span_id),
                     p.run,
-                    p.session.clone(),
+                    p.scope.clone(),
                     p.trace_id,
+                    remote_child,
                 )
             })
         });
-        let (parent_id, parent_decision, parent_span, run, session, trace_id) = inherited
-            .unwrap_or_else(|| {
+        let (parent_id, parent_decision, parent_span, run, scope, trace_id, remote_child) =
+            inherited.unwrap_or_else(|| {
                 // No audited parent: join the application's OpenTelemetry trace, if any.
                 let app = otel::current();
                 let trace = app.map_or_else(|| TraceId::of_root(fresh.record), |(t, _)| t);
-                (None, None, app.map(|(_, s)| s), None, None, trace)
+                (None, None, app.map(|(_, s)| s), None, None, trace, false)
             });
+        // Directly under a remote caller's context, the OpenTelemetry span joins the caller's
+        // trace too (one `traceparent`, not two traces), before the layer starts it.
+        if remote_child && let Some(parent) = parent_span {
+            otel::join_remote(&span, trace_id, parent);
+        }
         // An audit span tracked by the OpenTelemetry layer lends the record its ids, so the
         // record and the application's span are one span in the backend.
         let (trace_id, span_id) = otel::span_ids(&span).unwrap_or((trace_id, fresh.span));
@@ -273,7 +290,7 @@ impl CallGuard {
             kind,
             decision,
             run,
-            session,
+            scope,
             trace_id,
             span_id,
         };
@@ -290,6 +307,7 @@ impl CallGuard {
                 None
             },
             parent_span,
+            remote_child,
             start,
         };
         CallGuard {
@@ -329,7 +347,9 @@ impl CallGuard {
     /// Set the session id for this call and everything nested in it.
     pub fn session(&mut self, session: &dyn std::fmt::Display) {
         if let Some(state) = self.state.as_mut() {
-            state.head.ctx.session = Some(Arc::from(session.to_string()));
+            let ctx = &mut state.head.ctx;
+            let remote = ctx.remote().cloned();
+            ctx.scope = context::Scope::new(Some(Arc::from(session.to_string())), remote);
         }
     }
 
@@ -671,6 +691,26 @@ mod otel {
     pub(super) fn current() -> Option<(TraceId, SpanId)> {
         of(&tracing::Span::current().context()).or_else(|| of(&opentelemetry::Context::current()))
     }
+
+    /// Make the remote caller's span the OpenTelemetry parent of `span` (when the layer tracks
+    /// it and has not started it; otherwise nothing changes and the record keeps the ids the
+    /// layer gives).
+    pub(super) fn join_remote(span: &tracing::Span, trace: TraceId, parent: SpanId) {
+        use opentelemetry::trace::{
+            SpanContext, SpanId as OtelSpanId, TraceFlags, TraceId as OtelTraceId, TraceState,
+        };
+        if span.is_disabled() {
+            return;
+        }
+        let remote = SpanContext::new(
+            OtelTraceId::from_bytes(trace.0),
+            OtelSpanId::from_bytes(parent.0),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+    }
 }
 
 #[cfg(not(feature = "opentelemetry"))]
@@ -684,4 +724,6 @@ mod otel {
     pub(super) fn current() -> Option<(TraceId, SpanId)> {
         None
     }
+
+    pub(super) fn join_remote(_: &tracing::Span, _: TraceId, _: SpanId) {}
 }

@@ -45,6 +45,7 @@ pub(crate) enum Note {
     Signal(String, Value),
     Explain(String),
     Lineage(crate::record::LineageRef),
+    RemoteCall(crate::record::RemoteCall),
 }
 
 /// The correlation data of one audited call.
@@ -54,9 +55,32 @@ pub struct AuditContext {
     pub(crate) kind: PointKind,
     pub(crate) decision: Option<RecordId>,
     pub(crate) run: Option<RecordId>,
-    pub(crate) session: Option<Arc<str>>,
+    /// The session and the remote origin, behind one thin pointer: both are rare, and every
+    /// byte of the context is copied into every call's queue entry (three cache lines,
+    /// `queue::tests::an_entry_is_three_cache_lines`).
+    pub(crate) scope: Option<Arc<Scope>>,
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
+}
+
+/// What a context carries for every call nested in it, rarely set.
+#[derive(Debug, Default)]
+pub(crate) struct Scope {
+    /// The session id (`session = ..` on an attribute, or a remote caller's `audit.session`).
+    pub(crate) session: Option<Arc<str>>,
+    /// Set under a context extracted from a remote caller
+    /// ([`crate::propagation::with_remote_context`]), and inherited by the calls made there.
+    pub(crate) remote: Option<Arc<crate::propagation::RemoteOrigin>>,
+}
+
+impl Scope {
+    /// `None` when there is nothing to carry.
+    pub(crate) fn new(
+        session: Option<Arc<str>>,
+        remote: Option<Arc<crate::propagation::RemoteOrigin>>,
+    ) -> Option<Arc<Scope>> {
+        (session.is_some() || remote.is_some()).then(|| Arc::new(Scope { session, remote }))
+    }
 }
 
 impl AuditContext {
@@ -78,7 +102,7 @@ impl AuditContext {
     }
     /// The session id, when set.
     pub fn session_id(&self) -> Option<&str> {
-        self.session.as_deref()
+        self.scope.as_ref().and_then(|s| s.session.as_deref())
     }
     /// The W3C trace id.
     pub fn trace_id(&self) -> TraceId {
@@ -87,6 +111,16 @@ impl AuditContext {
     /// The W3C span id.
     pub fn span_id(&self) -> SpanId {
         self.span_id
+    }
+    /// Whether this context, or a call it is nested in, came from a remote caller
+    /// ([`crate::propagation`]).
+    pub fn is_remote(&self) -> bool {
+        self.remote().is_some()
+    }
+
+    /// The remote origin this context is under, if any.
+    pub(crate) fn remote(&self) -> Option<&Arc<crate::propagation::RemoteOrigin>> {
+        self.scope.as_ref().and_then(|s| s.remote.as_ref())
     }
 }
 
@@ -367,7 +401,7 @@ mod tests {
             kind: PointKind::Decision,
             decision: Some(id),
             run: None,
-            session: Some(session.into()),
+            scope: super::Scope::new(Some(session.into()), None),
             trace_id: TraceId::of_root(id),
             span_id: SpanId::random(),
         }
@@ -383,13 +417,19 @@ mod tests {
             assert_eq!(current().map(|c| c.id), Some(outer.id));
             let unwound = std::panic::catch_unwind(|| {
                 enter(Some(&inner), || {
-                    assert_eq!(current().and_then(|c| c.session), Some("inner".into()));
+                    assert_eq!(
+                        current().and_then(|c| c.session_id().map(str::to_owned)),
+                        Some("inner".into())
+                    );
                     panic!("inside the inner context");
                 })
             });
             assert!(unwound.is_err());
             assert_eq!(current().map(|c| c.id), Some(outer.id));
-            assert_eq!(current().and_then(|c| c.session), Some("outer".into()));
+            assert_eq!(
+                current().and_then(|c| c.session_id().map(str::to_owned)),
+                Some("outer".into())
+            );
         });
         assert!(current().is_none());
     }
@@ -437,7 +477,7 @@ mod tests {
     fn check(model: &Model) {
         // Reading the current context (its session string, behind an `Arc`) touches the memory
         // the frame points at: a freed context would not read back as its tag.
-        let seen = current().and_then(|c| c.session).map(|s| s.to_string());
+        let seen = current().and_then(|c| c.session_id().map(str::to_owned));
         assert_eq!(seen, model.current.map(|t| format!("frame-{t}")));
     }
 

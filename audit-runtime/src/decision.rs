@@ -154,7 +154,7 @@ mod tests {
             kind: PointKind::Decision,
             decision: Some(id),
             run: None,
-            session: None,
+            scope: None,
             trace_id: TraceId::of_root(id),
             span_id: SpanId::random(),
         }

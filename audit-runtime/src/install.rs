@@ -114,6 +114,8 @@ pub(crate) struct Shared {
     warned_filtered: WarnOnce,
     pub(crate) instance: RecordId,
     pub(crate) redaction: Arc<RedactionCounters>,
+    /// The service name, for [`crate::propagation::inject`]'s `audit.service`.
+    pub(crate) service: Arc<str>,
 }
 
 impl fmt::Debug for Shared {
@@ -761,6 +763,7 @@ impl AuditBuilder {
             warned_filtered: WarnOnce::new(),
             instance,
             redaction: redaction.clone(),
+            service: Arc::from(service.as_str()),
         }));
         let worker = Worker::new(
             shared,

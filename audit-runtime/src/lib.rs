@@ -43,6 +43,7 @@ pub mod install;
 pub mod merkle;
 pub mod point;
 mod probe;
+pub mod propagation;
 mod queue;
 mod rationale;
 pub mod record;

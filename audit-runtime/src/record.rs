@@ -576,6 +576,57 @@ pub struct AuditRecord {
     /// Free attributes reported with follow-up records.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub attributes: serde_json::Map<String, Value>,
+    /// Set on a call whose parent is a record of another process, named by a propagated context
+    /// (`docs/PROPAGATION.md`): which record the remote side *claims* as the parent, and how the
+    /// claim arrived. `correlation.parent_id` then holds the same id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_parent: Option<RemoteParent>,
+    /// Calls to other services that this call made with its context injected
+    /// ([`crate::propagation::note_remote_call`]), in the order they were noted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_calls: Vec<RemoteCall>,
+}
+
+/// The origin of a propagated context: the parent a remote caller named.
+///
+/// Everything here is the remote side's claim, read from the request: the record id is not
+/// checked against any log here (`docs/PROPAGATION.md`, trust across the boundary).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RemoteParent {
+    /// The calling record's id (baggage entry `audit.parent`), when the caller sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<RecordId>,
+    /// The caller's service name (baggage entry `audit.service`), when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The carrier the context came in.
+    pub via: PropagationVia,
+}
+
+/// How a propagated context travelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PropagationVia {
+    /// W3C `traceparent` (+ `tracestate`) and `baggage` headers (HTTP, gRPC metadata).
+    Headers,
+    /// The same keys in an MCP request's `params._meta`.
+    McpMeta,
+}
+
+/// An outgoing call to another service, noted on the calling record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RemoteCall {
+    /// What was called, as the caller names it (a URL, `host:port/path`, an MCP method).
+    pub target: String,
+    /// The remote service's name, when the caller knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The span id sent in the outgoing `traceparent` (the calling record's span): the remote
+    /// side's `correlation.parent_span_id`.
+    pub span_id: SpanId,
 }
 
 /// The JSON Schema (draft 2020-12) of a schema-1 record line as this build writes and reads it:

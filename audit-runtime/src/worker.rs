@@ -44,7 +44,8 @@ use crate::point::{AuditPoint, VersionSource};
 use crate::queue::{self, Control, Entry, Item};
 use crate::record::{
     AuditRecord, CaptureMode, CapturedValue, Correlation, ErrorSource, Inputs, NamedValue, Open,
-    Outcome, OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, SCHEMA_VERSION,
+    Outcome, OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, RemoteParent,
+    SCHEMA_VERSION,
     ServiceInfo, Signal, TimeInfo, VersionOrigin, VersionRef,
 };
 use crate::redact::{RedactContext, RedactionCounters, Redactor};
@@ -204,6 +205,8 @@ impl Assembler {
             finding: None,
             redactions: Redactions::default(),
             attributes: serde_json::Map::new(),
+            remote_parent: None,
+            remote_calls: Vec::new(),
         }
     }
 
@@ -220,6 +223,15 @@ impl Assembler {
         }
     }
 
+    /// What a record says about a remote parent: set only on direct children of a remote
+    /// caller's context.
+    fn remote_parent(head: &CallHead) -> Option<RemoteParent> {
+        head.ctx
+            .remote()
+            .filter(|_| head.remote_child)
+            .map(|r| r.parent.clone())
+    }
+
     fn correlation(head: &CallHead) -> Correlation {
         let c = &head.ctx;
         Correlation {
@@ -227,7 +239,7 @@ impl Assembler {
             parent_id: head.parent,
             parent_decision_id: head.parent_decision,
             run_id: c.run,
-            session_id: c.session.as_deref().map(str::to_owned),
+            session_id: c.session_id().map(str::to_owned),
             trace_id: Some(c.trace_id),
             span_id: Some(c.span_id),
             parent_span_id: head.parent_span,
@@ -248,6 +260,7 @@ impl Assembler {
         let mut r = self.base(RecordId::new_v7(start_unix), kind, start_unix);
         r.point = Some(Self::point_info(head.point));
         r.correlation = Self::correlation(head);
+        r.remote_parent = Self::remote_parent(head);
         r.refers_to = Some(head.ctx.id);
         r
     }
@@ -330,6 +343,7 @@ impl Assembler {
         r.time.duration_ns = Some(dur);
         r.point = Some(Self::point_info(point));
         r.correlation = Self::correlation(head);
+        r.remote_parent = Self::remote_parent(head);
         r.code_version = Some(self.code_version(point));
         r.unversioned = point.unversioned.map(str::to_owned);
         if point.kind == crate::point::PointKind::Decision {
@@ -430,6 +444,7 @@ impl Assembler {
                     None => r.rationale.explanation = Some(text.clone()),
                 },
                 Note::Lineage(l) => r.lineage.push(l.clone()),
+                Note::RemoteCall(c) => r.remote_calls.push(c.clone()),
             }
         }
 

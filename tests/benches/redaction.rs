@@ -164,6 +164,8 @@ fn record(text_bytes: usize, pii: bool) -> AuditRecord {
         finding: None,
         redactions: Redactions::default(),
         attributes: serde_json::Map::new(),
+        remote_parent: None,
+        remote_calls: Vec::new(),
     }
 }
 

@@ -24,8 +24,8 @@ use serde_json::{Map, Value};
 
 use crate::record::{
     AuditRecord, CapturedValue, Correlation, ErrorSource, HumanActionInfo, Inputs, KeyedDigest,
-    LineageRef, NamedValue, Outcome, PointInfo, Rationale, Redactions, ServiceInfo, Signal,
-    TimeInfo, VersionRef,
+    LineageRef, NamedValue, Outcome, PointInfo, Rationale, Redactions, RemoteCall, RemoteParent,
+    ServiceInfo, Signal, TimeInfo, VersionRef,
 };
 
 /// One segment of a [`Loc`].
@@ -139,6 +139,8 @@ pub(crate) fn walk(r: &mut AuditRecord, v: &mut impl Visit) {
         finding,
         redactions,
         attributes,
+        remote_parent,
+        remote_calls,
     } = r;
     fixed_service(service);
     if let Some(p) = point {
@@ -170,6 +172,36 @@ pub(crate) fn walk(r: &mut AuditRecord, v: &mut impl Visit) {
     if !attributes.is_empty() {
         v.attributes(attributes, &Loc::root("attributes"));
     }
+    if let Some(p) = remote_parent {
+        remote_parent_(v, p);
+    }
+    let root = Loc::root("remote_calls");
+    for (i, c) in remote_calls.iter_mut().enumerate() {
+        remote_call(v, c, &root.index(i));
+    }
+}
+
+/// The remote caller's claim: its service name came over the wire, so it is scanned like any
+/// text from outside; the id and the carrier are fixed shapes parsed by the runtime.
+fn remote_parent_(v: &mut impl Visit, p: &mut RemoteParent) {
+    let RemoteParent {
+        record_id: _,
+        service,
+        via: _,
+    } = p;
+    let root = Loc::root("remote_parent");
+    opt_text(v, service, &root.key("service"));
+}
+
+/// An outgoing call: the target is the program's (a URL can carry a query with personal data).
+fn remote_call(v: &mut impl Visit, c: &mut RemoteCall, loc: &Loc<'_>) {
+    let RemoteCall {
+        target,
+        service,
+        span_id: _,
+    } = c;
+    v.text(target, &loc.key("target"));
+    opt_text(v, service, &loc.key("service"));
 }
 
 /// Fixed for the process: from the builder or the environment at installation.
@@ -481,6 +513,16 @@ mod tests {
             attributes: [(pii("attr_key"), json!(pii("attr")))]
                 .into_iter()
                 .collect(),
+            remote_parent: Some(RemoteParent {
+                record_id: Some(RecordId::now()),
+                service: Some(pii("remote_service")),
+                via: PropagationVia::Headers,
+            }),
+            remote_calls: vec![RemoteCall {
+                target: pii("target"),
+                service: Some(pii("callee")),
+                span_id: SpanId::random(),
+            }],
         }
     }
 
