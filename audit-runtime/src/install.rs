@@ -671,18 +671,16 @@ impl AuditBuilder {
         if let Some(path) = std::env::var_os("AUDIT_REDACTION_CONFIG") {
             // The operator asked for more redaction rules; running without them could export
             // data they meant to redact, so refuse instead of ignoring the variable.
-            return Err(InstallError::Redaction(
-                crate::redact::ConfigError::Parse {
-                    origin: format!(
-                        "AUDIT_REDACTION_CONFIG={}",
-                        std::path::Path::new(&path).display()
-                    ),
-                    message: "this build of audit-runtime cannot read redaction config files: \
-                              enable its `config-file` feature (on by default), or unset \
-                              AUDIT_REDACTION_CONFIG"
-                        .to_owned(),
-                },
-            ));
+            return Err(InstallError::Redaction(crate::redact::ConfigError::Parse {
+                origin: format!(
+                    "AUDIT_REDACTION_CONFIG={}",
+                    std::path::Path::new(&path).display()
+                ),
+                message: "this build of audit-runtime cannot read redaction config files: \
+                          enable its `config-file` feature (on by default), or unset \
+                          AUDIT_REDACTION_CONFIG"
+                    .to_owned(),
+            }));
         }
         let engine = RedactionEngine::new(&config).map_err(InstallError::Redaction)?;
         if engine.detectors_disabled() {
