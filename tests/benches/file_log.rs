@@ -136,12 +136,7 @@ fn blake3_raw(bencher: Bencher<'_, '_>, len: usize) {
 /// The exporter alone, fed pre-sealed records in batches of 256: what the file log costs
 /// without the runtime's record assembly, serialization and hashing in front of it.
 fn exporter_only(bencher: Bencher<'_, '_>, policy: FsyncPolicy, tag: &str) {
-    exporter_only_in(
-        bencher,
-        policy,
-        tag,
-        audit_exporters::file::FileFormat::Merkle,
-    );
+    exporter_only_in(bencher, policy, tag, audit_exporters::file::FileFormat::Merkle);
 }
 
 /// [`exporter_only`] in a given file format: format 3 (the Merkle tree) beside format 1, the
