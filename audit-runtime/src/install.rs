@@ -485,6 +485,7 @@ pub struct AuditBuilder {
     retry: RetryPolicy,
     redactor: Option<Box<dyn Redactor>>,
     redaction: RedactionConfig,
+    #[cfg(feature = "config-file")]
     redaction_file: Option<std::path::PathBuf>,
 }
 
@@ -523,6 +524,7 @@ impl Default for AuditBuilder {
             retry: RetryPolicy::default(),
             redactor: None,
             redaction: RedactionConfig::default(),
+            #[cfg(feature = "config-file")]
             redaction_file: None,
         }
     }
@@ -649,6 +651,12 @@ impl AuditBuilder {
     /// [`Self::redaction`]. Read when the runtime is installed: an unreadable file, an invalid
     /// pattern or an unknown action makes installation fail with a message naming the rule.
     /// Defaults to `AUDIT_REDACTION_CONFIG` when that is set.
+    ///
+    /// Needs the `config-file` feature (on by default). Without it this method does not exist,
+    /// and installation fails if `AUDIT_REDACTION_CONFIG` is set, rather than run without the
+    /// rules that file asks for.
+    #[cfg(feature = "config-file")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "config-file")))]
     pub fn redaction_config_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.redaction_file = Some(path.into());
         self
@@ -666,14 +674,31 @@ impl AuditBuilder {
         if let Some(custom) = self.redactor.take() {
             return Ok(custom);
         }
-        let mut config = std::mem::take(&mut self.redaction);
-        let file = self
+        let config = std::mem::take(&mut self.redaction);
+        #[cfg(feature = "config-file")]
+        let config = match self
             .redaction_file
             .take()
-            .or_else(|| std::env::var_os("AUDIT_REDACTION_CONFIG").map(Into::into));
-        if let Some(path) = file {
-            config = config
-                .merge(RedactionConfig::from_toml_file(&path).map_err(InstallError::Redaction)?);
+            .or_else(|| std::env::var_os("AUDIT_REDACTION_CONFIG").map(Into::into))
+        {
+            Some(path) => config
+                .merge(RedactionConfig::from_toml_file(&path).map_err(InstallError::Redaction)?),
+            None => config,
+        };
+        #[cfg(not(feature = "config-file"))]
+        if let Some(path) = std::env::var_os("AUDIT_REDACTION_CONFIG") {
+            // The operator asked for more redaction rules; running without them could export
+            // data they meant to redact, so refuse instead of ignoring the variable.
+            return Err(InstallError::Redaction(crate::redact::ConfigError::Parse {
+                origin: format!(
+                    "AUDIT_REDACTION_CONFIG={}",
+                    std::path::Path::new(&path).display()
+                ),
+                message: "this build of audit-runtime cannot read redaction config files: \
+                          enable its `config-file` feature (on by default), or unset \
+                          AUDIT_REDACTION_CONFIG"
+                    .to_owned(),
+            }));
         }
         let engine = RedactionEngine::new(&config).map_err(InstallError::Redaction)?;
         if engine.detectors_disabled() {

@@ -40,6 +40,8 @@ pub mod export;
 pub mod followup;
 pub mod ids;
 pub mod install;
+#[cfg(feature = "merkle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "merkle")))]
 pub mod merkle;
 pub mod point;
 mod probe;

@@ -40,7 +40,8 @@ fn finish(result: Result<(), String>) -> ExitCode {
     }
 }
 
-/// fmt, clippy (warnings denied), the audit-coverage gate on this repository (whose examples
+/// fmt, clippy (warnings denied; also audit-runtime and audit-exporters without their default
+/// features), the audit-coverage gate on this repository (whose examples
 /// carry deliberate gaps), every test of every crate with every feature (trybuild UI tests,
 /// kill -9 crash tests, OTLP over real loopback sockets), then the loom models of the ring.
 pub(crate) fn ci(_args: &[String]) -> ExitCode {
@@ -59,6 +60,22 @@ pub(crate) fn ci(_args: &[String]) -> ExitCode {
             "warnings",
         ]);
         step("clippy", clippy)?;
+        // The slim builds (docs/BENCHMARKS.md, "Build cost"): the libraries without their
+        // default features still compile, warning-free.
+        for krate in ["audit-runtime", "audit-exporters"] {
+            let mut slim = cargo();
+            slim.args([
+                "clippy",
+                "-p",
+                krate,
+                "--lib",
+                "--no-default-features",
+                "--",
+                "-D",
+                "warnings",
+            ]);
+            step(&format!("{krate} without default features"), slim)?;
+        }
         let mut cov = cargo();
         cov.args([
             "xtask",

@@ -1,5 +1,6 @@
 //! The runtime rule set: built in code ([`RedactionConfig`]) and optionally loaded from a
-//! versioned TOML file ([`RedactionConfig::from_toml_file`]).
+//! versioned TOML file (`RedactionConfig::from_toml_file`, feature `config-file`, on by
+//! default; without it the TOML parser is not built and the file loaders do not exist).
 //!
 //! ```toml
 //! format = 1                      # the file format; only 1 exists
@@ -32,14 +33,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+#[cfg(feature = "config-file")]
+use std::path::Path;
+use std::path::PathBuf;
 
 /// The name of the sensitive-key detector in `[detectors.actions]`.
 pub(crate) const SENSITIVE_KEY: &str = "sensitive_key";
 
+#[cfg(feature = "config-file")]
 use serde::Deserialize;
 
-use super::detectors::{self, Detector, Validator};
+#[cfg(feature = "config-file")]
+use super::detectors::Validator;
+use super::detectors::{self, Detector};
 use crate::point::RedactAction;
 
 /// A redaction rule set: which detectors run with which actions, user-defined detectors and
@@ -235,6 +241,10 @@ impl RedactionConfig {
     }
 
     /// Parse a TOML rule set; `origin` names it in error messages.
+    ///
+    /// Needs the `config-file` feature (on by default).
+    #[cfg(feature = "config-file")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "config-file")))]
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let file: File = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
@@ -304,6 +314,10 @@ impl RedactionConfig {
     }
 
     /// Read and parse a TOML rule set file.
+    ///
+    /// Needs the `config-file` feature (on by default).
+    #[cfg(feature = "config-file")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "config-file")))]
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
@@ -396,6 +410,7 @@ impl RedactionConfig {
     }
 }
 
+#[cfg(feature = "config-file")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -408,6 +423,7 @@ struct File {
     rule: Vec<RuleEntry>,
 }
 
+#[cfg(feature = "config-file")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DetectorsSection {
@@ -418,6 +434,7 @@ struct DetectorsSection {
     sensitive_keys: Vec<String>,
 }
 
+#[cfg(feature = "config-file")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CustomDetector {
@@ -427,6 +444,7 @@ struct CustomDetector {
     validate: Option<String>,
 }
 
+#[cfg(feature = "config-file")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleEntry {
@@ -435,7 +453,7 @@ struct RuleEntry {
     action: String,
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "config-file"))]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
