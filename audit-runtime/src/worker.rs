@@ -45,8 +45,7 @@ use crate::queue::{self, Control, Entry, Item};
 use crate::record::{
     AuditRecord, CaptureMode, CapturedValue, Correlation, ErrorSource, Inputs, NamedValue, Open,
     Outcome, OutcomeStatus, PointInfo, Rationale, RecordKind, Redactions, RemoteParent,
-    SCHEMA_VERSION,
-    ServiceInfo, Signal, TimeInfo, VersionOrigin, VersionRef,
+    SCHEMA_VERSION, ServiceInfo, Signal, TimeInfo, VersionOrigin, VersionRef,
 };
 use crate::redact::{RedactContext, RedactionCounters, Redactor};
 
