@@ -33,8 +33,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// The identifier (`$id`) of the JSON Schema this build writes: revision 1.1 of schema 1. An
 /// identifier, not an address to fetch: the `.invalid` domain never resolves (RFC 2606); the file
-/// is `docs/schema/record.v1.1.json`, listed in `docs/schema/registry.json`.
-pub const SCHEMA_URL: &str = "https://audit-sdk.invalid/schema/record.v1.1.json";
+/// is `docs/schema/record.v1.2.json`, listed in `docs/schema/registry.json`.
+pub const SCHEMA_URL: &str = "https://audit-sdk.invalid/schema/record.v1.2.json";
 
 /// What a record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
